@@ -1,0 +1,67 @@
+//! The one configuration both binaries read: a TOML file, checked completely before anything runs.
+//!
+//! Loading goes raw (serde mirror, [`raw`]) → validated domain types ([`Config`]), collecting
+//! every error with its file:line:col and key path. Loading never binds a socket, so
+//! `check --config` runs exactly the loader the servers use.
+
+mod diag;
+pub mod dns;
+mod raw;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+
+pub use diag::{ConfigError, ConfigErrors};
+use diag::SourceMap;
+pub use dns::DnsConfig;
+
+/// Where the binaries look for the config when neither `--config` nor `$EDGEWISE_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/edgewise.toml";
+
+/// A validated configuration. Immutable once loaded; servers build their snapshots from it.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from (relative paths inside resolve against its folder).
+    pub path: PathBuf,
+    /// `[dns]`, when present.
+    pub dns: Option<DnsConfig>,
+}
+
+impl Config {
+    /// Reads and validates `path`, and every zone file it names.
+    ///
+    /// # Errors
+    /// Every problem found, each with its position and key path.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                col: 0,
+                key_path: String::new(),
+                message: format!("cannot read the config file: {e}"),
+            }])
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Validates config text as if read from `path`.
+    ///
+    /// # Errors
+    /// Every problem found, each with its position and key path.
+    pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+        let map = SourceMap { file: path, text };
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            ConfigErrors(vec![map.error(span.clone(), map.table_path_at(span.start), e.message().trim())])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut errors = Vec::new();
+        let dns = raw.dns.map(|raw_dns| dns::validate(raw_dns, &map, base, &mut errors));
+        if errors.is_empty() {
+            Ok(Config { path: path.to_path_buf(), dns })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}

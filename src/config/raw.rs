@@ -1,0 +1,99 @@
+//! The TOML file as written: a serde mirror with `deny_unknown_fields` everywhere.
+//!
+//! Nothing here is validated beyond its TOML type; `validate` turns it into [`super::Config`].
+//! Fields that later checks must point at are `Spanned`, so errors carry line and column.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+
+use super::units::ConfigDuration;
+
+/// The whole file. Sections that no served feature reads yet are accepted and skipped, so the
+/// one example file loads for every binary; each is typed when the feature that reads it lands.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub dns: Option<RawDns>,
+    #[serde(rename = "geo")]
+    _geo: Option<IgnoredAny>,
+    #[serde(rename = "health_checks")]
+    _health_checks: Option<IgnoredAny>,
+    #[serde(rename = "regions")]
+    _regions: Option<IgnoredAny>,
+    #[serde(rename = "cdn")]
+    _cdn: Option<IgnoredAny>,
+    #[serde(rename = "stream")]
+    _stream: Option<IgnoredAny>,
+}
+
+/// `[dns]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    #[serde(default)]
+    pub listen: Vec<Spanned<String>>,
+    pub workers: Option<Spanned<i64>>,
+    pub max_udp_payload: Option<Spanned<i64>>,
+    pub tcp_idle_timeout: Option<Spanned<ConfigDuration>>,
+    pub tcp_max_connections: Option<Spanned<i64>>,
+    pub chaos: Option<RawChaos>,
+    #[serde(default)]
+    pub zones: Vec<Spanned<RawZone>>,
+}
+
+/// `[dns.chaos]`: answers to CHAOS-class TXT queries; each is refused when unset.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChaos {
+    pub version: Option<Spanned<String>>,
+    pub id: Option<Spanned<String>>,
+}
+
+/// `[[dns.zones]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZone {
+    pub name: Spanned<String>,
+    pub file: Option<Spanned<String>>,
+    pub ttl: Option<Spanned<i64>>,
+    pub soa: Option<Spanned<RawSoa>>,
+    #[serde(default)]
+    pub records: Vec<Spanned<RawRecord>>,
+}
+
+/// `soa = { ... }` of a zone; any field left out gets a default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSoa {
+    pub mname: Option<Spanned<String>>,
+    pub rname: Option<Spanned<String>>,
+    pub serial: Option<Spanned<i64>>,
+    pub refresh: Option<Spanned<ConfigDuration>>,
+    pub retry: Option<Spanned<ConfigDuration>>,
+    pub expire: Option<Spanned<ConfigDuration>>,
+    pub minimum: Option<Spanned<ConfigDuration>>,
+    pub ttl: Option<Spanned<i64>>,
+}
+
+/// `[[dns.zones.records]]`: one record set, plain or (with `set_id`) routed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub rtype: Spanned<String>,
+    pub ttl: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub values: Vec<Spanned<String>>,
+    pub set_id: Option<Spanned<String>>,
+    pub health_check: Option<Spanned<String>>,
+    pub weight: Option<Spanned<i64>>,
+    pub failover: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub geo: Option<Spanned<BTreeMap<String, String>>>,
+    pub cidr: Option<Spanned<BTreeMap<String, String>>>,
+    pub multivalue: Option<Spanned<bool>>,
+}

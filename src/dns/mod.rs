@@ -1,0 +1,21 @@
+//! Authoritative DNS: zones loaded into an immutable snapshot, answered per RFC 1034 §4.3.2,
+//! served over UDP and TCP.
+//!
+//! - `rdata`, `zonefile`: presentation-format parsing (config values and master files)
+//! - `zone`: the zone store (nodes, cuts, empty non-terminals)
+//! - `answer`: the answer algorithm (pure)
+//! - `wire`: encoding, truncation, OPT
+//! - `snapshot`: precomputed answers and the state the request path reads
+//! - `responder`: bytes in, bytes out
+//! - `server`: sockets and connection handling
+
+pub mod answer;
+pub mod rdata;
+pub mod responder;
+mod server;
+pub mod snapshot;
+pub mod wire;
+pub mod zone;
+pub mod zonefile;
+
+pub use server::DnsServer;

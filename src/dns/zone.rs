@@ -1,0 +1,165 @@
+//! The immutable zone store: every served zone's nodes, with empty non-terminals, delegation
+//! cuts and occluded (glue) names marked at load, so lookups only hash and compare.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use hickory_proto::rr::rdata::SOA;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+use crate::config::dns::ZoneData;
+
+/// Records of one owner and type, ready to put on the wire.
+#[derive(Debug)]
+pub struct Rrset {
+    pub name: Name,
+    pub rtype: RecordType,
+    pub ttl: u32,
+    pub records: Vec<Record>,
+}
+
+/// One owner name in a zone. Empty non-terminals are nodes without RRsets.
+#[derive(Debug, Default)]
+pub struct Node {
+    /// Sorted by type code, so ANY's choice and iteration are deterministic.
+    pub rrsets: Vec<Arc<Rrset>>,
+    /// NS below the apex: the zone's authority ends here (RFC 1034 §4.2.1).
+    pub is_cut: bool,
+    /// Below a cut: only glue lives here, never an authoritative answer.
+    pub occluded: bool,
+}
+
+/// One zone: its apex SOA and nodes by lowercased name.
+#[derive(Debug)]
+pub struct Zone {
+    pub origin: Name,
+    pub soa: Arc<Rrset>,
+    /// TTL for negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+    pub negative_ttl: u32,
+    pub nodes: HashMap<LowerName, Node>,
+}
+
+/// Every zone served, found by the longest suffix of a query name.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    zones: HashMap<LowerName, Arc<Zone>>,
+}
+
+// === impl Node ===
+
+impl Node {
+    pub fn get(&self, rtype: RecordType) -> Option<&Arc<Rrset>> {
+        self.rrsets.iter().find(|set| set.rtype == rtype)
+    }
+}
+
+// === impl Zone ===
+
+impl Zone {
+    /// Builds the node table from validated zone data.
+    pub fn build(data: &ZoneData) -> Zone {
+        let mut nodes: HashMap<LowerName, Node> = HashMap::new();
+        let mut soa = None;
+        for set in &data.rrsets {
+            let records = set.rdatas.iter().map(|rdata| Record::from_rdata(set.name.clone(), set.ttl, rdata.clone())).collect();
+            let rrset = Arc::new(Rrset { name: set.name.clone(), rtype: set.rtype, ttl: set.ttl, records });
+            if set.rtype == RecordType::SOA {
+                soa = Some(rrset.clone());
+            }
+            // Every ancestor up to the apex exists, as an empty non-terminal if nothing else.
+            let mut name = set.name.clone();
+            while name.num_labels_total() > data.origin.num_labels_total() {
+                name = name.base_name();
+                nodes.entry(LowerName::new(&name)).or_default();
+            }
+            nodes.entry(LowerName::new(&set.name)).or_default().rrsets.push(rrset);
+        }
+        let apex = LowerName::new(&data.origin);
+        let cuts: HashSet<LowerName> = nodes
+            .iter()
+            .filter(|(name, node)| **name != apex && node.get(RecordType::NS).is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for (name, node) in nodes.iter_mut() {
+            node.rrsets.sort_by_key(|set| u16::from(set.rtype));
+            node.is_cut = cuts.contains(name);
+            let mut ancestor = name.clone();
+            while !cuts.is_empty() && ancestor != apex && !ancestor.is_root() {
+                ancestor = ancestor.base_name();
+                if cuts.contains(&ancestor) {
+                    node.occluded = true;
+                    break;
+                }
+            }
+        }
+        let soa = soa.expect("validated zones always carry an SOA");
+        let negative_ttl = match soa.records[0].data {
+            RData::SOA(ref rdata) => soa.ttl.min(rdata.minimum),
+            _ => soa.ttl,
+        };
+        Zone { origin: data.origin.clone(), soa, negative_ttl, nodes }
+    }
+
+    /// The SOA record to put in the authority section of a negative answer.
+    pub fn negative_soa(&self) -> Record {
+        let mut record = self.soa.records[0].clone();
+        record.ttl = self.negative_ttl;
+        record
+    }
+
+    /// The SOA's rdata, for callers that need its fields.
+    pub fn soa_rdata(&self) -> Option<&SOA> {
+        match &self.soa.records[0].data {
+            RData::SOA(soa) => Some(soa),
+            _ => None,
+        }
+    }
+}
+
+// === impl Catalog ===
+
+impl Catalog {
+    pub fn build(zones: &[ZoneData]) -> Catalog {
+        Catalog {
+            zones: zones.iter().map(|data| (LowerName::new(&data.origin), Arc::new(Zone::build(data)))).collect(),
+        }
+    }
+
+    /// The zone with the longest origin that contains `name`.
+    pub fn find(&self, name: &LowerName) -> Option<&Arc<Zone>> {
+        let mut candidate = name.clone();
+        loop {
+            if let Some(zone) = self.zones.get(&candidate) {
+                return Some(zone);
+            }
+            if candidate.is_root() {
+                return None;
+            }
+            candidate = candidate.base_name();
+        }
+    }
+
+    /// The zone above `zone`'s apex, if it is served too (it answers DS at the cut).
+    pub fn parent_of(&self, zone: &Zone) -> Option<&Arc<Zone>> {
+        let origin = LowerName::new(&zone.origin);
+        if origin.is_root() {
+            return None;
+        }
+        self.find(&origin.base_name())
+    }
+
+    pub fn zones(&self) -> impl Iterator<Item = &Arc<Zone>> {
+        self.zones.values()
+    }
+}
+
+/// Label count including a leading `*` (hickory's `num_labels` leaves it out).
+trait TotalLabels {
+    fn num_labels_total(&self) -> usize;
+}
+
+impl TotalLabels for Name {
+    fn num_labels_total(&self) -> usize {
+        self.iter().count()
+    }
+}
