@@ -5,8 +5,13 @@
 //!   file:line:col errors
 //! - [`dns`]: authoritative DNS (Route 53's job): zones, the RFC 1034 answer algorithm,
 //!   UDP/TCP transport
+//! - [`geo`]: client location from `[[geo.networks]]` and MaxMind-format databases
+//! - [`health`]: HTTP/HTTPS/TCP/calculated health checks, published as lock-free flags, and
+//!   the status listener that shows them
 //! - [`shutdown`]: SIGINT/SIGTERM → one cancellation token
 
 pub mod config;
 pub mod dns;
+pub mod geo;
+pub mod health;
 pub mod shutdown;

@@ -5,10 +5,11 @@
 # Environment knobs (all optional):
 #   ONLY=nsd|edgewise   run one server only (default: both)
 #   DURATION=20         seconds per measured dnsperf run
+#   ROUNDS=3            max-throughput runs per server (alternating servers; best is reported)
 #   RATE=20000          queries/s of the fixed-rate (latency) run
 #   CLIENTS=4           dnsperf -c (client sockets)
 #   OUTSTANDING=200     dnsperf -q (max queries in flight)
-#   WARMUP=2            seconds of unmeasured load before measuring (0: none)
+#   WARMUP=5            seconds of unmeasured load before measuring (0: none)
 #   NSD_PORT=53532      UDP port for NSD (Edgewise's comes from edgewise-bench.toml)
 #   SERVER_CPU=1 LOAD_CPU=0   cores the server and dnsperf are pinned to
 #   STARTUP_TIMEOUT=60  seconds to wait for a server to answer
@@ -28,10 +29,11 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 
 ONLY="${ONLY:-}"
 DURATION="${DURATION:-20}"
+ROUNDS="${ROUNDS:-3}"
 RATE="${RATE:-20000}"
 CLIENTS="${CLIENTS:-4}"
 OUTSTANDING="${OUTSTANDING:-200}"
-WARMUP="${WARMUP:-2}"
+WARMUP="${WARMUP:-5}"
 NSD_PORT="${NSD_PORT:-53532}"
 SERVER_CPU="${SERVER_CPU:-1}"
 LOAD_CPU="${LOAD_CPU:-0}"
@@ -49,10 +51,10 @@ export PATH="$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin"
 log() { printf '[bench-dns] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for v in DURATION RATE CLIENTS OUTSTANDING WARMUP NSD_PORT SERVER_CPU LOAD_CPU STARTUP_TIMEOUT; do
+for v in DURATION ROUNDS RATE CLIENTS OUTSTANDING WARMUP NSD_PORT SERVER_CPU LOAD_CPU STARTUP_TIMEOUT; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
-((DURATION > 0 && RATE > 0)) || die "DURATION and RATE must be > 0"
+((DURATION > 0 && RATE > 0 && ROUNDS > 0)) || die "DURATION, RATE and ROUNDS must be > 0"
 case "$ONLY" in
     "") SERVERS=(nsd edgewise) ;;
     nsd) SERVERS=(nsd) ;;
@@ -106,13 +108,13 @@ fi
 # ---------------------------------------------------------------- work dir, cleanup
 mkdir -p "$ROOT/target/bench-dns"
 WORK="$(mktemp -d "$ROOT/target/bench-dns/run.XXXXXX")"
-SERVER_PGID=""   # process group of the running server (we start it with setsid)
+declare -A PGID=() PORT=() STATUS=()   # per server; PGID: process group (started with setsid)
 FAILED=0
 
-stop_server() {
-    local pg="$SERVER_PGID" i
+stop_server() { # name
+    local pg="${PGID[$1]:-}" i
     [[ -n "$pg" ]] || return 0
-    SERVER_PGID=""
+    PGID[$1]=""
     kill -TERM -- "-$pg" 2>/dev/null || return 0
     for ((i = 0; i < 50; i++)); do       # up to 5 s for a clean shutdown
         kill -0 -- "-$pg" 2>/dev/null || break
@@ -123,8 +125,8 @@ stop_server() {
 }
 
 on_exit() {
-    local rc=$?
-    stop_server
+    local rc=$? s
+    for s in "${!PGID[@]}"; do stop_server "$s"; done
     if [[ -n "$KEEP" || $rc -ne 0 || $FAILED -ne 0 ]]; then
         log "work dir kept: $WORK"
     else
@@ -222,26 +224,37 @@ group_ticks() {
     { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
         awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) s += $12 + $13 } END { print s + 0 }'
 }
-# "busy total" jiffies (USER_HZ) of CPU $1 from /proc/stat.
-cpu_jiffies() {
-    awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+# busy jiffies (USER_HZ) of all CPUs from /proc/stat
+cpu_busy() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6 }' /proc/stat; }
+# CHILD_CPU := CPU seconds used by this shell's reaped children so far (bash "times";
+# call it directly, not in $(...), whose subshell would only see its own children)
+children_cpu() {
+    times >"$WORK/times"
+    CHILD_CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }' "$WORK/times")
 }
-# value after "KEY:" in a dnsperf statistics file (first word)
+# value after "KEY:" in a dnsperf statistics file (first word), empty if absent
 stat_field() { { grep -m1 -E "^[[:space:]]*$1:" "$2" 2>/dev/null || true; } | sed -E "s/^[[:space:]]*$1:[[:space:]]*//" | awk '{print $1}'; }
 
-server_alive() { [[ -n "$SERVER_PGID" ]] && kill -0 -- "-$SERVER_PGID" 2>/dev/null; }
+server_alive() { [[ -n "${PGID[$1]:-}" ]] && kill -0 -- "-${PGID[$1]}" 2>/dev/null; }
+check_alive() { # name phase: marks the server dead and stops it if it is gone
+    server_alive "$1" && return 0
+    log "$1 died during the $2"
+    STATUS[$1]=died; FAILED=1; stop_server "$1"
+    return 1
+}
 
 DNSPERF_COMMON=(-s "$ADDR" -d "$QUERIES" -c "$CLIENTS" -T 1 -q "$OUTSTANDING")
+perf() { taskset -c "$LOAD_CPU" dnsperf "${DNSPERF_COMMON[@]}" "$@"; }
 
-start_server() { # name -> sets SERVER_PGID, PORT
-    local name="$1"
+start_server() { # name
+    local name="$1" port
     case "$name" in
         nsd)
-            PORT="$NSD_PORT"
+            port="$NSD_PORT"
             mkdir -p "$WORK/nsd"
-            cat >"$WORK/nsd/nsd.conf" <<EOF
+            cat >"$WORK/nsd/nsd.conf" <<CONF
 server:
-    ip-address: $ADDR@$PORT
+    ip-address: $ADDR@$port
     do-ip4: yes
     do-ip6: no
     server-count: 1
@@ -267,113 +280,167 @@ remote-control:
 zone:
     name: bench.example
     zonefile: "$ZONE_FILE"
-EOF
-            nsd-checkconf "$WORK/nsd/nsd.conf" || { log "nsd-checkconf rejected the config"; return 1; }
-            "$PY" "$WORK/probe.py" free "$PORT" || { log "port $PORT/udp is already in use"; return 1; }
+CONF
+            nsd-checkconf "$WORK/nsd/nsd.conf" || { log "nsd-checkconf rejected $WORK/nsd/nsd.conf"; return 1; }
+            "$PY" "$WORK/probe.py" free "$port" || { log "port $port/udp is already in use"; return 1; }
             setsid taskset -c "$SERVER_CPU" nsd -d -c "$WORK/nsd/nsd.conf" \
                 >"$WORK/nsd.out" 2>&1 </dev/null &
-            SERVER_PGID=$!
             ;;
         edgewise)
-            PORT="$EW_PORT"
-            "$PY" "$WORK/probe.py" free "$PORT" || { log "port $PORT/udp is already in use"; return 1; }
+            port="$EW_PORT"
+            "$PY" "$WORK/probe.py" free "$port" || { log "port $port/udp is already in use"; return 1; }
             (cd "$ROOT" && RUST_LOG="${EDGEWISE_LOG:-info}" exec setsid taskset -c "$SERVER_CPU" \
                 "$EW_BIN" --config "$EW_CONFIG") >"$WORK/edgewise.out" 2>&1 </dev/null &
-            SERVER_PGID=$!
             ;;
     esac
-    if ! "$PY" "$WORK/probe.py" ready "$PORT" "$SERVER_PGID" "$STARTUP_TIMEOUT"; then
+    PGID[$name]=$!
+    PORT[$name]=$port
+    if ! "$PY" "$WORK/probe.py" ready "$port" "${PGID[$name]}" "$STARTUP_TIMEOUT"; then
         log "$name did not start; its output:"
         local logs=("$WORK/$name.out")
         [[ "$name" == nsd ]] && logs+=("$WORK/nsd/nsd.log")
         cat "${logs[@]}" 2>/dev/null | tail -n 30 | sed 's/^/    /' >&2 || true
-        stop_server
+        stop_server "$name"
         return 1
     fi
-    log "$name answering on $ADDR:$PORT (pid $SERVER_PGID, CPU $SERVER_CPU)"
+    log "$name answering on $ADDR:$port (pid ${PGID[$name]}, CPU $SERVER_CPU)"
     if [[ "$name" == edgewise ]]; then
         grep -m1 -i 'listening on' "$WORK/edgewise.out" | sed 's/^/    /' >&2 || true
     fi
 }
 
-bench_server() { # name -> writes $WORK/<name>.{max,fixed}.*
-    local name="$1" t0 t1 c0 c1
-    if ! start_server "$name"; then
-        FAILED=1
-        echo "failed" >"$WORK/$name.status"
-        return 0
-    fi
-    if ((WARMUP > 0)); then
-        taskset -c "$LOAD_CPU" dnsperf "${DNSPERF_COMMON[@]}" -p "$PORT" -l "$WARMUP" >/dev/null 2>&1 || true
-    fi
-
-    log "$name: max throughput, ${DURATION}s (dnsperf -c $CLIENTS -q $OUTSTANDING on CPU $LOAD_CPU)"
-    t0=$(group_ticks "$SERVER_PGID"); read -r c0 _ < <(cpu_jiffies "$LOAD_CPU")
-    taskset -c "$LOAD_CPU" dnsperf "${DNSPERF_COMMON[@]}" -p "$PORT" -l "$DURATION" \
-        >"$WORK/$name.max.txt" 2>&1 || log "dnsperf exited non-zero (see $WORK/$name.max.txt)"
-    t1=$(group_ticks "$SERVER_PGID"); read -r c1 _ < <(cpu_jiffies "$LOAD_CPU")
-    local run; run=$(stat_field "Run time \(s\)" "$WORK/$name.max.txt")
-    awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v r="${run:-0}" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN { if (r > 0) printf "%.0f %.0f\n", 100*t/hz/r, 100*c/hz/r; else print "- -" }' \
-        >"$WORK/$name.max.cpu"
-    if ! server_alive; then
-        log "$name died during the throughput run"
-        FAILED=1; echo "died" >"$WORK/$name.status"; stop_server; return 0
-    fi
-
-    log "$name: fixed rate $RATE q/s, ${DURATION}s (per-query latencies from dnsperf -v)"
-    # -v output goes to a file, parsed afterwards: a slow pipe reader would stall dnsperf
-    # and show up as latency.
-    taskset -c "$LOAD_CPU" dnsperf "${DNSPERF_COMMON[@]}" -p "$PORT" -l "$DURATION" -Q "$RATE" -v \
-        >"$WORK/$name.fixed.raw" 2>&1 || log "dnsperf exited non-zero (see $WORK/$name.fixed.txt)"
-    "$PY" "$WORK/vparse.py" "$WORK/$name.fixed" <"$WORK/$name.fixed.raw"
-    rm -f "$WORK/$name.fixed.raw"
-    if ! server_alive; then
-        log "$name died during the fixed-rate run"
-        FAILED=1; echo "died" >"$WORK/$name.status"; stop_server; return 0
-    fi
-    echo "ok" >"$WORK/$name.status"
-    stop_server
+max_run() { # name round: one closed-loop run as fast as dnsperf goes
+    local name="$1" r="$2" out t0 t1 b0 b1 g0 g1 w0 w1
+    out="$WORK/$name.max.$r"
+    log "$name: max throughput, round $r/$ROUNDS, ${DURATION}s"
+    t0=$(group_ticks "${PGID[$name]}"); b0=$(cpu_busy); children_cpu; g0=$CHILD_CPU; w0=$(date +%s.%N)
+    perf -p "${PORT[$name]}" -l "$DURATION" >"$out.txt" 2>&1 || log "dnsperf exited non-zero (see $out.txt)"
+    w1=$(date +%s.%N); children_cpu; g1=$CHILD_CPU; t1=$(group_ticks "${PGID[$name]}"); b1=$(cpu_busy)
+    # srv: the server's CPU share, gen: dnsperf's, other: the rest of the machine's busy time
+    # (kernel softirq work not charged to either, and anything else running: a build...)
+    awk -v t=$((t1 - t0)) -v b=$((b1 - b0)) -v g0="$g0" -v g1="$g1" -v w0="$w0" -v w1="$w1" \
+        -v hz="$(getconf CLK_TCK)" 'BEGIN {
+            w = w1 - w0
+            if (w <= 0) { print "- - -"; exit }
+            srv = 100 * t / hz / w; gen = 100 * (g1 - g0) / w; oth = 100 * b / hz / w - srv - gen
+            printf "%.0f %.0f %.0f\n", srv, gen, (oth < 0 ? 0 : oth) }' >"$out.cpu"
+    check_alive "$name" "throughput run"
 }
 
+fixed_run() { # name: fixed rate, per-query latencies from dnsperf -v
+    local name="$1"
+    log "$name: fixed rate $RATE q/s, ${DURATION}s"
+    # -v output goes to a file and is parsed afterwards: a slow pipe reader would
+    # stall dnsperf and show up as latency.
+    perf -p "${PORT[$name]}" -l "$DURATION" -Q "$RATE" -v >"$WORK/$name.fixed.raw" 2>&1 ||
+        log "dnsperf exited non-zero (see $WORK/$name.fixed.txt)"
+    "$PY" "$WORK/vparse.py" "$WORK/$name.fixed" <"$WORK/$name.fixed.raw"
+    rm -f "$WORK/$name.fixed.raw"
+    check_alive "$name" "fixed-rate run"
+}
+
+# ---------------------------------------------------------------- run
+# Anything else busy on this 2-core machine (a cargo build...) skews every figure: say so.
+read -r b0 t0 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
+sleep 1
+read -r b1 t1 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
+BG_BUSY=$(( t1 > t0 ? 100 * (b1 - b0) / (t1 - t0) : 0 ))
+BG_NOTE=""
+if ((BG_BUSY > 10)); then
+    BG_NOTE="WARNING: the machine was ${BG_BUSY}% busy before the benchmark started; figures will be noisy"
+    log "$BG_NOTE"
+fi
 log "zone $(basename "$ZONE_FILE"), $(wc -l <"$QUERIES") queries, servers: ${SERVERS[*]}; work dir $WORK"
+# Both servers stay up for the whole run (the idle one costs nothing) so that the
+# throughput rounds can alternate between them: drift of this machine's speed then
+# hits both alike instead of whichever happened to run second.
+UP=()
 for s in "${SERVERS[@]}"; do
-    bench_server "$s"
+    if start_server "$s"; then
+        STATUS[$s]=ok; UP+=("$s")
+    else
+        STATUS[$s]=failed; FAILED=1
+    fi
 done
+if ((WARMUP > 0)); then
+    for s in "${UP[@]}"; do
+        log "$s: warm-up ${WARMUP}s"
+        perf -p "${PORT[$s]}" -l "$WARMUP" >/dev/null 2>&1 || true
+    done
+fi
+for ((r = 1; r <= ROUNDS; r++)); do
+    order=("${UP[@]}")
+    if ((r % 2 == 0 && ${#UP[@]} == 2)); then order=("${UP[1]}" "${UP[0]}"); fi   # ABBA order
+    for s in "${order[@]}"; do
+        if [[ "${STATUS[$s]}" == ok ]]; then max_run "$s" "$r" || true; fi
+    done
+done
+for s in "${UP[@]}"; do
+    if [[ "${STATUS[$s]}" == ok ]]; then fixed_run "$s" || true; fi
+done
+for s in "${UP[@]}"; do stop_server "$s"; done
 
 # ---------------------------------------------------------------- report
-nsd_qps=""
-if [[ -f "$WORK/nsd.max.txt" ]]; then nsd_qps=$(stat_field "Queries per second" "$WORK/nsd.max.txt"); fi
+declare -A BEST=() MED=() RUNS=() LOSTMAX=() CPU=()
+for s in "${SERVERS[@]}"; do
+    vals=() labels=() lost=0 best="" bestr=""
+    for ((r = 1; r <= ROUNDS; r++)); do
+        q=$(stat_field "Queries per second" "$WORK/$s.max.$r.txt")
+        [[ -n "$q" ]] || continue
+        vals+=("$q")
+        read -r _ _ o <"$WORK/$s.max.$r.cpu" || o=-
+        labels+=("$(printf '%.0f' "$q") (other ${o}%)")
+        l=$(stat_field "Queries lost" "$WORK/$s.max.$r.txt"); lost=$((lost + ${l:-0}))
+        if [[ -z "$best" ]] || awk -v a="$q" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$q; bestr=$r; fi
+    done
+    ((${#vals[@]})) || continue
+    BEST[$s]=$best
+    MED[$s]=$(printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    RUNS[$s]=$(printf '%s, ' "${labels[@]}"); RUNS[$s]=${RUNS[$s]%, }
+    LOSTMAX[$s]=$lost
+    CPU[$s]=$(cat "$WORK/$s.max.$bestr.cpu" 2>/dev/null || echo "- - -")
+done
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 {
     echo
-    echo "DNS benchmark: zone bench.example ($(grep -cvE '^[[:space:]]*(;|\$|$)' "$ZONE_FILE") records), $(wc -l <"$QUERIES") queries in the mix"
-    echo "server pinned to CPU $SERVER_CPU, dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}') to CPU $LOAD_CPU; UDP on $ADDR; ${DURATION}s per run"
-    echo "max: dnsperf -c $CLIENTS -q $OUTSTANDING as fast as it can; fixed: -Q $RATE, latency percentiles over every response"
+    echo "DNS benchmark: zone bench.example ($(grep -cvE '^[[:space:]]*(;|\$|$)' "$ZONE_FILE") records), $(wc -l <"$QUERIES") queries in the mix, UDP on $ADDR"
+    echo "server on CPU $SERVER_CPU, dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }') on CPU $LOAD_CPU, ${DURATION}s per run"
+    echo "QPS: best of $ROUNDS alternating closed-loop runs (dnsperf -c $CLIENTS -q $OUTSTANDING, no rate limit)"
+    echo "latency: one run at a fixed $RATE q/s (-Q), percentiles over every response (dnsperf -v)"
+    if [[ -n "$BG_NOTE" ]]; then echo "$BG_NOTE"; fi
     echo
-    printf '%-9s | %10s | %6s | %8s | %8s | %8s | %-22s | %8s | %8s\n' \
-        server "QPS (max)" "vs NSD" "p50 us" "p99 us" "p99.9 us" "lost (max / fixed)" "srv CPU" "gen CPU"
-    printf '%s\n' "----------+------------+--------+----------+----------+----------+------------------------+----------+---------"
+    printf '%-9s | %10s | %6s | %8s | %8s | %8s | %-18s | %7s | %7s | %5s\n' \
+        server "QPS (max)" "vs NSD" "p50 us" "p99 us" "p99.9 us" "lost (max/fixed)" "srv CPU" "gen CPU" "other"
+    echo "----------+------------+--------+----------+----------+----------+--------------------+---------+---------+------"
     for s in "${SERVERS[@]}"; do
-        st=$(cat "$WORK/$s.status" 2>/dev/null || echo failed)
-        if [[ "$st" == failed ]]; then
+        if [[ "${STATUS[$s]}" == failed ]]; then
             printf '%-9s | %s\n' "$s" "did not start"
             continue
         fi
-        qps=$(stat_field "Queries per second" "$WORK/$s.max.txt" 2>/dev/null || true)
-        lmax=$(stat_field "Queries lost" "$WORK/$s.max.txt" 2>/dev/null || true)
-        lfix=$(stat_field "Queries lost" "$WORK/$s.fixed.txt" 2>/dev/null || true)
-        read -r _ p50 _ p99 p999 _ <"$WORK/$s.fixed.lat" 2>/dev/null || { p50=-; p99=-; p999=-; }
-        read -r scpu gcpu _ <"$WORK/$s.max.cpu" 2>/dev/null || { scpu=-; gcpu=-; }
-        ratio=$(awk -v a="${qps:-0}" -v b="${nsd_qps:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
-        printf '%-9s | %10.0f | %6s | %8s | %8s | %8s | %-22s | %7s%% | %7s%%\n' \
-            "$s" "${qps:-0}" "$ratio" "$p50" "$p99" "$p999" "${lmax:--} / ${lfix:--}" "$scpu" "$gcpu"
-        [[ "$st" == died ]] && printf '%-9s   (server died during the run)\n' ""
+        p50=- p99=- p999=- lfix=-
+        if [[ -f "$WORK/$s.fixed.lat" ]]; then
+            read -r _ p50 _ p99 p999 _ <"$WORK/$s.fixed.lat"
+            lfix=$(stat_field "Queries lost" "$WORK/$s.fixed.txt")
+        fi
+        read -r scpu gcpu ocpu <<<"${CPU[$s]:-- - -}"
+        printf '%-9s | %10.0f | %6s | %8s | %8s | %8s | %-18s | %6s%% | %6s%% | %4s%%\n' \
+            "$s" "${BEST[$s]:-0}" "$(ratio "${BEST[$s]:-}" "${BEST[nsd]:-}")" "$p50" "$p99" "$p999" \
+            "${LOSTMAX[$s]:--} / ${lfix:--}" "$scpu" "$gcpu" "$ocpu"
+        [[ "${STATUS[$s]}" == died ]] && printf '%-9s   ^ server died during the benchmark; figures are partial\n' ""
     done
     echo
-    echo "srv CPU: server process(es) CPU time / wall time during the max run (100% = its core saturated);"
-    echo "gen CPU: busy share of the dnsperf core. If gen CPU is ~100% and srv CPU well below, the load"
-    echo "generator, not the server, set the max QPS."
+    for s in "${SERVERS[@]}"; do
+        [[ -n "${RUNS[$s]:-}" ]] || continue
+        printf '%-9s QPS per round: %s (median %.0f' "$s" "${RUNS[$s]}" "${MED[$s]}"
+        if [[ "$s" != nsd && -n "${MED[nsd]:-}" ]]; then printf ', median vs NSD %s' "$(ratio "${MED[$s]}" "${MED[nsd]}")"; fi
+        echo ")"
+    done
+    echo "CPU in the best max run, as % of one core: srv = the server's processes, gen = dnsperf, other ="
+    echo "the rest of the machine's busy time (kernel network work charged to neither, and anything else"
+    echo "running). srv near 100%: the server was the bottleneck. gen near 100% with srv well below:"
+    echo "dnsperf was (NSD on 2 cores is close to that). other well above ~20%: something else was"
+    echo "running (a build?) and the figures are suspect."
     echo
     for s in "${SERVERS[@]}"; do
         [[ -f "$WORK/$s.fixed.txt" ]] || continue
@@ -385,7 +452,7 @@ if [[ -f "$WORK/nsd.max.txt" ]]; then nsd_qps=$(stat_field "Queries per second" 
         if ((diffs == 0)); then
             echo "rcodes: every distinct query got the same response code from both servers"
         else
-            echo "rcodes: $diffs 'name type rcode' lines differ between NSD and Edgewise (first ones; left NSD, right Edgewise):"
+            echo "rcodes: $diffs 'name type rcode' lines differ (first ones; left column NSD, indented Edgewise):"
             comm -3 "$WORK/nsd.fixed.rcodes" "$WORK/edgewise.fixed.rcodes" | head -n 10 | sed 's/^/    /'
         fi
     fi

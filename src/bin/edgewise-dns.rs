@@ -1,5 +1,6 @@
 //! `edgewise-dns`: the authoritative DNS server. Parses arguments, loads the config, serves.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,7 +13,10 @@ use edgewise::dns::DnsServer;
 const EXIT_BAD_CONFIG: u8 = 1;
 
 #[derive(Parser)]
-#[command(version, about = "Authoritative DNS with Route 53-style traffic routing")]
+#[command(
+    version,
+    about = "Authoritative DNS with Route 53-style traffic routing"
+)]
 struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "EDGEWISE_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
@@ -43,7 +48,10 @@ fn main() -> ExitCode {
         }
     };
     let Some(dns) = config.dns else {
-        eprintln!("{}: no [dns] section: nothing to serve", cli.config.display());
+        eprintln!(
+            "{}: no [dns] section: nothing to serve",
+            cli.config.display()
+        );
         return ExitCode::from(EXIT_BAD_CONFIG);
     };
     if let Some(Command::Check) = cli.command {

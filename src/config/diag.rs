@@ -55,7 +55,11 @@ impl std::error::Error for ConfigError {}
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.0.len();
-        writeln!(f, "{count} error{} in the configuration:", if count == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{count} error{} in the configuration:",
+            if count == 1 { "" } else { "s" }
+        )?;
         for error in &self.0 {
             writeln!(f, "  {error}")?;
         }
@@ -69,7 +73,12 @@ impl std::error::Error for ConfigErrors {}
 
 impl SourceMap<'_> {
     /// An error at `span` of the config file.
-    pub fn error(&self, span: Range<usize>, key_path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub fn error(
+        &self,
+        span: Range<usize>,
+        key_path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let (line, col) = self.position(span.start);
         ConfigError {
             file: self.file.to_path_buf(),
@@ -104,7 +113,11 @@ impl SourceMap<'_> {
             } else {
                 continue;
             };
-            let header: String = header.split('.').map(str::trim).collect::<Vec<_>>().join(".");
+            let header: String = header
+                .split('.')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(".");
             if is_array {
                 let nested = format!("{header}.");
                 counts.retain(|(path, _)| !path.starts_with(&nested));
@@ -144,14 +157,26 @@ mod tests {
     #[test]
     fn table_paths_count_arrays_of_tables_per_parent() {
         let text = "[dns]\n[[dns.zones]]\n[[dns.zones.records]]\n[[dns.zones.records]]\nx=1\n[[dns.zones]]\n[[dns.zones.records]]\ny=2\n";
-        let map = SourceMap { file: Path::new("c.toml"), text };
-        assert_eq!(map.table_path_at(text.find("x=1").unwrap()), "dns.zones[0].records[1]");
-        assert_eq!(map.table_path_at(text.find("y=2").unwrap()), "dns.zones[1].records[0]");
+        let map = SourceMap {
+            file: Path::new("c.toml"),
+            text,
+        };
+        assert_eq!(
+            map.table_path_at(text.find("x=1").unwrap()),
+            "dns.zones[0].records[1]"
+        );
+        assert_eq!(
+            map.table_path_at(text.find("y=2").unwrap()),
+            "dns.zones[1].records[0]"
+        );
     }
 
     #[test]
     fn positions_are_one_based_lines_and_columns() {
-        let map = SourceMap { file: Path::new("c.toml"), text: "a = 1\nbb = 2\n" };
+        let map = SourceMap {
+            file: Path::new("c.toml"),
+            text: "a = 1\nbb = 2\n",
+        };
         assert_eq!(map.position(0), (1, 1));
         assert_eq!(map.position(6 + 5), (2, 6));
         let error = map.error(6..7, "bb", "bad");

@@ -6,13 +6,15 @@
 
 mod diag;
 pub mod dns;
+mod geo;
+mod health;
 mod raw;
 pub mod units;
 
 use std::path::{Path, PathBuf};
 
-pub use diag::{ConfigError, ConfigErrors};
 use diag::SourceMap;
+pub use diag::{ConfigError, ConfigErrors};
 pub use dns::DnsConfig;
 
 /// Where the binaries look for the config when neither `--config` nor `$EDGEWISE_CONFIG` is given.
@@ -23,7 +25,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/edgewise.toml";
 pub struct Config {
     /// The file it was read from (relative paths inside resolve against its folder).
     pub path: PathBuf,
-    /// `[dns]`, when present.
+    /// `[dns]`, when present, with the `[geo]`, `[[health_checks]]` and `[[regions]]` it uses.
     pub dns: Option<DnsConfig>,
 }
 
@@ -53,13 +55,40 @@ impl Config {
         let map = SourceMap { file: path, text };
         let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            ConfigErrors(vec![map.error(span.clone(), map.table_path_at(span.start), e.message().trim())])
+            ConfigErrors(vec![map.error(
+                span.clone(),
+                map.table_path_at(span.start),
+                e.message().trim(),
+            )])
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut errors = Vec::new();
-        let dns = raw.dns.map(|raw_dns| dns::validate(raw_dns, &map, base, &mut errors));
+        let geo = raw
+            .geo
+            .as_ref()
+            .map(|g| geo::validate_geo(g, &map, base, &mut errors))
+            .unwrap_or_default();
+        let regions = geo::validate_regions(&raw.regions, &map, &mut errors);
+        let health_checks = health::validate(&raw.health_checks, &map, &mut errors);
+        let refs = dns::RoutingRefs {
+            health_checks: &health_checks,
+            regions: &regions,
+            geo: &geo,
+        };
+        let dns = raw
+            .dns
+            .map(|raw_dns| dns::validate(raw_dns, &refs, &map, base, &mut errors))
+            .map(|dns| DnsConfig {
+                geo,
+                health_checks,
+                regions,
+                ..dns
+            });
         if errors.is_empty() {
-            Ok(Config { path: path.to_path_buf(), dns })
+            Ok(Config {
+                path: path.to_path_buf(),
+                dns,
+            })
         } else {
             Err(ConfigErrors(errors))
         }

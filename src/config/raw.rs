@@ -17,16 +17,91 @@ use super::units::ConfigDuration;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub dns: Option<RawDns>,
-    #[serde(rename = "geo")]
-    _geo: Option<IgnoredAny>,
-    #[serde(rename = "health_checks")]
-    _health_checks: Option<IgnoredAny>,
-    #[serde(rename = "regions")]
-    _regions: Option<IgnoredAny>,
+    pub geo: Option<RawGeo>,
+    #[serde(default)]
+    pub health_checks: Vec<Spanned<RawHealthCheck>>,
+    #[serde(default)]
+    pub regions: Vec<Spanned<RawRegion>>,
     #[serde(rename = "cdn")]
     _cdn: Option<IgnoredAny>,
     #[serde(rename = "stream")]
     _stream: Option<IgnoredAny>,
+}
+
+/// `[geo]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeo {
+    pub country_db: Option<Spanned<String>>,
+    pub city_db: Option<Spanned<String>>,
+    #[serde(default)]
+    pub networks: Vec<Spanned<RawGeoNetwork>>,
+}
+
+/// `[[geo.networks]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeoNetwork {
+    pub cidr: Spanned<String>,
+    pub continent: Option<Spanned<String>>,
+    pub country: Option<Spanned<String>>,
+    pub subdivision: Option<Spanned<String>>,
+    pub latitude: Option<Spanned<f64>>,
+    pub longitude: Option<Spanned<f64>>,
+}
+
+/// `[[health_checks]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub id: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub target: Option<Spanned<String>>,
+    pub interval: Option<Spanned<ConfigDuration>>,
+    pub timeout: Option<Spanned<ConfigDuration>>,
+    pub failure_threshold: Option<Spanned<i64>>,
+    pub success_threshold: Option<Spanned<i64>>,
+    pub expect_status: Option<Spanned<Vec<i64>>>,
+    pub search_string: Option<Spanned<String>>,
+    pub invert: Option<bool>,
+    pub verify_tls: Option<Spanned<bool>>,
+    pub children: Option<Spanned<Vec<String>>>,
+    pub healthy_threshold: Option<Spanned<i64>>,
+}
+
+/// `[[regions]]`: where a latency-routed region's endpoints are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    pub id: Spanned<String>,
+    pub latitude: Spanned<f64>,
+    pub longitude: Spanned<f64>,
+}
+
+/// `[[dns.cidr_collections]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCidrCollection {
+    pub id: Spanned<String>,
+    pub locations: Spanned<BTreeMap<String, Vec<Spanned<String>>>>,
+}
+
+/// `geo = { ... }` of a geolocation-routed record set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeoTarget {
+    pub continent: Option<String>,
+    pub country: Option<String>,
+    pub subdivision: Option<String>,
+}
+
+/// `cidr = { collection, location }` of an IP-routed record set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCidrTarget {
+    pub collection: String,
+    pub location: String,
 }
 
 /// `[dns]`
@@ -35,6 +110,11 @@ pub struct RawConfig {
 pub struct RawDns {
     #[serde(default)]
     pub listen: Vec<Spanned<String>>,
+    pub use_client_subnet: Option<bool>,
+    #[serde(default)]
+    pub status_listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub cidr_collections: Vec<Spanned<RawCidrCollection>>,
     pub workers: Option<Spanned<i64>>,
     pub max_udp_payload: Option<Spanned<i64>>,
     pub tcp_idle_timeout: Option<Spanned<ConfigDuration>>,
@@ -93,7 +173,7 @@ pub struct RawRecord {
     pub weight: Option<Spanned<i64>>,
     pub failover: Option<Spanned<String>>,
     pub region: Option<Spanned<String>>,
-    pub geo: Option<Spanned<BTreeMap<String, String>>>,
-    pub cidr: Option<Spanned<BTreeMap<String, String>>>,
+    pub geo: Option<Spanned<RawGeoTarget>>,
+    pub cidr: Option<Spanned<RawCidrTarget>>,
     pub multivalue: Option<Spanned<bool>>,
 }

@@ -18,7 +18,11 @@ pub struct ConfigSize(pub u64);
 
 /// Parses `text` as a sequence of `<number><unit>` parts (units ms, s, m, h, d, w).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration (expected e.g. \"500ms\", \"10s\", \"5m\", \"24h\", \"7d\")");
+    let bad = || {
+        format!(
+            "{text:?} is not a duration (expected e.g. \"500ms\", \"10s\", \"5m\", \"24h\", \"7d\")"
+        )
+    };
     let text = text.trim();
     if text.is_empty() {
         return Err(bad());
@@ -29,22 +33,38 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad());
         }
         let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
             "ms" => Duration::from_millis(number),
             "s" => Duration::from_secs(number),
-            "m" => number.checked_mul(60).map(Duration::from_secs).ok_or_else(bad)?,
-            "h" => number.checked_mul(3600).map(Duration::from_secs).ok_or_else(bad)?,
-            "d" => number.checked_mul(86_400).map(Duration::from_secs).ok_or_else(bad)?,
-            "w" => number.checked_mul(604_800).map(Duration::from_secs).ok_or_else(bad)?,
+            "m" => number
+                .checked_mul(60)
+                .map(Duration::from_secs)
+                .ok_or_else(bad)?,
+            "h" => number
+                .checked_mul(3600)
+                .map(Duration::from_secs)
+                .ok_or_else(bad)?,
+            "d" => number
+                .checked_mul(86_400)
+                .map(Duration::from_secs)
+                .ok_or_else(bad)?,
+            "w" => number
+                .checked_mul(604_800)
+                .map(Duration::from_secs)
+                .ok_or_else(bad)?,
             _ => return Err(bad()),
         };
         total = total.checked_add(part).ok_or_else(bad)?;
@@ -56,7 +76,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let bad = || format!("{text:?} is not a size (expected e.g. \"512KiB\", \"256MiB\", \"1GiB\")");
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     if digits == 0 {
         return Err(bad());
     }
@@ -82,7 +104,9 @@ impl<'de> Deserialize<'de> for ConfigDuration {
         impl Visitor<'_> for DurationVisitor {
             type Value = ConfigDuration;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration such as \"500ms\", \"10s\", \"5m\", \"24h\" or integer seconds")
+                f.write_str(
+                    "a duration such as \"500ms\", \"10s\", \"5m\", \"24h\" or integer seconds",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 parse_duration(v).map(ConfigDuration).map_err(E::custom)
@@ -143,7 +167,15 @@ mod tests {
 
     #[test]
     fn durations_reject_garbage() {
-        for text in ["", "s", "10x", "-5s", "1.5h", "ms10", "99999999999999999999d"] {
+        for text in [
+            "",
+            "s",
+            "10x",
+            "-5s",
+            "1.5h",
+            "ms10",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(text).is_err(), "{text}");
         }
     }

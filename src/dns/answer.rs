@@ -9,7 +9,8 @@ use std::sync::Arc;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, RecordType};
 
-use super::zone::{Catalog, Node, Rrset, Zone};
+use super::policy::{Client, RoutedGroup, RoutingEnv};
+use super::zone::{Catalog, Node, NodeData, Rrset, Zone};
 
 /// CNAME hops followed before giving up (loops are cut earlier, by name).
 const MAX_CNAME_CHAIN: usize = 16;
@@ -37,14 +38,27 @@ pub struct Answer {
     pub authority: Vec<AuthorityPart>,
     pub additional: Vec<Part>,
     /// True when the content depends on nothing but the query name and type (no wildcard
-    /// synthesis): such answers may be computed once and reused.
+    /// synthesis, no routing decision): such answers may be computed once and reused.
     pub depends_only_on_name: bool,
+    /// The EDNS Client Subnet scope: the longest prefix any routing decision depended on
+    /// (0 when the answer does not depend on the client).
+    pub scope: u8,
+}
+
+/// Who is asking and what routing decisions read.
+#[derive(Clone, Copy)]
+pub struct Routing<'a> {
+    pub client: Client,
+    pub env: RoutingEnv<'a>,
 }
 
 /// What a name leads to inside one zone.
 enum Found<'z> {
     /// A node with data for the name (possibly the wildcard that covers it).
-    Node { node: &'z Node, synthesized: bool },
+    Node {
+        node: &'z Node,
+        synthesized: bool,
+    },
     /// The name is at or below a delegation: send the client to the child's servers.
     Referral(&'z Node),
     NxDomain,
@@ -61,7 +75,28 @@ impl Answer {
             authority: Vec::new(),
             additional: Vec::new(),
             depends_only_on_name: true,
+            scope: 0,
         }
+    }
+
+    /// The NODATA answer: the zone's SOA in authority.
+    pub fn nodata(zone: &Arc<Zone>) -> Answer {
+        let mut answer = Answer::new(ResponseCode::NoError, true);
+        answer
+            .authority
+            .push(AuthorityPart::NegativeSoa(zone.clone()));
+        answer
+    }
+
+    /// A positive answer with exactly `rrset` (and its additional addresses).
+    pub fn positive(zone: &Zone, rrset: &Arc<Rrset>) -> Answer {
+        let mut answer = Answer::new(ResponseCode::NoError, true);
+        answer.answer.push(Part {
+            rrset: rrset.clone(),
+            owner: None,
+        });
+        add_addresses(zone, rrset, false, &mut answer.additional);
+        answer
     }
 
     /// REFUSED: not a name we are authoritative for.
@@ -70,17 +105,18 @@ impl Answer {
     }
 }
 
-/// Answers `qname`/`qtype` from `catalog`.
-pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType) -> Answer {
+/// Answers `qname`/`qtype` from `catalog` for the client in `routing`.
+pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType, routing: &Routing) -> Answer {
     let lower = LowerName::new(qname);
     let Some(mut zone) = catalog.find(&lower) else {
         return Answer::refused();
     };
     // DS belongs to the parent side of a cut (RFC 4035 §3.1.4.1): if we serve the parent, it answers.
-    if qtype == RecordType::DS && lower == LowerName::new(&zone.origin) {
-        if let Some(parent) = catalog.parent_of(zone) {
-            zone = parent;
-        }
+    if qtype == RecordType::DS
+        && lower == LowerName::new(&zone.origin)
+        && let Some(parent) = catalog.parent_of(zone)
+    {
+        zone = parent;
     }
     let mut answer = Answer::new(ResponseCode::NoError, true);
     let mut name = qname.clone();
@@ -91,7 +127,9 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType) -> Answer {
         match lookup(zone, &lower, qtype) {
             Found::NxDomain => {
                 answer.rcode = ResponseCode::NXDomain;
-                answer.authority.push(AuthorityPart::NegativeSoa(zone.clone()));
+                answer
+                    .authority
+                    .push(AuthorityPart::NegativeSoa(zone.clone()));
                 return answer;
             }
             Found::Referral(cut) => {
@@ -99,7 +137,10 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType) -> Answer {
                     answer.authoritative = false;
                 }
                 if let Some(ns) = cut.get(RecordType::NS) {
-                    answer.authority.push(AuthorityPart::Rrset(Part { rrset: ns.clone(), owner: None }));
+                    answer.authority.push(AuthorityPart::Rrset(Part {
+                        rrset: ns.clone(),
+                        owner: None,
+                    }));
                     add_addresses(zone, ns, true, &mut answer.additional);
                 }
                 return answer;
@@ -109,17 +150,43 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType) -> Answer {
                 if synthesized {
                     answer.depends_only_on_name = false;
                 }
-                let hit = if qtype == RecordType::ANY { node.rrsets.first() } else { node.get(qtype) };
-                if let Some(rrset) = hit {
-                    answer.answer.push(Part { rrset: rrset.clone(), owner });
-                    add_addresses(zone, rrset, false, &mut answer.additional);
+                let hit = if qtype == RecordType::ANY {
+                    node.any()
+                } else {
+                    node.data(qtype)
+                };
+                if let Some(data) = hit {
+                    let chosen = choose(data, routing, &mut answer);
+                    if chosen.is_empty() {
+                        answer
+                            .authority
+                            .push(AuthorityPart::NegativeSoa(zone.clone()));
+                    }
+                    for rrset in chosen {
+                        add_addresses(zone, &rrset, false, &mut answer.additional);
+                        answer.answer.push(Part {
+                            rrset,
+                            owner: owner.clone(),
+                        });
+                    }
                     return answer;
                 }
-                let Some(cname) = node.get(RecordType::CNAME) else {
-                    answer.authority.push(AuthorityPart::NegativeSoa(zone.clone()));
+                let Some(cname) = node.data(RecordType::CNAME) else {
+                    answer
+                        .authority
+                        .push(AuthorityPart::NegativeSoa(zone.clone()));
                     return answer;
                 };
-                answer.answer.push(Part { rrset: cname.clone(), owner });
+                let Some(cname) = choose(cname, routing, &mut answer).into_iter().next() else {
+                    answer
+                        .authority
+                        .push(AuthorityPart::NegativeSoa(zone.clone()));
+                    return answer;
+                };
+                answer.answer.push(Part {
+                    rrset: cname.clone(),
+                    owner,
+                });
                 let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
                     return answer;
                 };
@@ -141,13 +208,38 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType) -> Answer {
     answer
 }
 
+/// The RRsets that answer: a static set, or what the group's policy picks for this client.
+fn choose(data: NodeData, routing: &Routing, answer: &mut Answer) -> Vec<Arc<Rrset>> {
+    match data {
+        NodeData::Static(rrset) => vec![rrset.clone()],
+        NodeData::Routed(group) => {
+            answer.depends_only_on_name = false;
+            pick(group, routing, answer)
+        }
+    }
+}
+
+fn pick(group: &RoutedGroup, routing: &Routing, answer: &mut Answer) -> Vec<Arc<Rrset>> {
+    let decision = group.decide(&routing.client, &routing.env);
+    answer.scope = answer.scope.max(decision.scope);
+    decision
+        .chosen
+        .iter()
+        .map(|&i| group.members[i].rrset.clone())
+        .collect()
+}
+
 /// Finds what `name` leads to in `zone`: walks down from the apex so the first cut wins,
 /// then falls back to the wildcard at the closest encloser (RFC 4592 §3.3.1).
 fn lookup<'z>(zone: &'z Zone, name: &LowerName, qtype: RecordType) -> Found<'z> {
-    if let Some(node) = zone.nodes.get(name) {
-        if !node.occluded && (!node.is_cut || qtype == RecordType::DS) {
-            return Found::Node { node, synthesized: false };
-        }
+    if let Some(node) = zone.nodes.get(name)
+        && !node.occluded
+        && (!node.is_cut || qtype == RecordType::DS)
+    {
+        return Found::Node {
+            node,
+            synthesized: false,
+        };
     }
     let origin_labels = zone.origin.iter().count();
     let labels: Vec<LowerName> = {
@@ -162,13 +254,18 @@ fn lookup<'z>(zone: &'z Zone, name: &LowerName, qtype: RecordType) -> Found<'z> 
     };
     let mut closest_encloser: Option<&LowerName> = None;
     for (depth, ancestor) in labels.iter().enumerate() {
-        let Some(node) = zone.nodes.get(ancestor) else { break };
+        let Some(node) = zone.nodes.get(ancestor) else {
+            break;
+        };
         let is_qname = depth + 1 == labels.len();
         if node.is_cut && !(is_qname && qtype == RecordType::DS) {
             return Found::Referral(node);
         }
         if is_qname {
-            return Found::Node { node, synthesized: false };
+            return Found::Node {
+                node,
+                synthesized: false,
+            };
         }
         closest_encloser = Some(ancestor);
     }
@@ -178,7 +275,10 @@ fn lookup<'z>(zone: &'z Zone, name: &LowerName, qtype: RecordType) -> Found<'z> 
     };
     let wildcard = encloser.prepend_label("*").map(|n| LowerName::new(&n));
     match wildcard.ok().and_then(|w| zone.nodes.get(&w)) {
-        Some(node) => Found::Node { node, synthesized: true },
+        Some(node) => Found::Node {
+            node,
+            synthesized: true,
+        },
         None => Found::NxDomain,
     }
 }
@@ -196,15 +296,20 @@ fn add_addresses(zone: &Zone, rrset: &Rrset, glue: bool, out: &mut Vec<Part>) {
         if !zone.origin.zone_of(target) {
             continue;
         }
-        let Some(node) = zone.nodes.get(&LowerName::new(target)) else { continue };
+        let Some(node) = zone.nodes.get(&LowerName::new(target)) else {
+            continue;
+        };
         if node.occluded && !glue {
             continue;
         }
         for rtype in [RecordType::A, RecordType::AAAA] {
-            if let Some(set) = node.get(rtype) {
-                if !out.iter().any(|p| Arc::ptr_eq(&p.rrset, set)) {
-                    out.push(Part { rrset: set.clone(), owner: None });
-                }
+            if let Some(set) = node.get(rtype)
+                && !out.iter().any(|p| Arc::ptr_eq(&p.rrset, set))
+            {
+                out.push(Part {
+                    rrset: set.clone(),
+                    owner: None,
+                });
             }
         }
     }

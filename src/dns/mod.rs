@@ -4,12 +4,16 @@
 //! - `rdata`, `zonefile`: presentation-format parsing (config values and master files)
 //! - `zone`: the zone store (nodes, cuts, empty non-terminals)
 //! - `answer`: the answer algorithm (pure)
+//! - `policy`: Route 53 routing policies over health and client location
+//! - `edns`: EDNS Client Subnet (RFC 7871)
 //! - `wire`: encoding, truncation, OPT
 //! - `snapshot`: precomputed answers and the state the request path reads
 //! - `responder`: bytes in, bytes out
 //! - `server`: sockets and connection handling
 
 pub mod answer;
+pub mod edns;
+pub mod policy;
 pub mod rdata;
 pub mod responder;
 mod server;
@@ -18,4 +22,4 @@ pub mod wire;
 pub mod zone;
 pub mod zonefile;
 
-pub use server::DnsServer;
+pub use server::{DnsServer, StartError};

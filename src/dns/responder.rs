@@ -1,11 +1,15 @@
 //! The request path: bytes in, bytes out. Every byte sequence gets a well-formed response or
 //! deliberate silence; nothing here can panic on input.
 
+use std::net::IpAddr;
+
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, RecordType};
 
-use super::answer;
-use super::snapshot::Snapshot;
+use super::answer::{self, Routing};
+use super::edns::{self, ClientSubnet};
+use super::policy::Client;
+use super::snapshot::{Prepared, Snapshot};
 use super::wire::{self, Encoded, HEADER_LEN, OptOut, QueryHeader};
 
 /// Largest DNS message (RFC 1035 §4.2.2 length prefix over TCP).
@@ -20,9 +24,15 @@ pub enum Transport {
     Tcp,
 }
 
-/// Writes the response to `query` into `out` (cleared first). Returns false when nothing must
-/// be sent: too short to have a header, or itself a response.
-pub fn respond(snapshot: &Snapshot, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+/// Writes the response to `query` from `peer` into `out` (cleared first). Returns false when
+/// nothing must be sent: too short to have a header, or itself a response.
+pub fn respond(
+    snapshot: &Snapshot,
+    query: &[u8],
+    peer: IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> bool {
     out.clear();
     if query.len() < HEADER_LEN || query[2] & 0x80 != 0 {
         return false;
@@ -44,36 +54,59 @@ pub fn respond(snapshot: &Snapshot, query: &[u8], transport: Transport, out: &mu
         wire::write_bare_error(out, header, ResponseCode::FormErr);
         return true;
     };
+    let subnet = match message.edns {
+        Some(_) => match edns::client_subnet(query) {
+            Ok(subnet) => subnet.filter(|_| snapshot.use_client_subnet),
+            Err(edns::MalformedSubnet) => {
+                wire::write_error(out, header, question, ResponseCode::FormErr, None);
+                return true;
+            }
+        },
+        None => None,
+    };
     let opt = message.edns.as_ref().map(|edns| OptOut {
         payload: snapshot.max_udp_payload,
         ext_rcode: 0,
         dnssec_ok: edns.flags().dnssec_ok,
+        client_subnet: subnet.map(|s| (s, 0)),
     });
     if message.metadata.op_code != OpCode::Query {
         wire::write_error(out, header, question, ResponseCode::NotImp, opt);
         return true;
     }
-    if let (Some(edns), Some(opt)) = (&message.edns, opt) {
-        if edns.version() > 0 {
-            let badvers = OptOut { ext_rcode: (u16::from(ResponseCode::BADVERS) >> 4) as u8, ..opt };
-            wire::write_error(out, header, question, ResponseCode::BADVERS, Some(badvers));
-            return true;
-        }
+    if let (Some(edns), Some(opt)) = (&message.edns, opt)
+        && edns.version() > 0
+    {
+        let badvers = OptOut {
+            ext_rcode: (u16::from(ResponseCode::BADVERS) >> 4) as u8,
+            ..opt
+        };
+        wire::write_error(out, header, question, ResponseCode::BADVERS, Some(badvers));
+        return true;
     }
     let limit = match (transport, &message.edns) {
         (Transport::Tcp, _) => MAX_MESSAGE,
         (Transport::Udp, None) => CLASSIC_UDP_LIMIT,
-        (Transport::Udp, Some(edns)) => {
-            usize::from(edns.max_payload()).clamp(CLASSIC_UDP_LIMIT, usize::from(snapshot.max_udp_payload))
-        }
+        (Transport::Udp, Some(edns)) => usize::from(edns.max_payload())
+            .clamp(CLASSIC_UDP_LIMIT, usize::from(snapshot.max_udp_payload)),
     };
     let qtype = question.query_type();
     match (question.query_class(), qtype) {
-        (_, RecordType::OPT) => wire::write_error(out, header, question, ResponseCode::FormErr, opt),
+        (_, RecordType::OPT) => {
+            wire::write_error(out, header, question, ResponseCode::FormErr, opt)
+        }
         (DNSClass::IN, RecordType::AXFR | RecordType::IXFR) => {
             wire::write_error(out, header, question, ResponseCode::Refused, opt)
         }
-        (DNSClass::IN, _) => answer_in(snapshot, header, question, limit, opt, out),
+        (DNSClass::IN, _) => answer_in(
+            snapshot,
+            header,
+            question,
+            limit,
+            opt,
+            client(peer, subnet),
+            out,
+        ),
         (DNSClass::CH, _) => {
             let encoded = Encoded::new(question, &snapshot.chaos(question.name(), qtype));
             encoded.write(out, header, question, limit, opt);
@@ -83,12 +116,172 @@ pub fn respond(snapshot: &Snapshot, query: &[u8], transport: Transport, out: &mu
     true
 }
 
-fn answer_in(snapshot: &Snapshot, header: QueryHeader, question: &Query, limit: usize, opt: Option<OptOut>, out: &mut Vec<u8>) {
-    let qtype = question.query_type();
-    if let Some(encoded) = snapshot.precomputed(&LowerName::new(question.name()), qtype) {
-        encoded.write(out, header, question, limit, opt);
-        return;
+/// The client routing decisions see: the ECS subnet when it carries bits, else the peer.
+fn client(peer: IpAddr, subnet: Option<ClientSubnet>) -> Client {
+    match subnet {
+        Some(subnet) if subnet.source_prefix > 0 => Client {
+            addr: subnet.addr,
+            prefix_len: subnet.source_prefix,
+        },
+        _ => Client {
+            addr: peer,
+            prefix_len: if peer.is_ipv4() { 32 } else { 128 },
+        },
     }
-    let resolved = answer::resolve(&snapshot.catalog, question.name(), qtype);
-    Encoded::new(question, &resolved).write(out, header, question, limit, opt);
+}
+
+fn answer_in(
+    snapshot: &Snapshot,
+    header: QueryHeader,
+    question: &Query,
+    limit: usize,
+    mut opt: Option<OptOut>,
+    client: Client,
+    out: &mut Vec<u8>,
+) {
+    let qtype = question.query_type();
+    let mut with_scope = |scope: u8| {
+        if let Some(opt) = &mut opt {
+            opt.client_subnet = opt.client_subnet.map(|(subnet, _)| (subnet, scope));
+        }
+        opt
+    };
+    match snapshot.prepared(&LowerName::new(question.name()), qtype) {
+        Some(Prepared::Fixed(encoded)) => encoded.write(out, header, question, limit, opt),
+        Some(Prepared::Routed(routed)) => {
+            let decision = routed.group.decide(&client, &snapshot.env());
+            let encoded = decision
+                .chosen
+                .first()
+                .map_or(&routed.nodata, |&i| &routed.per_member[i]);
+            encoded.write(out, header, question, limit, with_scope(decision.scope));
+        }
+        None => {
+            let routing = Routing {
+                client,
+                env: snapshot.env(),
+            };
+            let resolved = answer::resolve(&snapshot.catalog, question.name(), qtype, &routing);
+            Encoded::new(question, &resolved).write(
+                out,
+                header,
+                question,
+                limit,
+                with_scope(resolved.scope),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::{Arc, LazyLock};
+
+    use hickory_proto::op::{Edns, Message, MessageType, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::geo::GeoDb;
+    use crate::health::HealthTable;
+
+    const ZONE: &str = r#"
+[dns]
+[[dns.zones]]
+name = "fuzz.example"
+records = [
+  { name = "@", type = "NS", values = ["ns1.fuzz.example."] },
+  { name = "ns1", type = "A", values = ["192.0.2.1"] },
+  { name = "@", type = "MX", values = ["10 ns1.fuzz.example."] },
+  { name = "www", type = "CNAME", values = ["ns1"] },
+  { name = "*.w", type = "TXT", values = ['"wild"'] },
+  { name = "big", type = "TXT", values = ['"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"', '"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"', '"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"', '"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"', '"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"', '"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"'] },
+  { name = "deleg", type = "NS", values = ["ns.deleg.fuzz.example."] },
+  { name = "ns.deleg", type = "A", values = ["192.0.2.2"] },
+]
+"#;
+
+    static SNAPSHOT: LazyLock<Snapshot> = LazyLock::new(|| {
+        let config = Config::from_str(ZONE, Path::new("fuzz.toml")).expect("fuzz config is valid");
+        let dns = config.dns.expect("has [dns]");
+        let health = Arc::new(HealthTable::new(&dns.health_checks));
+        let geo = Arc::new(GeoDb::open(&dns.geo).expect("no databases to open"));
+        Snapshot::build(&dns, health, geo)
+    });
+
+    fn query_bytes(name: &str, rtype: RecordType, edns: bool) -> Vec<u8> {
+        let mut message = Message::new(0x1234, MessageType::Query, OpCode::Query);
+        message.add_query(Query::query(
+            Name::from_ascii(name).expect("valid name"),
+            rtype,
+        ));
+        if edns {
+            message.set_edns(Edns::new());
+        }
+        message.to_vec().expect("query encodes")
+    }
+
+    /// Whatever came in, a reply is a parseable response with the query's ID, within limits.
+    fn check_reply(query: &[u8], transport: Transport, snapshot: &Snapshot) {
+        let mut out = Vec::new();
+        if !respond(
+            snapshot,
+            query,
+            "192.0.2.7".parse().expect("an address"),
+            transport,
+            &mut out,
+        ) {
+            assert!(
+                query.len() < HEADER_LEN || query[2] & 0x80 != 0,
+                "silence only for headerless or response packets"
+            );
+            return;
+        }
+        let reply = Message::from_vec(&out).expect("every reply parses");
+        assert_eq!(reply.metadata.id, u16::from_be_bytes([query[0], query[1]]));
+        assert_eq!(reply.metadata.message_type, MessageType::Response);
+        if transport == Transport::Udp {
+            assert!(
+                out.len() <= usize::from(snapshot.max_udp_payload),
+                "udp reply of {} bytes",
+                out.len()
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let snapshot = &*SNAPSHOT;
+            check_reply(&bytes, Transport::Udp, snapshot);
+            check_reply(&bytes, Transport::Tcp, snapshot);
+        }
+
+        #[test]
+        fn mutated_queries_never_panic(
+            name in prop::sample::select(vec!["fuzz.example.", "www.fuzz.example.", "a.w.fuzz.example.", "big.fuzz.example.", "x.deleg.fuzz.example.", "nope.fuzz.example.", "other.test."]),
+            rtype in prop::sample::select(vec![RecordType::A, RecordType::TXT, RecordType::ANY, RecordType::MX, RecordType::NS, RecordType::DS]),
+            edns in any::<bool>(),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+            cut in any::<usize>(),
+            extra in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let snapshot = &*SNAPSHOT;
+            let mut bytes = query_bytes(name, rtype, edns);
+            check_reply(&bytes, Transport::Udp, snapshot);
+            for (at, value) in flips {
+                let len = bytes.len();
+                bytes[at % len] = value;
+            }
+            check_reply(&bytes, Transport::Udp, snapshot);
+            bytes.truncate(cut % (bytes.len() + 1));
+            check_reply(&bytes, Transport::Udp, snapshot);
+            bytes.extend(extra);
+            check_reply(&bytes, Transport::Tcp, snapshot);
+        }
+    }
 }

@@ -16,6 +16,8 @@ use tracing::{debug, info, warn};
 use super::responder::{MAX_MESSAGE, Transport, respond};
 use super::snapshot::Snapshot;
 use crate::config::DnsConfig;
+use crate::geo::{GeoDb, GeoError};
+use crate::health::{self, HealthCheckConfig, HealthTable};
 
 /// Kernel receive buffer asked for each UDP socket, to ride out bursts.
 const UDP_RECV_BUFFER: usize = 4 << 20;
@@ -25,48 +27,100 @@ const EPHEMERAL_ATTEMPTS: usize = 16;
 /// Bound sockets, ready to serve.
 pub struct DnsServer {
     snapshot: Arc<Snapshot>,
+    health: Arc<HealthTable>,
+    health_checks: Arc<[HealthCheckConfig]>,
     udp: Vec<UdpSocket>,
     tcp: Vec<TcpListener>,
+    status: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
+    status_addrs: Vec<SocketAddr>,
     tcp_idle_timeout: Duration,
     tcp_slots: Arc<Semaphore>,
 }
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Geo(#[from] GeoError),
+}
+
 impl DnsServer {
-    /// Builds the snapshot and binds every listen address (UDP and TCP on the same port).
+    /// Opens the GeoIP databases, builds the snapshot and binds every listen address (UDP and
+    /// TCP on the same port) and status address. Health checks start with [`DnsServer::run`].
     ///
     /// # Errors
-    /// The address that could not be bound, with the OS error.
-    pub fn bind(config: &DnsConfig) -> io::Result<DnsServer> {
-        let snapshot = Arc::new(Snapshot::build(config));
+    /// A database that cannot be opened, or an address that cannot be bound.
+    pub fn bind(config: &DnsConfig) -> Result<DnsServer, StartError> {
+        let geo = Arc::new(GeoDb::open(&config.geo)?);
+        let health = Arc::new(HealthTable::new(&config.health_checks));
+        let snapshot = Arc::new(Snapshot::build(config, health.clone(), geo));
         let mut server = DnsServer {
             snapshot,
+            health,
+            health_checks: config.health_checks.clone().into(),
             udp: Vec::new(),
             tcp: Vec::new(),
+            status: Vec::new(),
             addrs: Vec::new(),
+            status_addrs: Vec::new(),
             tcp_idle_timeout: config.tcp_idle_timeout,
             tcp_slots: Arc::new(Semaphore::new(config.tcp_max_connections)),
         };
         for &addr in &config.listen {
             let (udp, tcp, bound) = bind_pair(addr, config.workers)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
+                .map_err(|source| StartError::Bind { addr, source })?;
             info!("listening on udp {bound}");
             info!("listening on tcp {bound}");
             server.udp.extend(udp);
             server.tcp.push(tcp);
             server.addrs.push(bound);
         }
+        for &addr in &config.status_listen {
+            let listener =
+                tcp_listener(addr).map_err(|source| StartError::Bind { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?;
+            info!("listening on http {bound}");
+            server.status.push(listener);
+            server.status_addrs.push(bound);
+        }
         Ok(server)
     }
 
-    /// The addresses actually bound (ports filled in when the config said 0).
+    /// The DNS addresses actually bound (ports filled in when the config said 0).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
 
-    /// Serves until `shutdown` is cancelled, then lets TCP connections finish their query.
+    /// The status (HTTP) addresses actually bound.
+    pub fn status_addrs(&self) -> &[SocketAddr] {
+        &self.status_addrs
+    }
+
+    /// Runs health checks and serves until `shutdown` is cancelled, then lets TCP
+    /// connections finish their query.
     pub async fn run(self, shutdown: CancellationToken) {
+        health::spawn_checks(
+            self.health.clone(),
+            self.health_checks.clone(),
+            shutdown.clone(),
+        );
         let mut tasks = JoinSet::new();
+        for listener in self.status {
+            tasks.spawn(health::status::serve(
+                listener,
+                self.health.clone(),
+                shutdown.clone(),
+            ));
+        }
         for socket in self.udp {
             let snapshot = self.snapshot.clone();
             let token = shutdown.clone();
@@ -92,12 +146,22 @@ impl DnsServer {
 
 /// Binds UDP socket(s) and a TCP listener on one port, retrying when `addr` has port 0 and
 /// the kernel's UDP choice is taken for TCP.
-fn bind_pair(addr: SocketAddr, workers: usize) -> io::Result<(Vec<UdpSocket>, TcpListener, SocketAddr)> {
+fn bind_pair(
+    addr: SocketAddr,
+    workers: usize,
+) -> io::Result<(Vec<UdpSocket>, TcpListener, SocketAddr)> {
     let mut last_error = None;
-    let attempts = if addr.port() == 0 { EPHEMERAL_ATTEMPTS } else { 1 };
+    let attempts = if addr.port() == 0 {
+        EPHEMERAL_ATTEMPTS
+    } else {
+        1
+    };
     for _ in 0..attempts {
         let first = udp_socket(addr, workers > 1)?;
-        let bound = first.local_addr()?.as_socket().ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
+        let bound = first
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
         match tcp_listener(bound) {
             Ok(tcp) => {
                 let mut udp = vec![UdpSocket::from_std(first.into())?];
@@ -150,10 +214,15 @@ async fn serve_udp(socket: UdpSocket, snapshot: Arc<Snapshot>) {
                 continue;
             }
         };
-        if respond(&snapshot, &query[..len], Transport::Udp, &mut response) {
-            if let Err(e) = socket.send_to(&response, peer).await {
-                debug!("udp send to {peer}: {e}");
-            }
+        if respond(
+            &snapshot,
+            &query[..len],
+            peer.ip(),
+            Transport::Udp,
+            &mut response,
+        ) && let Err(e) = socket.send_to(&response, peer).await
+        {
+            debug!("udp send to {peer}: {e}");
         }
     }
 }
@@ -188,7 +257,7 @@ async fn serve_tcp(listener: TcpListener, ctx: TcpContext) {
         };
         let ctx = ctx.clone();
         connections.spawn(async move {
-            if let Err(e) = serve_connection(stream, &ctx).await {
+            if let Err(e) = serve_connection(stream, peer, &ctx).await {
                 debug!("tcp {peer}: {e}");
             }
             drop(permit);
@@ -200,7 +269,11 @@ async fn serve_tcp(listener: TcpListener, ctx: TcpContext) {
 
 /// Answers length-prefixed queries in order until the client closes, goes idle, or we shut
 /// down (RFC 7766 §6.2: several queries per connection; idle connections are closed).
-async fn serve_connection(mut stream: TcpStream, ctx: &TcpContext) -> io::Result<()> {
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &TcpContext,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut query = vec![0u8; MAX_MESSAGE];
     let mut response = Vec::with_capacity(4096);
@@ -219,8 +292,16 @@ async fn serve_connection(mut stream: TcpStream, ctx: &TcpContext) -> io::Result
         let len = usize::from(u16::from_be_bytes(prefix));
         tokio::time::timeout(ctx.idle_timeout, stream.read_exact(&mut query[..len]))
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "query body not received in time"))??;
-        if !respond(&ctx.snapshot, &query[..len], Transport::Tcp, &mut response) {
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "query body not received in time")
+            })??;
+        if !respond(
+            &ctx.snapshot,
+            &query[..len],
+            peer.ip(),
+            Transport::Tcp,
+            &mut response,
+        ) {
             continue;
         }
         framed.clear();

@@ -1,18 +1,22 @@
-//! Everything the request path reads, built once at load and never locked: the catalog and,
-//! for every name in it, the encoded answers that depend on nothing but name and type.
+//! Everything the request path reads, built once at load and never locked: the catalog, the
+//! routing inputs, and for every name the encoded answers that can be prepared in advance.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use hickory_proto::op::Query;
+use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
-use super::answer::{self, Answer};
+use super::answer::{self, Answer, Routing};
+use super::policy::{Client, RoutedGroup, RoutingEnv};
 use super::wire::Encoded;
-use super::zone::{Catalog, Rrset};
+use super::zone::{Catalog, Rrset, Zone};
 use crate::config::DnsConfig;
-use crate::config::dns::Chaos;
+use crate::config::dns::{Chaos, CidrCollection};
+use crate::geo::{GeoDb, Region};
+use crate::health::HealthTable;
 
 /// A type no zone uses, standing for "any type the node lacks" when precomputing.
 const ABSENT_TYPE: RecordType = RecordType::Unknown(65534);
@@ -25,13 +29,34 @@ pub struct Snapshot {
     chaos: ChaosAnswers,
     /// Our EDNS UDP payload size, and the cap on UDP responses.
     pub max_udp_payload: u16,
+    /// Route on EDNS Client Subnet addresses (and echo the option).
+    pub use_client_subnet: bool,
+    health: Arc<HealthTable>,
+    geo: Arc<GeoDb>,
+    regions: Vec<Region>,
+    collections: Vec<CidrCollection>,
 }
 
-/// Encoded answers for one name: by query type, and for every other type when that answer
-/// does not depend on the type (nodes without CNAME).
+/// A ready answer: fixed, or one per routed set plus NODATA, picked per query.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Fixed(Arc<Encoded>),
+    Routed(Arc<RoutedAnswers>),
+}
+
+/// The encoded answer for each set of a group that picks one set at a time.
+#[derive(Debug)]
+pub struct RoutedAnswers {
+    pub group: Arc<RoutedGroup>,
+    pub per_member: Vec<Encoded>,
+    pub nodata: Encoded,
+}
+
+/// Prepared answers for one name: by query type (`None`: resolved per query), and for every
+/// other type when that answer does not depend on the type (nodes without CNAME).
 #[derive(Debug, Default)]
 struct NodeAnswers {
-    by_type: Vec<(RecordType, Arc<Encoded>)>,
+    by_type: Vec<(RecordType, Option<Prepared>)>,
     other: Option<Arc<Encoded>>,
 }
 
@@ -45,48 +70,39 @@ struct ChaosAnswers {
 // === impl Snapshot ===
 
 impl Snapshot {
-    pub fn build(config: &DnsConfig) -> Snapshot {
-        let catalog = Catalog::build(&config.zones);
-        let mut precomputed: HashMap<LowerName, NodeAnswers> = HashMap::new();
-        for zone in catalog.zones() {
-            for (lower, node) in &zone.nodes {
-                if precomputed.contains_key(lower) {
-                    continue;
-                }
-                let name = Name::from(lower);
-                let has_cname = node.get(RecordType::CNAME).is_some();
-                let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
-                types.push(RecordType::ANY);
-                if node.is_cut {
-                    types.push(RecordType::DS);
-                }
-                if has_cname {
-                    types.extend([RecordType::A, RecordType::AAAA]);
-                }
-                let mut answers = NodeAnswers::default();
-                for rtype in types {
-                    if let Some(encoded) = precompute(&catalog, &name, rtype) {
-                        answers.by_type.push((rtype, encoded));
-                    }
-                }
-                if !has_cname && node.get(ABSENT_TYPE).is_none() {
-                    answers.other = precompute(&catalog, &name, ABSENT_TYPE);
-                }
-                precomputed.insert(lower.clone(), answers);
-            }
-        }
-        Snapshot { catalog, precomputed, chaos: ChaosAnswers::build(&config.chaos), max_udp_payload: config.max_udp_payload }
+    pub fn build(config: &DnsConfig, health: Arc<HealthTable>, geo: Arc<GeoDb>) -> Snapshot {
+        let mut snapshot = Snapshot {
+            catalog: Catalog::build(&config.zones),
+            precomputed: HashMap::new(),
+            chaos: ChaosAnswers::build(&config.chaos),
+            max_udp_payload: config.max_udp_payload,
+            use_client_subnet: config.use_client_subnet,
+            health,
+            geo,
+            regions: config.regions.clone(),
+            collections: config.cidr_collections.clone(),
+        };
+        snapshot.precomputed = snapshot.prepare_all();
+        snapshot
     }
 
-    /// The precomputed answer for this name and type, if there is one.
-    pub fn precomputed(&self, name: &LowerName, rtype: RecordType) -> Option<&Encoded> {
+    /// What routing decisions read.
+    pub fn env(&self) -> RoutingEnv<'_> {
+        RoutingEnv {
+            health: &self.health,
+            geo: &self.geo,
+            regions: &self.regions,
+            collections: &self.collections,
+        }
+    }
+
+    /// The prepared answer for this name and type, if there is one.
+    pub fn prepared(&self, name: &LowerName, rtype: RecordType) -> Option<Prepared> {
         let answers = self.precomputed.get(name)?;
-        answers
-            .by_type
-            .iter()
-            .find(|(t, _)| *t == rtype)
-            .map(|(_, e)| &**e)
-            .or(answers.other.as_deref())
+        match answers.by_type.iter().find(|(t, _)| *t == rtype) {
+            Some((_, prepared)) => prepared.clone(),
+            None => answers.other.clone().map(Prepared::Fixed),
+        }
     }
 
     /// Answers a CHAOS-class query (RFC 4892 names), REFUSED where nothing is configured.
@@ -97,21 +113,119 @@ impl Snapshot {
             "id.server." | "hostname.bind." => self.chaos.id.as_ref(),
             _ => None,
         };
-        let Some(rrset) = rrset else { return Answer::refused() };
+        let Some(rrset) = rrset else {
+            return Answer::refused();
+        };
         let mut answer = Answer::refused();
-        answer.rcode = hickory_proto::op::ResponseCode::NoError;
+        answer.rcode = ResponseCode::NoError;
         answer.authoritative = true;
         if matches!(qtype, RecordType::TXT | RecordType::ANY) {
-            answer.answer.push(answer::Part { rrset: rrset.clone(), owner: Some(qname.clone()) });
+            answer.answer.push(answer::Part {
+                rrset: rrset.clone(),
+                owner: Some(qname.clone()),
+            });
         }
         answer
+    }
+
+    /// Prepares every name of every zone. A name served by two zones (a child apex under a
+    /// parent's cut) gets the types of both nodes, so DS at the cut is prepared too.
+    fn prepare_all(&self) -> HashMap<LowerName, NodeAnswers> {
+        let mut names: HashMap<LowerName, BTreeSet<u16>> = HashMap::new();
+        for zone in self.catalog.zones() {
+            for (lower, node) in &zone.nodes {
+                let types = names.entry(lower.clone()).or_default();
+                types.extend(node.rrsets.iter().map(|s| u16::from(s.rtype)));
+                types.extend(node.routed.iter().map(|g| u16::from(g.rtype)));
+                types.insert(u16::from(RecordType::ANY));
+                if node.is_cut {
+                    types.insert(u16::from(RecordType::DS));
+                }
+                if node.has_cname() {
+                    types.extend([u16::from(RecordType::A), u16::from(RecordType::AAAA)]);
+                }
+            }
+        }
+        let routing = Routing {
+            client: Client {
+                addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                prefix_len: 0,
+            },
+            env: self.env(),
+        };
+        names
+            .into_iter()
+            .map(|(lower, types)| {
+                let name = Name::from(&lower);
+                let mut answers = NodeAnswers::default();
+                for rtype in types.into_iter().map(RecordType::from) {
+                    answers
+                        .by_type
+                        .push((rtype, self.prepare(&lower, &name, rtype, &routing)));
+                }
+                let typeless = self
+                    .catalog
+                    .find(&lower)
+                    .and_then(|z| z.nodes.get(&lower))
+                    .is_some_and(|n| !n.has_cname() && n.data(ABSENT_TYPE).is_none());
+                if typeless {
+                    answers.other = fixed(&self.catalog, &name, ABSENT_TYPE, &routing);
+                }
+                (lower, answers)
+            })
+            .collect()
+    }
+
+    fn prepare(
+        &self,
+        lower: &LowerName,
+        name: &Name,
+        rtype: RecordType,
+        routing: &Routing,
+    ) -> Option<Prepared> {
+        if let Some(encoded) = fixed(&self.catalog, name, rtype, routing) {
+            return Some(Prepared::Fixed(encoded));
+        }
+        // A group answered directly at its own node (no cut, no CNAME, no wildcard in between).
+        let zone = self.catalog.find(lower)?;
+        let node = zone.nodes.get(lower)?;
+        if node.is_cut || node.occluded || rtype == RecordType::ANY {
+            return None;
+        }
+        let group = node
+            .routed
+            .iter()
+            .find(|g| g.rtype == rtype && g.picks_one())?;
+        Some(Prepared::Routed(Arc::new(routed_answers(
+            zone, name, group,
+        ))))
     }
 }
 
 /// Encodes `resolve(name, rtype)` when it can be reused for every query of that name and type.
-fn precompute(catalog: &Catalog, name: &Name, rtype: RecordType) -> Option<Arc<Encoded>> {
-    let answer = answer::resolve(catalog, name, rtype);
-    answer.depends_only_on_name.then(|| Arc::new(Encoded::new(&Query::query(name.clone(), rtype), &answer)))
+fn fixed(
+    catalog: &Catalog,
+    name: &Name,
+    rtype: RecordType,
+    routing: &Routing,
+) -> Option<Arc<Encoded>> {
+    let answer = answer::resolve(catalog, name, rtype, routing);
+    answer
+        .depends_only_on_name
+        .then(|| Arc::new(Encoded::new(&Query::query(name.clone(), rtype), &answer)))
+}
+
+fn routed_answers(zone: &Arc<Zone>, name: &Name, group: &Arc<RoutedGroup>) -> RoutedAnswers {
+    let query = Query::query(name.clone(), group.rtype);
+    RoutedAnswers {
+        group: group.clone(),
+        per_member: group
+            .members
+            .iter()
+            .map(|m| Encoded::new(&query, &Answer::positive(zone, &m.rrset)))
+            .collect(),
+        nodata: Encoded::new(&query, &Answer::nodata(zone)),
+    }
 }
 
 // === impl ChaosAnswers ===
@@ -120,11 +234,20 @@ impl ChaosAnswers {
     fn build(chaos: &Chaos) -> ChaosAnswers {
         let rrset = |text: &Option<String>| {
             text.as_ref().map(|text| {
-                let mut record = Record::from_rdata(Name::root(), 0, RData::TXT(TXT::new(vec![text.clone()])));
+                let mut record =
+                    Record::from_rdata(Name::root(), 0, RData::TXT(TXT::new(vec![text.clone()])));
                 record.dns_class = DNSClass::CH;
-                Arc::new(Rrset { name: Name::root(), rtype: RecordType::TXT, ttl: 0, records: vec![record] })
+                Arc::new(Rrset {
+                    name: Name::root(),
+                    rtype: RecordType::TXT,
+                    ttl: 0,
+                    records: vec![record],
+                })
             })
         };
-        ChaosAnswers { version: rrset(&chaos.version), id: rrset(&chaos.id) }
+        ChaosAnswers {
+            version: rrset(&chaos.version),
+            id: rrset(&chaos.id),
+        }
     }
 }

@@ -11,6 +11,7 @@ use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::answer::{Answer, AuthorityPart, Part};
+use super::edns::{self, ClientSubnet};
 
 /// Size of a DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -47,6 +48,18 @@ pub struct OptOut {
     pub ext_rcode: u8,
     /// The DO bit, copied from the query (RFC 3225 §3).
     pub dnssec_ok: bool,
+    /// The query's client subnet, echoed with this scope (RFC 7871 §7.2.1).
+    pub client_subnet: Option<(ClientSubnet, u8)>,
+}
+
+impl OptOut {
+    /// Wire size of this OPT record.
+    fn len(&self) -> usize {
+        OPT_LEN
+            + self
+                .client_subnet
+                .map_or(0, |(subnet, _)| edns::option_len(subnet))
+    }
 }
 
 /// Header fields copied from the query.
@@ -69,7 +82,9 @@ impl Encoded {
         let (tail_start, good_end) = {
             let mut encoder = BinEncoder::new(&mut buf);
             let mut good_end = 0;
-            let started = encoder.emit_vec(&[0; HEADER_LEN]).and_then(|()| query.emit(&mut encoder));
+            let started = encoder
+                .emit_vec(&[0; HEADER_LEN])
+                .and_then(|()| query.emit(&mut encoder));
             let tail_start = encoder.offset();
             if started.is_ok() {
                 good_end = tail_start;
@@ -86,23 +101,40 @@ impl Encoded {
                     }
                     counts[section] += set.len() as u16;
                     good_end = encoder.offset();
-                    cuts.push(Cut { end: good_end - tail_start, counts, required_done: done + 1 >= required });
+                    cuts.push(Cut {
+                        end: good_end - tail_start,
+                        counts,
+                        required_done: done + 1 >= required,
+                    });
                 }
             }
             (tail_start, good_end)
         };
         buf.truncate(good_end);
         let tail = buf.split_off(tail_start.min(buf.len()));
-        Encoded { rcode: answer.rcode, authoritative: answer.authoritative, tail, cuts, has_required: required > 0 }
+        Encoded {
+            rcode: answer.rcode,
+            authoritative: answer.authoritative,
+            tail,
+            cuts,
+            has_required: required > 0,
+        }
     }
 
     /// Appends header, question and as much of the tail as fits in `limit` bytes to `out`.
     /// `question` must have the wire length of the question this tail was encoded after.
-    pub fn write(&self, out: &mut Vec<u8>, header: QueryHeader, question: &Query, limit: usize, opt: Option<OptOut>) {
+    pub fn write(
+        &self,
+        out: &mut Vec<u8>,
+        header: QueryHeader,
+        question: &Query,
+        limit: usize,
+        opt: Option<OptOut>,
+    ) {
         let start = out.len();
         out.extend_from_slice(&[0; HEADER_LEN]);
         write_question(out, question);
-        let opt_len = if opt.is_some() { OPT_LEN } else { 0 };
+        let opt_len = opt.map_or(0, |o| o.len());
         let budget = limit.saturating_sub(out.len() - start + opt_len);
         let cut = if self.tail.len() <= budget {
             self.cuts.last().copied()
@@ -119,8 +151,17 @@ impl Encoded {
             write_opt(out, opt);
             additional += 1;
         }
-        let flags = Flags { authoritative: self.authoritative, truncated, rcode: self.rcode };
-        write_header(&mut out[start..start + HEADER_LEN], header, flags, [1, counts[0], counts[1], additional]);
+        let flags = Flags {
+            authoritative: self.authoritative,
+            truncated,
+            rcode: self.rcode,
+        };
+        write_header(
+            &mut out[start..start + HEADER_LEN],
+            header,
+            flags,
+            [1, counts[0], counts[1], additional],
+        );
     }
 }
 
@@ -187,19 +228,38 @@ fn write_opt(out: &mut Vec<u8>, opt: OptOut) {
     out.push(0);
     out.push(if opt.dnssec_ok { 0x80 } else { 0 });
     out.push(0);
-    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(&((opt.len() - OPT_LEN) as u16).to_be_bytes());
+    if let Some((subnet, scope)) = opt.client_subnet {
+        edns::write_option(out, subnet, scope);
+    }
 }
 
 /// A response without a question: used when the query could not be parsed.
 pub fn write_bare_error(out: &mut Vec<u8>, header: QueryHeader, rcode: ResponseCode) {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER_LEN]);
-    let flags = Flags { authoritative: false, truncated: false, rcode };
+    let flags = Flags {
+        authoritative: false,
+        truncated: false,
+        rcode,
+    };
     write_header(&mut out[start..], header, flags, [0; 4]);
 }
 
 /// An error response that echoes the question (NOTIMP, REFUSED, FORMERR, BADVERS).
-pub fn write_error(out: &mut Vec<u8>, header: QueryHeader, question: &Query, rcode: ResponseCode, opt: Option<OptOut>) {
-    let encoded = Encoded { rcode, authoritative: false, tail: Vec::new(), cuts: Vec::new(), has_required: false };
+pub fn write_error(
+    out: &mut Vec<u8>,
+    header: QueryHeader,
+    question: &Query,
+    rcode: ResponseCode,
+    opt: Option<OptOut>,
+) {
+    let encoded = Encoded {
+        rcode,
+        authoritative: false,
+        tail: Vec::new(),
+        cuts: Vec::new(),
+        has_required: false,
+    };
     encoded.write(out, header, question, usize::MAX, opt);
 }

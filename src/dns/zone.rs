@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
+use super::policy::{Member, RoutedGroup};
 use crate::config::dns::ZoneData;
 
 /// Records of one owner and type, ready to put on the wire.
@@ -23,6 +24,8 @@ pub struct Rrset {
 pub struct Node {
     /// Sorted by type code, so ANY's choice and iteration are deterministic.
     pub rrsets: Vec<Arc<Rrset>>,
+    /// Routed groups (Route 53 policies), one per type, never sharing a type with `rrsets`.
+    pub routed: Vec<Arc<RoutedGroup>>,
     /// NS below the apex: the zone's authority ends here (RFC 1034 §4.2.1).
     pub is_cut: bool,
     /// Below a cut: only glue lives here, never an authoritative answer.
@@ -47,9 +50,41 @@ pub struct Catalog {
 
 // === impl Node ===
 
+/// What a node holds for one type.
+#[derive(Debug, Clone, Copy)]
+pub enum NodeData<'a> {
+    Static(&'a Arc<Rrset>),
+    Routed(&'a Arc<RoutedGroup>),
+}
+
 impl Node {
     pub fn get(&self, rtype: RecordType) -> Option<&Arc<Rrset>> {
         self.rrsets.iter().find(|set| set.rtype == rtype)
+    }
+
+    /// Static or routed data of `rtype`.
+    pub fn data(&self, rtype: RecordType) -> Option<NodeData<'_>> {
+        self.get(rtype).map(NodeData::Static).or_else(|| {
+            self.routed
+                .iter()
+                .find(|g| g.rtype == rtype)
+                .map(NodeData::Routed)
+        })
+    }
+
+    /// What ANY gets (RFC 8482: one RRset): the lowest type, static data first.
+    pub fn any(&self) -> Option<NodeData<'_>> {
+        self.rrsets.first().map(NodeData::Static).or_else(|| {
+            self.routed
+                .iter()
+                .min_by_key(|g| u16::from(g.rtype))
+                .map(NodeData::Routed)
+        })
+    }
+
+    /// Whether the node has a CNAME, plain or routed.
+    pub fn has_cname(&self) -> bool {
+        self.data(RecordType::CNAME).is_some()
     }
 }
 
@@ -61,18 +96,53 @@ impl Zone {
         let mut nodes: HashMap<LowerName, Node> = HashMap::new();
         let mut soa = None;
         for set in &data.rrsets {
-            let records = set.rdatas.iter().map(|rdata| Record::from_rdata(set.name.clone(), set.ttl, rdata.clone())).collect();
-            let rrset = Arc::new(Rrset { name: set.name.clone(), rtype: set.rtype, ttl: set.ttl, records });
+            let records = set
+                .rdatas
+                .iter()
+                .map(|rdata| Record::from_rdata(set.name.clone(), set.ttl, rdata.clone()))
+                .collect();
+            let rrset = Arc::new(Rrset {
+                name: set.name.clone(),
+                rtype: set.rtype,
+                ttl: set.ttl,
+                records,
+            });
             if set.rtype == RecordType::SOA {
                 soa = Some(rrset.clone());
             }
-            // Every ancestor up to the apex exists, as an empty non-terminal if nothing else.
-            let mut name = set.name.clone();
-            while name.num_labels_total() > data.origin.num_labels_total() {
-                name = name.base_name();
-                nodes.entry(LowerName::new(&name)).or_default();
-            }
-            nodes.entry(LowerName::new(&set.name)).or_default().rrsets.push(rrset);
+            add_ancestors(&mut nodes, &set.name, &data.origin);
+            nodes
+                .entry(LowerName::new(&set.name))
+                .or_default()
+                .rrsets
+                .push(rrset);
+        }
+        for group in &data.routed {
+            let members = group
+                .members
+                .iter()
+                .map(|m| Member {
+                    set_id: m.set_id.clone(),
+                    rrset: Arc::new(Rrset {
+                        name: group.name.clone(),
+                        rtype: group.rtype,
+                        ttl: m.ttl,
+                        records: m
+                            .rdatas
+                            .iter()
+                            .map(|r| Record::from_rdata(group.name.clone(), m.ttl, r.clone()))
+                            .collect(),
+                    }),
+                    health_check: m.health_check,
+                    rule: m.rule.clone(),
+                })
+                .collect();
+            add_ancestors(&mut nodes, &group.name, &data.origin);
+            let node = nodes.entry(LowerName::new(&group.name)).or_default();
+            node.routed.push(Arc::new(RoutedGroup {
+                rtype: group.rtype,
+                members,
+            }));
         }
         let apex = LowerName::new(&data.origin);
         let cuts: HashSet<LowerName> = nodes
@@ -97,7 +167,12 @@ impl Zone {
             RData::SOA(ref rdata) => soa.ttl.min(rdata.minimum),
             _ => soa.ttl,
         };
-        Zone { origin: data.origin.clone(), soa, negative_ttl, nodes }
+        Zone {
+            origin: data.origin.clone(),
+            soa,
+            negative_ttl,
+            nodes,
+        }
     }
 
     /// The SOA record to put in the authority section of a negative answer.
@@ -121,7 +196,10 @@ impl Zone {
 impl Catalog {
     pub fn build(zones: &[ZoneData]) -> Catalog {
         Catalog {
-            zones: zones.iter().map(|data| (LowerName::new(&data.origin), Arc::new(Zone::build(data)))).collect(),
+            zones: zones
+                .iter()
+                .map(|data| (LowerName::new(&data.origin), Arc::new(Zone::build(data))))
+                .collect(),
         }
     }
 
@@ -150,6 +228,15 @@ impl Catalog {
 
     pub fn zones(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.zones.values()
+    }
+}
+
+/// Every ancestor of `name` up to the apex exists, as an empty non-terminal if nothing else.
+fn add_ancestors(nodes: &mut HashMap<LowerName, Node>, name: &Name, origin: &Name) {
+    let mut name = name.clone();
+    while name.num_labels_total() > origin.num_labels_total() {
+        name = name.base_name();
+        nodes.entry(LowerName::new(&name)).or_default();
     }
 }
 

@@ -1,1 +1,11 @@
+//! Integration tests for the authoritative DNS server: one binary, one module per area.
 
+mod config_binary;
+mod config_check;
+mod dns_answers;
+mod dns_process;
+mod dns_protocol;
+mod dns_records;
+mod dns_transport;
+mod fixture;
+mod harness;

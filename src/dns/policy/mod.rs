@@ -1,0 +1,131 @@
+//! Route 53 routing policies: which of a group's record sets answers this client now.
+//!
+//! Every policy is a pure choice over (client, health flags, locations) and follows Route 53's
+//! health rule: unhealthy sets are skipped, and when every candidate is unhealthy the choice is
+//! made as if all were healthy (an answer, never an empty one because checks are down). Each
+//! decision carries the EDNS Client Subnet scope it holds for (RFC 7871 §7.2.1).
+
+mod cidr;
+mod failover;
+mod geolocation;
+mod latency;
+mod multivalue;
+mod weighted;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::rr::RecordType;
+
+use super::zone::Rrset;
+use crate::config::dns::{CidrCollection, RoutingRule};
+use crate::geo::{GeoDb, Located, Region};
+use crate::health::HealthTable;
+
+/// Route 53 returns at most this many records for a multivalue answer.
+pub const MULTIVALUE_LIMIT: usize = 8;
+
+/// The sets of one name and type, with their policy.
+#[derive(Debug)]
+pub struct RoutedGroup {
+    pub rtype: RecordType,
+    pub members: Vec<Member>,
+}
+
+/// One routed record set.
+#[derive(Debug)]
+pub struct Member {
+    pub set_id: String,
+    pub rrset: Arc<Rrset>,
+    pub health_check: Option<usize>,
+    pub rule: RoutingRule,
+}
+
+/// Who asks: the EDNS Client Subnet address when used, else the query's source address.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub addr: IpAddr,
+    /// Bits of `addr` that are meaningful: the ECS source prefix, or the full length.
+    pub prefix_len: u8,
+}
+
+/// What decisions read besides the group: live health and where things are.
+#[derive(Clone, Copy)]
+pub struct RoutingEnv<'a> {
+    pub health: &'a HealthTable,
+    pub geo: &'a GeoDb,
+    pub regions: &'a [Region],
+    pub collections: &'a [CidrCollection],
+}
+
+/// The sets chosen (indices into the group's members, in answer order; empty = NODATA) and
+/// the client-subnet scope the choice holds for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub chosen: Vec<usize>,
+    pub scope: u8,
+}
+
+// === impl RoutedGroup ===
+
+impl RoutedGroup {
+    /// Chooses the answer for `client`.
+    pub fn decide(&self, client: &Client, env: &RoutingEnv) -> Decision {
+        let healthy: Vec<bool> = self
+            .members
+            .iter()
+            .map(|m| m.health_check.is_none_or(|c| env.health.is_healthy(c)))
+            .collect();
+        match self.members.first().map(|m| &m.rule) {
+            Some(RoutingRule::Weighted(_)) => weighted::pick(&self.members, &healthy),
+            Some(RoutingRule::Failover(_)) => failover::pick(&self.members, &healthy),
+            Some(RoutingRule::Latency(_)) => latency::pick(&self.members, &healthy, client, env),
+            Some(RoutingRule::Geo(_)) => geolocation::pick(&self.members, &healthy, client, env),
+            Some(RoutingRule::Cidr { .. }) => cidr::pick(&self.members, &healthy, client, env),
+            Some(RoutingRule::Multivalue) => multivalue::pick(&healthy),
+            None => Decision {
+                chosen: Vec::new(),
+                scope: 0,
+            },
+        }
+    }
+
+    /// Whether every decision picks exactly one set or none (all but multivalue), so the
+    /// answer for each set can be encoded ahead of time.
+    pub fn picks_one(&self) -> bool {
+        !matches!(
+            self.members.first().map(|m| &m.rule),
+            Some(RoutingRule::Multivalue)
+        )
+    }
+}
+
+/// Indices of healthy members among `candidates`, or all candidates when none is healthy.
+fn healthy_or_all(candidates: impl Iterator<Item = usize> + Clone, healthy: &[bool]) -> Vec<usize> {
+    let alive: Vec<usize> = candidates.clone().filter(|&i| healthy[i]).collect();
+    if alive.is_empty() {
+        candidates.collect()
+    } else {
+        alive
+    }
+}
+
+/// A decision for one member, or none.
+fn one(index: Option<usize>, scope: u8) -> Decision {
+    Decision {
+        chosen: index.into_iter().collect(),
+        scope,
+    }
+}
+
+/// Locates the client; the scope is the located network's prefix, or the client's own
+/// prefix when nothing knows the address.
+fn locate(client: &Client, env: &RoutingEnv) -> (Option<Located>, u8) {
+    match env.geo.locate(client.addr) {
+        Some(located) => {
+            let scope = located.prefix_len;
+            (Some(located), scope)
+        }
+        None => (None, client.prefix_len),
+    }
+}

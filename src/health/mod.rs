@@ -1,0 +1,388 @@
+//! Health checks, run on a timer in the background and published as lock-free flags.
+//!
+//! Route 53's rules: a check starts healthy (an inverted one unhealthy) until results arrive;
+//! it flips only after `failure_threshold` consecutive failures (or `success_threshold`
+//! consecutive successes); calculated checks are healthy when at least `healthy_threshold`
+//! children are. Readers (DNS answers) only load an atomic flag.
+
+pub mod probe;
+pub mod status;
+mod tls;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rand::RngExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Validated `[[health_checks]]` entry.
+#[derive(Debug, Clone)]
+pub struct HealthCheckConfig {
+    pub id: String,
+    pub kind: CheckKind,
+    /// Time between probes. Defaults to 30 s; at least 1 s.
+    pub interval: Duration,
+    pub timeouts: ProbeTimeouts,
+    /// Consecutive failures that make a healthy check unhealthy. Defaults to 3.
+    pub failure_threshold: u32,
+    /// Consecutive successes that make an unhealthy check healthy. Defaults to `failure_threshold`.
+    pub success_threshold: u32,
+    /// Report healthy when the endpoint fails, and the other way round.
+    pub invert: bool,
+}
+
+/// What a check probes.
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    Http(HttpCheck),
+    /// Certificates are not verified unless `verify_tls` (Route 53 never verifies them).
+    Https {
+        check: HttpCheck,
+        verify_tls: bool,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// Indices of children in the check list; healthy when at least `healthy_threshold` are.
+    Calculated {
+        children: Vec<usize>,
+        healthy_threshold: usize,
+    },
+}
+
+/// An HTTP(S) GET target and how to judge the reply.
+#[derive(Debug, Clone)]
+pub struct HttpCheck {
+    pub host: String,
+    pub port: u16,
+    pub path_and_query: String,
+    /// `Host` header: the URL's authority.
+    pub host_header: String,
+    pub expect_status: StatusMatch,
+    /// Must be wholly inside the first 5,120 bytes of the body (case-sensitive).
+    pub search_string: Option<String>,
+}
+
+/// Which statuses count as healthy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusMatch {
+    /// Any 2xx or 3xx (Route 53's rule).
+    SuccessOrRedirect,
+    Listed(Vec<u16>),
+}
+
+/// Time limits of one probe. Route 53: connect 4 s and response 2 s for HTTP(S), connect
+/// 10 s for TCP; a configured `timeout` bounds the whole probe instead.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeTimeouts {
+    pub connect: Duration,
+    pub response: Duration,
+    pub total: Duration,
+}
+
+/// Live state of every check, indexed like the config list.
+#[derive(Debug)]
+pub struct HealthTable {
+    checks: Vec<CheckState>,
+}
+
+#[derive(Debug)]
+struct CheckState {
+    id: String,
+    kind: &'static str,
+    target: String,
+    healthy: AtomicBool,
+    status: Mutex<CheckStatus>,
+}
+
+/// What the status page shows about one check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckStatus {
+    pub healthy: bool,
+    /// Outcome of the last probe after inversion: `Ok` or why it failed.
+    pub last_result: Option<Result<(), String>>,
+    pub last_latency: Option<Duration>,
+    pub last_checked: Option<SystemTime>,
+    pub last_change: Option<SystemTime>,
+    pub consecutive_successes: u32,
+    pub consecutive_failures: u32,
+    pub probes_ok: u64,
+    pub probes_failed: u64,
+}
+
+/// A status row: identity plus the current status.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    pub id: String,
+    pub kind: &'static str,
+    pub target: String,
+    pub status: CheckStatus,
+}
+
+// === impl HealthTable ===
+
+impl HealthTable {
+    /// Initial states: healthy, inverted checks unhealthy, calculated ones from their children.
+    pub fn new(configs: &[HealthCheckConfig]) -> HealthTable {
+        let checks = configs
+            .iter()
+            .map(|c| CheckState {
+                id: c.id.clone(),
+                kind: c.kind.name(),
+                target: c.kind.target(),
+                healthy: AtomicBool::new(!c.invert),
+                status: Mutex::new(CheckStatus {
+                    healthy: !c.invert,
+                    ..CheckStatus::default()
+                }),
+            })
+            .collect();
+        let table = HealthTable { checks };
+        table.recompute_calculated(configs);
+        table
+    }
+
+    /// Whether check `index` is healthy now. Lock-free; this is what DNS answers read.
+    pub fn is_healthy(&self, index: usize) -> bool {
+        self.checks
+            .get(index)
+            .is_none_or(|c| c.healthy.load(Ordering::Acquire))
+    }
+
+    /// Every check's current status, for the status page and metrics.
+    pub fn report(&self) -> Vec<CheckReport> {
+        self.checks
+            .iter()
+            .map(|c| CheckReport {
+                id: c.id.clone(),
+                kind: c.kind,
+                target: c.target.clone(),
+                status: c.status.lock().map(|s| s.clone()).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Records one probe outcome (before inversion); returns whether the state flipped.
+    fn record(
+        &self,
+        index: usize,
+        config: &HealthCheckConfig,
+        outcome: Result<(), String>,
+        latency: Duration,
+    ) -> bool {
+        let check = &self.checks[index];
+        let Ok(mut status) = check.status.lock() else {
+            return false;
+        };
+        let outcome = match (outcome, config.invert) {
+            (Ok(()), true) => Err("endpoint is up (inverted check)".to_string()),
+            (Err(_), true) => Ok(()),
+            (outcome, false) => outcome,
+        };
+        let flipped = observe(
+            &mut status,
+            outcome.is_ok(),
+            config.failure_threshold,
+            config.success_threshold,
+        );
+        match &outcome {
+            Ok(()) => status.probes_ok += 1,
+            Err(_) => status.probes_failed += 1,
+        }
+        status.last_result = Some(outcome);
+        status.last_latency = Some(latency);
+        status.last_checked = Some(SystemTime::now());
+        if flipped {
+            status.last_change = status.last_checked;
+            check.healthy.store(status.healthy, Ordering::Release);
+            log_change(&check.id, &status);
+        }
+        flipped
+    }
+
+    /// Re-derives calculated checks from their children, until nothing changes (calculated
+    /// checks may have calculated children; config validation rules out cycles).
+    fn recompute_calculated(&self, configs: &[HealthCheckConfig]) {
+        for _ in 0..=configs.len() {
+            let mut changed = false;
+            for (index, config) in configs.iter().enumerate() {
+                let CheckKind::Calculated {
+                    children,
+                    healthy_threshold,
+                } = &config.kind
+                else {
+                    continue;
+                };
+                let healthy_children = children.iter().filter(|&&c| self.is_healthy(c)).count();
+                let healthy = (healthy_children >= *healthy_threshold) != config.invert;
+                let check = &self.checks[index];
+                if check.healthy.swap(healthy, Ordering::AcqRel) != healthy {
+                    changed = true;
+                    if let Ok(mut status) = check.status.lock() {
+                        status.healthy = healthy;
+                        status.last_change = Some(SystemTime::now());
+                        status.last_result = Some(Ok(()));
+                        log_change(&check.id, &status);
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+}
+
+fn log_change(id: &str, status: &CheckStatus) {
+    let reason = match &status.last_result {
+        Some(Err(e)) => e.as_str(),
+        _ => "ok",
+    };
+    if status.healthy {
+        info!(check = id, "health check is now healthy");
+    } else {
+        warn!(check = id, reason, "health check is now unhealthy");
+    }
+}
+
+/// Hysteresis: counts consecutive results and flips after enough of them (pure).
+fn observe(
+    status: &mut CheckStatus,
+    ok: bool,
+    failure_threshold: u32,
+    success_threshold: u32,
+) -> bool {
+    if ok {
+        status.consecutive_successes = status.consecutive_successes.saturating_add(1);
+        status.consecutive_failures = 0;
+    } else {
+        status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+        status.consecutive_successes = 0;
+    }
+    let flip = if status.healthy {
+        status.consecutive_failures >= failure_threshold
+    } else {
+        status.consecutive_successes >= success_threshold
+    };
+    if flip {
+        status.healthy = !status.healthy;
+    }
+    flip
+}
+
+// === impl CheckKind ===
+
+impl CheckKind {
+    fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Http(_) => "http",
+            CheckKind::Https { .. } => "https",
+            CheckKind::Tcp { .. } => "tcp",
+            CheckKind::Calculated { .. } => "calculated",
+        }
+    }
+
+    fn target(&self) -> String {
+        match self {
+            CheckKind::Http(c) => format!("http://{}{}", c.host_header, c.path_and_query),
+            CheckKind::Https { check: c, .. } => {
+                format!("https://{}{}", c.host_header, c.path_and_query)
+            }
+            CheckKind::Tcp { host, port } => format!("{host}:{port}"),
+            CheckKind::Calculated {
+                children,
+                healthy_threshold,
+            } => {
+                format!("{healthy_threshold} of {} children", children.len())
+            }
+        }
+    }
+}
+
+/// Starts one task per endpoint check; they stop when `shutdown` is cancelled.
+pub fn spawn_checks(
+    table: Arc<HealthTable>,
+    configs: Arc<[HealthCheckConfig]>,
+    shutdown: CancellationToken,
+) {
+    let insecure = tls::client_config(false);
+    let verified = tls::client_config(true);
+    for index in 0..configs.len() {
+        if matches!(configs[index].kind, CheckKind::Calculated { .. }) {
+            continue;
+        }
+        let (table, configs, shutdown) = (table.clone(), configs.clone(), shutdown.clone());
+        let tls = match &configs[index].kind {
+            CheckKind::Https {
+                verify_tls: true, ..
+            } => Some(verified.clone()),
+            CheckKind::Https { .. } => Some(insecure.clone()),
+            _ => None,
+        };
+        tokio::spawn(async move {
+            let config = &configs[index];
+            // Spread the first probes over one interval so checks do not fire in lockstep.
+            let mut delay = config.interval.mul_f64(rand::rng().random_range(0.0..1.0));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                let started = tokio::time::Instant::now();
+                let outcome = run_probe(config, tls.as_ref()).await;
+                if table.record(index, config, outcome, started.elapsed()) {
+                    table.recompute_calculated(&configs);
+                }
+                delay = config.interval.mul_f64(rand::rng().random_range(0.9..1.1));
+            }
+        });
+    }
+}
+
+async fn run_probe(
+    config: &HealthCheckConfig,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<(), String> {
+    let probe = async {
+        match &config.kind {
+            CheckKind::Http(check) => probe::http(check, None, config.timeouts).await,
+            CheckKind::Https { check, .. } => probe::http(check, tls, config.timeouts).await,
+            CheckKind::Tcp { host, port } => probe::tcp(host, *port, config.timeouts).await,
+            CheckKind::Calculated { .. } => Ok(()),
+        }
+    };
+    tokio::time::timeout(config.timeouts.total, probe)
+        .await
+        .unwrap_or_else(|_| Err(format!("probe timed out after {:?}", config.timeouts.total)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flips_only_after_consecutive_results() {
+        let mut status = CheckStatus {
+            healthy: true,
+            ..CheckStatus::default()
+        };
+        let sequence = [
+            (false, false),
+            (false, false),
+            (true, false),
+            (false, false),
+            (false, false),
+            (false, true),
+        ];
+        for (step, (ok, flips)) in sequence.into_iter().enumerate() {
+            assert_eq!(observe(&mut status, ok, 3, 2), flips, "step {step}");
+        }
+        assert!(!status.healthy);
+        assert!(!observe(&mut status, true, 3, 2));
+        assert!(observe(&mut status, true, 3, 2));
+        assert!(status.healthy);
+    }
+}

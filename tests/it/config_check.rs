@@ -1,0 +1,468 @@
+//! Config validation through `Config::load`: every error collected, each with file:line:col
+//! and its key path; and the SOA the loader generates or takes from `soa = {...}`.
+
+use std::path::Path;
+
+use edgewise::config::{Config, ConfigError};
+use hickory_proto::rr::RecordType::{A, SOA};
+
+use crate::harness::rcode::NOERROR;
+use crate::harness::{assert_rcode, assert_rrs, q, rr, soa, start, write_files};
+
+/// The 1-based line and column (in characters) where the `nth` (0-based) `needle` starts.
+pub fn position(text: &str, needle: &str, nth: usize) -> (usize, usize) {
+    let offset = text
+        .match_indices(needle)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("{needle:?} #{nth} not in the config"))
+        .0;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
+
+/// Loads `config` (with zone files) from a temporary folder, expecting it to fail.
+pub fn errors_of(
+    config: &str,
+    files: &[(&str, &str)],
+) -> (Vec<ConfigError>, std::path::PathBuf, tempfile::TempDir) {
+    let (dir, path) = write_files(config, files);
+    match Config::load(&path) {
+        Ok(_) => panic!("the config should be rejected:\n{config}"),
+        Err(errors) => {
+            assert!(!errors.0.is_empty(), "ConfigErrors is never empty");
+            (errors.0, path, dir)
+        }
+    }
+}
+
+/// The one error whose key path is `key`; panics listing all of them otherwise.
+#[track_caller]
+fn error_at<'e>(errors: &'e [ConfigError], key: &str) -> &'e ConfigError {
+    let found: Vec<&ConfigError> = errors.iter().filter(|e| e.key_path == key).collect();
+    match found.as_slice() {
+        [one] => one,
+        _ => panic!(
+            "expected exactly one error at {key}, got:\n{}",
+            list(errors)
+        ),
+    }
+}
+
+fn list(errors: &[ConfigError]) -> String {
+    errors.iter().map(|e| format!("  {e}\n")).collect()
+}
+
+/// Asserts `error` is at `needle` (nth occurrence) in `config`, and that its display starts
+/// with `file:line:col: key: `.
+#[track_caller]
+fn assert_at(error: &ConfigError, path: &Path, config: &str, needle: &str, nth: usize) {
+    let (line, col) = position(config, needle, nth);
+    assert_eq!(error.file, path, "{error}");
+    assert_eq!(
+        (error.line, error.col),
+        (line, col),
+        "position of {needle:?}: {error}"
+    );
+    let prefix = format!("{}:{line}:{col}: {}: ", path.display(), error.key_path);
+    assert!(
+        error.to_string().starts_with(&prefix),
+        "{error}\n  should start with {prefix}"
+    );
+}
+
+const NS: &str = r#"
+[[dns.zones.records]]
+name = "@"
+type = "NS"
+values = ["ns1.zone.test."]
+"#;
+
+#[test]
+fn every_error_is_collected_with_position_and_key_path() {
+    let config = format!(
+        r#"[dns]
+listen = ["127.0.0.1:5353", "nonsense"]
+tcp_max_connections = 0
+
+[[dns.zones]]
+name = "zone.test"
+{NS}
+[[dns.zones.records]]
+name = "ns1"
+type = "A"
+values = ["192.0.2.1"]
+
+[[dns.zones.records]]
+name = "www"
+type = "A"
+values = ["192.0.2.2"]
+
+[[dns.zones.records]]
+name = "bad"
+type = "A"
+values = ["192.0.2.3", "300.1.1.1"]
+"#
+    );
+    let (errors, path, _dir) = errors_of(&config, &[]);
+    assert_eq!(
+        errors.len(),
+        3,
+        "three mistakes, three errors:\n{}",
+        list(&errors)
+    );
+
+    let listen = error_at(&errors, "dns.listen[1]");
+    assert_at(listen, &path, &config, "\"nonsense\"", 0);
+    assert!(listen.message.contains("nonsense"), "{listen}");
+
+    let limit = error_at(&errors, "dns.tcp_max_connections");
+    assert_at(limit, &path, &config, "0\n", 0);
+    assert!(limit.message.contains("out of range"), "{limit}");
+
+    let value = error_at(&errors, "dns.zones[0].records[3].values[1]");
+    assert_at(value, &path, &config, "\"300.1.1.1\"", 0);
+    assert!(
+        value.message.contains("\"300.1.1.1\""),
+        "names the value: {value}"
+    );
+    assert!(
+        value.message.to_lowercase().contains("ipv4"),
+        "says what was expected: {value}"
+    );
+}
+
+#[test]
+fn unknown_key_is_named_with_its_position() {
+    let config = "[dns]\nlisten = [\"127.0.0.1:0\"]\nworkerz = 2\n";
+    let (errors, path, _dir) = errors_of(config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+    assert!(
+        errors[0].message.contains("workerz"),
+        "names the key: {}",
+        errors[0]
+    );
+    assert_at(&errors[0], &path, config, "workerz", 0);
+    assert_eq!(errors[0].key_path, "dns", "{}", errors[0]);
+
+    let config = format!(
+        "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n{NS}\n[[dns.zones.records]]\nname = \"www\"\ntyp = \"A\"\nvalues = [\"192.0.2.1\"]\n"
+    );
+    let (errors, path, _dir) = errors_of(&config, &[]);
+    assert!(
+        errors[0].message.contains("typ"),
+        "names the key: {}",
+        errors[0]
+    );
+    assert_eq!(
+        errors[0].key_path, "dns.zones[0].records[1]",
+        "{}",
+        errors[0]
+    );
+    assert_eq!(errors[0].file, path);
+    assert!(errors[0].line > 0, "has a position: {}", errors[0]);
+}
+
+#[test]
+fn wrong_toml_type_is_reported_with_position_and_key() {
+    let config = "[dns]\nworkers = \"four\"\n";
+    let (errors, path, _dir) = errors_of(config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+    let error = &errors[0];
+    assert_eq!(error.file, path);
+    assert_eq!(error.line, 2, "{error}");
+    assert!(
+        error.message.contains("string") || error.message.contains("four"),
+        "says what was given: {error}"
+    );
+    assert!(
+        error.to_string().contains("workers"),
+        "names the key: {error}"
+    );
+}
+
+#[test]
+fn record_name_outside_the_zone_is_rejected() {
+    let config = format!(
+        "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n{NS}\n[[dns.zones.records]]\nname = \"www.elsewhere.test.\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n"
+    );
+    let (errors, path, _dir) = errors_of(&config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+    let error = error_at(&errors, "dns.zones[0].records[1].name");
+    assert_at(error, &path, &config, "\"www.elsewhere.test.\"", 0);
+    assert!(
+        error.message.contains("www.elsewhere.test.") && error.message.contains("outside"),
+        "{error}"
+    );
+}
+
+#[test]
+fn cname_beside_other_data_is_rejected() {
+    let config = format!(
+        "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n{NS}\n[[dns.zones.records]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n\n[[dns.zones.records]]\nname = \"www\"\ntype = \"CNAME\"\nvalues = [\"other.zone.test.\"]\n"
+    );
+    let (errors, _path, _dir) = errors_of(&config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+    assert!(
+        errors[0].key_path.starts_with("dns.zones[0].records["),
+        "points at a record: {}",
+        errors[0]
+    );
+    assert!(
+        errors[0].message.contains("CNAME") && errors[0].message.contains("www.zone.test."),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].line > 0, "{}", errors[0]);
+}
+
+#[test]
+fn two_cnames_at_one_name_are_rejected() {
+    let config = format!(
+        "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n{NS}\n[[dns.zones.records]]\nname = \"alias\"\ntype = \"CNAME\"\nvalues = [\"a.zone.test.\", \"b.zone.test.\"]\n"
+    );
+    let (errors, _path, _dir) = errors_of(&config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+    assert!(
+        errors[0].message.contains("CNAME") && errors[0].message.contains("alias.zone.test."),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].key_path.starts_with("dns.zones[0].records[1]"),
+        "{}",
+        errors[0]
+    );
+    // The same through two separate record sets.
+    let config = format!(
+        "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n{NS}\n[[dns.zones.records]]\nname = \"alias\"\ntype = \"CNAME\"\nvalues = [\"a.zone.test.\"]\n[[dns.zones.records]]\nname = \"ALIAS\"\ntype = \"CNAME\"\nvalues = [\"b.zone.test.\"]\n"
+    );
+    let (errors, _path, _dir) = errors_of(&config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+}
+
+#[test]
+fn ttl_out_of_range_is_rejected() {
+    let config = format!(
+        "[dns]\n[[dns.zones]]\nname = \"zone.test\"\nttl = 4294967296\n{NS}\n[[dns.zones.records]]\nname = \"neg\"\ntype = \"A\"\nttl = -1\nvalues = [\"192.0.2.1\"]\n\n[[dns.zones.records]]\nname = \"big\"\ntype = \"A\"\nttl = 2147483648\nvalues = [\"192.0.2.2\"]\n"
+    );
+    let (errors, path, _dir) = errors_of(&config, &[]);
+    assert_eq!(errors.len(), 3, "{}", list(&errors));
+    assert_at(
+        error_at(&errors, "dns.zones[0].ttl"),
+        &path,
+        &config,
+        "4294967296",
+        0,
+    );
+    assert_at(
+        error_at(&errors, "dns.zones[0].records[1].ttl"),
+        &path,
+        &config,
+        "-1",
+        0,
+    );
+    assert_at(
+        error_at(&errors, "dns.zones[0].records[2].ttl"),
+        &path,
+        &config,
+        "2147483648",
+        0,
+    );
+    for error in &errors {
+        assert!(
+            error.message.contains("2147483647") || error.message.contains("range"),
+            "says the range: {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn largest_ttl_is_accepted_and_served() {
+    let config = format!(
+        "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n{NS}\n[[dns.zones.records]]\nname = \"max\"\ntype = \"A\"\nttl = 2147483647\nvalues = [\"192.0.2.1\"]\n"
+    );
+    let server = start(&config, &[]).await;
+    let reply = server.raw_udp(&q("max.zone.test.", A)).await;
+    assert_rrs(
+        &reply,
+        &reply.answer,
+        &[rr(
+            "max.zone.test.",
+            A,
+            2_147_483_647,
+            crate::harness::a("192.0.2.1"),
+        )],
+        "answer",
+    );
+}
+
+#[test]
+fn zone_without_ns_is_rejected_saying_so() {
+    let config = "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n\n[[dns.zones.records]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n";
+    let (errors, path, _dir) = errors_of(config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+    assert_eq!(errors[0].key_path, "dns.zones[0].name", "{}", errors[0]);
+    assert_at(&errors[0], &path, config, "\"zone.test\"", 0);
+    assert!(errors[0].message.contains("NS"), "{}", errors[0]);
+}
+
+#[tokio::test]
+async fn soa_is_generated_when_none_is_given() {
+    let config = "[dns]\n[[dns.zones]]\nname = \"zone.test\"\nrecords = [{ name = \"@\", type = \"NS\", values = [\"ns-z.zone.test.\", \"ns-a.zone.test.\"] }]\n";
+    let server = start(config, &[]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for reply in server.raw_both(&q("zone.test.", SOA)).await {
+        assert_rcode(&reply, NOERROR);
+        assert_eq!(reply.answer.len(), 1, "{reply:?}");
+        let got = &reply.answer[0];
+        let serial = u32::from_be_bytes(
+            got.rdata[got.rdata.len() - 20..got.rdata.len() - 16]
+                .try_into()
+                .unwrap(),
+        );
+        assert!(serial > 0, "a serial is present: {reply:?}");
+        let serial_is_recent = (i64::from(serial) - now as i64).abs() < 86_400;
+        assert!(
+            serial_is_recent,
+            "serial {serial} should be the load time ({now}): {reply:?}"
+        );
+        let want = soa(
+            "ns-z.zone.test.",
+            "hostmaster.zone.test.",
+            [serial, 3600, 900, 1_209_600, 300],
+        );
+        assert_rrs(
+            &reply,
+            &reply.answer,
+            &[rr("zone.test.", SOA, 3600, want)],
+            "generated SOA (mname = first NS)",
+        );
+    }
+}
+
+#[tokio::test]
+async fn inline_soa_overrides_the_zone_files() {
+    let zone = "$ORIGIN zone.test.\n$TTL 600\n@ SOA ns1 hostmaster 1 7200 600 2419200 120\n@ NS ns1\nns1 A 192.0.2.1\n";
+    let config = "[dns]\n[[dns.zones]]\nname = \"zone.test\"\nfile = \"z.zone\"\nsoa = { mname = \"ns1.zone.test.\", rname = \"dns.zone.test.\", serial = 42, minimum = \"2m\", ttl = 900 }\n";
+    let server = start(config, &[("z.zone", zone)]).await;
+    for reply in server.raw_both(&q("zone.test.", SOA)).await {
+        let want = soa(
+            "ns1.zone.test.",
+            "dns.zone.test.",
+            [42, 3600, 900, 1_209_600, 120],
+        );
+        assert_rrs(
+            &reply,
+            &reply.answer,
+            &[rr("zone.test.", SOA, 900, want)],
+            "only the inline SOA",
+        );
+    }
+}
+
+#[test]
+fn duplicate_zone_is_rejected() {
+    let config = format!(
+        "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n{NS}\n[[dns.zones]]\nname = \"ZONE.test.\"\n{NS}"
+    );
+    let (errors, _path, _dir) = errors_of(&config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+    assert!(
+        errors[0].key_path.starts_with("dns.zones[1]"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].message.contains("zone.test."), "{}", errors[0]);
+    let header = position(&config, "[[dns.zones]]", 1).0;
+    let name = position(&config, "\"ZONE.test.\"", 0).0;
+    assert!(
+        (header..=name).contains(&errors[0].line),
+        "points at the second zone (lines {header}..={name}): {}",
+        errors[0]
+    );
+}
+
+#[test]
+fn bad_listen_addresses_are_rejected() {
+    let config = "[dns]\nlisten = [\"127.0.0.1\", \"localhost:53\", \"[::1]:99999\", \"127.0.0.1:53\", \"127.0.0.1:53\"]\n";
+    let (errors, path, _dir) = errors_of(config, &[]);
+    assert_eq!(errors.len(), 4, "{}", list(&errors));
+    assert_at(
+        error_at(&errors, "dns.listen[0]"),
+        &path,
+        config,
+        "\"127.0.0.1\"",
+        0,
+    );
+    assert_at(
+        error_at(&errors, "dns.listen[1]"),
+        &path,
+        config,
+        "\"localhost:53\"",
+        0,
+    );
+    assert_at(
+        error_at(&errors, "dns.listen[2]"),
+        &path,
+        config,
+        "\"[::1]:99999\"",
+        0,
+    );
+    assert_at(
+        error_at(&errors, "dns.listen[4]"),
+        &path,
+        config,
+        "\"127.0.0.1:53\"",
+        1,
+    );
+}
+
+#[test]
+fn zone_file_errors_name_the_zone_file_and_line() {
+    let zone = "$ORIGIN zone.test.\n$TTL 600\n@ NS ns1\nbad A not-an-address\nns1 A 192.0.2.1\nworse AAAA 192.0.2.1\n";
+    let config = "[dns]\n[[dns.zones]]\nname = \"zone.test\"\nfile = \"zones/z.zone\"\n";
+    let (errors, path, _dir) = errors_of(config, &[("zones/z.zone", zone)]);
+    let zone_path = path.parent().unwrap().join("zones/z.zone");
+    let shown = list(&errors);
+    assert!(
+        errors.iter().all(|e| e.file == zone_path),
+        "errors are in the zone file:\n{shown}"
+    );
+    assert!(
+        shown.contains(&format!("{}:4", zone_path.display())),
+        "line 4 reported:\n{shown}"
+    );
+    assert!(
+        shown.contains(&format!("{}:6", zone_path.display())),
+        "line 6 reported too:\n{shown}"
+    );
+    assert_eq!(errors.len(), 2, "{shown}");
+}
+
+#[test]
+fn missing_zone_file_is_reported_with_its_path() {
+    let config = "[dns]\n[[dns.zones]]\nname = \"zone.test\"\nfile = \"zones/absent.zone\"\n";
+    let (errors, path, _dir) = errors_of(config, &[]);
+    let shown = list(&errors);
+    assert_eq!(errors.len(), 1, "{shown}");
+    assert!(
+        shown.contains(
+            &path
+                .parent()
+                .unwrap()
+                .join("zones/absent.zone")
+                .display()
+                .to_string()
+        ),
+        "names the full path: {shown}"
+    );
+    assert_eq!(errors[0].key_path, "dns.zones[0].file", "{shown}");
+}
