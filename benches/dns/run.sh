@@ -309,34 +309,38 @@ CONF
     fi
 }
 
-max_run() { # name round: one closed-loop run as fast as dnsperf goes
-    local name="$1" r="$2" out t0 t1 b0 b1 g0 g1 w0 w1
-    out="$WORK/$name.max.$r"
-    log "$name: max throughput, round $r/$ROUNDS, ${DURATION}s"
+# measured NAME PREFIX RAWFILE DNSPERF-ARGS...: run dnsperf against NAME, output to RAWFILE,
+# and write "srv gen other" CPU (% of one core over the run's wall time) to PREFIX.cpu:
+# srv = the server's processes, gen = dnsperf, other = the rest of the machine's busy time
+# (kernel network work charged to neither, and anything else running: a build...).
+measured() {
+    local name="$1" prefix="$2" raw="$3" t0 t1 b0 b1 g0 g1 w0 w1
+    shift 3
     t0=$(group_ticks "${PGID[$name]}"); b0=$(cpu_busy); children_cpu; g0=$CHILD_CPU; w0=$(date +%s.%N)
-    perf -p "${PORT[$name]}" -l "$DURATION" >"$out.txt" 2>&1 || log "dnsperf exited non-zero (see $out.txt)"
+    perf -p "${PORT[$name]}" -l "$DURATION" "$@" >"$raw" 2>&1 || log "dnsperf exited non-zero (see $prefix.txt)"
     w1=$(date +%s.%N); children_cpu; g1=$CHILD_CPU; t1=$(group_ticks "${PGID[$name]}"); b1=$(cpu_busy)
-    # srv: the server's CPU share, gen: dnsperf's, other: the rest of the machine's busy time
-    # (kernel softirq work not charged to either, and anything else running: a build...)
     awk -v t=$((t1 - t0)) -v b=$((b1 - b0)) -v g0="$g0" -v g1="$g1" -v w0="$w0" -v w1="$w1" \
         -v hz="$(getconf CLK_TCK)" 'BEGIN {
             w = w1 - w0
             if (w <= 0) { print "- - -"; exit }
             srv = 100 * t / hz / w; gen = 100 * (g1 - g0) / w; oth = 100 * b / hz / w - srv - gen
-            printf "%.0f %.0f %.0f\n", srv, gen, (oth < 0 ? 0 : oth) }' >"$out.cpu"
-    check_alive "$name" "throughput run"
+            printf "%.0f %.0f %.0f\n", srv, gen, (oth < 0 ? 0 : oth) }' >"$prefix.cpu"
+}
+
+max_run() { # name round: one closed-loop run as fast as dnsperf goes
+    log "$1: max throughput, round $2/$ROUNDS, ${DURATION}s"
+    measured "$1" "$WORK/$1.max.$2" "$WORK/$1.max.$2.txt"
+    check_alive "$1" "throughput run"
 }
 
 fixed_run() { # name: fixed rate, per-query latencies from dnsperf -v
-    local name="$1"
-    log "$name: fixed rate $RATE q/s, ${DURATION}s"
+    log "$1: fixed rate $RATE q/s, ${DURATION}s"
     # -v output goes to a file and is parsed afterwards: a slow pipe reader would
     # stall dnsperf and show up as latency.
-    perf -p "${PORT[$name]}" -l "$DURATION" -Q "$RATE" -v >"$WORK/$name.fixed.raw" 2>&1 ||
-        log "dnsperf exited non-zero (see $WORK/$name.fixed.txt)"
-    "$PY" "$WORK/vparse.py" "$WORK/$name.fixed" <"$WORK/$name.fixed.raw"
-    rm -f "$WORK/$name.fixed.raw"
-    check_alive "$name" "fixed-rate run"
+    measured "$1" "$WORK/$1.fixed" "$WORK/$1.fixed.raw" -Q "$RATE" -v
+    "$PY" "$WORK/vparse.py" "$WORK/$1.fixed" <"$WORK/$1.fixed.raw"
+    rm -f "$WORK/$1.fixed.raw"
+    check_alive "$1" "fixed-rate run"
 }
 
 # ---------------------------------------------------------------- run
@@ -410,9 +414,9 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
     echo "latency: one run at a fixed $RATE q/s (-Q), percentiles over every response (dnsperf -v)"
     if [[ -n "$BG_NOTE" ]]; then echo "$BG_NOTE"; fi
     echo
-    printf '%-9s | %10s | %6s | %8s | %8s | %8s | %-18s | %7s | %7s | %5s\n' \
-        server "QPS (max)" "vs NSD" "p50 us" "p99 us" "p99.9 us" "lost (max/fixed)" "srv CPU" "gen CPU" "other"
-    echo "----------+------------+--------+----------+----------+----------+--------------------+---------+---------+------"
+    printf '%-9s | %10s | %6s | %8s | %8s | %8s | %-18s | %7s | %7s | %-11s\n' \
+        server "QPS (max)" "vs NSD" "p50 us" "p99 us" "p99.9 us" "lost (max/fixed)" "srv CPU" "gen CPU" "other (max/fixed)"
+    echo "----------+------------+--------+----------+----------+----------+--------------------+---------+---------+------------------"
     for s in "${SERVERS[@]}"; do
         if [[ "${STATUS[$s]}" == failed ]]; then
             printf '%-9s | %s\n' "$s" "did not start"
@@ -424,9 +428,10 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
             lfix=$(stat_field "Queries lost" "$WORK/$s.fixed.txt")
         fi
         read -r scpu gcpu ocpu <<<"${CPU[$s]:-- - -}"
-        printf '%-9s | %10.0f | %6s | %8s | %8s | %8s | %-18s | %6s%% | %6s%% | %4s%%\n' \
+        read -r _ _ ofix <"$WORK/$s.fixed.cpu" 2>/dev/null || ofix=-
+        printf '%-9s | %10.0f | %6s | %8s | %8s | %8s | %-18s | %6s%% | %6s%% | %s\n' \
             "$s" "${BEST[$s]:-0}" "$(ratio "${BEST[$s]:-}" "${BEST[nsd]:-}")" "$p50" "$p99" "$p999" \
-            "${LOSTMAX[$s]:--} / ${lfix:--}" "$scpu" "$gcpu" "$ocpu"
+            "${LOSTMAX[$s]:--} / ${lfix:--}" "$scpu" "$gcpu" "${ocpu}% / ${ofix}%"
         [[ "${STATUS[$s]}" == died ]] && printf '%-9s   ^ server died during the benchmark; figures are partial\n' ""
     done
     echo
@@ -436,16 +441,17 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
         if [[ "$s" != nsd && -n "${MED[nsd]:-}" ]]; then printf ', median vs NSD %s' "$(ratio "${MED[$s]}" "${MED[nsd]}")"; fi
         echo ")"
     done
-    echo "CPU in the best max run, as % of one core: srv = the server's processes, gen = dnsperf, other ="
-    echo "the rest of the machine's busy time (kernel network work charged to neither, and anything else"
-    echo "running). srv near 100%: the server was the bottleneck. gen near 100% with srv well below:"
-    echo "dnsperf was (NSD on 2 cores is close to that). other well above ~20%: something else was"
-    echo "running (a build?) and the figures are suspect."
+    echo "CPU in the best max run, as % of one core: srv = the server's processes, gen = dnsperf."
+    echo "srv near 100%: the server set the max QPS; gen near 100% with srv well below: dnsperf did"
+    echo "(NSD on 2 cores is close to that). other = the rest of the machine's busy time in that run and"
+    echo "in the fixed-rate run: a few % when quiet; well above ~15%, something else was running (a"
+    echo "build, tests) and those figures, tail latencies first, are suspect."
     echo
     for s in "${SERVERS[@]}"; do
         [[ -f "$WORK/$s.fixed.txt" ]] || continue
-        printf '%-9s response codes (fixed run): %s\n' "$s" \
-            "$(grep -m1 'Response codes:' "$WORK/$s.fixed.txt" | sed -E 's/^[[:space:]]*Response codes:[[:space:]]*//')"
+        printf '%-9s response codes (fixed run): %s; average response %s bytes\n' "$s" \
+            "$(grep -m1 'Response codes:' "$WORK/$s.fixed.txt" | sed -E 's/^[[:space:]]*Response codes:[[:space:]]*//')" \
+            "$(grep -m1 'Average packet size:' "$WORK/$s.fixed.txt" | sed -E 's/.*response[[:space:]]*//')"
     done
     if [[ -f "$WORK/nsd.fixed.rcodes" && -f "$WORK/edgewise.fixed.rcodes" ]]; then
         diffs=$(comm -3 "$WORK/nsd.fixed.rcodes" "$WORK/edgewise.fixed.rcodes" | wc -l)

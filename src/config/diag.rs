@@ -132,6 +132,25 @@ impl SourceMap<'_> {
     }
 }
 
+impl SourceMap<'_> {
+    /// The key path of the value at `offset`: its table's path plus the key written just
+    /// before it on the same line (`key = value`), when there is one.
+    pub fn value_path_at(&self, offset: usize) -> String {
+        let table = self.table_path_at(offset);
+        let offset = self.text.floor_char_boundary(offset.min(self.text.len()));
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let before = self.text[line_start..offset].trim_end();
+        let Some(before_equals) = before.strip_suffix('=') else { return table };
+        let key = before_equals.trim_end();
+        let start = key.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        match &key[start..] {
+            "" => table,
+            key if table.is_empty() => key.to_string(),
+            key => format!("{table}.{key}"),
+        }
+    }
+}
+
 /// Adds `[n]` after every prefix of `header` that is an array of tables.
 fn indexed_path(header: &str, counts: &[(String, usize)]) -> String {
     let mut out = String::new();
@@ -169,6 +188,15 @@ mod tests {
             map.table_path_at(text.find("y=2").unwrap()),
             "dns.zones[1].records[0]"
         );
+    }
+
+    #[test]
+    fn value_paths_name_the_key_before_the_value() {
+        let text = "[dns]\nworkers = \"two\"\n[[dns.zones]]\nsoa = { serial = \"x\" }\n";
+        let map = SourceMap { file: Path::new("c.toml"), text };
+        assert_eq!(map.value_path_at(text.find("\"two\"").unwrap()), "dns.workers");
+        assert_eq!(map.value_path_at(text.find("\"x\"").unwrap()), "dns.zones[0].serial");
+        assert_eq!(map.value_path_at(text.find("[[dns").unwrap()), "dns");
     }
 
     #[test]

@@ -385,6 +385,39 @@ async fn queries_without_exactly_one_question_get_formerr() {
 }
 
 #[tokio::test]
+async fn a_query_with_two_opt_records_gets_formerr() {
+    let server = main_server().await;
+    let mut bytes = q("www.zone.test.", A).edns(1232).id(0x0707).bytes();
+    let opt = bytes[bytes.len() - 11..].to_vec();
+    bytes.extend_from_slice(&opt);
+    bytes[11] = 2;
+    for reply in raw_bytes_both(&server, &bytes).await {
+        let reply = reply.expect("a FORMERR reply (RFC 6891 §6.1.1)");
+        assert_eq!(reply.id, 0x0707, "{reply:?}");
+        assert_rcode(&reply, FORMERR);
+    }
+}
+
+#[tokio::test]
+async fn header_copies_rd_and_cd_and_never_sets_ra_or_ad() {
+    let server = main_server().await;
+    for (rd, cd) in [(true, true), (false, false)] {
+        let mut bytes = q("www.zone.test.", A).bytes();
+        bytes[2] = (bytes[2] & !0x01) | u8::from(rd);
+        bytes[3] = (bytes[3] & !0x10) | (u8::from(cd) << 4);
+        for reply in raw_bytes_both(&server, &bytes).await {
+            let reply = reply.expect("a reply");
+            assert_rcode(&reply, NOERROR);
+            assert_eq!(reply.flags & 0x0100 != 0, rd, "RD copied:\n{reply:?}");
+            assert_eq!(reply.flags & 0x0010 != 0, cd, "CD copied:\n{reply:?}");
+            assert_eq!(reply.flags & 0x0080, 0, "RA clear on an authoritative-only server:\n{reply:?}");
+            assert_eq!(reply.flags & 0x0020, 0, "AD clear:\n{reply:?}");
+            assert_eq!(reply.flags & 0x0040, 0, "Z clear:\n{reply:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn packets_shorter_than_a_header_get_no_reply() {
     let server = main_server().await;
     let bytes = &q("www.zone.test.", A).bytes()[..11];

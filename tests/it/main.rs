@@ -6,6 +6,8 @@ mod dns_answers;
 mod dns_process;
 mod dns_protocol;
 mod dns_records;
+mod dns_referrals;
 mod dns_transport;
 mod fixture;
 mod harness;
+mod wire;
