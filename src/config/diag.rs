@@ -140,9 +140,13 @@ impl SourceMap<'_> {
         let offset = self.text.floor_char_boundary(offset.min(self.text.len()));
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let before = self.text[line_start..offset].trim_end();
-        let Some(before_equals) = before.strip_suffix('=') else { return table };
+        let Some(before_equals) = before.strip_suffix('=') else {
+            return table;
+        };
         let key = before_equals.trim_end();
-        let start = key.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        let start = key
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |i| i + 1);
         match &key[start..] {
             "" => table,
             key if table.is_empty() => key.to_string(),
@@ -193,9 +197,18 @@ mod tests {
     #[test]
     fn value_paths_name_the_key_before_the_value() {
         let text = "[dns]\nworkers = \"two\"\n[[dns.zones]]\nsoa = { serial = \"x\" }\n";
-        let map = SourceMap { file: Path::new("c.toml"), text };
-        assert_eq!(map.value_path_at(text.find("\"two\"").unwrap()), "dns.workers");
-        assert_eq!(map.value_path_at(text.find("\"x\"").unwrap()), "dns.zones[0].serial");
+        let map = SourceMap {
+            file: Path::new("c.toml"),
+            text,
+        };
+        assert_eq!(
+            map.value_path_at(text.find("\"two\"").unwrap()),
+            "dns.workers"
+        );
+        assert_eq!(
+            map.value_path_at(text.find("\"x\"").unwrap()),
+            "dns.zones[0].serial"
+        );
         assert_eq!(map.value_path_at(text.find("[[dns").unwrap()), "dns");
     }
 

@@ -57,7 +57,7 @@ impl Config {
             let span = e.span().unwrap_or(0..0);
             ConfigErrors(vec![map.error(
                 span.clone(),
-                map.table_path_at(span.start),
+                map.value_path_at(span.start),
                 e.message().trim(),
             )])
         })?;

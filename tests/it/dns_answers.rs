@@ -307,7 +307,12 @@ async fn cname_to_a_name_without_the_type_is_nodata_after_the_cname() {
             rr("c2.zone.test.", CNAME, 300, name("www.zone.test.")),
         ];
         assert_rrs(&reply, &reply.answer, &want, "answer section: the chain");
-        assert_rrs(&reply, &reply.authority, &[negative_soa()], "authority section: SOA for the NODATA at the end");
+        assert_rrs(
+            &reply,
+            &reply.authority,
+            &[negative_soa()],
+            "authority section: SOA for the NODATA at the end",
+        );
     }
 }
 
@@ -335,4 +340,3 @@ async fn cname_query_returns_only_the_cname() {
         );
     }
 }
-

@@ -410,7 +410,11 @@ async fn header_copies_rd_and_cd_and_never_sets_ra_or_ad() {
             assert_rcode(&reply, NOERROR);
             assert_eq!(reply.flags & 0x0100 != 0, rd, "RD copied:\n{reply:?}");
             assert_eq!(reply.flags & 0x0010 != 0, cd, "CD copied:\n{reply:?}");
-            assert_eq!(reply.flags & 0x0080, 0, "RA clear on an authoritative-only server:\n{reply:?}");
+            assert_eq!(
+                reply.flags & 0x0080,
+                0,
+                "RA clear on an authoritative-only server:\n{reply:?}"
+            );
             assert_eq!(reply.flags & 0x0020, 0, "AD clear:\n{reply:?}");
             assert_eq!(reply.flags & 0x0040, 0, "Z clear:\n{reply:?}");
         }

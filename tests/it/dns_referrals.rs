@@ -6,7 +6,9 @@ use hickory_proto::rr::RecordType::{self, A, AAAA, ANY, DS, MX, NS, SOA, SRV, TX
 use crate::dns_answers::{assert_negative, assert_positive, www_a};
 use crate::fixture::main_server;
 use crate::harness::rcode::NOERROR;
-use crate::harness::{Reply, Rr, a, aaaa, assert_rcode, assert_rrs, hex, mx, name, rr, srv, start, txt};
+use crate::harness::{
+    Reply, Rr, a, aaaa, assert_rcode, assert_rrs, hex, mx, name, rr, srv, start, txt,
+};
 
 fn deleg_ns() -> Vec<Rr> {
     vec![

@@ -316,4 +316,3 @@ pub async fn tcp_recv_within(stream: &mut TcpStream, wait: Duration) -> Option<V
     };
     tokio::time::timeout(wait, read).await.ok().flatten()
 }
-

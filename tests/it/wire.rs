@@ -73,13 +73,14 @@ impl fmt::Debug for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} reply id={} rcode={} aa={} tc={} len={} q={:?}",
+            "{} reply id={} rcode={} aa={} tc={} len={} counts={:?} q={:?}",
             self.via,
             self.id,
             self.rcode(),
             self.aa(),
             self.tc(),
             self.bytes.len(),
+            self.counts,
             self.question
         )?;
         for (name, section) in [
