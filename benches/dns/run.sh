@@ -11,6 +11,8 @@
 #   OUTSTANDING=200     dnsperf -q (max queries in flight)
 #   WARMUP=5            seconds of unmeasured load before measuring (0: none)
 #   NSD_PORT=53532      UDP port for NSD (Edgewise's comes from edgewise-bench.toml)
+#   NSD_MINIMAL=yes     NSD's minimal-responses (Edgewise answers minimally too: no NS
+#                       RRset in the authority section of positive answers)
 #   SERVER_CPU=1 LOAD_CPU=0   cores the server and dnsperf are pinned to
 #   STARTUP_TIMEOUT=60  seconds to wait for a server to answer
 #   KEEP=1              keep the work dir (configs, logs, raw dnsperf output)
@@ -35,6 +37,7 @@ CLIENTS="${CLIENTS:-4}"
 OUTSTANDING="${OUTSTANDING:-200}"
 WARMUP="${WARMUP:-5}"
 NSD_PORT="${NSD_PORT:-53532}"
+NSD_MINIMAL="${NSD_MINIMAL:-yes}"
 SERVER_CPU="${SERVER_CPU:-1}"
 LOAD_CPU="${LOAD_CPU:-0}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
@@ -55,6 +58,7 @@ for v in DURATION ROUNDS RATE CLIENTS OUTSTANDING WARMUP NSD_PORT SERVER_CPU LOA
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 ((DURATION > 0 && RATE > 0 && ROUNDS > 0)) || die "DURATION, RATE and ROUNDS must be > 0"
+[[ "$NSD_MINIMAL" == yes || "$NSD_MINIMAL" == no ]] || die "NSD_MINIMAL must be yes or no"
 case "$ONLY" in
     "") SERVERS=(nsd edgewise) ;;
     nsd) SERVERS=(nsd) ;;
@@ -110,6 +114,7 @@ mkdir -p "$ROOT/target/bench-dns"
 WORK="$(mktemp -d "$ROOT/target/bench-dns/run.XXXXXX")"
 declare -A PGID=() PORT=() STATUS=()   # per server; PGID: process group (started with setsid)
 FAILED=0
+DNSPERF_PID=""
 
 stop_server() { # name
     local pg="${PGID[$1]:-}" i
@@ -126,6 +131,7 @@ stop_server() { # name
 
 on_exit() {
     local rc=$? s
+    if [[ -n "$DNSPERF_PID" ]]; then kill -TERM "$DNSPERF_PID" 2>/dev/null || true; wait "$DNSPERF_PID" 2>/dev/null || true; fi
     for s in "${!PGID[@]}"; do stop_server "$s"; done
     if [[ -n "$KEEP" || $rc -ne 0 || $FAILED -ne 0 ]]; then
         log "work dir kept: $WORK"
@@ -218,6 +224,53 @@ with open(prefix + ".rcodes", "w") as f:
     f.writelines(l + "\n" for l in sorted(rc))
 PY
 
+cat >"$WORK/compare.py" <<'PY'
+# compare.py PORT_A PORT_B QUERIES OUT: ask both servers every distinct query of QUERIES once
+# and write to OUT the ones whose rcode, AA/TC flags or section counts differ, then print
+# "<differing> <distinct>". One UDP query at a time, 1 s timeout, 60 s in all.
+import random, socket, struct, sys, time
+
+TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28,
+         "SRV": 33, "CAA": 257, "ANY": 255}
+pa, pb, qfile, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+seen = {}   # insertion-ordered set
+for line in open(qfile):
+    f = line.split()
+    if len(f) >= 2 and f[1].upper() in TYPES:
+        seen[(f[0], f[1].upper())] = None
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(1.0)
+deadline = time.monotonic() + 60
+
+def shape(port, name, qtype):
+    qid = random.randrange(65536)
+    qn = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
+    sock.sendto(struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + qn + struct.pack(">HH", TYPES[qtype], 1),
+                ("127.0.0.1", port))
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        try:
+            d = sock.recv(65535)
+        except socket.timeout:
+            break
+        if len(d) >= 12 and struct.unpack(">H", d[:2])[0] == qid:
+            _, fl, _, an, ns, ar = struct.unpack(">HHHHHH", d[:12])
+            return "rcode=%d aa=%d tc=%d an=%d ns=%d ar=%d" % (fl & 15, fl >> 10 & 1, fl >> 9 & 1, an, ns, ar)
+    return "no answer"
+
+n = diff = 0
+with open(out, "w") as o:
+    for name, qtype in seen:
+        if time.monotonic() > deadline:
+            break
+        n += 1
+        a, b = shape(pa, name, qtype), shape(pb, name, qtype)
+        if a != b:
+            diff += 1
+            o.write(f"{name} {qtype}: {a} | {b}\n")
+print(diff, n)
+PY
+
 # ---------------------------------------------------------------- measurement helpers
 # CPU ticks (user+system) of every process in process group $1.
 group_ticks() {
@@ -232,6 +285,8 @@ children_cpu() {
     times >"$WORK/times"
     CHILD_CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }' "$WORK/times")
 }
+# "12%" for a whole number, "-" for anything else
+pc() { if [[ "$1" =~ ^[0-9]+$ ]]; then echo "$1%"; else echo -; fi; }
 # value after "KEY:" in a dnsperf statistics file (first word), empty if absent
 stat_field() { { grep -m1 -E "^[[:space:]]*$1:" "$2" 2>/dev/null || true; } | sed -E "s/^[[:space:]]*$1:[[:space:]]*//" | awk '{print $1}'; }
 
@@ -244,7 +299,18 @@ check_alive() { # name phase: marks the server dead and stops it if it is gone
 }
 
 DNSPERF_COMMON=(-s "$ADDR" -d "$QUERIES" -c "$CLIENTS" -T 1 -q "$OUTSTANDING")
-perf() { taskset -c "$LOAD_CPU" dnsperf "${DNSPERF_COMMON[@]}" "$@"; }
+# perf OUTFILE ARGS...: dnsperf in the background + wait, so that a signal to this script
+# is handled at once (the output file is not a redirection of perf itself: the trap would
+# inherit it)
+perf() {
+    local rc=0 out="$1"
+    shift
+    taskset -c "$LOAD_CPU" dnsperf "${DNSPERF_COMMON[@]}" "$@" >"$out" 2>&1 &
+    DNSPERF_PID=$!
+    wait "$DNSPERF_PID" || rc=$?
+    DNSPERF_PID=""
+    return "$rc"
+}
 
 start_server() { # name
     local name="$1" port
@@ -270,6 +336,7 @@ server:
     logfile: "$WORK/nsd/nsd.log"
     verbosity: 0
     hide-version: yes
+    minimal-responses: $NSD_MINIMAL
     zonefiles-check: no
     zonefiles-write: 0
     rrl-ratelimit: 0
@@ -317,12 +384,12 @@ measured() {
     local name="$1" prefix="$2" raw="$3" t0 t1 b0 b1 g0 g1 w0 w1
     shift 3
     t0=$(group_ticks "${PGID[$name]}"); b0=$(cpu_busy); children_cpu; g0=$CHILD_CPU; w0=$(date +%s.%N)
-    perf -p "${PORT[$name]}" -l "$DURATION" "$@" >"$raw" 2>&1 || log "dnsperf exited non-zero (see $prefix.txt)"
+    perf "$raw" -p "${PORT[$name]}" -l "$DURATION" "$@" || log "dnsperf exited non-zero (see $prefix.txt)"
     w1=$(date +%s.%N); children_cpu; g1=$CHILD_CPU; t1=$(group_ticks "${PGID[$name]}"); b1=$(cpu_busy)
     awk -v t=$((t1 - t0)) -v b=$((b1 - b0)) -v g0="$g0" -v g1="$g1" -v w0="$w0" -v w1="$w1" \
         -v hz="$(getconf CLK_TCK)" 'BEGIN {
             w = w1 - w0
-            if (w <= 0) { print "- - -"; exit }
+            if (w <= 0 || t < 0) { print "- - -"; exit }
             srv = 100 * t / hz / w; gen = 100 * (g1 - g0) / w; oth = 100 * b / hz / w - srv - gen
             printf "%.0f %.0f %.0f\n", srv, gen, (oth < 0 ? 0 : oth) }' >"$prefix.cpu"
 }
@@ -366,10 +433,15 @@ for s in "${SERVERS[@]}"; do
         STATUS[$s]=failed; FAILED=1
     fi
 done
+ANSWERS=""
+if [[ "${STATUS[nsd]:-}" == ok && "${STATUS[edgewise]:-}" == ok ]]; then
+    log "comparing the answers of both servers to each distinct query"
+    ANSWERS=$("$PY" "$WORK/compare.py" "${PORT[nsd]}" "${PORT[edgewise]}" "$QUERIES" "$WORK/answers.diff") || ANSWERS=""
+fi
 if ((WARMUP > 0)); then
     for s in "${UP[@]}"; do
         log "$s: warm-up ${WARMUP}s"
-        perf -p "${PORT[$s]}" -l "$WARMUP" >/dev/null 2>&1 || true
+        perf /dev/null -p "${PORT[$s]}" -l "$WARMUP" || true
     done
 fi
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -393,7 +465,7 @@ for s in "${SERVERS[@]}"; do
         [[ -n "$q" ]] || continue
         vals+=("$q")
         read -r _ _ o <"$WORK/$s.max.$r.cpu" || o=-
-        labels+=("$(printf '%.0f' "$q") (other ${o}%)")
+        labels+=("$(printf '%.0f' "$q") (other $(pc "$o"))")
         l=$(stat_field "Queries lost" "$WORK/$s.max.$r.txt"); lost=$((lost + ${l:-0}))
         if [[ -z "$best" ]] || awk -v a="$q" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$q; bestr=$r; fi
     done
@@ -412,6 +484,7 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
     echo "server on CPU $SERVER_CPU, dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }') on CPU $LOAD_CPU, ${DURATION}s per run"
     echo "QPS: best of $ROUNDS alternating closed-loop runs (dnsperf -c $CLIENTS -q $OUTSTANDING, no rate limit)"
     echo "latency: one run at a fixed $RATE q/s (-Q), percentiles over every response (dnsperf -v)"
+    echo "NSD $(nsd -v 2>&1 | awk 'NR == 1 { print $3 }'): 1 server process, no RRL, minimal-responses: $NSD_MINIMAL"
     if [[ -n "$BG_NOTE" ]]; then echo "$BG_NOTE"; fi
     echo
     printf '%-9s | %10s | %6s | %8s | %8s | %8s | %-18s | %7s | %7s | %-11s\n' \
@@ -428,10 +501,11 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
             lfix=$(stat_field "Queries lost" "$WORK/$s.fixed.txt")
         fi
         read -r scpu gcpu ocpu <<<"${CPU[$s]:-- - -}"
-        read -r _ _ ofix <"$WORK/$s.fixed.cpu" 2>/dev/null || ofix=-
-        printf '%-9s | %10.0f | %6s | %8s | %8s | %8s | %-18s | %6s%% | %6s%% | %s\n' \
+        ofix=-
+        if [[ -f "$WORK/$s.fixed.cpu" ]]; then read -r _ _ ofix <"$WORK/$s.fixed.cpu"; fi
+        printf '%-9s | %10.0f | %6s | %8s | %8s | %8s | %-18s | %7s | %7s | %s\n' \
             "$s" "${BEST[$s]:-0}" "$(ratio "${BEST[$s]:-}" "${BEST[nsd]:-}")" "$p50" "$p99" "$p999" \
-            "${LOSTMAX[$s]:--} / ${lfix:--}" "$scpu" "$gcpu" "${ocpu}% / ${ofix}%"
+            "${LOSTMAX[$s]:--} / ${lfix:--}" "$(pc "$scpu")" "$(pc "$gcpu")" "$(pc "$ocpu") / $(pc "$ofix")"
         [[ "${STATUS[$s]}" == died ]] && printf '%-9s   ^ server died during the benchmark; figures are partial\n' ""
     done
     echo
@@ -453,6 +527,17 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
             "$(grep -m1 'Response codes:' "$WORK/$s.fixed.txt" | sed -E 's/^[[:space:]]*Response codes:[[:space:]]*//')" \
             "$(grep -m1 'Average packet size:' "$WORK/$s.fixed.txt" | sed -E 's/.*response[[:space:]]*//')"
     done
+    if [[ -n "$ANSWERS" ]]; then
+        read -r ndiff ndistinct <<<"$ANSWERS"
+        if ((ndiff == 0)); then
+            echo "answers: same rcode, AA/TC flags and section counts from both servers for all $ndistinct distinct queries"
+        else
+            echo "answers: $ndiff of $ndistinct distinct queries differ in rcode, flags or section counts (NSD | Edgewise), e.g.:"
+            head -n 8 "$WORK/answers.diff" | sed 's/^/    /'
+            cp "$WORK/answers.diff" "$ROOT/target/bench-dns/last-answers.diff"
+            echo "    (all of them: target/bench-dns/last-answers.diff)"
+        fi
+    fi
     if [[ -f "$WORK/nsd.fixed.rcodes" && -f "$WORK/edgewise.fixed.rcodes" ]]; then
         diffs=$(comm -3 "$WORK/nsd.fixed.rcodes" "$WORK/edgewise.fixed.rcodes" | wc -l)
         if ((diffs == 0)); then

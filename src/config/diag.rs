@@ -137,21 +137,23 @@ impl SourceMap<'_> {
     /// before it on the same line (`key = value`), when there is one.
     pub fn value_path_at(&self, offset: usize) -> String {
         let table = self.table_path_at(offset);
+        match self.key_before(offset) {
+            Some(key) if table.is_empty() => key,
+            Some(key) => format!("{table}.{key}"),
+            None => table,
+        }
+    }
+
+    /// The key written just before the value at `offset` on its line (`key = value`).
+    pub fn key_before(&self, offset: usize) -> Option<String> {
         let offset = self.text.floor_char_boundary(offset.min(self.text.len()));
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let before = self.text[line_start..offset].trim_end();
-        let Some(before_equals) = before.strip_suffix('=') else {
-            return table;
-        };
-        let key = before_equals.trim_end();
+        let key = before.strip_suffix('=')?.trim_end();
         let start = key
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
             .map_or(0, |i| i + 1);
-        match &key[start..] {
-            "" => table,
-            key if table.is_empty() => key.to_string(),
-            key => format!("{table}.{key}"),
-        }
+        Some(key[start..].to_string()).filter(|k| !k.is_empty())
     }
 }
 

@@ -4,6 +4,7 @@
 //! every error with its file:line:col and key path. Loading never binds a socket, so
 //! `check --config` runs exactly the loader the servers use.
 
+mod collect;
 mod diag;
 pub mod dns;
 mod geo;
@@ -54,12 +55,18 @@ impl Config {
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         let map = SourceMap { file: path, text };
         let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            ConfigErrors(vec![map.error(
-                span.clone(),
-                map.value_path_at(span.start),
-                e.message().trim(),
-            )])
+            let errors = collect::structural_errors(&map);
+            if errors.is_empty() {
+                // The piecewise reading found nothing: report what the whole-file reading said.
+                let span = e.span().unwrap_or(0..0);
+                ConfigErrors(vec![map.error(
+                    span.clone(),
+                    map.value_path_at(span.start),
+                    e.message().trim(),
+                )])
+            } else {
+                ConfigErrors(errors)
+            }
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut errors = Vec::new();

@@ -186,6 +186,50 @@ fn wrong_toml_type_is_reported_with_position_and_key() {
 }
 
 #[test]
+fn several_wrong_toml_types_are_all_reported() {
+    let config = "[dns]\nworkers = \"four\"\ntcp_max_connections = \"many\"\n";
+    let (errors, path, _dir) = errors_of(config, &[]);
+    assert_eq!(
+        errors.len(),
+        2,
+        "two mistakes, two errors:\n{}",
+        list(&errors)
+    );
+    assert_at(
+        error_at(&errors, "dns.workers"),
+        &path,
+        config,
+        "\"four\"",
+        0,
+    );
+    assert_at(
+        error_at(&errors, "dns.tcp_max_connections"),
+        &path,
+        config,
+        "\"many\"",
+        0,
+    );
+}
+
+#[test]
+fn unknown_key_in_an_inline_record_names_the_record() {
+    let config = "[dns]\n[[dns.zones]]\nname = \"zone.test\"\nrecords = [\n    { name = \"@\", type = \"NS\", values = [\"ns1.zone.test.\"] },\n    { name = \"www\", typ = \"A\", values = [\"192.0.2.1\"] },\n]\n";
+    let (errors, path, _dir) = errors_of(config, &[]);
+    assert_eq!(errors.len(), 1, "{}", list(&errors));
+    assert!(
+        errors[0].message.contains("typ"),
+        "names the key: {}",
+        errors[0]
+    );
+    assert_at(&errors[0], &path, config, "typ =", 0);
+    assert_eq!(
+        errors[0].key_path, "dns.zones[0].records[1]",
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
 fn record_name_outside_the_zone_is_rejected() {
     let config = format!(
         "[dns]\n[[dns.zones]]\nname = \"zone.test\"\n{NS}\n[[dns.zones.records]]\nname = \"www.elsewhere.test.\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n"

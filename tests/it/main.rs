@@ -8,6 +8,7 @@ mod dns_protocol;
 mod dns_records;
 mod dns_referrals;
 mod dns_transport;
+mod e2e_dig;
 mod fixture;
 mod harness;
 mod wire;

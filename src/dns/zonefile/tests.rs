@@ -1,4 +1,3 @@
-
 use super::*;
 use hickory_proto::rr::rdata::{A, CNAME, MX, TXT};
 use hickory_proto::serialize::binary::BinEncodable;
