@@ -484,7 +484,9 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
     echo "server on CPU $SERVER_CPU, dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }') on CPU $LOAD_CPU, ${DURATION}s per run"
     echo "QPS: best of $ROUNDS alternating closed-loop runs (dnsperf -c $CLIENTS -q $OUTSTANDING, no rate limit)"
     echo "latency: one run at a fixed $RATE q/s (-Q), percentiles over every response (dnsperf -v)"
-    echo "NSD $(nsd -v 2>&1 | awk 'NR == 1 { print $3 }'): 1 server process, no RRL, minimal-responses: $NSD_MINIMAL"
+    if [[ -n "${STATUS[nsd]:-}" ]]; then
+        echo "NSD $(nsd -v 2>&1 | awk 'NR == 1 { print $3 }'): 1 server process, no RRL, minimal-responses: $NSD_MINIMAL"
+    fi
     if [[ -n "$BG_NOTE" ]]; then echo "$BG_NOTE"; fi
     echo
     printf '%-9s | %10s | %6s | %8s | %8s | %8s | %-18s | %7s | %7s | %-11s\n' \

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use super::diag::{ConfigError, SourceMap};
 use super::raw::{RawCidrCollection, RawDns, RawRecord, RawSoa, RawZone};
 use crate::dns::{rdata, zonefile};
-use crate::geo::{GeoConfig, Region};
+use crate::geo::{Code, GeoConfig, Region};
 use crate::health::HealthCheckConfig;
 
 /// Largest TTL RFC 2181 §8 allows.
@@ -136,11 +136,11 @@ pub enum FailoverRole {
 pub enum GeoTarget {
     /// `country = "*"`: everyone no other set matches.
     Default,
-    Continent(String),
-    Country(String),
+    Continent(Code),
+    Country(Code),
     Subdivision {
-        country: String,
-        subdivision: String,
+        country: Code,
+        subdivision: Code,
     },
 }
 
@@ -1026,36 +1026,31 @@ fn routing_rule(
 }
 
 fn geo_target(raw: &super::raw::RawGeoTarget) -> Option<GeoTarget> {
-    let upper = |s: &Option<String>| s.as_ref().map(|s| s.to_ascii_uppercase());
+    let code = |s: &Option<String>| s.as_deref().map(Code::new);
+    let is_country =
+        |c: &Code| c.as_str().len() == 2 && c.as_str().bytes().all(|b| b.is_ascii_alphabetic());
     match (
-        upper(&raw.continent),
-        upper(&raw.country),
-        upper(&raw.subdivision),
+        code(&raw.continent),
+        raw.country.as_deref(),
+        code(&raw.subdivision),
     ) {
-        (Some(continent), None, None) if super::geo::CONTINENTS.contains(&continent.as_str()) => {
+        (Some(Some(continent)), None, None)
+            if super::geo::CONTINENTS.contains(&continent.as_str()) =>
+        {
             Some(GeoTarget::Continent(continent))
         }
-        (None, Some(country), None) if country == "*" => Some(GeoTarget::Default),
-        (None, Some(country), None) if is_alpha(&country, 2, 2) => {
-            Some(GeoTarget::Country(country))
-        }
-        (None, Some(country), Some(subdivision))
-            if is_alpha(&country, 2, 2) && is_alpha(&subdivision, 1, 3) =>
-        {
-            Some(GeoTarget::Subdivision {
+        (None, Some("*"), None) => Some(GeoTarget::Default),
+        (None, Some(country), None) => Code::new(country)
+            .filter(is_country)
+            .map(GeoTarget::Country),
+        (None, Some(country), Some(Some(subdivision))) => Code::new(country)
+            .filter(is_country)
+            .map(|country| GeoTarget::Subdivision {
                 country,
                 subdivision,
-            })
-        }
+            }),
         _ => None,
     }
-}
-
-fn is_alpha(code: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// Why `member` cannot join `group`, if it cannot.

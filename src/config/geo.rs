@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::diag::{ConfigError, SourceMap};
 use super::raw::{RawGeo, RawRegion};
-use crate::geo::{GeoConfig, GeoDb, GeoNetwork, Location, Region};
+use crate::geo::{Code, GeoConfig, GeoDb, GeoNetwork, Location, Region};
 
 /// Continent codes used by MaxMind and Route 53.
 pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
@@ -151,18 +151,18 @@ fn code(
     errors: &mut Vec<ConfigError>,
     valid: impl Fn(&str) -> bool,
     expected: &str,
-) -> Option<String> {
+) -> Option<Code> {
     let value = value.as_ref()?;
-    let upper = value.get_ref().to_ascii_uppercase();
-    if valid(&upper) {
-        Some(upper)
-    } else {
-        errors.push(map.error(
-            value.span(),
-            key,
-            format!("{:?} is not {expected}", value.get_ref()),
-        ));
-        None
+    match Code::new(value.get_ref()).filter(|c| valid(c.as_str())) {
+        Some(code) => Some(code),
+        None => {
+            errors.push(map.error(
+                value.span(),
+                key,
+                format!("{:?} is not {expected}", value.get_ref()),
+            ));
+            None
+        }
     }
 }
 

@@ -224,6 +224,7 @@ fn pick(group: &RoutedGroup, routing: &Routing, answer: &mut Answer) -> Vec<Arc<
     answer.scope = answer.scope.max(decision.scope);
     decision
         .chosen
+        .as_slice()
         .iter()
         .map(|&i| group.members[i].rrset.clone())
         .collect()

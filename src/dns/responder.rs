@@ -153,7 +153,7 @@ fn answer_in(
             let encoded = decision
                 .chosen
                 .first()
-                .map_or(&routed.nodata, |&i| &routed.per_member[i]);
+                .map_or(&routed.nodata, |i| &routed.per_member[i]);
             encoded.write(out, header, question, limit, with_scope(decision.scope));
         }
         None => {

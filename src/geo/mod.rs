@@ -38,14 +38,56 @@ pub struct Region {
     pub coordinates: (f64, f64),
 }
 
-/// What is known about a place. Codes are upper case: continent (AF AN AS EU NA OC SA),
-/// ISO 3166-1 alpha-2 country, and the ISO 3166-2 subdivision without its country prefix.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What is known about a place: continent (AF AN AS EU NA OC SA), ISO 3166-1 alpha-2
+/// country, the ISO 3166-2 subdivision without its country prefix, and coordinates. `Copy`,
+/// so routing decisions never allocate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Location {
-    pub continent: Option<String>,
-    pub country: Option<String>,
-    pub subdivision: Option<String>,
+    pub continent: Option<Code>,
+    pub country: Option<Code>,
+    pub subdivision: Option<Code>,
     pub coordinates: Option<(f64, f64)>,
+}
+
+/// A geographic code of 1 to 3 upper-case ASCII letters or digits, stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Code {
+    bytes: [u8; 3],
+    len: u8,
+}
+
+impl Code {
+    /// Upper-cases `text`; `None` unless it is 1 to 3 ASCII letters or digits.
+    pub fn new(text: &str) -> Option<Code> {
+        let len = text.len();
+        if !(1..=3).contains(&len) || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let mut bytes = [0; 3];
+        for (slot, b) in bytes.iter_mut().zip(text.bytes()) {
+            *slot = b.to_ascii_uppercase();
+        }
+        Some(Code {
+            bytes,
+            len: len as u8,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A location and the prefix length of the network it was found for.
@@ -186,7 +228,7 @@ fn lookup(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Option<Located> {
     let result = reader.lookup(ip).ok()?;
     let record: MmdbRecord = result.decode().ok()??;
     let prefix_len = result.network().map_or(0, |n| n.prefix());
-    let upper = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_ascii_uppercase);
+    let upper = |s: Option<&str>| s.and_then(Code::new);
     let location = Location {
         continent: upper(record.continent.as_ref().and_then(|c| c.code)),
         country: upper(record.country.as_ref().and_then(|c| c.iso_code)),

@@ -2,12 +2,12 @@
 //! the location; a block longer than the client's ECS prefix does not match (the client did
 //! not reveal enough). Location `*` is the default; no match and no default → NODATA.
 
-use super::{Client, Decision, Member, RoutingEnv, one};
+use super::{Client, Decision, Health, Member, RoutingEnv, one};
 use crate::config::dns::RoutingRule;
 
 pub(super) fn pick(
     members: &[Member],
-    healthy: &[bool],
+    health: &Health,
     client: &Client,
     env: &RoutingEnv,
 ) -> Decision {
@@ -35,8 +35,8 @@ pub(super) fn pick(
     let default = member_for(None);
     let scope = best.map_or(client.prefix_len, |(_, block)| block.prefix_len());
     let chosen = match (matched, default) {
-        (Some(m), _) if healthy[m] => Some(m),
-        (Some(m), Some(d)) => Some(if healthy[d] { d } else { m }),
+        (Some(m), _) if health.is_healthy(m) => Some(m),
+        (Some(m), Some(d)) => Some(if health.is_healthy(d) { d } else { m }),
         (m, d) => m.or(d),
     };
     one(chosen, scope)

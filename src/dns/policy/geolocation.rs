@@ -2,13 +2,13 @@
 //! default `*`); an unhealthy match falls back to the next less specific healthy one. No match
 //! and no default → no answer (NODATA).
 
-use super::{Client, Decision, Member, RoutingEnv, locate, one};
+use super::{Client, Decision, Health, Member, RoutingEnv, locate, one};
 use crate::config::dns::{GeoTarget, RoutingRule};
-use crate::geo::Location;
+use crate::geo::{Code, Location};
 
 pub(super) fn pick(
     members: &[Member],
-    healthy: &[bool],
+    health: &Health,
     client: &Client,
     env: &RoutingEnv,
 ) -> Decision {
@@ -26,7 +26,7 @@ pub(super) fn pick(
     matches.sort_by_key(|&(s, _)| std::cmp::Reverse(s));
     let chosen = matches
         .iter()
-        .find(|&&(_, i)| healthy[i])
+        .find(|&&(_, i)| health.is_healthy(i))
         .or(matches.first())
         .map(|&(_, i)| i);
     one(chosen, scope)
@@ -34,7 +34,7 @@ pub(super) fn pick(
 
 /// How specific a match `target` is for `location` (higher wins), or `None` if it does not match.
 fn specificity(target: &GeoTarget, location: &Location) -> Option<u8> {
-    let is = |want: &str, have: &Option<String>| have.as_deref() == Some(want);
+    let is = |want: &Code, have: &Option<Code>| have.as_ref() == Some(want);
     match target {
         GeoTarget::Subdivision {
             country,

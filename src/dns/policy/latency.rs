@@ -1,13 +1,13 @@
 //! Latency: the healthy set whose region is nearest the client (great-circle distance, a
 //! stand-in for measured latency); unknown location → the first region in config order.
 
-use super::{Client, Decision, Member, RoutingEnv, healthy_or_all, locate, one};
+use super::{Client, Decision, Health, Member, RoutingEnv, locate, one};
 use crate::config::dns::RoutingRule;
 use crate::geo::distance::great_circle_km;
 
 pub(super) fn pick(
     members: &[Member],
-    healthy: &[bool],
+    health: &Health,
     client: &Client,
     env: &RoutingEnv,
 ) -> Decision {
@@ -15,10 +15,10 @@ pub(super) fn pick(
         RoutingRule::Latency(r) => r,
         _ => usize::MAX,
     };
-    let candidates = healthy_or_all(0..members.len(), healthy);
+    let candidates = health.candidates();
     let (located, scope) = locate(client, env);
     let chosen = match located.and_then(|l| l.location.coordinates) {
-        Some(here) => candidates.into_iter().min_by(|&a, &b| {
+        Some(here) => candidates.min_by(|&a, &b| {
             let distance = |i: usize| {
                 env.regions
                     .get(region(i))
@@ -28,7 +28,7 @@ pub(super) fn pick(
                 .total_cmp(&distance(b))
                 .then(region(a).cmp(&region(b)))
         }),
-        None => candidates.into_iter().min_by_key(|&i| region(i)),
+        None => candidates.min_by_key(|&i| region(i)),
     };
     one(chosen, scope)
 }

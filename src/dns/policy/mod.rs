@@ -58,12 +58,38 @@ pub struct RoutingEnv<'a> {
     pub collections: &'a [CidrCollection],
 }
 
-/// The sets chosen (indices into the group's members, in answer order; empty = NODATA) and
-/// the client-subnet scope the choice holds for.
+/// The sets chosen and the client-subnet scope the choice holds for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub chosen: Vec<usize>,
+    pub chosen: Chosen,
     pub scope: u8,
+}
+
+/// Indices into the group's members, in answer order. Only multivalue allocates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chosen {
+    /// No set matches: NODATA.
+    None,
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Chosen {
+    pub fn first(&self) -> Option<usize> {
+        match self {
+            Chosen::None => None,
+            Chosen::One(i) => Some(*i),
+            Chosen::Many(list) => list.first().copied(),
+        }
+    }
+
+    pub fn as_slice(&self) -> &[usize] {
+        match self {
+            Chosen::None => &[],
+            Chosen::One(i) => std::slice::from_ref(i),
+            Chosen::Many(list) => list,
+        }
+    }
 }
 
 // === impl RoutedGroup ===
@@ -71,22 +97,18 @@ pub struct Decision {
 impl RoutedGroup {
     /// Chooses the answer for `client`.
     pub fn decide(&self, client: &Client, env: &RoutingEnv) -> Decision {
-        let healthy: Vec<bool> = self
-            .members
-            .iter()
-            .map(|m| m.health_check.is_none_or(|c| env.health.is_healthy(c)))
-            .collect();
+        let health = Health {
+            members: &self.members,
+            table: env.health,
+        };
         match self.members.first().map(|m| &m.rule) {
-            Some(RoutingRule::Weighted(_)) => weighted::pick(&self.members, &healthy),
-            Some(RoutingRule::Failover(_)) => failover::pick(&self.members, &healthy),
-            Some(RoutingRule::Latency(_)) => latency::pick(&self.members, &healthy, client, env),
-            Some(RoutingRule::Geo(_)) => geolocation::pick(&self.members, &healthy, client, env),
-            Some(RoutingRule::Cidr { .. }) => cidr::pick(&self.members, &healthy, client, env),
-            Some(RoutingRule::Multivalue) => multivalue::pick(&healthy),
-            None => Decision {
-                chosen: Vec::new(),
-                scope: 0,
-            },
+            Some(RoutingRule::Weighted(_)) => weighted::pick(&self.members, &health),
+            Some(RoutingRule::Failover(_)) => failover::pick(&self.members, &health),
+            Some(RoutingRule::Latency(_)) => latency::pick(&self.members, &health, client, env),
+            Some(RoutingRule::Geo(_)) => geolocation::pick(&self.members, &health, client, env),
+            Some(RoutingRule::Cidr { .. }) => cidr::pick(&self.members, &health, client, env),
+            Some(RoutingRule::Multivalue) => multivalue::pick(&health),
+            None => one(None, 0),
         }
     }
 
@@ -100,20 +122,31 @@ impl RoutedGroup {
     }
 }
 
-/// Indices of healthy members among `candidates`, or all candidates when none is healthy.
-fn healthy_or_all(candidates: impl Iterator<Item = usize> + Clone, healthy: &[bool]) -> Vec<usize> {
-    let alive: Vec<usize> = candidates.clone().filter(|&i| healthy[i]).collect();
-    if alive.is_empty() {
-        candidates.collect()
-    } else {
-        alive
+/// Health of a group's members, read from the lock-free table when asked.
+struct Health<'a> {
+    members: &'a [Member],
+    table: &'a HealthTable,
+}
+
+impl Health<'_> {
+    fn is_healthy(&self, index: usize) -> bool {
+        self.members[index]
+            .health_check
+            .is_none_or(|c| self.table.is_healthy(c))
+    }
+
+    /// Route 53's rule: candidates are the healthy members, or all when none is healthy.
+    fn candidates(&self) -> impl Iterator<Item = usize> + Clone + '_ {
+        let count = self.members.len();
+        let any_healthy = (0..count).any(|i| self.is_healthy(i));
+        (0..count).filter(move |&i| !any_healthy || self.is_healthy(i))
     }
 }
 
 /// A decision for one member, or none.
 fn one(index: Option<usize>, scope: u8) -> Decision {
     Decision {
-        chosen: index.into_iter().collect(),
+        chosen: index.map_or(Chosen::None, Chosen::One),
         scope,
     }
 }

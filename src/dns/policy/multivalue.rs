@@ -3,11 +3,14 @@
 
 use rand::seq::SliceRandom;
 
-use super::{Decision, MULTIVALUE_LIMIT, healthy_or_all};
+use super::{Chosen, Decision, Health, MULTIVALUE_LIMIT};
 
-pub(super) fn pick(healthy: &[bool]) -> Decision {
-    let mut chosen = healthy_or_all(0..healthy.len(), healthy);
+pub(super) fn pick(health: &Health) -> Decision {
+    let mut chosen: Vec<usize> = health.candidates().collect();
     chosen.shuffle(&mut rand::rng());
     chosen.truncate(MULTIVALUE_LIMIT);
-    Decision { chosen, scope: 0 }
+    Decision {
+        chosen: Chosen::Many(chosen),
+        scope: 0,
+    }
 }
