@@ -529,6 +529,13 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
             "$(grep -m1 'Response codes:' "$WORK/$s.fixed.txt" | sed -E 's/^[[:space:]]*Response codes:[[:space:]]*//')" \
             "$(grep -m1 'Average packet size:' "$WORK/$s.fixed.txt" | sed -E 's/.*response[[:space:]]*//')"
     done
+    for s in "${SERVERS[@]}"; do
+        [[ -f "$WORK/$s.fixed.txt" ]] || continue
+        got=$(stat_field "Queries per second" "$WORK/$s.fixed.txt")
+        if awk -v g="${got:-0}" -v r="$RATE" 'BEGIN { exit !(g < 0.95 * r) }'; then
+            printf 'WARNING: %s fixed-rate run reached only %.0f of %s q/s: its latencies are not at that rate\n' "$s" "${got:-0}" "$RATE"
+        fi
+    done
     if [[ -n "$ANSWERS" ]]; then
         read -r ndiff ndistinct <<<"$ANSWERS"
         if ((ndiff == 0)); then

@@ -1,0 +1,387 @@
+//! `[dns]`: listeners, limits and zones, validated into ready-to-serve record sets.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hickory_proto::rr::{Name, RData, RecordType};
+use ipnet::IpNet;
+
+use super::diag::{ConfigError, SourceMap};
+use super::raw::{RawCidrCollection, RawDns};
+use crate::geo::{Code, GeoConfig, Region};
+use crate::health::HealthCheckConfig;
+
+mod routed;
+mod zone;
+
+use zone::validate_zone;
+
+/// Largest TTL RFC 2181 §8 allows.
+const MAX_TTL: i64 = (1 << 31) - 1;
+/// TTL of inline records without their own, when the zone gives no `ttl`.
+const DEFAULT_ZONE_TTL: u32 = 3600;
+/// EDNS payload size we advertise and cap responses at unless configured (DNS flag day 2020).
+const DEFAULT_MAX_UDP_PAYLOAD: u16 = 1232;
+const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+
+/// Validated `[dns]`.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// UDP and TCP are served on each. Defaults to `127.0.0.1:5353`.
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets (SO_REUSEPORT) per address and runtime threads. Defaults to the CPU count.
+    pub workers: usize,
+    /// Cap on UDP response size even when the requester offers more. Defaults to 1232.
+    pub max_udp_payload: u16,
+    /// A TCP connection without a complete query for this long is closed. Defaults to 10 s.
+    pub tcp_idle_timeout: Duration,
+    /// Connections beyond this are closed at once. Defaults to 1024.
+    pub tcp_max_connections: usize,
+    /// CHAOS TXT answers; `None` refuses the query. Both default to `None`.
+    pub chaos: Chaos,
+    /// Route on the EDNS Client Subnet address when a query carries one. Defaults to true.
+    pub use_client_subnet: bool,
+    /// HTTP status listeners: `GET /health-checks`, `GET /metrics`.
+    pub status_listen: Vec<SocketAddr>,
+    /// IP-based routing's named CIDR locations.
+    pub cidr_collections: Vec<CidrCollection>,
+    /// Every zone served, each with its SOA and record sets.
+    pub zones: Vec<ZoneData>,
+    /// `[geo]`: databases and networks that locate clients.
+    pub geo: GeoConfig,
+    /// `[[health_checks]]`, in config order (routed sets refer to them by index).
+    pub health_checks: Vec<HealthCheckConfig>,
+    /// `[[regions]]`, in config order (latency routing's fallback order).
+    pub regions: Vec<Region>,
+}
+
+/// `[[dns.cidr_collections]]`: named locations, each a list of CIDR blocks.
+#[derive(Debug, Clone)]
+pub struct CidrCollection {
+    pub id: String,
+    pub locations: Vec<CidrLocation>,
+}
+
+/// One location of a CIDR collection.
+#[derive(Debug, Clone)]
+pub struct CidrLocation {
+    pub name: String,
+    pub blocks: Vec<IpNet>,
+}
+
+/// What `version.bind`/`version.server` and `id.server`/`hostname.bind` say, if anything.
+#[derive(Debug, Clone, Default)]
+pub struct Chaos {
+    pub version: Option<String>,
+    pub id: Option<String>,
+}
+
+/// One zone's data: validated, deduplicated, grouped into RRsets.
+#[derive(Debug, Clone)]
+pub struct ZoneData {
+    /// The apex, e.g. `home.example.`.
+    pub origin: Name,
+    /// Every RRset, the SOA included; CNAME exclusivity and NS presence already checked.
+    pub rrsets: Vec<RrsetData>,
+    /// Routed record sets: several sets under one name and type, one chosen per query.
+    pub routed: Vec<RoutedGroupData>,
+}
+
+/// All sets of one name and type that share a routing policy (Route 53's "group").
+#[derive(Debug, Clone)]
+pub struct RoutedGroupData {
+    pub name: Name,
+    pub rtype: RecordType,
+    /// In config order; every member has the same kind of [`RoutingRule`].
+    pub members: Vec<RoutedMemberData>,
+}
+
+/// One routed record set (`set_id`).
+#[derive(Debug, Clone)]
+pub struct RoutedMemberData {
+    pub set_id: String,
+    pub ttl: u32,
+    pub rdatas: Vec<RData>,
+    /// Index into the config's health checks; none means always healthy.
+    pub health_check: Option<usize>,
+    pub rule: RoutingRule,
+}
+
+/// The routing field of a routed set: which policy, and this set's part in it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoutingRule {
+    Weighted(u8),
+    Failover(FailoverRole),
+    /// Index into `[[regions]]`.
+    Latency(usize),
+    Geo(GeoTarget),
+    /// Indices into the collections and their locations; `None` is the `*` default.
+    Cidr {
+        collection: usize,
+        location: Option<usize>,
+    },
+    Multivalue,
+}
+
+/// Failover roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverRole {
+    Primary,
+    Secondary,
+}
+
+/// What a geolocation set covers; codes are upper case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeoTarget {
+    /// `country = "*"`: everyone no other set matches.
+    Default,
+    Continent(Code),
+    Country(Code),
+    Subdivision {
+        country: Code,
+        subdivision: Code,
+    },
+}
+
+/// Names the routed records may refer to, resolved before the zones are checked.
+pub(super) struct RoutingRefs<'a> {
+    pub health_checks: &'a [HealthCheckConfig],
+    pub regions: &'a [Region],
+    pub geo: &'a GeoConfig,
+}
+
+/// Records of one owner name and type. TTL is the lowest of the records given (RFC 2181 §5.2
+/// says they must agree; the lowest is the safe reading when they do not).
+#[derive(Debug, Clone)]
+pub struct RrsetData {
+    pub name: Name,
+    pub rtype: RecordType,
+    pub ttl: u32,
+    pub rdatas: Vec<RData>,
+}
+
+/// Where a record came from, so later checks can point at it.
+#[derive(Clone)]
+pub(super) enum Origin {
+    Inline {
+        span: Range<usize>,
+        key_path: String,
+    },
+    File {
+        file: PathBuf,
+        line: usize,
+    },
+}
+
+pub(super) struct PendingRecord {
+    name: Name,
+    rtype: RecordType,
+    ttl: u32,
+    rdata: RData,
+    origin: Origin,
+}
+
+/// Checks `[dns]` and loads its zones, pushing every problem onto `errors`.
+pub(super) fn validate(
+    raw: RawDns,
+    refs: &RoutingRefs,
+    map: &SourceMap,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> DnsConfig {
+    let mut listen = addresses(&raw.listen, "dns.listen", &[], map, errors);
+    if raw.listen.is_empty() {
+        listen.push(SocketAddr::from(([127, 0, 0, 1], 5353)));
+    }
+    let status_listen = addresses(
+        &raw.status_listen,
+        "dns.status_listen",
+        &listen,
+        map,
+        errors,
+    );
+    let cidr_collections = cidr_collections(&raw.cidr_collections, map, errors);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers =
+        bounded(&raw.workers, 1..=256, "dns.workers", map, errors).map_or(cpus, |n| n as usize);
+    let max_udp_payload = bounded(
+        &raw.max_udp_payload,
+        512..=65535,
+        "dns.max_udp_payload",
+        map,
+        errors,
+    )
+    .map_or(DEFAULT_MAX_UDP_PAYLOAD, |n| n as u16);
+    let tcp_max_connections = bounded(
+        &raw.tcp_max_connections,
+        1..=1_000_000,
+        "dns.tcp_max_connections",
+        map,
+        errors,
+    )
+    .map_or(DEFAULT_TCP_MAX_CONNECTIONS, |n| n as usize);
+    let tcp_idle_timeout = match &raw.tcp_idle_timeout {
+        Some(t) if t.get_ref().0.is_zero() => {
+            errors.push(map.error(t.span(), "dns.tcp_idle_timeout", "must be longer than 0s"));
+            DEFAULT_TCP_IDLE_TIMEOUT
+        }
+        Some(t) => t.get_ref().0,
+        None => DEFAULT_TCP_IDLE_TIMEOUT,
+    };
+    let chaos = raw.chaos.map_or_else(Chaos::default, |c| Chaos {
+        version: c.version.map(|v| v.into_inner()),
+        id: c.id.map(|v| v.into_inner()),
+    });
+
+    let ctx = ZoneContext {
+        refs,
+        collections: &cidr_collections,
+        map,
+        base,
+    };
+    let mut zones: Vec<ZoneData> = Vec::new();
+    for (zi, zone) in raw.zones.into_iter().enumerate() {
+        let span = zone.span();
+        if let Some(data) = validate_zone(zone.into_inner(), zi, &ctx, errors) {
+            if zones.iter().any(|z| z.origin == data.origin) {
+                errors.push(map.error(
+                    span,
+                    format!("dns.zones[{zi}]"),
+                    format!("zone {} is defined twice", data.origin),
+                ));
+            } else {
+                zones.push(data);
+            }
+        }
+    }
+    DnsConfig {
+        listen,
+        workers,
+        max_udp_payload,
+        tcp_idle_timeout,
+        tcp_max_connections,
+        chaos,
+        use_client_subnet: raw.use_client_subnet.unwrap_or(true),
+        status_listen,
+        cidr_collections,
+        zones,
+        geo: GeoConfig::default(),
+        health_checks: Vec::new(),
+        regions: Vec::new(),
+    }
+}
+
+/// What checking one zone needs besides the zone itself.
+pub(super) struct ZoneContext<'a> {
+    refs: &'a RoutingRefs<'a>,
+    collections: &'a [CidrCollection],
+    map: &'a SourceMap<'a>,
+    base: &'a Path,
+}
+
+/// Socket addresses, each once, none also in `taken`.
+fn addresses(
+    raw: &[toml::Spanned<String>],
+    key: &str,
+    taken: &[SocketAddr],
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for (i, addr) in raw.iter().enumerate() {
+        match addr.get_ref().parse::<SocketAddr>() {
+            Ok(a) if out.contains(&a) || (taken.contains(&a) && a.port() != 0) => {
+                errors.push(map.error(
+                    addr.span(),
+                    format!("{key}[{i}]"),
+                    format!("{a} is already used by another listener"),
+                ))
+            }
+            Ok(a) => out.push(a),
+            Err(_) => errors.push(map.error(
+                addr.span(),
+                format!("{key}[{i}]"),
+                format!(
+                    "{:?} is not an address:port (e.g. \"127.0.0.1:5353\" or \"[::1]:5353\")",
+                    addr.get_ref()
+                ),
+            )),
+        }
+    }
+    out
+}
+
+fn cidr_collections(
+    raw: &[toml::Spanned<RawCidrCollection>],
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<CidrCollection> {
+    let mut collections: Vec<CidrCollection> = Vec::new();
+    for (i, collection) in raw.iter().enumerate() {
+        let key = format!("dns.cidr_collections[{i}]");
+        let c = collection.get_ref();
+        if collections.iter().any(|known| known.id == *c.id.get_ref()) {
+            errors.push(map.error(
+                c.id.span(),
+                format!("{key}.id"),
+                format!("{:?} is used by another CIDR collection", c.id.get_ref()),
+            ));
+            continue;
+        }
+        let mut locations = Vec::new();
+        for (name, blocks) in c.locations.get_ref() {
+            if name == "*" || name.is_empty() {
+                errors.push(map.error(c.locations.span(), format!("{key}.locations"), format!("{name:?} cannot name a location (\"*\" is the default every record set may use)")));
+                continue;
+            }
+            let mut parsed = Vec::new();
+            for (bi, block) in blocks.iter().enumerate() {
+                match block.get_ref().parse::<IpNet>() {
+                    Ok(net) => parsed.push(net.trunc()),
+                    Err(_) => errors.push(map.error(
+                        block.span(),
+                        format!("{key}.locations.{name}[{bi}]"),
+                        format!(
+                            "{:?} is not a CIDR block (e.g. \"10.8.0.0/24\")",
+                            block.get_ref()
+                        ),
+                    )),
+                }
+            }
+            locations.push(CidrLocation {
+                name: name.clone(),
+                blocks: parsed,
+            });
+        }
+        collections.push(CidrCollection {
+            id: c.id.get_ref().clone(),
+            locations,
+        });
+    }
+    collections
+}
+
+/// An optional integer that must lie in `range`.
+pub(super) fn bounded(
+    value: &Option<toml::Spanned<i64>>,
+    range: std::ops::RangeInclusive<i64>,
+    key: &str,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Option<i64> {
+    let v = value.as_ref()?;
+    if range.contains(v.get_ref()) {
+        Some(*v.get_ref())
+    } else {
+        let (lo, hi) = range.into_inner();
+        errors.push(map.error(
+            v.span(),
+            key,
+            format!("{} is out of range (expected {lo} to {hi})", v.get_ref()),
+        ));
+        None
+    }
+}
