@@ -195,7 +195,7 @@ impl GeoDb {
         let ip = canonical(ip);
         if let Some(network) = self.networks.iter().find(|n| n.net.contains(&ip)) {
             return Some(Located {
-                location: network.location.clone(),
+                location: network.location,
                 prefix_len: network.net.prefix_len(),
             });
         }
