@@ -7,6 +7,8 @@
 #   DURATION=20         seconds per measured dnsperf run
 #   ROUNDS=3            max-throughput runs per server (alternating servers; best is reported)
 #   RATE=20000          queries/s of the fixed-rate (latency) run
+#   ROUTED=yes          also measure Edgewise on routed names (queries-routed.txt:
+#                       weighted + geolocation) against static names (queries-static.txt)
 #   CLIENTS=4           dnsperf -c (client sockets)
 #   OUTSTANDING=200     dnsperf -q (max queries in flight)
 #   WARMUP=5            seconds of unmeasured load before measuring (0: none)
@@ -43,6 +45,7 @@ LOAD_CPU="${LOAD_CPU:-0}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
 KEEP="${KEEP:-}"
 
+ROUTED="${ROUTED:-yes}"
 ZONE_FILE="$HERE/bench.example.zone"
 QUERIES="$HERE/queries.txt"
 EW_CONFIG="$HERE/edgewise-bench.toml"
@@ -454,6 +457,17 @@ done
 for s in "${UP[@]}"; do
     if [[ "${STATUS[$s]}" == ok ]]; then fixed_run "$s" || true; fi
 done
+# Routing cost: the same server, alternating static-name and routed-name query files, so
+# that both see the same machine. dnsperf takes the last -d given.
+if [[ "$ROUTED" == yes && "${STATUS[edgewise]:-}" == ok ]]; then
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for kind in static routed; do
+            log "edgewise: $kind names, round $r/$ROUNDS, ${DURATION}s"
+            measured edgewise "$WORK/edgewise.$kind.$r" "$WORK/edgewise.$kind.$r.txt" -d "$HERE/queries-$kind.txt"
+            check_alive edgewise "$kind-name run" || break 2
+        done
+    done
+fi
 for s in "${UP[@]}"; do stop_server "$s"; done
 
 # ---------------------------------------------------------------- report
@@ -555,6 +569,16 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf 
             echo "rcodes: $diffs 'name type rcode' lines differ (first ones; left column NSD, indented Edgewise):"
             comm -3 "$WORK/nsd.fixed.rcodes" "$WORK/edgewise.fixed.rcodes" | head -n 10 | sed 's/^/    /'
         fi
+    fi
+    if [[ -f "$WORK/edgewise.routed.1.txt" ]]; then
+        best_of() { # kind
+            for ((r = 1; r <= ROUNDS; r++)); do stat_field "Queries per second" "$WORK/edgewise.$1.$r.txt"; done | sort -g | tail -n 1
+        }
+        st=$(best_of static); ro=$(best_of routed)
+        echo
+        echo "routing cost (edgewise, best of $ROUNDS alternating runs each):"
+        printf '    static names (queries-static.txt)                        %10.0f q/s\n' "${st:-0}"
+        printf '    routed names (queries-routed.txt: weighted + geolocation) %10.0f q/s = %s of static\n' "${ro:-0}" "$(ratio "$ro" "$st")"
     fi
 } | tee "$ROOT/target/bench-dns/last-summary.txt"
 
