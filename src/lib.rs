@@ -10,6 +10,7 @@
 //!   the status listener that shows them
 //! - [`shutdown`]: SIGINT/SIGTERM → one cancellation token
 
+pub mod cdn;
 pub mod config;
 pub mod dns;
 pub mod geo;

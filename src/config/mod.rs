@@ -4,6 +4,7 @@
 //! every error with its file:line:col and key path. Loading never binds a socket, so
 //! `check --config` runs exactly the loader the servers use.
 
+pub mod cdn;
 mod collect;
 mod diag;
 pub mod dns;
@@ -14,6 +15,7 @@ pub mod units;
 
 use std::path::{Path, PathBuf};
 
+pub use cdn::CdnConfig;
 use diag::SourceMap;
 pub use diag::{ConfigError, ConfigErrors};
 pub use dns::DnsConfig;
@@ -28,6 +30,8 @@ pub struct Config {
     pub path: PathBuf,
     /// `[dns]`, when present, with the `[geo]`, `[[health_checks]]` and `[[regions]]` it uses.
     pub dns: Option<DnsConfig>,
+    /// `[cdn]`, when present.
+    pub cdn: Option<CdnConfig>,
 }
 
 impl Config {
@@ -91,10 +95,15 @@ impl Config {
                 regions,
                 ..dns
             });
+        let cdn = raw
+            .cdn
+            .as_ref()
+            .map(|raw_cdn| cdn::validate(raw_cdn, &map, base, &mut errors));
         if errors.is_empty() {
             Ok(Config {
                 path: path.to_path_buf(),
                 dns,
+                cdn,
             })
         } else {
             Err(ConfigErrors(errors))

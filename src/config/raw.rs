@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
-use super::units::ConfigDuration;
+use super::units::{ConfigDuration, ConfigSize};
 
 /// The whole file. Sections that no served feature reads yet are accepted and skipped, so the
 /// one example file loads for every binary; each is typed when the feature that reads it lands.
@@ -22,8 +22,7 @@ pub struct RawConfig {
     pub health_checks: Vec<Spanned<RawHealthCheck>>,
     #[serde(default)]
     pub regions: Vec<Spanned<RawRegion>>,
-    #[serde(rename = "cdn")]
-    _cdn: Option<IgnoredAny>,
+    pub cdn: Option<RawCdn>,
     #[serde(rename = "stream")]
     _stream: Option<IgnoredAny>,
 }
@@ -176,4 +175,165 @@ pub struct RawRecord {
     pub geo: Option<Spanned<RawGeoTarget>>,
     pub cidr: Option<Spanned<RawCidrTarget>>,
     pub multivalue: Option<Spanned<bool>>,
+}
+
+/// `[cdn]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCdn {
+    #[serde(default)]
+    pub https_listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub http_listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub admin_listen: Vec<Spanned<String>>,
+    pub admin_token: Option<Spanned<String>>,
+    pub cache_size: Option<Spanned<ConfigSize>>,
+    pub max_object_size: Option<Spanned<ConfigSize>>,
+    pub header_timeout: Option<Spanned<ConfigDuration>>,
+    pub max_header_size: Option<Spanned<ConfigSize>>,
+    pub idle_timeout: Option<Spanned<ConfigDuration>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub error_ttl: Option<Spanned<ConfigDuration>>,
+    pub generate_dev_certs: Option<bool>,
+    /// Read by the edge-security features (signed URLs, viewer address); accepted here.
+    #[serde(rename = "trusted_proxies")]
+    _trusted_proxies: Option<IgnoredAny>,
+    #[serde(rename = "key_groups")]
+    _key_groups: Option<IgnoredAny>,
+    #[serde(rename = "realtime_logs")]
+    _realtime_logs: Option<IgnoredAny>,
+    #[serde(default)]
+    pub certs: Vec<Spanned<RawCert>>,
+    #[serde(default)]
+    pub distributions: Vec<Spanned<RawDistribution>>,
+}
+
+/// `[[cdn.certs]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCert {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+}
+
+/// `[[cdn.distributions]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDistribution {
+    pub id: Spanned<String>,
+    pub hosts: Spanned<Vec<Spanned<String>>>,
+    pub viewer_protocol: Option<Spanned<String>>,
+    #[serde(rename = "geo_restriction")]
+    _geo_restriction: Option<IgnoredAny>,
+    #[serde(default)]
+    pub custom_errors: Vec<Spanned<RawCustomError>>,
+    #[serde(default)]
+    pub origins: Vec<Spanned<RawOrigin>>,
+    #[serde(default)]
+    pub origin_groups: Vec<Spanned<RawOriginGroup>>,
+    #[serde(default)]
+    pub behaviors: Vec<Spanned<RawBehavior>>,
+}
+
+/// `custom_errors = [{ status, path, ttl }]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomError {
+    pub status: Spanned<i64>,
+    pub path: Spanned<String>,
+    pub ttl: Option<Spanned<ConfigDuration>>,
+    pub response_status: Option<Spanned<i64>>,
+}
+
+/// `[[cdn.distributions.origins]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOrigin {
+    pub id: Spanned<String>,
+    pub url: Option<Spanned<String>>,
+    pub dir: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<ConfigDuration>>,
+    pub read_timeout: Option<Spanned<ConfigDuration>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+}
+
+/// `[[cdn.distributions.origin_groups]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOriginGroup {
+    pub id: Spanned<String>,
+    pub members: Spanned<Vec<String>>,
+    pub failover_status: Option<Spanned<Vec<i64>>>,
+}
+
+/// `[[cdn.distributions.behaviors]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBehavior {
+    pub path: Spanned<String>,
+    pub origin: Spanned<String>,
+    pub allowed_methods: Option<Spanned<Vec<String>>>,
+    pub min_ttl: Option<Spanned<ConfigDuration>>,
+    pub default_ttl: Option<Spanned<ConfigDuration>>,
+    pub max_ttl: Option<Spanned<ConfigDuration>>,
+    pub compress: Option<bool>,
+    pub cache_key: Option<Spanned<RawCacheKey>>,
+    #[serde(default)]
+    pub forward_headers: Vec<Spanned<String>>,
+    pub viewer_protocol: Option<Spanned<String>>,
+    #[serde(rename = "trusted_key_groups")]
+    _trusted_key_groups: Option<IgnoredAny>,
+}
+
+/// `cache_key = { query_strings, headers, cookies }`: each "all", "none" or a list of names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCacheKey {
+    pub query_strings: Option<Selection>,
+    #[serde(default)]
+    pub headers: Vec<String>,
+    pub cookies: Option<Selection>,
+}
+
+/// `"all"`, `"none"`, or a list of names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    None,
+    Only(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Selection {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SelectionVisitor;
+        impl<'de> serde::de::Visitor<'de> for SelectionVisitor {
+            type Value = Selection;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"all\", \"none\" or a list of names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Selection, E> {
+                match v {
+                    "all" => Ok(Selection::All),
+                    "none" => Ok(Selection::None),
+                    other => Err(E::custom(format!(
+                        "{other:?} is not \"all\", \"none\" or a list of names"
+                    ))),
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Selection, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(Selection::Only(names))
+            }
+        }
+        deserializer.deserialize_any(SelectionVisitor)
+    }
 }

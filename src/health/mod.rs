@@ -9,6 +9,8 @@ pub mod probe;
 pub mod status;
 mod tls;
 
+pub use tls::client_config as tls_client_config;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

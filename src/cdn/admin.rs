@@ -1,0 +1,241 @@
+//! The admin listener: `POST /invalidations` (CloudFront-style paths: exact or a trailing
+//! `*`) and `GET /metrics`, behind a bearer token compared in constant time.
+
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::body::{self, Body};
+use super::proxy::Edge;
+use crate::config::CdnConfig;
+
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// An invalidation request is a short JSON document.
+const MAX_BODY: usize = 64 << 10;
+/// CloudFront accepts up to 3,000 paths per invalidation.
+const MAX_PATHS: usize = 3000;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvalidationRequest {
+    distribution: String,
+    paths: Vec<String>,
+}
+
+/// Serves the admin API on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    edge: Arc<Edge>,
+    config: Arc<CdnConfig>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
+        let (edge, config) = (edge.clone(), config.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let (edge, config) = (edge.clone(), config.clone());
+                async move { Ok::<_, Infallible>(route(request, &edge, &config).await) }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                debug!("admin connection from {peer}: {e}");
+            }
+        });
+    }
+}
+
+async fn route(request: Request<Incoming>, edge: &Edge, config: &CdnConfig) -> Response<Body> {
+    if !authorized(
+        request.headers().get(header::AUTHORIZATION),
+        config.admin_token.as_deref(),
+    ) {
+        let mut response = json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"message":"missing or wrong bearer token"}"#.to_string(),
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    match (request.method(), request.uri().path()) {
+        (&Method::POST, "/invalidations") => invalidate(request, edge).await,
+        (&Method::GET, "/metrics") => metrics(edge),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            r#"{"message":"try POST /invalidations or GET /metrics"}"#.to_string(),
+        ),
+    }
+}
+
+/// `Authorization: Bearer <token>`, compared in constant time.
+fn authorized(header: Option<&HeaderValue>, token: Option<&str>) -> bool {
+    let (Some(header), Some(token)) = (header, token) else {
+        return false;
+    };
+    let Some(given) = header.as_bytes().strip_prefix(b"Bearer ") else {
+        return false;
+    };
+    given.ct_eq(token.as_bytes()).into()
+}
+
+async fn invalidate(request: Request<Incoming>, edge: &Edge) -> Response<Body> {
+    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than 64 KiB",
+            );
+        }
+    };
+    let parsed: InvalidationRequest = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"distribution\": ID, \"paths\": [...]}}: {e}"),
+            );
+        }
+    };
+    let Some(distribution) = edge.distribution_index(&parsed.distribution) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("no distribution has id {:?}", parsed.distribution),
+        );
+    };
+    if parsed.paths.is_empty() || parsed.paths.len() > MAX_PATHS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("give 1 to {MAX_PATHS} paths"),
+        );
+    }
+    if let Some(bad) = parsed
+        .paths
+        .iter()
+        .find(|p| !p.starts_with('/') || p[..p.len().saturating_sub(1)].contains('*'))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("{bad:?}: paths start with / and may only end in *"),
+        );
+    }
+    let invalidated: u64 = parsed
+        .paths
+        .iter()
+        .map(|path| edge.store.invalidate(distribution, path))
+        .sum();
+    let id = format!("I{:013}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    info!(
+        distribution = parsed.distribution,
+        paths = parsed.paths.len(),
+        invalidated,
+        "invalidation {id}"
+    );
+    json(
+        StatusCode::CREATED,
+        serde_json::json!({ "id": id, "invalidated": invalidated }).to_string(),
+    )
+}
+
+fn metrics(edge: &Edge) -> Response<Body> {
+    let (objects, bytes) = edge.store.usage();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP edgewise_cdn_cache_objects Objects in the cache.\n# TYPE edgewise_cdn_cache_objects gauge\nedgewise_cdn_cache_objects {objects}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP edgewise_cdn_cache_bytes Bytes held by the cache.\n# TYPE edgewise_cdn_cache_bytes gauge\nedgewise_cdn_cache_bytes {bytes}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP edgewise_cdn_requests_total Viewer requests by X-Cache result.\n# TYPE edgewise_cdn_requests_total counter"
+    );
+    for (result, count) in edge.counters() {
+        let _ = writeln!(
+            out,
+            "edgewise_cdn_requests_total{{result=\"{result}\"}} {count}"
+        );
+    }
+    let mut response = Response::new(body::full(Bytes::from(out)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json(
+        status,
+        serde_json::json!({ "message": message }).to_string(),
+    )
+}
+
+fn json(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(body::full(Bytes::from(text)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_bearer_token_is_accepted() {
+        let header = |v: &str| HeaderValue::from_str(v).unwrap();
+        assert!(authorized(
+            Some(&header("Bearer s3cret-token")),
+            Some("s3cret-token")
+        ));
+        assert!(!authorized(
+            Some(&header("Bearer s3cret-tokeN")),
+            Some("s3cret-token")
+        ));
+        assert!(!authorized(
+            Some(&header("Bearer s3cret")),
+            Some("s3cret-token")
+        ));
+        assert!(!authorized(
+            Some(&header("s3cret-token")),
+            Some("s3cret-token")
+        ));
+        assert!(!authorized(None, Some("s3cret-token")));
+        assert!(!authorized(Some(&header("Bearer x")), None));
+    }
+}

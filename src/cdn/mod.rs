@@ -1,0 +1,15 @@
+//! The CDN (CloudFront's job): distributions chosen by Host, behaviors by path, an RFC 9111
+//! cache in front of HTTP and folder origins, over HTTPS (HTTP/1.1 and HTTP/2) and HTTP.
+
+mod admin;
+pub mod body;
+pub mod cache;
+pub mod compress;
+pub mod origin;
+pub mod pattern;
+pub mod proxy;
+pub mod range;
+mod server;
+pub mod tls;
+
+pub use server::{CdnServer, StartError};

@@ -1,0 +1,396 @@
+//! Filling the cache: one GET to the origin (conditional when refreshing a stale object),
+//! the storability decision, buffering, compression, Vary, and stale-if-error.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+use tokio::time::Instant;
+
+use super::forward::{self, OriginHandle, ReadBody};
+use super::respond::{self, CacheResult};
+use super::{Ask, Edge, path_and_query, set_cookies};
+use crate::cdn::body::{self, Body};
+use crate::cdn::cache::collapse::{Leader, Outcome};
+use crate::cdn::cache::freshness::{self, RequestFacts, Storability};
+use crate::cdn::cache::key::{self, CacheKey};
+use crate::cdn::cache::store::{CachedObject, Entry};
+use crate::cdn::compress::{self, Encoding};
+use crate::cdn::origin::OriginError;
+
+/// Folder origins have no read timeout of their own; a stuck disk still must not hold a
+/// request forever.
+const DIR_CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a fill produced.
+pub(super) enum Filled {
+    /// An object to serve: new (Miss), revalidated (RefreshHit), or stale because the origin
+    /// failed and stale-if-error allows it (Hit).
+    Stored(Arc<CachedObject>, CacheResult),
+    /// Not storable: the origin's response, passed through.
+    Passed(Response<Body>),
+    Failed(OriginError),
+}
+
+impl Filled {
+    /// The viewer's response.
+    pub(super) fn into_viewer(self, ask: &Ask<'_>) -> Response<Body> {
+        match self {
+            Filled::Stored(object, result) => respond::from_object(
+                &object,
+                &ask.method,
+                &ask.headers,
+                result,
+                Instant::now(),
+                ask.http2,
+            ),
+            Filled::Passed(response) => {
+                let (mut parts, body) = response.into_parts();
+                respond::finish(&mut parts.headers, CacheResult::Miss, ask.http2);
+                let body = if ask.method == Method::HEAD {
+                    body::empty()
+                } else {
+                    body
+                };
+                Response::from_parts(parts, body)
+            }
+            Filled::Failed(e) => respond::text(e.status(), &e.to_string(), ask.http2),
+        }
+    }
+}
+
+impl Edge {
+    /// Fetches `ask` from its origin and stores it under `key` when it may be stored.
+    /// `stale` makes the request conditional; `leader` is told the outcome.
+    pub(super) async fn fill(
+        &self,
+        ask: &Ask<'_>,
+        key: CacheKey,
+        stale: Option<Arc<CachedObject>>,
+        leader: Option<Leader>,
+    ) -> Filled {
+        let behavior = ask.behavior;
+        let mut headers = forward::origin_headers(&ask.headers, &self.viewer(ask));
+        for name in [
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::IF_MATCH,
+            header::IF_UNMODIFIED_SINCE,
+            header::IF_RANGE,
+            header::RANGE,
+        ] {
+            headers.remove(name);
+        }
+        set_cookies(&mut headers, ask);
+        if !behavior
+            .cache_key
+            .headers
+            .contains(&header::ACCEPT_ENCODING)
+        {
+            headers.remove(header::ACCEPT_ENCODING);
+        }
+        let encoding_class = compress::cache_key_value(ask.headers.get(header::ACCEPT_ENCODING));
+        if behavior.compress && !encoding_class.is_empty() {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(encoding_class),
+            );
+        }
+        if let Some(stale) = &stale {
+            for (from, to) in [
+                (header::ETAG, header::IF_NONE_MATCH),
+                (header::LAST_MODIFIED, header::IF_MODIFIED_SINCE),
+            ] {
+                if let Some(value) = stale.headers.get(&from) {
+                    headers.insert(to, value.clone());
+                }
+            }
+        }
+        let origins = &self.origins[ask.distribution];
+        let sent = forward::send(
+            origins,
+            behavior.origin,
+            &Method::GET,
+            &path_and_query(ask),
+            &headers,
+            body::empty(),
+        )
+        .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                return match stale {
+                    Some(stale) if may_serve_stale(&stale, Instant::now()) => {
+                        Filled::Stored(stale, CacheResult::Hit)
+                    }
+                    _ => Filled::Failed(e),
+                };
+            }
+        };
+        if let Some(stale) = &stale {
+            if response.status() == StatusCode::NOT_MODIFIED {
+                return self
+                    .refreshed(ask, key, stale, response.headers(), leader)
+                    .await;
+            }
+            if response.status().is_server_error() && may_serve_stale(stale, Instant::now()) {
+                return Filled::Stored(stale.clone(), CacheResult::Hit);
+            }
+        }
+        let (mut parts, body) = response.into_parts();
+        let facts = RequestFacts {
+            method: Method::GET,
+            has_authorization: ask.headers.contains_key(header::AUTHORIZATION),
+        };
+        let error_ttl = self.error_ttl(ask.distribution, parts.status.as_u16());
+        let freshness = match freshness::decide(
+            &facts,
+            parts.status.as_u16(),
+            &parts.headers,
+            SystemTime::now(),
+            &behavior.ttl,
+            error_ttl,
+        ) {
+            Storability::Store(freshness) => freshness,
+            Storability::Pass(_) => {
+                if stale.is_some() {
+                    self.store.remove(&key).await;
+                }
+                return Filled::Passed(Response::from_parts(parts, body));
+            }
+        };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.config.max_object_size) {
+            return Filled::Passed(Response::from_parts(parts, body));
+        }
+        let bytes = match forward::read_for_cache(
+            body,
+            self.config.max_object_size,
+            chunk_timeout(origins, behavior.origin),
+        )
+        .await
+        {
+            Ok(ReadBody::Whole(bytes)) => bytes,
+            Ok(ReadBody::TooLarge(body)) => {
+                return Filled::Passed(Response::from_parts(parts, body));
+            }
+            Err(e) => return Filled::Failed(e),
+        };
+        let initial_age = parts
+            .headers
+            .remove(header::AGE)
+            .and_then(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()))
+            .map_or(Duration::ZERO, Duration::from_secs);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        let bytes = if behavior.compress {
+            compress_body(&mut parts.headers, parts.status, bytes, encoding_class).await
+        } else {
+            bytes
+        };
+        let vary = vary_names(&parts.headers, behavior.compress);
+        let object = Arc::new(CachedObject {
+            status: parts.status,
+            headers: parts.headers,
+            body: bytes,
+            stored_at: Instant::now(),
+            stored_wall: SystemTime::now(),
+            initial_age,
+            freshness,
+        });
+        let object_key = match (&stale, vary.is_empty()) {
+            (None, false) => {
+                self.store
+                    .insert(key.clone(), Entry::Vary(vary.clone().into()))
+                    .await;
+                key::secondary(&key, &vary, &ask.headers)
+            }
+            _ => key,
+        };
+        self.store
+            .insert(object_key, Entry::Object(object.clone()))
+            .await;
+        if let Some(leader) = leader {
+            leader.finish(Outcome::Stored(object.clone()));
+        }
+        Filled::Stored(object, CacheResult::Miss)
+    }
+
+    /// A 304 for a stale object: its headers updated from the 304 (RFC 9111 §4.3.4), its
+    /// freshness computed anew, stored again.
+    async fn refreshed(
+        &self,
+        ask: &Ask<'_>,
+        key: CacheKey,
+        stale: &CachedObject,
+        update: &HeaderMap,
+        leader: Option<Leader>,
+    ) -> Filled {
+        let mut headers = stale.headers.clone();
+        for name in update.keys() {
+            if matches!(
+                *name,
+                header::CONTENT_LENGTH | header::CONTENT_ENCODING | header::AGE
+            ) {
+                continue;
+            }
+            headers.remove(name);
+            for value in update.get_all(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        let facts = RequestFacts {
+            method: Method::GET,
+            has_authorization: ask.headers.contains_key(header::AUTHORIZATION),
+        };
+        let error_ttl = self.error_ttl(ask.distribution, stale.status.as_u16());
+        let Storability::Store(freshness) = freshness::decide(
+            &facts,
+            stale.status.as_u16(),
+            &headers,
+            SystemTime::now(),
+            &ask.behavior.ttl,
+            error_ttl,
+        ) else {
+            self.store.remove(&key).await;
+            let object = CachedObject {
+                headers,
+                stored_at: Instant::now(),
+                freshness: stale.freshness.clone(),
+                body: stale.body.clone(),
+                ..clone_meta(stale)
+            };
+            return Filled::Stored(Arc::new(object), CacheResult::RefreshHit);
+        };
+        let object = Arc::new(CachedObject {
+            status: stale.status,
+            headers,
+            body: stale.body.clone(),
+            stored_at: Instant::now(),
+            stored_wall: SystemTime::now(),
+            initial_age: Duration::ZERO,
+            freshness,
+        });
+        self.store.insert(key, Entry::Object(object.clone())).await;
+        if let Some(leader) = leader {
+            leader.finish(Outcome::Stored(object.clone()));
+        }
+        Filled::Stored(object, CacheResult::RefreshHit)
+    }
+
+    /// How long an error status is cached: the custom error's TTL, else the CDN's.
+    fn error_ttl(&self, distribution: usize, status: u16) -> Duration {
+        self.config.distributions[distribution]
+            .custom_errors
+            .iter()
+            .find(|c| c.status == status)
+            .and_then(|c| c.ttl)
+            .unwrap_or(self.config.error_ttl)
+    }
+}
+
+fn clone_meta(object: &CachedObject) -> CachedObject {
+    CachedObject {
+        status: object.status,
+        headers: HeaderMap::new(),
+        body: bytes::Bytes::new(),
+        stored_at: object.stored_at,
+        stored_wall: object.stored_wall,
+        initial_age: object.initial_age,
+        freshness: object.freshness.clone(),
+    }
+}
+
+/// stale-if-error: CloudFront serves a stale object when the origin fails unless the origin
+/// said `stale-if-error=0` (or a shorter window than the staleness), or must-revalidate.
+fn may_serve_stale(object: &CachedObject, now: Instant) -> bool {
+    !object.freshness.must_revalidate
+        && object
+            .freshness
+            .stale_if_error
+            .is_none_or(|window| object.staleness(now) <= window)
+}
+
+/// How long to wait for each body chunk from this origin.
+fn chunk_timeout(origins: &[OriginHandle], index: usize) -> Duration {
+    match &origins[index] {
+        OriginHandle::Http(client) => client.origin.read_timeout,
+        OriginHandle::Group { members, .. } => members
+            .first()
+            .map_or(DIR_CHUNK_TIMEOUT, |&m| chunk_timeout(origins, m)),
+        OriginHandle::Dir(_) => DIR_CHUNK_TIMEOUT,
+    }
+}
+
+/// Compresses under CloudFront's rules for the request's encoding class; the stored object is
+/// the compressed variant, so hits never compress again.
+async fn compress_body(
+    headers: &mut HeaderMap,
+    status: StatusCode,
+    bytes: bytes::Bytes,
+    class: &str,
+) -> bytes::Bytes {
+    if !compress::compressible(status.as_u16(), headers) {
+        return bytes;
+    }
+    let encoding = if class.contains("br") {
+        Encoding::Br
+    } else if class.contains("gzip") {
+        Encoding::Gzip
+    } else {
+        add_vary_accept_encoding(headers);
+        return bytes;
+    };
+    let Ok(compressed) = compress::compress(&bytes, encoding).await else {
+        return bytes;
+    };
+    headers.insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static(encoding.as_str()),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(compressed.len()));
+    if let Some(etag) = headers.get(header::ETAG).cloned() {
+        match compress::weaken_etag(&etag) {
+            Some(weak) => headers.insert(header::ETAG, weak),
+            None => headers.remove(header::ETAG),
+        };
+    }
+    add_vary_accept_encoding(headers);
+    compressed
+}
+
+fn add_vary_accept_encoding(headers: &mut HeaderMap) {
+    let present = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|n| n.trim().eq_ignore_ascii_case("accept-encoding"))
+        });
+    if !present {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+}
+
+/// The request headers a response varies by. Accept-Encoding is left out where the key
+/// already holds its normalised class (compressing behaviors).
+fn vary_names(headers: &HeaderMap, key_has_encoding: bool) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .filter(|n| !(key_has_encoding && *n == header::ACCEPT_ENCODING))
+        .collect();
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    names
+}

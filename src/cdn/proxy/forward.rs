@@ -1,0 +1,230 @@
+//! Requests to origins: which viewer headers go on, the forwarding headers CloudFront adds,
+//! hop-by-hop removal both ways, origin-group failover, and reading bodies for the cache.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Uri};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+
+use crate::cdn::body::{self, Body};
+use crate::cdn::origin::OriginError;
+use crate::cdn::origin::dir::DirOrigin;
+use crate::cdn::origin::http::HttpOriginClient;
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// A ready origin: what a distribution's `origins[i]` became.
+pub enum OriginHandle {
+    Http(Box<HttpOriginClient>),
+    Dir(DirOrigin),
+    Group {
+        members: Vec<usize>,
+        failover_status: Vec<u16>,
+    },
+}
+
+/// What the viewer's request looked like, for the headers we add.
+pub struct Viewer<'a> {
+    pub peer: IpAddr,
+    pub https: bool,
+    pub host: &'a str,
+    pub http2: bool,
+}
+
+/// The `Via` value we add (RFC 9110 §7.6.3).
+pub fn via(http2: bool) -> HeaderValue {
+    HeaderValue::from_static(if http2 { "2 edgewise" } else { "1.1 edgewise" })
+}
+
+/// Removes hop-by-hop headers, including those the Connection header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// The headers an origin request carries: the viewer's end-to-end headers (minus what the
+/// cache decides: conditionals, ranges, cookies and encodings are set by the caller), the
+/// forwarding headers, and the origin's own.
+pub fn origin_headers(viewer_headers: &HeaderMap, viewer: &Viewer) -> HeaderMap {
+    let mut headers = viewer_headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(chain) => format!("{chain}, {}", viewer.peer),
+        None => viewer.peer.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+    headers.insert(
+        X_FORWARDED_PROTO.clone(),
+        HeaderValue::from_static(if viewer.https { "https" } else { "http" }),
+    );
+    if let Ok(value) = HeaderValue::from_str(viewer.host) {
+        headers.insert(X_FORWARDED_HOST.clone(), value);
+    }
+    headers.append(header::VIA, via(viewer.http2));
+    headers
+}
+
+/// Sends a request to origin `index`, following origin groups: GET/HEAD/OPTIONS fail over to
+/// the next member on connection errors, timeouts and the group's statuses; each request
+/// starts with the primary.
+pub async fn send(
+    origins: &[OriginHandle],
+    index: usize,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response<Body>, OriginError> {
+    match &origins[index] {
+        OriginHandle::Group {
+            members,
+            failover_status,
+        } => {
+            let retryable = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let mut body = Some(body);
+            let mut last = Err(OriginError::Connect(
+                "the origin group has no members".into(),
+            ));
+            for (position, &member) in members.iter().enumerate() {
+                let is_last = position + 1 == members.len() || !retryable;
+                let attempt_body = if is_last {
+                    body.take().unwrap_or_else(body::empty)
+                } else {
+                    body::empty()
+                };
+                let result = Box::pin(send_one(
+                    &origins[member],
+                    method,
+                    path_and_query,
+                    headers,
+                    attempt_body,
+                ))
+                .await;
+                let fails_over = match &result {
+                    Ok(response) => failover_status.contains(&response.status().as_u16()),
+                    Err(_) => true,
+                };
+                last = result;
+                if is_last || !fails_over {
+                    break;
+                }
+            }
+            last
+        }
+        origin => send_one(origin, method, path_and_query, headers, body).await,
+    }
+}
+
+async fn send_one(
+    origin: &OriginHandle,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response<Body>, OriginError> {
+    match origin {
+        OriginHandle::Http(client) => {
+            let target = &client.origin;
+            let uri: Uri = format!(
+                "{}://{}{}{}",
+                target.base.scheme_str().unwrap_or("http"),
+                target.base.authority().map_or("", |a| a.as_str()),
+                target.path_prefix,
+                path_and_query
+            )
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| OriginError::Protocol(e.to_string()))?;
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(uri)
+                .body(body)
+                .map_err(|e| OriginError::Protocol(e.to_string()))?;
+            *request.headers_mut() = headers.clone();
+            request
+                .headers_mut()
+                .insert(header::HOST, target.host.clone());
+            for (name, value) in &target.headers {
+                request.headers_mut().insert(name.clone(), value.clone());
+            }
+            let mut response = client.send(request).await?;
+            strip_hop_by_hop(response.headers_mut());
+            Ok(response)
+        }
+        OriginHandle::Dir(dir) => {
+            let path = path_and_query.split('?').next().unwrap_or("/");
+            Ok(dir.fetch(method, path, headers).await)
+        }
+        OriginHandle::Group { .. } => Err(OriginError::Protocol(
+            "origin groups cannot be nested".into(),
+        )),
+    }
+}
+
+/// A body read into memory for the cache, or handed back as a stream when it turns out
+/// larger than `limit` (then the bytes read so far lead the stream).
+pub enum ReadBody {
+    Whole(Bytes),
+    TooLarge(Body),
+}
+
+/// Reads `body` up to `limit` bytes, each chunk within `chunk_timeout`.
+pub async fn read_for_cache(
+    mut body: Body,
+    limit: u64,
+    chunk_timeout: Duration,
+) -> Result<ReadBody, OriginError> {
+    let mut buffer = BytesMut::new();
+    loop {
+        let frame = tokio::time::timeout(chunk_timeout, body.frame())
+            .await
+            .map_err(|_| OriginError::Timeout)?;
+        let Some(frame) = frame else {
+            return Ok(ReadBody::Whole(buffer.freeze()));
+        };
+        let frame = frame.map_err(|e| OriginError::Body(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buffer.extend_from_slice(&data);
+        if buffer.len() as u64 > limit {
+            let head =
+                futures_util::stream::once(std::future::ready(Ok(Frame::data(buffer.freeze()))));
+            let rest = futures_util::stream::unfold(body, |mut body| async move {
+                body.frame().await.map(|frame| (frame, body))
+            });
+            return Ok(ReadBody::TooLarge(BodyExt::boxed(StreamBody::new(
+                head.chain(rest),
+            ))));
+        }
+    }
+}

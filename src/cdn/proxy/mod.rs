@@ -1,0 +1,489 @@
+//! The request pipeline: Host → distribution, path → behavior, viewer protocol and method
+//! checks, then the cache (hit, stale-while-revalidate, revalidation, collapsed miss) or a
+//! straight pass to the origin for unsafe methods.
+
+mod fill;
+pub mod forward;
+pub mod respond;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::header::{self, HeaderMap};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use self::forward::{OriginHandle, Viewer};
+use self::respond::CacheResult;
+use crate::cdn::body::{self, Body};
+use crate::cdn::cache::collapse::{self, InFlight, Outcome, Role};
+use crate::cdn::cache::key::{self, CacheKey};
+use crate::cdn::cache::store::{CachedObject, Entry, Store};
+use crate::cdn::origin::dir::DirOrigin;
+use crate::cdn::origin::http::HttpOriginClient;
+use crate::config::CdnConfig;
+use crate::config::cdn::{Behavior, Distribution, OriginTarget, ViewerProtocol};
+
+/// Objects never stay in memory longer than this, whatever their TTL (moka's bound).
+const MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+
+/// The connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn {
+    pub peer: SocketAddr,
+    pub https: bool,
+}
+
+/// Everything requests read: config, origins, the cache. Built once, shared by `Arc`.
+pub struct Edge {
+    config: Arc<CdnConfig>,
+    hosts: HashMap<String, usize>,
+    origins: Vec<Vec<OriginHandle>>,
+    pub store: Store,
+    inflight: Arc<InFlight>,
+    https_port: Option<u16>,
+    /// Responses by X-Cache result, for /metrics.
+    results: [AtomicU64; 4],
+}
+
+/// One viewer request's facts the pipeline keeps passing around.
+struct Ask<'a> {
+    distribution: usize,
+    behavior_index: usize,
+    behavior: &'a Behavior,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    viewer_peer: std::net::IpAddr,
+    https: bool,
+    host: String,
+    http2: bool,
+}
+
+impl Edge {
+    /// Prepares origins (connection pools, folders) for every distribution.
+    ///
+    /// # Errors
+    /// A folder origin that cannot be opened.
+    pub fn new(config: Arc<CdnConfig>, https_port: Option<u16>) -> std::io::Result<Edge> {
+        let tls = crate::health::tls_client_config(true);
+        let mut hosts = HashMap::new();
+        let mut origins = Vec::new();
+        for (index, distribution) in config.distributions.iter().enumerate() {
+            for host in &distribution.hosts {
+                hosts.insert(host.clone(), index);
+            }
+            let mut handles = Vec::new();
+            for origin in &distribution.origins {
+                handles.push(match &origin.target {
+                    OriginTarget::Http(http) => OriginHandle::Http(Box::new(
+                        HttpOriginClient::new(http.clone(), tls.clone()),
+                    )),
+                    OriginTarget::Dir(dir) => {
+                        OriginHandle::Dir(DirOrigin::new(dir).map_err(|e| {
+                            std::io::Error::new(
+                                e.kind(),
+                                format!("origin {} folder {}: {e}", origin.id, dir.display()),
+                            )
+                        })?)
+                    }
+                    OriginTarget::Group {
+                        members,
+                        failover_status,
+                    } => OriginHandle::Group {
+                        members: members.clone(),
+                        failover_status: failover_status.clone(),
+                    },
+                });
+            }
+            origins.push(handles);
+        }
+        Ok(Edge {
+            store: Store::new(config.cache_size, MAX_LIFETIME),
+            config,
+            hosts,
+            origins,
+            inflight: Arc::new(InFlight::default()),
+            https_port,
+            results: Default::default(),
+        })
+    }
+
+    /// Responses so far by X-Cache result.
+    pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        [
+            CacheResult::Hit,
+            CacheResult::Miss,
+            CacheResult::RefreshHit,
+            CacheResult::Error,
+        ]
+        .into_iter()
+        .zip(&self.results)
+        .map(|(result, count)| (result.as_str(), count.load(Ordering::Relaxed)))
+    }
+
+    fn count(&self, response: &Response<Body>) {
+        let index = match response
+            .headers()
+            .get(&respond::X_CACHE)
+            .map(|v| v.as_bytes())
+        {
+            Some(b"Hit from edgewise") => 0,
+            Some(b"Miss from edgewise") => 1,
+            Some(b"RefreshHit from edgewise") => 2,
+            _ => 3,
+        };
+        self.results[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The distribution index serving `host`, for the admin API.
+    pub fn distribution_index(&self, id: &str) -> Option<usize> {
+        self.config.distributions.iter().position(|d| d.id == id)
+    }
+
+    /// Answers one viewer request.
+    pub async fn handle(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+        conn: Conn,
+    ) -> Response<Body> {
+        let response = self.answer(request, conn).await;
+        self.count(&response);
+        response
+    }
+
+    async fn answer(self: &Arc<Self>, request: Request<Incoming>, conn: Conn) -> Response<Body> {
+        let http2 = request.version() == Version::HTTP_2;
+        let Some(host) = host_of(&request) else {
+            return respond::text(StatusCode::BAD_REQUEST, "the request has no Host", http2);
+        };
+        let Some(&distribution) = self.hosts.get(&host) else {
+            let status = if conn.https {
+                StatusCode::MISDIRECTED_REQUEST
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            return respond::text(
+                status,
+                &format!("no distribution serves host {host:?}"),
+                http2,
+            );
+        };
+        let dist = &self.config.distributions[distribution];
+        let path = request.uri().path().to_string();
+        let Some(behavior_index) = dist.behaviors.iter().position(|b| b.pattern.matches(&path))
+        else {
+            return respond::text(
+                StatusCode::NOT_FOUND,
+                "no behavior matches this path",
+                http2,
+            );
+        };
+        let behavior = &dist.behaviors[behavior_index];
+        if !conn.https {
+            match behavior.viewer_protocol {
+                ViewerProtocol::AllowAll => {}
+                ViewerProtocol::RedirectToHttps => {
+                    let pq = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+                    return respond::redirect_to_https(&host, self.https_port, pq, http2);
+                }
+                ViewerProtocol::HttpsOnly => {
+                    return respond::text(
+                        StatusCode::FORBIDDEN,
+                        "this distribution is HTTPS only",
+                        http2,
+                    );
+                }
+            }
+        }
+        if !behavior.allowed_methods.contains(request.method()) {
+            return respond::text(
+                StatusCode::FORBIDDEN,
+                "this method is not allowed here",
+                http2,
+            );
+        }
+        let (parts, body) = request.into_parts();
+        let ask = Ask {
+            distribution,
+            behavior_index,
+            behavior,
+            method: parts.method.clone(),
+            path,
+            query: parts.uri.query().map(str::to_string),
+            headers: parts.headers,
+            viewer_peer: conn.peer.ip(),
+            https: conn.https,
+            host,
+            http2,
+        };
+        let response = if matches!(ask.method, Method::GET | Method::HEAD) {
+            self.cached(&ask).await
+        } else {
+            self.pass(&ask, body.map_err(Into::into).boxed()).await
+        };
+        self.custom_error(dist, &ask, response).await
+    }
+
+    /// GET and HEAD: the cache in front of the origin.
+    async fn cached(self: &Arc<Self>, ask: &Ask<'_>) -> Response<Body> {
+        let primary = key::primary(
+            ask.distribution,
+            ask.behavior,
+            &ask.path,
+            ask.query.as_deref(),
+            &ask.headers,
+        );
+        let now = Instant::now();
+        if let Some((object_key, object)) = self.lookup(&primary, &ask.headers).await {
+            if object.is_fresh(now) {
+                return respond::from_object(
+                    &object,
+                    &ask.method,
+                    &ask.headers,
+                    CacheResult::Hit,
+                    now,
+                    ask.http2,
+                );
+            }
+            let swr = object.freshness.stale_while_revalidate;
+            if !object.freshness.must_revalidate && !swr.is_zero() && object.staleness(now) <= swr {
+                self.refresh_in_background(ask, object_key, object.clone());
+                return respond::from_object(
+                    &object,
+                    &ask.method,
+                    &ask.headers,
+                    CacheResult::Hit,
+                    now,
+                    ask.http2,
+                );
+            }
+            return self
+                .fill(ask, object_key, Some(object), None)
+                .await
+                .into_viewer(ask);
+        }
+        match self.inflight.join(&primary) {
+            Role::Follower(receiver) => match collapse::wait(receiver).await {
+                Outcome::Stored(object) => respond::from_object(
+                    &object,
+                    &ask.method,
+                    &ask.headers,
+                    CacheResult::Hit,
+                    Instant::now(),
+                    ask.http2,
+                ),
+                Outcome::NotShared => self.fill(ask, primary, None, None).await.into_viewer(ask),
+            },
+            Role::Leader(leader) => self
+                .fill(ask, primary, None, Some(leader))
+                .await
+                .into_viewer(ask),
+        }
+    }
+
+    /// The stored object for a request: the primary entry, or its variant under Vary.
+    async fn lookup(
+        &self,
+        primary: &CacheKey,
+        headers: &HeaderMap,
+    ) -> Option<(CacheKey, Arc<CachedObject>)> {
+        match self.store.get(primary).await? {
+            Entry::Object(object) => Some((primary.clone(), object)),
+            Entry::Vary(names) => {
+                let secondary = key::secondary(primary, &names, headers);
+                match self.store.get(&secondary).await? {
+                    Entry::Object(object) => Some((secondary, object)),
+                    Entry::Vary(_) => None,
+                }
+            }
+        }
+    }
+
+    /// stale-while-revalidate: answer now, refresh once in the background.
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        ask: &Ask<'_>,
+        key: CacheKey,
+        stale: Arc<CachedObject>,
+    ) {
+        let Role::Leader(leader) = self.inflight.join(&key) else {
+            return;
+        };
+        let edge = self.clone();
+        let owned = OwnedAsk::from(ask);
+        tokio::spawn(async move {
+            let Some(behavior) = edge.config.distributions[owned.distribution]
+                .behaviors
+                .get(owned.behavior_index)
+            else {
+                return;
+            };
+            let ask = owned.borrow(behavior);
+            let _ = edge.fill(&ask, key, Some(stale), Some(leader)).await;
+        });
+    }
+
+    /// Unsafe methods go straight to the origin; a success invalidates the cached path
+    /// (RFC 9111 §4.4).
+    async fn pass(&self, ask: &Ask<'_>, body: Body) -> Response<Body> {
+        let mut headers = forward::origin_headers(&ask.headers, &self.viewer(ask));
+        set_cookies(&mut headers, ask);
+        let pq = path_and_query(ask);
+        match forward::send(
+            &self.origins[ask.distribution],
+            ask.behavior.origin,
+            &ask.method,
+            &pq,
+            &headers,
+            body,
+        )
+        .await
+        {
+            Ok(mut response) => {
+                if response.status().is_success() || response.status().is_redirection() {
+                    self.store.invalidate(ask.distribution, &ask.path);
+                }
+                respond::finish(response.headers_mut(), CacheResult::Miss, ask.http2);
+                response
+            }
+            Err(e) => respond::text(e.status(), &e.to_string(), ask.http2),
+        }
+    }
+
+    /// A custom error page in place of an error status, when the distribution has one.
+    async fn custom_error(
+        self: &Arc<Self>,
+        dist: &Distribution,
+        ask: &Ask<'_>,
+        response: Response<Body>,
+    ) -> Response<Body> {
+        let status = response.status().as_u16();
+        let Some(custom) = dist.custom_errors.iter().find(|c| c.status == status) else {
+            return response;
+        };
+        let Some(behavior_index) = dist
+            .behaviors
+            .iter()
+            .position(|b| b.pattern.matches(&custom.path))
+        else {
+            return response;
+        };
+        let page_ask = Ask {
+            distribution: ask.distribution,
+            behavior_index,
+            behavior: &dist.behaviors[behavior_index],
+            method: Method::GET,
+            path: custom.path.clone(),
+            query: None,
+            headers: HeaderMap::new(),
+            viewer_peer: ask.viewer_peer,
+            https: ask.https,
+            host: ask.host.clone(),
+            http2: ask.http2,
+        };
+        let page = Box::pin(self.cached(&page_ask)).await;
+        if page.status() != StatusCode::OK {
+            return response;
+        }
+        let (mut parts, page_body) = page.into_parts();
+        parts.status = StatusCode::from_u16(custom.response_status).unwrap_or(response.status());
+        let body = if ask.method == Method::HEAD {
+            body::empty()
+        } else {
+            page_body
+        };
+        Response::from_parts(parts, body)
+    }
+
+    fn viewer<'a>(&self, ask: &'a Ask<'_>) -> Viewer<'a> {
+        Viewer {
+            peer: ask.viewer_peer,
+            https: ask.https,
+            host: &ask.host,
+            http2: ask.http2,
+        }
+    }
+}
+
+/// An `Ask` that can move into a background task.
+struct OwnedAsk {
+    distribution: usize,
+    behavior_index: usize,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    viewer_peer: std::net::IpAddr,
+    https: bool,
+    host: String,
+    http2: bool,
+}
+
+impl OwnedAsk {
+    fn from(ask: &Ask<'_>) -> OwnedAsk {
+        OwnedAsk {
+            distribution: ask.distribution,
+            behavior_index: ask.behavior_index,
+            path: ask.path.clone(),
+            query: ask.query.clone(),
+            headers: ask.headers.clone(),
+            viewer_peer: ask.viewer_peer,
+            https: ask.https,
+            host: ask.host.clone(),
+            http2: ask.http2,
+        }
+    }
+
+    fn borrow<'a>(&self, behavior: &'a Behavior) -> Ask<'a> {
+        Ask {
+            distribution: self.distribution,
+            behavior_index: self.behavior_index,
+            behavior,
+            method: Method::GET,
+            path: self.path.clone(),
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            viewer_peer: self.viewer_peer,
+            https: self.https,
+            host: self.host.clone(),
+            http2: self.http2,
+        }
+    }
+}
+
+/// The request's host, lower case, without port: Host header, or the URI authority (HTTP/2).
+fn host_of<B>(request: &Request<B>) -> Option<String> {
+    let raw = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
+    let host = match raw.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => raw.split(':').next().unwrap_or(""),
+    };
+    Some(host.trim_end_matches('.').to_ascii_lowercase()).filter(|h| !h.is_empty())
+}
+
+/// Path and the behavior's query strings, as the origin gets them.
+fn path_and_query(ask: &Ask<'_>) -> String {
+    match key::origin_query(ask.behavior, ask.query.as_deref()) {
+        Some(query) => format!("{}?{query}", ask.path),
+        None => ask.path.clone(),
+    }
+}
+
+/// Only the behavior's cookies reach the origin (CloudFront's cookie policy).
+fn set_cookies(headers: &mut HeaderMap, ask: &Ask<'_>) {
+    headers.remove(header::COOKIE);
+    if let Some(cookies) = key::selected_cookies(&ask.behavior.cache_key.cookies, &ask.headers)
+        && let Ok(value) = http::HeaderValue::from_str(&cookies)
+    {
+        headers.insert(header::COOKIE, value);
+    }
+}

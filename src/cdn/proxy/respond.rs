@@ -1,0 +1,209 @@
+//! Viewer responses: from cached objects (conditional requests, ranges, HEAD), and the
+//! synthetic ones (errors, redirects), each with `Age`, `Via` and `X-Cache`.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+use tokio::time::Instant;
+
+use super::forward::via;
+use crate::cdn::body::{self, Body};
+use crate::cdn::cache::store::CachedObject;
+use crate::cdn::range::{self, RangeOutcome};
+
+pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// How a response was produced, as CloudFront's `X-Cache` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheResult {
+    /// Served from the cache without asking the origin.
+    Hit,
+    /// Fetched from the origin.
+    Miss,
+    /// Stale in the cache, confirmed by the origin with 304.
+    RefreshHit,
+    /// Produced by the edge itself (error, redirect, refusal).
+    Error,
+}
+
+impl CacheResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "Hit",
+            CacheResult::Miss => "Miss",
+            CacheResult::RefreshHit => "RefreshHit",
+            CacheResult::Error => "Error",
+        }
+    }
+
+    pub fn header(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            CacheResult::Hit => "Hit from edgewise",
+            CacheResult::Miss => "Miss from edgewise",
+            CacheResult::RefreshHit => "RefreshHit from edgewise",
+            CacheResult::Error => "Error from edgewise",
+        })
+    }
+}
+
+/// Headers a 304 carries from the stored response (RFC 9110 §15.4.5).
+const NOT_MODIFIED_HEADERS: [HeaderName; 6] = [
+    header::CACHE_CONTROL,
+    header::CONTENT_LOCATION,
+    header::DATE,
+    header::ETAG,
+    header::EXPIRES,
+    header::VARY,
+];
+
+/// The viewer's answer from a stored object.
+pub fn from_object(
+    object: &CachedObject,
+    method: &Method,
+    request: &HeaderMap,
+    result: CacheResult,
+    now: Instant,
+    http2: bool,
+) -> Response<Body> {
+    let mut response = if not_modified(object, request) {
+        let mut headers = HeaderMap::new();
+        for name in NOT_MODIFIED_HEADERS.iter().chain([&header::LAST_MODIFIED]) {
+            for value in object.headers.get_all(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        let mut response = Response::new(body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        *response.headers_mut() = headers;
+        response
+    } else {
+        ranged(object, method, request)
+    };
+    let age = object.age(now).as_secs();
+    let headers = response.headers_mut();
+    headers.insert(header::AGE, HeaderValue::from(age));
+    finish(headers, result, http2);
+    response
+}
+
+/// Adds `Via` and `X-Cache` to any response we send.
+pub fn finish(headers: &mut HeaderMap, result: CacheResult, http2: bool) {
+    headers.append(header::VIA, via(http2));
+    headers.insert(X_CACHE.clone(), result.header());
+}
+
+/// The full object, a 206 slice of it, or 416; HEAD gets the headers alone.
+fn ranged(object: &CachedObject, method: &Method, request: &HeaderMap) -> Response<Body> {
+    let len = object.body.len() as u64;
+    let outcome = if object.status == StatusCode::OK {
+        range::evaluate(
+            request.get(header::RANGE),
+            request.get(header::IF_RANGE),
+            object.headers.get(header::ETAG),
+            object.headers.get(header::LAST_MODIFIED),
+            len,
+        )
+    } else {
+        RangeOutcome::Full
+    };
+    let (status, bytes, content_range) = match outcome {
+        RangeOutcome::Full => (object.status, object.body.clone(), None),
+        RangeOutcome::Partial { start, end } => (
+            StatusCode::PARTIAL_CONTENT,
+            object.body.slice(start as usize..=end as usize),
+            Some(range::content_range(start, end, len)),
+        ),
+        RangeOutcome::Unsatisfiable => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            bytes::Bytes::new(),
+            Some(range::unsatisfied_range(len)),
+        ),
+    };
+    let mut headers = object.headers.clone();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    if let Some(value) = content_range {
+        headers.insert(header::CONTENT_RANGE, value);
+    }
+    if object.status == StatusCode::OK {
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    let body = if *method == Method::HEAD {
+        body::empty()
+    } else {
+        body::full(bytes)
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// RFC 9110 §13.2.2: If-None-Match first (weak comparison), else If-Modified-Since.
+fn not_modified(object: &CachedObject, request: &HeaderMap) -> bool {
+    if !matches!(object.status, StatusCode::OK) {
+        return false;
+    }
+    if let Some(condition) = request.get(header::IF_NONE_MATCH) {
+        let Some(etag) = object
+            .headers
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+        return condition
+            .to_str()
+            .map(|list| {
+                list.split(',')
+                    .any(|candidate| candidate.trim() == "*" || opaque(candidate) == opaque(etag))
+            })
+            .unwrap_or(false);
+    }
+    let since = request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    let modified = object
+        .headers
+        .get(header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
+}
+
+/// A short plain-text response made by the edge.
+pub fn text(status: StatusCode, message: &str, http2: bool) -> Response<Body> {
+    let mut response = Response::new(body::full(format!("{message}\n")));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    finish(headers, CacheResult::Error, http2);
+    response
+}
+
+/// `301` to the same host, path and query over HTTPS.
+pub fn redirect_to_https(
+    host: &str,
+    https_port: Option<u16>,
+    path_and_query: &str,
+    http2: bool,
+) -> Response<Body> {
+    let port = https_port
+        .filter(|p| *p != 443)
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    let location = format!("https://{host}{port}{path_and_query}");
+    let mut response = text(
+        StatusCode::MOVED_PERMANENTLY,
+        &format!("moved to {location}"),
+        http2,
+    );
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}

@@ -1,0 +1,264 @@
+//! Listeners: HTTPS (rustls, ALPN h2 + http/1.1) and plain HTTP, served by hyper-util's
+//! auto builder with header timeouts, header size limits, a connection cap, and a graceful
+//! drain on shutdown; plus the admin listener.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::admin;
+use super::proxy::{Conn, Edge};
+use super::tls::{self, TlsError};
+use crate::config::CdnConfig;
+
+/// How long in-flight requests get to finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the CDN could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("{0}")]
+    Origin(io::Error),
+}
+
+/// Bound listeners and the edge behind them.
+pub struct CdnServer {
+    edge: Arc<Edge>,
+    config: Arc<CdnConfig>,
+    tls: Option<TlsAcceptor>,
+    https: Vec<TcpListener>,
+    http: Vec<TcpListener>,
+    admin: Vec<TcpListener>,
+    https_addrs: Vec<SocketAddr>,
+    http_addrs: Vec<SocketAddr>,
+    admin_addrs: Vec<SocketAddr>,
+}
+
+impl CdnServer {
+    /// Writes missing dev certificates (when allowed), loads TLS, prepares origins and binds
+    /// every listener.
+    ///
+    /// # Errors
+    /// A certificate problem, a folder origin that cannot be opened, or an address in use.
+    pub fn bind(config: &CdnConfig) -> Result<CdnServer, StartError> {
+        let config = Arc::new(config.clone());
+        if config.generate_dev_certs && !config.https_listen.is_empty() {
+            tls::generate_missing(&config)?;
+        }
+        let tls = if config.https_listen.is_empty() {
+            None
+        } else {
+            Some(TlsAcceptor::from(tls::server_config(&config)?))
+        };
+        let bind = |addrs: &[SocketAddr],
+                    kind: &str|
+         -> Result<(Vec<TcpListener>, Vec<SocketAddr>), StartError> {
+            let mut listeners = Vec::new();
+            let mut bound = Vec::new();
+            for &addr in addrs {
+                let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
+                let local = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                info!("listening on {kind} {local}");
+                listeners.push(listener);
+                bound.push(local);
+            }
+            Ok((listeners, bound))
+        };
+        let (https, https_addrs) = bind(&config.https_listen, "https")?;
+        let (http, http_addrs) = bind(&config.http_listen, "http")?;
+        let (admin, admin_addrs) = bind(&config.admin_listen, "admin")?;
+        let edge = Arc::new(
+            Edge::new(config.clone(), https_addrs.first().map(SocketAddr::port))
+                .map_err(StartError::Origin)?,
+        );
+        Ok(CdnServer {
+            edge,
+            config,
+            tls,
+            https,
+            http,
+            admin,
+            https_addrs,
+            http_addrs,
+            admin_addrs,
+        })
+    }
+
+    pub fn https_addrs(&self) -> &[SocketAddr] {
+        &self.https_addrs
+    }
+
+    pub fn http_addrs(&self) -> &[SocketAddr] {
+        &self.http_addrs
+    }
+
+    pub fn admin_addrs(&self) -> &[SocketAddr] {
+        &self.admin_addrs
+    }
+
+    /// Serves until `shutdown`, then gives in-flight requests up to 10 s to finish.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        let graceful = Arc::new(GracefulShutdown::new());
+        let mut tasks = JoinSet::new();
+        let listeners = self
+            .https
+            .into_iter()
+            .map(|l| (l, self.tls.clone()))
+            .chain(self.http.into_iter().map(|l| (l, None)));
+        for (listener, tls) in listeners {
+            let ctx = Accept {
+                edge: self.edge.clone(),
+                config: self.config.clone(),
+                tls,
+                slots: slots.clone(),
+                graceful: graceful.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tasks.spawn(ctx.serve(listener));
+        }
+        for listener in self.admin {
+            tasks.spawn(admin::serve(
+                listener,
+                self.edge.clone(),
+                self.config.clone(),
+                shutdown.clone(),
+            ));
+        }
+        while tasks.join_next().await.is_some() {}
+        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        }
+    }
+}
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// One listener's accept loop and what its connections need.
+struct Accept {
+    edge: Arc<Edge>,
+    config: Arc<CdnConfig>,
+    tls: Option<TlsAcceptor>,
+    slots: Arc<Semaphore>,
+    graceful: Arc<GracefulShutdown>,
+    shutdown: CancellationToken,
+}
+
+impl Accept {
+    async fn serve(self, listener: TcpListener) {
+        let this = Arc::new(self);
+        loop {
+            let accepted = tokio::select! {
+                () = this.shutdown.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = this.slots.clone().try_acquire_owned() else {
+                debug!(
+                    "connection from {peer} refused: {} connections open",
+                    this.config.max_connections
+                );
+                continue;
+            };
+            let this = this.clone();
+            tokio::spawn(async move {
+                this.connection(stream, peer).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let conn = Conn {
+            peer,
+            https: self.tls.is_some(),
+        };
+        let edge = self.edge.clone();
+        let service = service_fn(move |request| {
+            let edge = edge.clone();
+            async move { Ok::<_, Infallible>(edge.handle(request, conn).await) }
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.config.header_timeout)
+            .max_buf_size(self.config.max_header_size.max(8192));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.config.max_header_size).unwrap_or(u32::MAX))
+            .keep_alive_interval(Some(self.config.idle_timeout))
+            .keep_alive_timeout(self.config.header_timeout);
+        let result = match &self.tls {
+            Some(acceptor) => {
+                let tls =
+                    match tokio::time::timeout(self.config.header_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => return debug!("TLS handshake with {peer}: {e}"),
+                        Err(_) => return debug!("TLS handshake with {peer} timed out"),
+                    };
+                let connection = builder
+                    .serve_connection(TokioIo::new(tls), service)
+                    .into_owned();
+                self.graceful.watch(connection).await
+            }
+            None => {
+                let connection = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                self.graceful.watch(connection).await
+            }
+        };
+        if let Err(e) = result {
+            debug!("connection from {peer}: {e}");
+        }
+    }
+}

@@ -1,0 +1,796 @@
+//! `[cdn]`: listeners, limits, certificates and CloudFront-style distributions, validated
+//! into ready-to-serve values (compiled path patterns, parsed header names, origin indices).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method, Uri};
+use toml::Spanned;
+
+use super::diag::{ConfigError, SourceMap};
+pub use super::raw::Selection;
+use super::raw::{RawBehavior, RawCdn, RawDistribution, RawOrigin};
+use super::units::{ConfigDuration, ConfigSize};
+use crate::cdn::cache::freshness::TtlPolicy;
+use crate::cdn::pattern::PathPattern;
+
+const DEFAULT_CACHE_SIZE: u64 = 256 << 20;
+const DEFAULT_MAX_OBJECT_SIZE: u64 = 64 << 20;
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_HEADER_SIZE: u64 = 64 << 10;
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// CloudFront caches error responses for 10 s unless told otherwise.
+const DEFAULT_ERROR_TTL: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// CloudFront's cache policy defaults: MinTTL 0, DefaultTTL 1 day, MaxTTL 1 year.
+const DEFAULT_TTLS: TtlPolicy = TtlPolicy {
+    min: Duration::ZERO,
+    default: Duration::from_secs(86_400),
+    max: Duration::from_secs(31_536_000),
+};
+/// CloudFront's origin failover statuses when a group lists none.
+const DEFAULT_FAILOVER_STATUS: [u16; 4] = [500, 502, 503, 504];
+
+/// Validated `[cdn]`.
+#[derive(Debug, Clone)]
+pub struct CdnConfig {
+    pub https_listen: Vec<SocketAddr>,
+    pub http_listen: Vec<SocketAddr>,
+    /// `POST /invalidations`, `GET /metrics`.
+    pub admin_listen: Vec<SocketAddr>,
+    /// Bearer token the admin API requires; without one the admin API refuses everything.
+    pub admin_token: Option<String>,
+    /// Bytes of cached objects kept in memory. Defaults to 256 MiB.
+    pub cache_size: u64,
+    /// Larger responses are streamed through, not cached. Defaults to 64 MiB.
+    pub max_object_size: u64,
+    /// A request's headers must arrive within this. Defaults to 10 s.
+    pub header_timeout: Duration,
+    /// Larger request headers get 431. Defaults to 64 KiB.
+    pub max_header_size: usize,
+    /// Keep-alive connections idle this long are closed. Defaults to 60 s.
+    pub idle_timeout: Duration,
+    /// Further connections are closed at once. Defaults to 10,000.
+    pub max_connections: usize,
+    /// How long error responses (4xx/5xx) are cached. Defaults to 10 s, as CloudFront.
+    pub error_ttl: Duration,
+    pub certs: Vec<CertFiles>,
+    /// Write a self-signed certificate for the distributions' hosts where the configured
+    /// files are missing. Defaults to true.
+    pub generate_dev_certs: bool,
+    pub distributions: Vec<Distribution>,
+}
+
+/// A certificate chain and its key, as PEM files.
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One distribution: the hosts it answers, its origins and behaviors.
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    pub id: String,
+    /// Lower-case host names (no port).
+    pub hosts: Vec<String>,
+    pub viewer_protocol: ViewerProtocol,
+    pub custom_errors: Vec<CustomError>,
+    /// Origins then origin groups; behaviors refer to them by index.
+    pub origins: Vec<Origin>,
+    /// First match wins.
+    pub behaviors: Vec<Behavior>,
+}
+
+/// CloudFront's viewer protocol policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewerProtocol {
+    AllowAll,
+    RedirectToHttps,
+    HttpsOnly,
+}
+
+/// A page served instead of an error status.
+#[derive(Debug, Clone)]
+pub struct CustomError {
+    pub status: u16,
+    /// Path of the page, fetched through the distribution like any request.
+    pub path: String,
+    /// Status sent with the page. Defaults to `status`.
+    pub response_status: u16,
+    /// How long the error is cached. Defaults to the CDN's error TTL.
+    pub ttl: Option<Duration>,
+}
+
+/// Where requests go.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub id: String,
+    pub target: OriginTarget,
+}
+
+/// An origin's kind.
+#[derive(Debug, Clone)]
+pub enum OriginTarget {
+    Http(HttpOrigin),
+    /// A local folder, served like an S3 bucket.
+    Dir(PathBuf),
+    /// Indices of member origins, tried in order for GET/HEAD/OPTIONS on these statuses or on
+    /// connection errors and timeouts.
+    Group {
+        members: Vec<usize>,
+        failover_status: Vec<u16>,
+    },
+}
+
+/// An HTTP or HTTPS origin.
+#[derive(Debug, Clone)]
+pub struct HttpOrigin {
+    /// scheme://authority, without a trailing slash.
+    pub base: Uri,
+    /// Path prefix put before the request path ("" for none).
+    pub path_prefix: String,
+    /// `Host` sent to the origin. Defaults to the URL's authority.
+    pub host: HeaderValue,
+    pub connect_timeout: Duration,
+    /// Time to the response headers, and between body chunks.
+    pub read_timeout: Duration,
+    /// Added to every origin request (e.g. a shared secret).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// A cache behavior.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    pub pattern: PathPattern,
+    /// Index into the distribution's origins.
+    pub origin: usize,
+    pub allowed_methods: Vec<Method>,
+    pub ttl: TtlPolicy,
+    pub compress: bool,
+    pub cache_key: CacheKeyPolicy,
+    /// Sent to the origin but not part of the cache key.
+    pub forward_headers: Vec<HeaderName>,
+    pub viewer_protocol: ViewerProtocol,
+}
+
+/// What besides the path goes into the cache key (and so to the origin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKeyPolicy {
+    pub query_strings: Selection,
+    pub headers: Vec<HeaderName>,
+    pub cookies: Selection,
+}
+
+/// Checks `[cdn]`, pushing every problem onto `errors`.
+pub(super) fn validate(
+    raw: &RawCdn,
+    map: &SourceMap,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> CdnConfig {
+    let mut taken = Vec::new();
+    let https_listen = addresses(
+        &raw.https_listen,
+        "cdn.https_listen",
+        &mut taken,
+        map,
+        errors,
+    );
+    let http_listen = addresses(&raw.http_listen, "cdn.http_listen", &mut taken, map, errors);
+    let admin_listen = addresses(
+        &raw.admin_listen,
+        "cdn.admin_listen",
+        &mut taken,
+        map,
+        errors,
+    );
+    if https_listen.is_empty() && http_listen.is_empty() {
+        errors.push(map.error(
+            0..0,
+            "cdn",
+            "needs at least one listener: https_listen or http_listen",
+        ));
+    }
+    let admin_token = raw.admin_token.as_ref().map(|t| t.get_ref().clone());
+    if let Some(token) = &raw.admin_token
+        && token.get_ref().len() < 8
+    {
+        errors.push(map.error(
+            token.span(),
+            "cdn.admin_token",
+            "must be at least 8 characters",
+        ));
+    }
+    if !admin_listen.is_empty() && admin_token.is_none() {
+        errors.push(map.error(
+            raw.admin_listen[0].span(),
+            "cdn.admin_token",
+            "the admin API needs a token (Authorization: Bearer <token>)",
+        ));
+    }
+    let size = |v: &Option<Spanned<ConfigSize>>, default: u64| {
+        v.as_ref().map_or(default, |s| s.get_ref().0)
+    };
+    let duration = |v: &Option<Spanned<ConfigDuration>>, default: Duration| {
+        v.as_ref().map_or(default, |d| d.get_ref().0)
+    };
+    let max_connections = match &raw.max_connections {
+        Some(n) if (1..=1_000_000).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            errors.push(map.error(
+                n.span(),
+                "cdn.max_connections",
+                format!("{} is out of range (1 to 1000000)", n.get_ref()),
+            ));
+            DEFAULT_MAX_CONNECTIONS
+        }
+        None => DEFAULT_MAX_CONNECTIONS,
+    };
+    for (key, value) in [
+        ("cdn.header_timeout", &raw.header_timeout),
+        ("cdn.idle_timeout", &raw.idle_timeout),
+    ] {
+        if let Some(v) = value.as_ref().filter(|v| v.get_ref().0.is_zero()) {
+            errors.push(map.error(v.span(), key, "must be longer than 0s"));
+        }
+    }
+    let certs = raw
+        .certs
+        .iter()
+        .map(|c| CertFiles {
+            cert: base.join(c.get_ref().cert.get_ref()),
+            key: base.join(c.get_ref().key.get_ref()),
+        })
+        .collect();
+    if !https_listen.is_empty() && raw.certs.is_empty() {
+        errors.push(map.error(
+            raw.https_listen[0].span(),
+            "cdn.certs",
+            "HTTPS listeners need at least one [[cdn.certs]] entry",
+        ));
+    }
+    let mut distributions: Vec<Distribution> = Vec::new();
+    let mut hosts_seen: HashMap<String, String> = HashMap::new();
+    for (i, raw_distribution) in raw.distributions.iter().enumerate() {
+        let key = format!("cdn.distributions[{i}]");
+        if let Some(d) = distribution(raw_distribution.get_ref(), &key, map, base, errors) {
+            for host in &d.hosts {
+                if let Some(other) = hosts_seen.insert(host.clone(), d.id.clone()) {
+                    errors.push(map.error(
+                        raw_distribution.get_ref().hosts.span(),
+                        format!("{key}.hosts"),
+                        format!("{host:?} is also a host of distribution {other:?}"),
+                    ));
+                }
+            }
+            if distributions.iter().any(|known| known.id == d.id) {
+                errors.push(map.error(
+                    raw_distribution.get_ref().id.span(),
+                    format!("{key}.id"),
+                    format!("{:?} is used by another distribution", d.id),
+                ));
+            }
+            distributions.push(d);
+        }
+    }
+    if raw.distributions.is_empty() {
+        errors.push(map.error(
+            0..0,
+            "cdn.distributions",
+            "needs at least one [[cdn.distributions]] entry",
+        ));
+    }
+    CdnConfig {
+        https_listen,
+        http_listen,
+        admin_listen,
+        admin_token,
+        cache_size: size(&raw.cache_size, DEFAULT_CACHE_SIZE),
+        max_object_size: size(&raw.max_object_size, DEFAULT_MAX_OBJECT_SIZE),
+        header_timeout: duration(&raw.header_timeout, DEFAULT_HEADER_TIMEOUT),
+        max_header_size: size(&raw.max_header_size, DEFAULT_MAX_HEADER_SIZE).min(1 << 20) as usize,
+        idle_timeout: duration(&raw.idle_timeout, DEFAULT_IDLE_TIMEOUT),
+        max_connections,
+        error_ttl: duration(&raw.error_ttl, DEFAULT_ERROR_TTL),
+        certs,
+        generate_dev_certs: raw.generate_dev_certs.unwrap_or(true),
+        distributions,
+    }
+}
+
+fn addresses(
+    raw: &[Spanned<String>],
+    key: &str,
+    taken: &mut Vec<SocketAddr>,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for (i, addr) in raw.iter().enumerate() {
+        match addr.get_ref().parse::<SocketAddr>() {
+            Ok(a) if a.port() != 0 && taken.contains(&a) => errors.push(map.error(
+                addr.span(),
+                format!("{key}[{i}]"),
+                format!("{a} is already used by another listener"),
+            )),
+            Ok(a) => {
+                taken.push(a);
+                out.push(a);
+            }
+            Err(_) => errors.push(map.error(
+                addr.span(),
+                format!("{key}[{i}]"),
+                format!(
+                    "{:?} is not an address:port (e.g. \"127.0.0.1:8443\")",
+                    addr.get_ref()
+                ),
+            )),
+        }
+    }
+    out
+}
+
+fn viewer_protocol(
+    value: &Spanned<String>,
+    key: &str,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ViewerProtocol> {
+    match value.get_ref().as_str() {
+        "allow-all" => Some(ViewerProtocol::AllowAll),
+        "redirect-to-https" => Some(ViewerProtocol::RedirectToHttps),
+        "https-only" => Some(ViewerProtocol::HttpsOnly),
+        other => {
+            errors.push(map.error(value.span(), key, format!("{other:?} is not a viewer protocol (allow-all, redirect-to-https or https-only)")));
+            None
+        }
+    }
+}
+
+fn distribution(
+    raw: &RawDistribution,
+    key: &str,
+    map: &SourceMap,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Distribution> {
+    let before = errors.len();
+    let mut hosts = Vec::new();
+    for (i, host) in raw.hosts.get_ref().iter().enumerate() {
+        let lower = host.get_ref().to_ascii_lowercase();
+        let valid = !lower.is_empty()
+            && lower.len() <= 253
+            && lower
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if valid {
+            hosts.push(lower);
+        } else {
+            errors.push(map.error(
+                host.span(),
+                format!("{key}.hosts[{i}]"),
+                format!(
+                    "{:?} is not a host name (no port, no scheme)",
+                    host.get_ref()
+                ),
+            ));
+        }
+    }
+    if raw.hosts.get_ref().is_empty() {
+        errors.push(map.error(
+            raw.hosts.span(),
+            format!("{key}.hosts"),
+            "needs at least one host name",
+        ));
+    }
+    let distribution_protocol = raw
+        .viewer_protocol
+        .as_ref()
+        .and_then(|v| viewer_protocol(v, &format!("{key}.viewer_protocol"), map, errors))
+        .unwrap_or(ViewerProtocol::AllowAll);
+    let mut origins: Vec<Origin> = Vec::new();
+    for (i, origin) in raw.origins.iter().enumerate() {
+        let okey = format!("{key}.origins[{i}]");
+        if let Some(o) = single_origin(origin.get_ref(), &okey, map, base, errors) {
+            if origins.iter().any(|known| known.id == o.id) {
+                errors.push(map.error(
+                    origin.get_ref().id.span(),
+                    format!("{okey}.id"),
+                    format!("{:?} is used by another origin", o.id),
+                ));
+            }
+            origins.push(o);
+        }
+    }
+    let singles = origins.len();
+    for (i, group) in raw.origin_groups.iter().enumerate() {
+        let gkey = format!("{key}.origin_groups[{i}]");
+        let g = group.get_ref();
+        let mut members = Vec::new();
+        for member in g.members.get_ref() {
+            match origins[..singles].iter().position(|o| o.id == *member) {
+                Some(index) => members.push(index),
+                None => errors.push(map.error(
+                    g.members.span(),
+                    format!("{gkey}.members"),
+                    format!("no origin has id {member:?}"),
+                )),
+            }
+        }
+        if g.members.get_ref().len() < 2 {
+            errors.push(map.error(
+                g.members.span(),
+                format!("{gkey}.members"),
+                "an origin group needs at least two members",
+            ));
+        }
+        let failover_status = match &g.failover_status {
+            None => DEFAULT_FAILOVER_STATUS.to_vec(),
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .filter_map(|s| match u16::try_from(*s) {
+                    Ok(s) if (400..=599).contains(&s) => Some(s),
+                    _ => {
+                        errors.push(map.error(
+                            list.span(),
+                            format!("{gkey}.failover_status"),
+                            format!("{s} is not a 4xx or 5xx status"),
+                        ));
+                        None
+                    }
+                })
+                .collect(),
+        };
+        if origins.iter().any(|known| known.id == *g.id.get_ref()) {
+            errors.push(map.error(
+                g.id.span(),
+                format!("{gkey}.id"),
+                format!("{:?} is used by another origin or group", g.id.get_ref()),
+            ));
+        }
+        origins.push(Origin {
+            id: g.id.get_ref().clone(),
+            target: OriginTarget::Group {
+                members,
+                failover_status,
+            },
+        });
+    }
+    let mut behaviors = Vec::new();
+    for (i, behavior) in raw.behaviors.iter().enumerate() {
+        let bkey = format!("{key}.behaviors[{i}]");
+        if let Some(b) = single_behavior(
+            behavior.get_ref(),
+            &bkey,
+            &origins,
+            distribution_protocol,
+            map,
+            errors,
+        ) {
+            behaviors.push(b);
+        }
+    }
+    if raw.behaviors.is_empty() {
+        errors.push(map.error(
+            raw.id.span(),
+            format!("{key}.behaviors"),
+            "needs at least one behavior (the last is usually path = \"*\")",
+        ));
+    }
+    let mut custom_errors = Vec::new();
+    for (i, custom) in raw.custom_errors.iter().enumerate() {
+        let ckey = format!("{key}.custom_errors[{i}]");
+        let c = custom.get_ref();
+        let status =
+            |v: &Spanned<i64>, field: &str, errors: &mut Vec<ConfigError>| match u16::try_from(
+                *v.get_ref(),
+            ) {
+                Ok(s) if (100..=599).contains(&s) => Some(s),
+                _ => {
+                    errors.push(map.error(
+                        v.span(),
+                        format!("{ckey}.{field}"),
+                        format!("{} is not an HTTP status", v.get_ref()),
+                    ));
+                    None
+                }
+            };
+        let Some(code) = status(&c.status, "status", errors) else {
+            continue;
+        };
+        let response_status = c
+            .response_status
+            .as_ref()
+            .and_then(|s| status(s, "response_status", errors))
+            .unwrap_or(code);
+        if !c.path.get_ref().starts_with('/') {
+            errors.push(map.error(c.path.span(), format!("{ckey}.path"), "must start with /"));
+        }
+        custom_errors.push(CustomError {
+            status: code,
+            path: c.path.get_ref().clone(),
+            response_status,
+            ttl: c.ttl.as_ref().map(|t| t.get_ref().0),
+        });
+    }
+    (errors.len() == before).then(|| Distribution {
+        id: raw.id.get_ref().clone(),
+        hosts,
+        viewer_protocol: distribution_protocol,
+        custom_errors,
+        origins,
+        behaviors,
+    })
+}
+
+fn single_origin(
+    raw: &RawOrigin,
+    key: &str,
+    map: &SourceMap,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Origin> {
+    let id = raw.id.get_ref().clone();
+    let target = match (&raw.url, &raw.dir) {
+        (Some(url), None) => OriginTarget::Http(http_origin(raw, url, key, map, errors)?),
+        (None, Some(dir)) => {
+            let path = base.join(dir.get_ref());
+            if !path.is_dir() {
+                errors.push(map.error(
+                    dir.span(),
+                    format!("{key}.dir"),
+                    format!("{} is not a readable folder", path.display()),
+                ));
+                return None;
+            }
+            OriginTarget::Dir(path)
+        }
+        _ => {
+            errors.push(map.error(
+                raw.id.span(),
+                key,
+                "an origin needs exactly one of url or dir",
+            ));
+            return None;
+        }
+    };
+    Some(Origin { id, target })
+}
+
+fn http_origin(
+    raw: &RawOrigin,
+    url: &Spanned<String>,
+    key: &str,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Option<HttpOrigin> {
+    let bad = |why: &str| {
+        map.error(
+            url.span(),
+            format!("{key}.url"),
+            format!("{:?} {why}", url.get_ref()),
+        )
+    };
+    let uri: Uri = match url.get_ref().parse() {
+        Ok(uri) => uri,
+        Err(_) => {
+            errors.push(bad("is not a URL (e.g. \"http://127.0.0.1:9000\")"));
+            return None;
+        }
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        errors.push(bad(
+            "needs a scheme and host (e.g. \"http://127.0.0.1:9000\")",
+        ));
+        return None;
+    };
+    if scheme != "http" && scheme != "https" {
+        errors.push(bad("must be http:// or https://"));
+        return None;
+    }
+    if uri.query().is_some() {
+        errors.push(bad("cannot have a query"));
+        return None;
+    }
+    let base = Uri::builder()
+        .scheme(scheme)
+        .authority(authority.as_str())
+        .path_and_query("/")
+        .build()
+        .ok()?;
+    let path_prefix = uri.path().trim_end_matches('/').to_string();
+    let host = match &raw.host {
+        Some(h) => match HeaderValue::from_str(h.get_ref()) {
+            Ok(v) => v,
+            Err(_) => {
+                errors.push(map.error(
+                    h.span(),
+                    format!("{key}.host"),
+                    format!("{:?} is not a valid Host header", h.get_ref()),
+                ));
+                return None;
+            }
+        },
+        None => HeaderValue::from_str(authority.as_str()).ok()?,
+    };
+    let mut headers = Vec::new();
+    for (name, value) in &raw.headers {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value.get_ref()),
+        ) {
+            (Ok(n), Ok(v)) => headers.push((n, v)),
+            _ => errors.push(map.error(
+                value.span(),
+                format!("{key}.headers.{name}"),
+                "is not a valid header name and value",
+            )),
+        }
+    }
+    let duration = |v: &Option<Spanned<ConfigDuration>>,
+                    field: &str,
+                    default: Duration,
+                    errors: &mut Vec<ConfigError>| match v {
+        Some(d) if d.get_ref().0.is_zero() => {
+            errors.push(map.error(d.span(), format!("{key}.{field}"), "must be longer than 0s"));
+            default
+        }
+        Some(d) => d.get_ref().0,
+        None => default,
+    };
+    Some(HttpOrigin {
+        base,
+        path_prefix,
+        host,
+        connect_timeout: duration(
+            &raw.connect_timeout,
+            "connect_timeout",
+            DEFAULT_CONNECT_TIMEOUT,
+            errors,
+        ),
+        read_timeout: duration(
+            &raw.read_timeout,
+            "read_timeout",
+            DEFAULT_READ_TIMEOUT,
+            errors,
+        ),
+        headers,
+    })
+}
+
+fn single_behavior(
+    raw: &RawBehavior,
+    key: &str,
+    origins: &[Origin],
+    distribution_protocol: ViewerProtocol,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Behavior> {
+    let before = errors.len();
+    let pattern = PathPattern::new(raw.path.get_ref())
+        .map_err(|e| errors.push(map.error(raw.path.span(), format!("{key}.path"), e.to_string())))
+        .ok();
+    let origin = origins.iter().position(|o| o.id == *raw.origin.get_ref());
+    if origin.is_none() {
+        errors.push(map.error(
+            raw.origin.span(),
+            format!("{key}.origin"),
+            format!(
+                "no origin or origin group has id {:?}",
+                raw.origin.get_ref()
+            ),
+        ));
+    }
+    let allowed_methods = match &raw.allowed_methods {
+        None => vec![Method::GET, Method::HEAD],
+        Some(list) => {
+            let mut methods = Vec::new();
+            for name in list.get_ref() {
+                match name.as_str() {
+                    "GET" | "HEAD" | "OPTIONS" | "PUT" | "POST" | "PATCH" | "DELETE" => {
+                        methods.push(Method::from_bytes(name.as_bytes()).unwrap_or(Method::GET))
+                    }
+                    other => errors.push(map.error(
+                        list.span(),
+                        format!("{key}.allowed_methods"),
+                        format!(
+                            "{other:?} is not one of GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE"
+                        ),
+                    )),
+                }
+            }
+            if !methods.contains(&Method::GET) || !methods.contains(&Method::HEAD) {
+                errors.push(map.error(
+                    list.span(),
+                    format!("{key}.allowed_methods"),
+                    "must include GET and HEAD (as in CloudFront)",
+                ));
+            }
+            methods
+        }
+    };
+    let ttl_of = |v: &Option<Spanned<ConfigDuration>>, default: Duration| {
+        v.as_ref().map_or(default, |d| d.get_ref().0)
+    };
+    let ttl = TtlPolicy {
+        min: ttl_of(&raw.min_ttl, DEFAULT_TTLS.min),
+        default: ttl_of(&raw.default_ttl, DEFAULT_TTLS.default),
+        max: ttl_of(&raw.max_ttl, DEFAULT_TTLS.max),
+    };
+    if !(ttl.min <= ttl.default && ttl.default <= ttl.max) {
+        errors.push(map.error(
+            raw.path.span(),
+            key,
+            format!(
+                "TTLs must satisfy min_ttl ≤ default_ttl ≤ max_ttl (got {:?} ≤ {:?} ≤ {:?})",
+                ttl.min, ttl.default, ttl.max
+            ),
+        ));
+    }
+    let header_names =
+        |names: &[String], field: &str, errors: &mut Vec<ConfigError>| -> Vec<HeaderName> {
+            names
+                .iter()
+                .filter_map(|n| {
+                    HeaderName::from_bytes(n.as_bytes())
+                        .map_err(|_| {
+                            errors.push(map.error(
+                                raw.path.span(),
+                                format!("{key}.{field}"),
+                                format!("{n:?} is not a header name"),
+                            ))
+                        })
+                        .ok()
+                })
+                .collect()
+        };
+    let cache_key = match &raw.cache_key {
+        None => CacheKeyPolicy {
+            query_strings: Selection::None,
+            headers: Vec::new(),
+            cookies: Selection::None,
+        },
+        Some(k) => {
+            let k = k.get_ref();
+            let headers = header_names(&k.headers, "cache_key.headers", errors);
+            if headers.contains(&http::header::ACCEPT_ENCODING) && raw.compress == Some(true) {
+                errors.push(map.error(raw.path.span(), format!("{key}.cache_key.headers"), "Accept-Encoding in the cache key and compress = true conflict (CloudFront normalises it itself)"));
+            }
+            CacheKeyPolicy {
+                query_strings: k.query_strings.clone().unwrap_or(Selection::None),
+                headers,
+                cookies: k.cookies.clone().unwrap_or(Selection::None),
+            }
+        }
+    };
+    let forward: Vec<String> = raw
+        .forward_headers
+        .iter()
+        .map(|h| h.get_ref().clone())
+        .collect();
+    let forward_headers = header_names(&forward, "forward_headers", errors);
+    let viewer_protocol = raw
+        .viewer_protocol
+        .as_ref()
+        .and_then(|v| viewer_protocol(v, &format!("{key}.viewer_protocol"), map, errors))
+        .unwrap_or(distribution_protocol);
+    if errors.len() > before {
+        return None;
+    }
+    Some(Behavior {
+        pattern: pattern?,
+        origin: origin?,
+        allowed_methods,
+        ttl,
+        compress: raw.compress.unwrap_or(false),
+        cache_key,
+        forward_headers,
+        viewer_protocol,
+    })
+}
