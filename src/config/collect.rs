@@ -11,7 +11,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diag::{ConfigError, SourceMap};
 use super::raw::{
-    RawCidrCollection, RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawRecord, RawRegion, RawZone,
+    RawBehavior, RawCdn, RawCert, RawCidrCollection, RawDistribution, RawDns, RawGeo,
+    RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawZone,
 };
 
 /// Enough to list every mistake of a hand-written table, bounded for pathological files.
@@ -35,19 +36,14 @@ pub(super) fn structural_errors(map: &SourceMap) -> Vec<ConfigError> {
                 let mut value = value;
                 let networks = split_off(&mut value, "networks");
                 check::<RawGeo>(value, "geo", map, &mut errors);
-                each::<RawGeoNetwork>(networks, "geo.networks", map, &mut errors, |_, _, _, _| {});
+                each::<RawGeoNetwork>(networks, "geo.networks", map, &mut errors, &[], leaf);
             }
-            "health_checks" => each::<RawHealthCheck>(
-                Some(value),
-                "health_checks",
-                map,
-                &mut errors,
-                |_, _, _, _| {},
-            ),
-            "regions" => {
-                each::<RawRegion>(Some(value), "regions", map, &mut errors, |_, _, _, _| {})
+            "health_checks" => {
+                each::<RawHealthCheck>(Some(value), "health_checks", map, &mut errors, &[], leaf)
             }
-            "cdn" | "stream" => {}
+            "regions" => each::<RawRegion>(Some(value), "regions", map, &mut errors, &[], leaf),
+            "cdn" => cdn(value, map, &mut errors),
+            "stream" => {}
             other => errors.push(map.error(
                 key.span(),
                 other,
@@ -67,25 +63,63 @@ fn dns(mut value: Spanned<DeValue<'_>>, map: &SourceMap, errors: &mut Vec<Config
     let zones = split_off(&mut value, "zones");
     let collections = split_off(&mut value, "cidr_collections");
     check::<RawDns>(value, "dns", map, errors);
-    each::<RawCidrCollection>(
-        collections,
-        "dns.cidr_collections",
-        map,
-        errors,
-        |_, _, _, _| {},
-    );
+    each::<RawCidrCollection>(collections, "dns.cidr_collections", map, errors, &[], leaf);
     each::<RawZone>(
         zones,
         "dns.zones",
         map,
         errors,
-        |zone, path, map, errors| {
+        &["records"],
+        |mut nested, path, map, errors| {
             each::<RawRecord>(
-                zone,
+                nested.remove(0),
                 &format!("{path}.records"),
                 map,
                 errors,
-                |_, _, _, _| {},
+                &[],
+                leaf,
+            );
+        },
+    );
+}
+
+fn cdn(mut value: Spanned<DeValue<'_>>, map: &SourceMap, errors: &mut Vec<ConfigError>) {
+    let distributions = split_off(&mut value, "distributions");
+    let certs = split_off(&mut value, "certs");
+    check::<RawCdn>(value, "cdn", map, errors);
+    each::<RawCert>(certs, "cdn.certs", map, errors, &[], leaf);
+    let children = ["origins", "origin_groups", "behaviors"];
+    each::<RawDistribution>(
+        distributions,
+        "cdn.distributions",
+        map,
+        errors,
+        &children,
+        |nested, path, map, errors| {
+            let mut nested = nested.into_iter();
+            each::<RawOrigin>(
+                nested.next().flatten(),
+                &format!("{path}.origins"),
+                map,
+                errors,
+                &[],
+                leaf,
+            );
+            each::<RawOriginGroup>(
+                nested.next().flatten(),
+                &format!("{path}.origin_groups"),
+                map,
+                errors,
+                &[],
+                leaf,
+            );
+            each::<RawBehavior>(
+                nested.next().flatten(),
+                &format!("{path}.behaviors"),
+                map,
+                errors,
+                &[],
+                leaf,
             );
         },
     );
@@ -99,13 +133,18 @@ fn split_off<'i>(value: &mut Spanned<DeValue<'i>>, key: &str) -> Option<Spanned<
     }
 }
 
-/// Checks each element of an array of tables; `nested` sees each element's `records`.
+/// Nested arrays of tables an element holds, handed on once the element itself is checked.
+type Nested = fn(Vec<Option<Spanned<DeValue<'_>>>>, &str, &SourceMap, &mut Vec<ConfigError>);
+
+/// Checks each element of an array of tables without its `children` keys, then hands those
+/// (in order) to `nested`.
 fn each<T: DeserializeOwned>(
     value: Option<Spanned<DeValue<'_>>>,
     path: &str,
     map: &SourceMap,
     errors: &mut Vec<ConfigError>,
-    nested: fn(Option<Spanned<DeValue<'_>>>, &str, &SourceMap, &mut Vec<ConfigError>),
+    children: &[&str],
+    nested: Nested,
 ) {
     let Some(value) = value else { return };
     let span = value.span();
@@ -113,14 +152,20 @@ fn each<T: DeserializeOwned>(
         DeValue::Array(items) => {
             for (i, mut item) in items.into_iter().enumerate() {
                 let item_path = format!("{path}[{i}]");
-                let records = split_off(&mut item, "records");
+                let split: Vec<_> = children
+                    .iter()
+                    .map(|child| split_off(&mut item, child))
+                    .collect();
                 check::<T>(item, &item_path, map, errors);
-                nested(records, &item_path, map, errors);
+                nested(split, &item_path, map, errors);
             }
         }
         other => check::<Vec<T>>(Spanned::new(span, other), path, map, errors),
     }
 }
+
+/// For elements without nested arrays.
+fn leaf(_: Vec<Option<Spanned<DeValue<'_>>>>, _: &str, _: &SourceMap, _: &mut Vec<ConfigError>) {}
 
 /// Deserializes a table as `T`; after each error the offending key is dropped and the rest
 /// tried again, so several mistakes in one table are all found.

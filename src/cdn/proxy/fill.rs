@@ -250,23 +250,18 @@ impl Edge {
             has_authorization: ask.headers.contains_key(header::AUTHORIZATION),
         };
         let error_ttl = self.error_ttl(ask.distribution, stale.status.as_u16());
-        let Storability::Store(freshness) = freshness::decide(
+        let decided = freshness::decide(
             &facts,
             stale.status.as_u16(),
             &headers,
             SystemTime::now(),
             &ask.behavior.ttl,
             error_ttl,
-        ) else {
-            self.store.remove(&key).await;
-            let object = CachedObject {
-                headers,
-                stored_at: Instant::now(),
-                freshness: stale.freshness.clone(),
-                body: stale.body.clone(),
-                ..clone_meta(stale)
-            };
-            return Filled::Stored(Arc::new(object), CacheResult::RefreshHit);
+        );
+        let storable = matches!(decided, Storability::Store(_));
+        let freshness = match decided {
+            Storability::Store(freshness) => freshness,
+            Storability::Pass(_) => stale.freshness.clone(),
         };
         let object = Arc::new(CachedObject {
             status: stale.status,
@@ -277,9 +272,14 @@ impl Edge {
             initial_age: Duration::ZERO,
             freshness,
         });
-        self.store.insert(key, Entry::Object(object.clone())).await;
-        if let Some(leader) = leader {
-            leader.finish(Outcome::Stored(object.clone()));
+        if storable {
+            self.store.insert(key, Entry::Object(object.clone())).await;
+            if let Some(leader) = leader {
+                leader.finish(Outcome::Stored(object.clone()));
+            }
+        } else {
+            // The origin now says it may not be stored: serve this once, keep nothing.
+            self.store.remove(&key).await;
         }
         Filled::Stored(object, CacheResult::RefreshHit)
     }
@@ -292,18 +292,6 @@ impl Edge {
             .find(|c| c.status == status)
             .and_then(|c| c.ttl)
             .unwrap_or(self.config.error_ttl)
-    }
-}
-
-fn clone_meta(object: &CachedObject) -> CachedObject {
-    CachedObject {
-        status: object.status,
-        headers: HeaderMap::new(),
-        body: bytes::Bytes::new(),
-        stored_at: object.stored_at,
-        stored_wall: object.stored_wall,
-        initial_age: object.initial_age,
-        freshness: object.freshness.clone(),
     }
 }
 

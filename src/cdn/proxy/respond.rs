@@ -85,10 +85,13 @@ pub fn from_object(
     response
 }
 
-/// Adds `Via` and `X-Cache` to any response we send.
+/// Adds `Via`, `X-Cache` and (when the response has none) `Age: 0` to any response we send.
 pub fn finish(headers: &mut HeaderMap, result: CacheResult, http2: bool) {
     headers.append(header::VIA, via(http2));
     headers.insert(X_CACHE.clone(), result.header());
+    if !headers.contains_key(header::AGE) {
+        headers.insert(header::AGE, HeaderValue::from_static("0"));
+    }
 }
 
 /// The full object, a 206 slice of it, or 416; HEAD gets the headers alone.
