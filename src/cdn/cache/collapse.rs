@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use super::key::CacheKey;
-use super::store::CachedObject;
 
 /// What the one fetch produced, for those who waited.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Stored: serve it.
-    Stored(Arc<CachedObject>),
+    /// Stored: look it up again (Vary may select another variant for you).
+    Stored,
     /// Not storable (or failed): each waiter asks the origin itself.
     NotShared,
 }

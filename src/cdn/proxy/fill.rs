@@ -217,7 +217,7 @@ impl Edge {
             .insert(object_key, Entry::Object(object.clone()))
             .await;
         if let Some(leader) = leader {
-            leader.finish(Outcome::Stored(object.clone()));
+            leader.finish(Outcome::Stored);
         }
         Filled::Stored(object, CacheResult::Miss)
     }
@@ -275,7 +275,7 @@ impl Edge {
         if storable {
             self.store.insert(key, Entry::Object(object.clone())).await;
             if let Some(leader) = leader {
-                leader.finish(Outcome::Stored(object.clone()));
+                leader.finish(Outcome::Stored);
             }
         } else {
             // The origin now says it may not be stored: serve this once, keep nothing.

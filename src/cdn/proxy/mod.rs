@@ -264,26 +264,44 @@ impl Edge {
                 );
             }
             return self
-                .fill(ask, object_key, Some(object), None)
-                .await
-                .into_viewer(ask);
+                .collapsed(ask, &primary, object_key, Some(object))
+                .await;
         }
-        match self.inflight.join(&primary) {
-            Role::Follower(receiver) => match collapse::wait(receiver).await {
-                Outcome::Stored(object) => respond::from_object(
-                    &object,
-                    &ask.method,
-                    &ask.headers,
-                    CacheResult::Hit,
-                    Instant::now(),
-                    ask.http2,
-                ),
-                Outcome::NotShared => self.fill(ask, primary, None, None).await.into_viewer(ask),
-            },
+        self.collapsed(ask, &primary, primary.clone(), None).await
+    }
+
+    /// One origin fetch per key at a time: the first asker fills (or revalidates `stale`),
+    /// the others wait and then look again, so each gets the variant its own headers select.
+    async fn collapsed(
+        self: &Arc<Self>,
+        ask: &Ask<'_>,
+        primary: &CacheKey,
+        key: CacheKey,
+        stale: Option<Arc<CachedObject>>,
+    ) -> Response<Body> {
+        match self.inflight.join(&key) {
             Role::Leader(leader) => self
-                .fill(ask, primary, None, Some(leader))
+                .fill(ask, key, stale, Some(leader))
                 .await
                 .into_viewer(ask),
+            Role::Follower(receiver) => {
+                if collapse::wait(receiver).await == Outcome::Stored {
+                    let now = Instant::now();
+                    if let Some((_, object)) = self.lookup(primary, &ask.headers).await {
+                        if object.is_fresh(now) {
+                            return respond::from_object(
+                                &object,
+                                &ask.method,
+                                &ask.headers,
+                                CacheResult::Hit,
+                                now,
+                                ask.http2,
+                            );
+                        }
+                    }
+                }
+                self.fill(ask, key, stale, None).await.into_viewer(ask)
+            }
         }
     }
 
