@@ -88,11 +88,11 @@ impl Drop for Leader {
 /// Waits for the leader's outcome; a vanished leader counts as `NotShared`.
 pub async fn wait(mut receiver: watch::Receiver<Option<Outcome>>) -> Outcome {
     loop {
-        if let Some(outcome) = receiver.borrow_and_update().clone() {
+        if let Some(outcome) = *receiver.borrow_and_update() {
             return outcome;
         }
         if receiver.changed().await.is_err() {
-            return receiver.borrow().clone().unwrap_or(Outcome::NotShared);
+            return (*receiver.borrow()).unwrap_or(Outcome::NotShared);
         }
     }
 }

@@ -287,17 +287,17 @@ impl Edge {
             Role::Follower(receiver) => {
                 if collapse::wait(receiver).await == Outcome::Stored {
                     let now = Instant::now();
-                    if let Some((_, object)) = self.lookup(primary, &ask.headers).await {
-                        if object.is_fresh(now) {
-                            return respond::from_object(
-                                &object,
-                                &ask.method,
-                                &ask.headers,
-                                CacheResult::Hit,
-                                now,
-                                ask.http2,
-                            );
-                        }
+                    if let Some((_, object)) = self.lookup(primary, &ask.headers).await
+                        && object.is_fresh(now)
+                    {
+                        return respond::from_object(
+                            &object,
+                            &ask.method,
+                            &ask.headers,
+                            CacheResult::Hit,
+                            now,
+                            ask.http2,
+                        );
                     }
                 }
                 self.fill(ask, key, stale, None).await.into_viewer(ask)
