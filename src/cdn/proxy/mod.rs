@@ -159,6 +159,19 @@ impl Edge {
 
     async fn answer(self: &Arc<Self>, request: Request<Incoming>, conn: Conn) -> Response<Body> {
         let http2 = request.version() == Version::HTTP_2;
+        // hyper bounds its read buffer, not the header block, so the limit is checked here too.
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if header_bytes > self.config.max_header_size {
+            return respond::text(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request headers are too large",
+                http2,
+            );
+        }
         let Some(host) = host_of(&request) else {
             return respond::text(StatusCode::BAD_REQUEST, "the request has no Host", http2);
         };
