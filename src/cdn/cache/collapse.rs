@@ -96,3 +96,53 @@ pub async fn wait(mut receiver: watch::Receiver<Option<Outcome>>) -> Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn key(path: &str) -> CacheKey {
+        CacheKey {
+            distribution: 0,
+            path: Arc::from(path),
+            variant: Arc::from("GET?"),
+        }
+    }
+
+    #[tokio::test]
+    async fn followers_learn_what_the_leader_stored() {
+        let table = Arc::new(InFlight::default());
+        let Role::Leader(leader) = table.join(&key("/a")) else {
+            panic!("the first asker leads")
+        };
+        let Role::Follower(receiver) = table.join(&key("/a")) else {
+            panic!("the second asker follows")
+        };
+        assert!(
+            matches!(table.join(&key("/b")), Role::Leader(_)),
+            "other keys are independent"
+        );
+        let waiter = tokio::spawn(wait(receiver));
+        leader.finish(Outcome::Stored);
+        assert_eq!(waiter.await.unwrap(), Outcome::Stored);
+        assert!(
+            matches!(table.join(&key("/a")), Role::Leader(_)),
+            "a finished fetch is forgotten"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_vanished_leader_releases_its_followers() {
+        let table = Arc::new(InFlight::default());
+        let Role::Leader(leader) = table.join(&key("/a")) else {
+            panic!("the first asker leads")
+        };
+        let Role::Follower(receiver) = table.join(&key("/a")) else {
+            panic!("the second asker follows")
+        };
+        drop(leader);
+        assert_eq!(wait(receiver).await, Outcome::NotShared);
+    }
+}

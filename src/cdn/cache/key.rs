@@ -123,3 +123,107 @@ pub fn selected_cookies(selection: &Selection, headers: &HeaderMap) -> Option<St
     cookies.sort_unstable();
     Some(cookies.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::HeaderValue;
+
+    use super::*;
+    use crate::cdn::cache::freshness::TtlPolicy;
+    use crate::cdn::pattern::PathPattern;
+    use crate::config::cdn::{CacheKeyPolicy, ViewerProtocol};
+
+    fn behavior(
+        query_strings: Selection,
+        headers: Vec<&'static str>,
+        cookies: Selection,
+        compress: bool,
+    ) -> Behavior {
+        Behavior {
+            pattern: PathPattern::new("*").unwrap(),
+            origin: 0,
+            allowed_methods: vec![http::Method::GET, http::Method::HEAD],
+            ttl: TtlPolicy {
+                min: Duration::ZERO,
+                default: Duration::from_secs(60),
+                max: Duration::from_secs(3600),
+            },
+            compress,
+            cache_key: CacheKeyPolicy {
+                query_strings,
+                headers: headers
+                    .into_iter()
+                    .map(http::HeaderName::from_static)
+                    .collect(),
+                cookies,
+            },
+            forward_headers: Vec::new(),
+            viewer_protocol: ViewerProtocol::AllowAll,
+        }
+    }
+
+    #[test]
+    fn query_strings_are_filtered_and_sorted() {
+        let all = behavior(Selection::All, vec![], Selection::None, false);
+        assert_eq!(
+            origin_query(&all, Some("b=2&a=1&a=0")),
+            Some("a=0&a=1&b=2".to_string())
+        );
+        let some = behavior(
+            Selection::Only(vec!["w".into(), "h".into()]),
+            vec![],
+            Selection::None,
+            false,
+        );
+        assert_eq!(
+            origin_query(&some, Some("x=9&w=10&h=20")),
+            Some("h=20&w=10".to_string())
+        );
+        assert_eq!(origin_query(&some, Some("x=9")), None);
+        let none = behavior(Selection::None, vec![], Selection::None, false);
+        assert_eq!(origin_query(&none, Some("a=1")), None);
+    }
+
+    #[test]
+    fn only_selected_cookies_are_kept_sorted() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("theme=dark; session=abc"));
+        headers.append(COOKIE, HeaderValue::from_static("tracking=1"));
+        assert_eq!(
+            selected_cookies(&Selection::Only(vec!["session".into()]), &headers),
+            Some("session=abc".to_string())
+        );
+        assert_eq!(
+            selected_cookies(&Selection::All, &headers),
+            Some("session=abc; theme=dark; tracking=1".to_string())
+        );
+        assert_eq!(selected_cookies(&Selection::None, &headers), None);
+    }
+
+    #[test]
+    fn keys_split_on_keyed_headers_and_encoding_class_only() {
+        let keyed = behavior(Selection::None, vec!["x-device"], Selection::None, true);
+        let request = |device: &'static str, encoding: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-device", HeaderValue::from_static(device));
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(encoding));
+            headers.insert("x-other", HeaderValue::from_static("ignored"));
+            primary(0, &keyed, "/a", None, &headers)
+        };
+        assert_eq!(
+            request("mobile", "gzip, br"),
+            request("mobile", "br;q=1, gzip")
+        );
+        assert_ne!(request("mobile", "gzip"), request("desktop", "gzip"));
+        assert_ne!(request("mobile", "gzip"), request("mobile", "br"));
+        let secondary_key = secondary(
+            &request("mobile", "gzip"),
+            &[http::HeaderName::from_static("x-other")],
+            &HeaderMap::new(),
+        );
+        assert_ne!(secondary_key, request("mobile", "gzip"));
+        assert_eq!(secondary_key.path, request("mobile", "gzip").path);
+    }
+}
