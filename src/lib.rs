@@ -1,18 +1,24 @@
 //! Edgewise: a homelab-sized AWS edge.
 //!
 //! # Layout
+//! - [`cli`]: logging and config loading shared by the two binaries
 //! - [`config`]: the one TOML file both binaries read, validated into typed values with
 //!   file:line:col errors
+//! - [`cdn`]: the caching HTTPS reverse proxy (CloudFront's job): TLS, distributions,
+//!   behaviors, the RFC 9111 cache, origins, compression, the admin API
 //! - [`dns`]: authoritative DNS (Route 53's job): zones, the RFC 1034 answer algorithm,
 //!   UDP/TCP transport
 //! - [`geo`]: client location from `[[geo.networks]]` and MaxMind-format databases
 //! - [`health`]: HTTP/HTTPS/TCP/calculated health checks, published as lock-free flags, and
 //!   the status listener that shows them
+//! - [`net`]: socket set-up shared by the servers
 //! - [`shutdown`]: SIGINT/SIGTERM → one cancellation token
 
 pub mod cdn;
+pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod geo;
 pub mod health;
+pub mod net;
 pub mod shutdown;

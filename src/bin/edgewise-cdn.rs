@@ -1,16 +1,12 @@
 //! `edgewise-cdn`: the caching HTTPS reverse proxy. Parses arguments, loads the config, serves.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edgewise::cdn::{CdnServer, tls};
-use edgewise::config::{CdnConfig, Config, DEFAULT_CONFIG_PATH};
-
-/// Exit status for an invalid configuration.
-const EXIT_BAD_CONFIG: u8 = 1;
+use edgewise::config::{CdnConfig, DEFAULT_CONFIG_PATH};
 
 #[derive(Parser)]
 #[command(version, about = "CloudFront-style caching HTTPS reverse proxy")]
@@ -37,26 +33,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let config = match Config::load(&cli.config) {
+    edgewise::cli::init_tracing();
+    let config = match edgewise::cli::load_config(&cli.config) {
         Ok(config) => config,
-        Err(errors) => {
-            eprint!("{errors}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
-        }
+        Err(code) => return code,
     };
     let Some(cdn) = config.cdn else {
         eprintln!(
             "{}: no [cdn] section: nothing to serve",
             cli.config.display()
         );
-        return ExitCode::from(EXIT_BAD_CONFIG);
+        return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
     };
     let result = match cli.command {
         Some(Command::Check) => {

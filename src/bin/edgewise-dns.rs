@@ -1,16 +1,12 @@
 //! `edgewise-dns`: the authoritative DNS server. Parses arguments, loads the config, serves.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use edgewise::config::{Config, DEFAULT_CONFIG_PATH};
+use edgewise::config::DEFAULT_CONFIG_PATH;
 use edgewise::dns::DnsServer;
-
-/// Exit status for an invalid configuration (EX_DATAERR would be 65; sysexits' EX_USAGE is 64).
-const EXIT_BAD_CONFIG: u8 = 1;
 
 #[derive(Parser)]
 #[command(
@@ -33,26 +29,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let config = match Config::load(&cli.config) {
+    edgewise::cli::init_tracing();
+    let config = match edgewise::cli::load_config(&cli.config) {
         Ok(config) => config,
-        Err(errors) => {
-            eprint!("{errors}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
-        }
+        Err(code) => return code,
     };
     let Some(dns) = config.dns else {
         eprintln!(
             "{}: no [dns] section: nothing to serve",
             cli.config.display()
         );
-        return ExitCode::from(EXIT_BAD_CONFIG);
+        return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
     };
     if let Some(Command::Check) = cli.command {
         println!("{}: ok ({} zones)", cli.config.display(), dns.zones.len());

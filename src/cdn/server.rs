@@ -73,7 +73,8 @@ impl CdnServer {
             let mut listeners = Vec::new();
             let mut bound = Vec::new();
             for &addr in addrs {
-                let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
+                let listener = crate::net::tcp_listener(addr)
+                    .map_err(|source| StartError::Bind { addr, source })?;
                 let local = listener
                     .local_addr()
                     .map_err(|source| StartError::Bind { addr, source })?;
@@ -153,22 +154,6 @@ impl CdnServer {
             warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
         }
     }
-}
-
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
 }
 
 /// One listener's accept loop and what its connections need.

@@ -83,8 +83,8 @@ impl DnsServer {
             server.addrs.push(bound);
         }
         for &addr in &config.status_listen {
-            let listener =
-                tcp_listener(addr).map_err(|source| StartError::Bind { addr, source })?;
+            let listener = crate::net::tcp_listener(addr)
+                .map_err(|source| StartError::Bind { addr, source })?;
             let bound = listener
                 .local_addr()
                 .map_err(|source| StartError::Bind { addr, source })?;
@@ -162,7 +162,7 @@ fn bind_pair(
             .local_addr()?
             .as_socket()
             .ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
-        match tcp_listener(bound) {
+        match crate::net::tcp_listener(bound) {
             Ok(tcp) => {
                 let mut udp = vec![UdpSocket::from_std(first.into())?];
                 for _ in 1..workers {
@@ -189,18 +189,6 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket)
-}
-
-fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
 }
 
 async fn serve_udp(socket: UdpSocket, snapshot: Arc<Snapshot>) {

@@ -50,11 +50,16 @@ pub struct Edge {
     results: [AtomicU64; 4],
 }
 
-/// One viewer request's facts the pipeline keeps passing around.
+/// One viewer request as the pipeline sees it: its behavior, and the facts it carries.
 struct Ask<'a> {
+    behavior: &'a Behavior,
+    request: Arc<ViewerRequest>,
+}
+
+/// What a request carries besides its behavior; shared so background work can keep it.
+struct ViewerRequest {
     distribution: usize,
     behavior_index: usize,
-    behavior: &'a Behavior,
     method: Method,
     path: String,
     query: Option<String>,
@@ -63,6 +68,13 @@ struct Ask<'a> {
     https: bool,
     host: String,
     http2: bool,
+}
+
+impl std::ops::Deref for Ask<'_> {
+    type Target = ViewerRequest;
+    fn deref(&self) -> &ViewerRequest {
+        &self.request
+    }
 }
 
 impl Edge {
@@ -223,17 +235,19 @@ impl Edge {
         }
         let (parts, body) = request.into_parts();
         let ask = Ask {
-            distribution,
-            behavior_index,
             behavior,
-            method: parts.method.clone(),
-            path,
-            query: parts.uri.query().map(str::to_string),
-            headers: parts.headers,
-            viewer_peer: conn.peer.ip(),
-            https: conn.https,
-            host,
-            http2,
+            request: Arc::new(ViewerRequest {
+                distribution,
+                behavior_index,
+                method: parts.method.clone(),
+                path,
+                query: parts.uri.query().map(str::to_string),
+                headers: parts.headers,
+                viewer_peer: conn.peer.ip(),
+                https: conn.https,
+                host,
+                http2,
+            }),
         };
         let response = if matches!(ask.method, Method::GET | Method::HEAD) {
             self.cached(&ask).await
@@ -347,15 +361,11 @@ impl Edge {
             return;
         };
         let edge = self.clone();
-        let owned = OwnedAsk::from(ask);
+        let request = ask.request.clone();
         tokio::spawn(async move {
-            let Some(behavior) = edge.config.distributions[owned.distribution]
-                .behaviors
-                .get(owned.behavior_index)
-            else {
-                return;
-            };
-            let ask = owned.borrow(behavior);
+            let behavior =
+                &edge.config.distributions[request.distribution].behaviors[request.behavior_index];
+            let ask = Ask { behavior, request };
             let _ = edge.fill(&ask, key, Some(stale), Some(leader)).await;
         });
     }
@@ -406,17 +416,19 @@ impl Edge {
             return response;
         };
         let page_ask = Ask {
-            distribution: ask.distribution,
-            behavior_index,
             behavior: &dist.behaviors[behavior_index],
-            method: Method::GET,
-            path: custom.path.clone(),
-            query: None,
-            headers: HeaderMap::new(),
-            viewer_peer: ask.viewer_peer,
-            https: ask.https,
-            host: ask.host.clone(),
-            http2: ask.http2,
+            request: Arc::new(ViewerRequest {
+                distribution: ask.distribution,
+                behavior_index,
+                method: Method::GET,
+                path: custom.path.clone(),
+                query: None,
+                headers: HeaderMap::new(),
+                viewer_peer: ask.viewer_peer,
+                https: ask.https,
+                host: ask.host.clone(),
+                http2: ask.http2,
+            }),
         };
         let page = Box::pin(self.cached(&page_ask)).await;
         if page.status() != StatusCode::OK {
@@ -438,51 +450,6 @@ impl Edge {
             https: ask.https,
             host: &ask.host,
             http2: ask.http2,
-        }
-    }
-}
-
-/// An `Ask` that can move into a background task.
-struct OwnedAsk {
-    distribution: usize,
-    behavior_index: usize,
-    path: String,
-    query: Option<String>,
-    headers: HeaderMap,
-    viewer_peer: std::net::IpAddr,
-    https: bool,
-    host: String,
-    http2: bool,
-}
-
-impl OwnedAsk {
-    fn from(ask: &Ask<'_>) -> OwnedAsk {
-        OwnedAsk {
-            distribution: ask.distribution,
-            behavior_index: ask.behavior_index,
-            path: ask.path.clone(),
-            query: ask.query.clone(),
-            headers: ask.headers.clone(),
-            viewer_peer: ask.viewer_peer,
-            https: ask.https,
-            host: ask.host.clone(),
-            http2: ask.http2,
-        }
-    }
-
-    fn borrow<'a>(&self, behavior: &'a Behavior) -> Ask<'a> {
-        Ask {
-            distribution: self.distribution,
-            behavior_index: self.behavior_index,
-            behavior,
-            method: Method::GET,
-            path: self.path.clone(),
-            query: self.query.clone(),
-            headers: self.headers.clone(),
-            viewer_peer: self.viewer_peer,
-            https: self.https,
-            host: self.host.clone(),
-            http2: self.http2,
         }
     }
 }
