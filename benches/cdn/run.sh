@@ -9,7 +9,8 @@
 #   H2_STREAMS=1        h2load -m: concurrent streams per HTTP/2 connection
 #   WARMUP=3            seconds of unmeasured load on each proxy before measuring (0: none)
 #   STAMPEDE=200        concurrent requests for one cold object in the stampede check (0: skip)
-#   SLOW_RATE=200k      body rate of the origin's /slow/ objects (nginx limit_rate syntax)
+#   SLOW_RATE=40k       body rate of the origin's /slow/ objects (nginx limit_rate syntax;
+#                       nginx sends the first second's worth at once: 100 KiB at 40k takes ~2 s)
 #   PORT_BASE=18480     origin PORT_BASE, nginx +1 (http) +2 (https), edgewise +3 (http)
 #                       +4 (https) +5 (admin)
 #   PROXY_CPU=1 LOAD_CPU=0   cores the proxies and the load generator (and origin) use
@@ -34,7 +35,7 @@ CONNS="${CONNS:-32}"
 H2_STREAMS="${H2_STREAMS:-1}"
 WARMUP="${WARMUP:-3}"
 STAMPEDE="${STAMPEDE:-200}"
-SLOW_RATE="${SLOW_RATE:-200k}"
+SLOW_RATE="${SLOW_RATE:-40k}"
 PORT_BASE="${PORT_BASE:-18480}"
 PROXY_CPU="${PROXY_CPU:-1}"
 LOAD_CPU="${LOAD_CPU:-0}"
@@ -148,6 +149,7 @@ for p in nginx edgewise; do   # stampede objects, one per proxy so both start co
     head -c 1024 /dev/urandom >"$WORK/www/fast/$p.bin"
     head -c 102400 /dev/urandom >"$WORK/www/slow/$p.bin"
 done
+head -c 102400 /dev/urandom >"$WORK/www/slow/direct.bin"   # the slow origin's own time
 # One self-signed P-256 certificate for both proxies.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
@@ -324,8 +326,10 @@ log "origin :$ORIGIN_PORT, nginx :$NGINX_HTTP/:$NGINX_HTTPS, edgewise :$EW_HTTP/
 #    object, then count what reached the origin. "fast": 1 KiB, sent at once; "slow":
 #    100 KiB sent at SLOW_RATE, so the first fetch is still running when the rest arrive.
 declare -A STAMP=()
+SLOW_TIME=-
 if ((STAMPEDE > 0)); then
     ((STAMPEDE <= 1000)) || die "STAMPEDE must be at most 1000"
+    SLOW_TIME=$(curl -s -o /dev/null --max-time 30 -w '%{time_total}' "http://$ADDR:$ORIGIN_PORT/slow/direct.bin" || true)
     for kind in fast slow; do
         for p in "${PROXIES[@]}"; do
             f="$WORK/stampede.$kind.$p.txt"
@@ -403,6 +407,11 @@ for p in "${PROXIES[@]}"; do
     check_alive "$p" "measurements" || true
     THREADS[$p]=$(if server_alive "$p"; then threads_of "$p"; else echo -; fi)
 done
+declare -A TLS=()
+for p in "${PROXIES[@]}"; do   # what wrk negotiates (same OpenSSL defaults as openssl s_client)
+    TLS[$p]=$(timeout 5 openssl s_client -connect "$ADDR:${HTTPS_PORT[$p]}" -servername localhost </dev/null 2>/dev/null |
+        awk '/^New, / { v = $2; c = $NF } END { sub(/,$/, "", v); print v, c }' || true)
+done
 EW_METRICS=""
 if server_alive edgewise; then
     EW_METRICS=$(curl -s --max-time 2 -H "Authorization: Bearer bench-admin-token" \
@@ -468,7 +477,12 @@ num() { awk -v a="$1" 'BEGIN { if (a == "-" || a == "") print "-"; else printf "
     echo "running; far above the quiet level (compare rounds), a build or tests were running."
     echo "origin requests during the measured runs: $ORIGIN_DURING (0: every measured request was a cache hit)"
     echo "threads: nginx ${THREADS[nginx]:--}, edgewise ${THREADS[edgewise]:--}"
-    [[ -n "$EW_METRICS" ]] && echo "edgewise /metrics: $EW_METRICS"
+    echo "TLS (openssl s_client, as wrk): nginx ${TLS[nginx]:--}; edgewise ${TLS[edgewise]:--}; h2load: $(cat "$WORK"/*.1k-h2.1.txt 2>/dev/null | awk '/^Cipher:/ { print $2; exit }')"
+    if [[ -n "$EW_METRICS" ]]; then echo "edgewise /metrics: $EW_METRICS"; fi
+    if [[ -s "$WORK/edgewise.out" ]]; then
+        echo "edgewise log (RUST_LOG=${EDGEWISE_LOG:-warn}): $(wc -l <"$WORK/edgewise.out") lines, most frequent:"
+        sed -E 's/^[0-9T:.Z-]+ +//; s/\([0-9a-f]+\)$//' "$WORK/edgewise.out" | sort | uniq -c | sort -rn | head -n 3 | sed 's/^/    /'
+    fi
     if ((STAMPEDE > 0)); then
         echo
         echo "stampede: $STAMPEDE concurrent HTTP/1.1 requests (one connection each) for one cold object"
@@ -477,7 +491,7 @@ num() { awk -v a="$1" 'BEGIN { if (a == "-" || a == "") print "-"; else printf "
         for kind in fast slow; do
             case $kind in
                 fast) what="1 KiB, origin answers at once" ;;
-                slow) what="100 KiB, origin sends at $SLOW_RATE/s" ;;
+                slow) what="100 KiB, origin takes ${SLOW_TIME}s" ;;
             esac
             cells=()
             for p in nginx edgewise; do

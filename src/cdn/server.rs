@@ -11,12 +11,13 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::admin;
@@ -119,7 +120,7 @@ impl CdnServer {
     /// Serves until `shutdown`, then gives in-flight requests up to 10 s to finish.
     pub async fn run(self, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
-        let graceful = Arc::new(GracefulShutdown::new());
+        let connections = TaskTracker::new();
         let mut tasks = JoinSet::new();
         let listeners = self
             .https
@@ -132,7 +133,7 @@ impl CdnServer {
                 config: self.config.clone(),
                 tls,
                 slots: slots.clone(),
-                graceful: graceful.clone(),
+                connections: connections.clone(),
                 shutdown: shutdown.clone(),
             };
             tasks.spawn(ctx.serve(listener));
@@ -146,8 +147,8 @@ impl CdnServer {
             ));
         }
         while tasks.join_next().await.is_some() {}
-        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        connections.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
             .await
             .is_err()
         {
@@ -162,7 +163,8 @@ struct Accept {
     config: Arc<CdnConfig>,
     tls: Option<TlsAcceptor>,
     slots: Arc<Semaphore>,
-    graceful: Arc<GracefulShutdown>,
+    /// Every connection task, so shutdown can wait for them to drain.
+    connections: TaskTracker,
     shutdown: CancellationToken,
 }
 
@@ -190,7 +192,7 @@ impl Accept {
                 continue;
             };
             let this = this.clone();
-            tokio::spawn(async move {
+            this.connections.clone().spawn(async move {
                 this.connection(stream, peer).await;
                 drop(permit);
             });
@@ -220,26 +222,27 @@ impl Accept {
             .max_header_list_size(u32::try_from(self.config.max_header_size).unwrap_or(u32::MAX))
             .keep_alive_interval(Some(self.config.idle_timeout))
             .keep_alive_timeout(self.config.header_timeout);
-        let result = match &self.tls {
+        let io = match &self.tls {
             Some(acceptor) => {
-                let tls =
-                    match tokio::time::timeout(self.config.header_timeout, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => return debug!("TLS handshake with {peer}: {e}"),
-                        Err(_) => return debug!("TLS handshake with {peer} timed out"),
-                    };
-                let connection = builder
-                    .serve_connection(TokioIo::new(tls), service)
-                    .into_owned();
-                self.graceful.watch(connection).await
+                match tokio::time::timeout(self.config.header_timeout, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(tls)) => Either::Left(tls),
+                    Ok(Err(e)) => return debug!("TLS handshake with {peer}: {e}"),
+                    Err(_) => return debug!("TLS handshake with {peer} timed out"),
+                }
             }
-            None => {
-                let connection = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                self.graceful.watch(connection).await
+            None => Either::Right(stream),
+        };
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        // On shutdown: no new requests on this connection (HTTP/2 GOAWAY, HTTP/1.1 closes after
+        // the current response), but those in flight finish.
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = self.shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
             }
         };
         if let Err(e) = result {

@@ -1,5 +1,16 @@
 //! Integration tests for the authoritative DNS server: one binary, one module per area.
 
+mod cdn_admin;
+mod cdn_cache;
+mod cdn_cache_key;
+mod cdn_compress;
+mod cdn_harness;
+mod cdn_limits;
+mod cdn_origins;
+mod cdn_process;
+mod cdn_routing;
+mod cdn_test_origin;
+mod cdn_tls;
 mod config_binary;
 mod config_check;
 mod dns_answers;

@@ -219,9 +219,9 @@ enum StatusClass {
 
 fn classify(status: u16) -> StatusClass {
     match status {
-        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501 => {
-            StatusClass::Default
-        }
+        // RFC 9110 §15.1 also lets 404, 405, 410, 414 and 501 be cached heuristically, but
+        // CloudFront treats every 4xx/5xx as an error, cached for the error TTL: so do we.
+        200 | 203 | 204 | 206 | 300 | 301 | 308 => StatusClass::Default,
         // A 304 validates an entry the cache already has; it is never an entry of its own.
         304 => StatusClass::Never,
         // CloudFront never caches 416: it depends on the request's Range, not the object.
@@ -239,7 +239,7 @@ fn classify(status: u16) -> StatusClass {
 /// cached `Set-Cookie` hands one visitor's session to the next, and that mistake is far
 /// costlier than a cache miss.
 ///
-/// Error responses (4xx/5xx outside the heuristically cacheable list) are stored for
+/// Error responses (every 4xx/5xx, as CloudFront) are stored for
 /// `error_ttl`, or for an explicit origin lifetime capped at `policy.max` if that is longer,
 /// as CloudFront does; `no-store`/`private` still keep them out.
 pub fn decide(
@@ -504,7 +504,7 @@ mod tests {
                 Storability::Store(Freshness { must_revalidate: true, stale_if_error: Some(S(10)), ..fresh(60) })),
             ("proxy-revalidate is must-revalidate for us", get.clone(), false, 200, vec![("cache-control", "max-age=60, proxy-revalidate")], P0, strict(60)),
             ("301 is heuristically cacheable", get.clone(), false, 301, vec![], P0, store(86_400)),
-            ("404 is heuristically cacheable", get.clone(), false, 404, vec![], P0, store(86_400)),
+            ("404 is an error: cached for the error TTL, as CloudFront", get.clone(), false, 404, vec![], P0, store(10)),
             ("302 without a lifetime passes", get.clone(), false, 302, vec![], P0, Storability::Pass("status")),
             ("302 with max-age is stored", get.clone(), false, 302, vec![("cache-control", "max-age=30")], P0, store(30)),
             ("307 with Expires is stored", get.clone(), false, 307, vec![("expires", &in_hour)], P0, store(3_600)),

@@ -298,7 +298,10 @@ impl Edge {
 /// stale-if-error: CloudFront serves a stale object when the origin fails unless the origin
 /// said `stale-if-error=0` (or a shorter window than the staleness), or must-revalidate.
 fn may_serve_stale(object: &CachedObject, now: Instant) -> bool {
-    !object.freshness.must_revalidate
+    // Only a real object is worth more than a fresh error; a stale error is not.
+    !object.status.is_client_error()
+        && !object.status.is_server_error()
+        && !object.freshness.must_revalidate
         && object
             .freshness
             .stale_if_error

@@ -1,0 +1,180 @@
+//! CDN admin API (invalidations, metrics) and graceful shutdown.
+
+use std::time::Duration;
+
+use http::Method;
+
+use crate::cdn_harness::*;
+
+async fn cached_site() -> (Origin, Cdn) {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("cached").cc("max-age=600"));
+    let cdn = Cdn::site(&origin, "").await;
+    for path in ["/a", "/dir/b", "/dir/c", "/other"] {
+        assert_eq!(cdn.get(path).send().await.x_cache(), MISS, "{path}");
+        assert_eq!(cdn.get(path).send().await.x_cache(), HIT, "{path}");
+    }
+    (origin, cdn)
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_a_missing_or_wrong_token() {
+    let (_origin, cdn) = cached_site().await;
+    let body = r#"{"distribution": "site", "paths": ["/a"]}"#;
+    for token in [None, Some("wrong-token-123"), Some("test-admin-tokenX")] {
+        let response = cdn.admin(Method::POST, "/invalidations", token, body).await;
+        assert_eq!(response.status, 401, "{token:?}");
+        assert_eq!(response.header("www-authenticate"), Some("Bearer"));
+    }
+    let metrics = cdn.admin(Method::GET, "/metrics", None, "").await;
+    assert_eq!(metrics.status, 401);
+    // Nothing was invalidated.
+    assert_eq!(cdn.get("/a").send().await.x_cache(), HIT);
+}
+
+#[tokio::test]
+async fn invalidating_an_exact_path_makes_the_next_request_a_miss() {
+    let (origin, cdn) = cached_site().await;
+    let response = cdn.invalidate("site", &["/a"]).await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert!(
+        json["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{json}"
+    );
+    assert_eq!(json["invalidated"], 1, "{json}");
+    assert_eq!(cdn.get("/a").send().await.x_cache(), MISS);
+    assert_eq!(cdn.get("/dir/b").send().await.x_cache(), HIT);
+    assert_eq!(origin.hits("/a"), 2);
+}
+
+#[tokio::test]
+async fn invalidating_a_trailing_star_removes_every_path_under_the_prefix() {
+    let (origin, cdn) = cached_site().await;
+    let response = cdn.invalidate("site", &["/dir/*"]).await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(json["invalidated"], 2, "{json}");
+    assert_eq!(cdn.get("/dir/b").send().await.x_cache(), MISS);
+    assert_eq!(cdn.get("/dir/c").send().await.x_cache(), MISS);
+    assert_eq!(cdn.get("/a").send().await.x_cache(), HIT);
+    assert_eq!(cdn.get("/other").send().await.x_cache(), HIT);
+    assert_eq!((origin.hits("/dir/b"), origin.hits("/a")), (2, 1));
+    // Two invalidations get two different ids.
+    let again = cdn.invalidate("site", &["/*"]).await;
+    let first: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&again.body).unwrap();
+    assert_ne!(first["id"], second["id"]);
+    assert_eq!(cdn.get("/a").send().await.x_cache(), MISS);
+}
+
+#[tokio::test]
+async fn the_admin_api_rejects_bad_requests() {
+    let (_origin, cdn) = cached_site().await;
+    let post =
+        |body: &'static str| cdn.admin(Method::POST, "/invalidations", Some(ADMIN_TOKEN), body);
+    for body in [
+        "not json",
+        r#"{"distribution": "site"}"#,
+        r#"{"distribution": "site", "paths": []}"#,
+        r#"{"distribution": "site", "paths": ["no-slash"]}"#,
+        r#"{"distribution": "site", "paths": ["/a*b"]}"#,
+    ] {
+        let response = post(body).await;
+        assert_eq!(response.status, 400, "{body}: {}", response.text());
+    }
+    let unknown = post(r#"{"distribution": "nope", "paths": ["/a"]}"#).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+    let elsewhere = cdn
+        .admin(Method::GET, "/elsewhere", Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(elsewhere.status, 404);
+    assert_eq!(cdn.get("/a").send().await.x_cache(), HIT);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_result_and_show_the_cache() {
+    let (_origin, cdn) = cached_site().await;
+    assert_eq!(cdn.get("/x").host("nobody.test").send().await.status, 421);
+    let response = cdn
+        .admin(Method::GET, "/metrics", Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = response.text();
+    for line in [
+        "# TYPE edgewise_cdn_requests_total counter",
+        "edgewise_cdn_requests_total{result=\"Hit\"} 4",
+        "edgewise_cdn_requests_total{result=\"Miss\"} 4",
+        "edgewise_cdn_requests_total{result=\"RefreshHit\"} 0",
+        "edgewise_cdn_requests_total{result=\"Error\"} 1",
+        "# TYPE edgewise_cdn_cache_objects gauge",
+        "# TYPE edgewise_cdn_cache_bytes gauge",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    for gauge in ["edgewise_cdn_cache_objects ", "edgewise_cdn_cache_bytes "] {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(gauge))
+            .unwrap_or_else(|| panic!("no {gauge} in:\n{text}"));
+        value
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("{gauge}{value}"));
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/slow",
+        Reply::ok("finished").cc("max-age=60").delay_ms(1_000),
+    );
+    let mut cdn = Cdn::site(&origin, "").await;
+    let https = cdn.https.unwrap();
+    let token = cdn.token.clone();
+    let handle = cdn.handle.take().unwrap();
+    let in_flight = {
+        let request = cdn.get("/slow");
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        // The request borrows the CDN; run it here while shutdown proceeds in a task.
+        let shutdown = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            token.cancel();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let running_mid_request = !handle.is_finished();
+            let _ = done_rx.await;
+            tokio::time::timeout(TIMEOUT, handle)
+                .await
+                .expect("run() returns after the drain")
+                .expect("run() does not panic");
+            running_mid_request
+        });
+        let response = request.send().await;
+        let _ = done_tx.send(());
+        (response, shutdown.await.unwrap())
+    };
+    let (response, running_mid_request) = in_flight;
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "finished")
+    );
+    assert!(
+        running_mid_request,
+        "run() returned while a request was still in flight (no graceful drain)"
+    );
+    // After shutdown nothing listens any more.
+    let refused = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(https)).await;
+    assert!(
+        matches!(refused, Ok(Err(_))),
+        "the HTTPS listener is closed"
+    );
+}

@@ -1,0 +1,555 @@
+//! CDN test harness: a programmable in-process origin that counts what it sees, the CDN on
+//! ephemeral ports with its generated certificate, and a small client (HTTP/1.1 or HTTP/2
+//! over TLS, HTTP/1.1 in the clear) that opens one connection per request, so every
+//! assertion looks at exactly one exchange.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use edgewise::cdn::CdnServer;
+use edgewise::config::{CdnConfig, Config};
+use http::{HeaderMap, Method, Request, Version};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tempfile::TempDir;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::cdn_test_origin::*;
+
+/// Bound on every network wait of a test.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// The admin API token every test config carries.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The host the `site` distribution answers (besides localhost).
+pub const SITE: &str = "site.test";
+
+// ------------------------------------------------------------------ config
+
+/// A whole config: listeners on port 0, the admin API, one `[[cdn.certs]]` under `certs/`,
+/// extra `[cdn]` keys (`settings`) and the distributions (`body`).
+pub fn config(settings: &str, body: &str) -> String {
+    format!(
+        r#"[cdn]
+https_listen = ["127.0.0.1:0"]
+http_listen = ["127.0.0.1:0"]
+admin_listen = ["127.0.0.1:0"]
+admin_token = "{ADMIN_TOKEN}"
+{settings}
+
+[[cdn.certs]]
+cert = "certs/cert.pem"
+key = "certs/key.pem"
+
+{body}"#
+    )
+}
+
+/// Distribution "site" (hosts site.test and localhost) with origin "app" at `url` and one
+/// behavior `*` with extra keys `behavior`.
+pub fn site(url: &str, behavior: &str) -> String {
+    format!(
+        r#"[[cdn.distributions]]
+id = "site"
+hosts = ["{SITE}", "localhost"]
+
+[[cdn.distributions.origins]]
+id = "app"
+url = "{url}"
+
+[[cdn.distributions.behaviors]]
+path = "*"
+origin = "app"
+{behavior}
+"#
+    )
+}
+
+// ------------------------------------------------------------------ the CDN
+
+/// The CDN under test, cancelled when dropped.
+pub struct Cdn {
+    pub dir: TempDir,
+    pub config: CdnConfig,
+    pub https: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    pub token: CancellationToken,
+    pub handle: Option<JoinHandle<()>>,
+    roots: Arc<RootCertStore>,
+}
+
+impl Drop for Cdn {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+impl Cdn {
+    /// Distribution "site" in front of `origin`, one behavior `*` with `behavior` keys.
+    pub async fn site(origin: &Origin, behavior: &str) -> Cdn {
+        Cdn::start(&config("", &site(&origin.url(), behavior))).await
+    }
+
+    pub async fn start(toml: &str) -> Cdn {
+        Cdn::start_with(toml, &[]).await
+    }
+
+    /// Writes `toml` as `edgewise.toml` plus `files` (relative paths) into a temp folder,
+    /// binds and runs the CDN.
+    pub async fn start_with(toml: &str, files: &[(&str, &[u8])]) -> Cdn {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (rel, bytes) in files {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let path = dir.path().join("edgewise.toml");
+        std::fs::write(&path, toml).unwrap();
+        let cdn = load_cdn(&path);
+        let server = CdnServer::bind(&cdn).unwrap_or_else(|e| panic!("CDN bind: {e}"));
+        let mut roots = RootCertStore::empty();
+        for files in &cdn.certs {
+            for cert in read_certs(&files.cert) {
+                roots.add(cert).expect("a usable test certificate");
+            }
+        }
+        let https = server.https_addrs().first().copied();
+        let http = server.http_addrs().first().copied();
+        let admin = server.admin_addrs().first().copied();
+        let token = CancellationToken::new();
+        let handle = tokio::spawn(server.run(token.clone()));
+        Cdn {
+            dir,
+            config: cdn,
+            https,
+            http,
+            admin,
+            token,
+            handle: Some(handle),
+            roots: Arc::new(roots),
+        }
+    }
+
+    pub fn https_port(&self) -> u16 {
+        self.https.expect("an HTTPS listener").port()
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.http.expect("an HTTP listener").port()
+    }
+
+    pub fn get(&self, path: &str) -> Req<'_> {
+        self.request(Method::GET, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> Req<'_> {
+        Req {
+            cdn: self,
+            method,
+            path: path.to_string(),
+            host: None,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            proto: Proto::H1,
+            sni: "localhost".to_string(),
+        }
+    }
+
+    /// An admin API call; `token` None sends no Authorization.
+    pub async fn admin(&self, method: Method, path: &str, token: Option<&str>, body: &str) -> Resp {
+        let addr = self.admin.expect("an admin listener");
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr.to_string());
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let exchange = async {
+            let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+            exchange(tcp, false, request).await
+        };
+        within(exchange)
+            .await
+            .unwrap_or_else(|e| panic!("admin {path}: {e}"))
+    }
+
+    /// `POST /invalidations` with the right token.
+    pub async fn invalidate(&self, distribution: &str, paths: &[&str]) -> Resp {
+        let body = serde_json::json!({ "distribution": distribution, "paths": paths });
+        self.admin(
+            Method::POST,
+            "/invalidations",
+            Some(ADMIN_TOKEN),
+            &body.to_string(),
+        )
+        .await
+    }
+
+    /// The leaf certificate the HTTPS listener presents for `sni` (None: connect by IP, no SNI),
+    /// whatever names it has.
+    pub async fn presented_cert(&self, sni: Option<&str>) -> CertificateDer<'static> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth();
+        let name = match sni {
+            Some(name) => ServerName::try_from(name.to_string()).unwrap(),
+            None => ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        };
+        let connect = async {
+            let tcp = TcpStream::connect(self.https.unwrap()).await?;
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await
+        };
+        let tls = tokio::time::timeout(TIMEOUT, connect)
+            .await
+            .expect("TLS handshake in time")
+            .expect("TLS handshake");
+        tls.get_ref().1.peer_certificates().unwrap()[0]
+            .clone()
+            .into_owned()
+    }
+
+    /// A TLS connection verified against the configured certificates, with `alpn`.
+    pub async fn tls(
+        &self,
+        sni: &str,
+        alpn: &[&[u8]],
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(self.roots.clone())
+        .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let name = ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(self.https.expect("an HTTPS listener"))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake with SNI {sni}: {e}"))
+    }
+}
+
+/// Loads a config expected to be valid, with a `[cdn]` section.
+pub fn load_cdn(path: &Path) -> CdnConfig {
+    match Config::load(path) {
+        Ok(config) => config.cdn.expect("the test config has a [cdn] section"),
+        Err(errors) => panic!("the test config should load, but:\n{errors}"),
+    }
+}
+
+/// Every PEM certificate in `path`.
+pub fn read_certs(path: &Path) -> Vec<CertificateDer<'static>> {
+    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.expect("a PEM certificate"))
+        .collect()
+}
+
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+// ------------------------------------------------------------------ the client
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// HTTP/1.1 over TLS (ALPN http/1.1).
+    H1,
+    /// HTTP/2 over TLS (ALPN h2).
+    H2,
+    /// HTTP/1.1 in the clear, to the HTTP listener.
+    Plain,
+}
+
+/// A request to the CDN, sent on a fresh connection.
+pub struct Req<'a> {
+    cdn: &'a Cdn,
+    method: Method,
+    path: String,
+    /// Host header (HTTP/1.1) or authority (HTTP/2); default `site.test:<port>`.
+    host: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    proto: Proto,
+    sni: String,
+}
+
+impl Req<'_> {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
+    pub fn sni(mut self, sni: &str) -> Self {
+        self.sni = sni.to_string();
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn h2(mut self) -> Self {
+        self.proto = Proto::H2;
+        self
+    }
+
+    pub fn plain(mut self) -> Self {
+        self.proto = Proto::Plain;
+        self
+    }
+
+    pub fn proto(mut self, proto: Proto) -> Self {
+        self.proto = proto;
+        self
+    }
+
+    /// Sends it; panics on any transport error or after [`TIMEOUT`].
+    pub async fn send(self) -> Resp {
+        let what = format!("{} {} ({:?})", self.method, self.path, self.proto);
+        self.try_send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
+    pub async fn try_send(self) -> Result<Resp, String> {
+        within(self.exchange()).await
+    }
+
+    async fn exchange(self) -> Result<Resp, String> {
+        let port = match self.proto {
+            Proto::Plain => self.cdn.http_port(),
+            _ => self.cdn.https_port(),
+        };
+        let host = self.host.unwrap_or_else(|| format!("{SITE}:{port}"));
+        let mut request = Request::builder().method(self.method);
+        request = if self.proto == Proto::H2 {
+            request.uri(format!("https://{host}{}", self.path))
+        } else {
+            request.uri(&self.path).header("host", &host)
+        };
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(self.body))
+            .map_err(|e| e.to_string())?;
+        match self.proto {
+            Proto::Plain => {
+                let tcp = TcpStream::connect(self.cdn.http.expect("an HTTP listener"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                exchange(tcp, false, request).await
+            }
+            Proto::H1 => {
+                let tls = self.cdn.tls(&self.sni, &[b"http/1.1"]).await?;
+                exchange(tls, false, request).await
+            }
+            Proto::H2 => {
+                let tls = self.cdn.tls(&self.sni, &[b"h2"]).await?;
+                exchange(tls, true, request).await
+            }
+        }
+    }
+}
+
+/// Runs `future` within [`TIMEOUT`].
+pub async fn within<T>(
+    future: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(TIMEOUT, future)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {TIMEOUT:?}")))
+}
+
+/// One request on `io`, HTTP/2 or HTTP/1.1, body read to the end.
+pub async fn exchange<S>(io: S, h2: bool, request: Request<Full<Bytes>>) -> Result<Resp, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let response = if h2 {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+                .await
+                .map_err(|e| format!("h2 handshake: {e}"))?;
+        tokio::spawn(connection);
+        sender.send_request(request).await
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("h1 handshake: {e}"))?;
+        tokio::spawn(connection);
+        sender.send_request(request).await
+    }
+    .map_err(|e| format!("request: {e}"))?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("response body: {e}"))?
+        .to_bytes();
+    Ok(Resp {
+        status: parts.status.as_u16(),
+        version: parts.version,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// A response, body read.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every value of `name`, joined with ", ".
+    pub fn all(&self, name: &str) -> String {
+        let values: Vec<&str> = self
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        values.join(", ")
+    }
+
+    /// `X-Cache`, "" when absent.
+    pub fn x_cache(&self) -> &str {
+        self.header("x-cache").unwrap_or("")
+    }
+
+    pub fn age(&self) -> Option<u64> {
+        self.header("age").and_then(|v| v.parse().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub const HIT: &str = "Hit from edgewise";
+pub const MISS: &str = "Miss from edgewise";
+pub const REFRESH_HIT: &str = "RefreshHit from edgewise";
+pub const ERROR: &str = "Error from edgewise";
+
+// ------------------------------------------------------------------ raw sockets and waiting
+
+/// Writes `bytes` to `addr` and reads until the server closes (or [`TIMEOUT`]); returns what
+/// came back and how long the server took to close.
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> (String, Duration) {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let started = Instant::now();
+    // The server may already have closed (connection cap): what comes back still counts.
+    let _ = tcp.write_all(bytes).await;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(TIMEOUT, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server kept the connection open for {TIMEOUT:?}"),
+        }
+    }
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Polls `condition` every 20 ms until it holds; panics after [`TIMEOUT`].
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sleeps a little over `secs` seconds, so a `secs`-second TTL runs out.
+pub async fn expire(secs: u64) {
+    tokio::time::sleep(Duration::from_millis(secs * 1000 + 150)).await;
+}

@@ -1,0 +1,250 @@
+//! The real `edgewise-cdn` binary on a copy of the example config: `check`, then serving on
+//! ephemeral ports exercised with curl, then SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgewise-cdn");
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Kills the child if the test fails before it exits.
+struct Reaper(Option<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `config/` copied into a temp folder with an empty `certs/` beside it (the example refers
+/// to `../certs/`), every CDN port rewritten to 0. Returns the folder and the config path.
+fn example_copy() -> (tempfile::TempDir, PathBuf) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo.join("config"), &dir.path().join("config"));
+    std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+    let path = dir.path().join("config/edgewise.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut rewritten = text.clone();
+    for port in ["8443", "8080", "8081"] {
+        rewritten = rewritten.replace(&format!("\"127.0.0.1:{port}\""), "\"127.0.0.1:0\"");
+    }
+    assert_ne!(
+        rewritten, text,
+        "the example config has the expected CDN ports"
+    );
+    std::fs::write(&path, rewritten).unwrap();
+    (dir, path)
+}
+
+/// Runs a command to completion within [`LIMIT`].
+fn run(command: &mut Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + LIMIT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{command:?} still running after {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn curl(args: &[&str]) -> String {
+    let output = run(Command::new("curl").args(["--max-time", "10"]).args(args));
+    assert!(output.status.success(), "curl {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The value of `name` in a curl `-D -` header dump (last response), trimmed.
+fn header<'a>(dump: &'a str, name: &str) -> Option<&'a str> {
+    dump.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn check_accepts_the_example_config() {
+    let (_dir, path) = example_copy();
+    let output = run(Command::new(BIN).args(["--config", path.to_str().unwrap(), "check"]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains(": ok (1 distributions)"), "{stdout}");
+    assert!(
+        !path
+            .parent()
+            .unwrap()
+            .join("../certs/dev-cert.pem")
+            .exists(),
+        "check writes nothing"
+    );
+}
+
+#[test]
+fn check_rejects_a_broken_config_with_exit_status_1() {
+    let (dir, path) = example_copy();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("origin = \"files\"", "origin = \"nowhere\""),
+    )
+    .unwrap();
+    let output = run(Command::new(BIN).args(["--config", path.to_str().unwrap(), "check"]));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no origin or origin group has id \"nowhere\""),
+        "{stderr}"
+    );
+    drop(dir);
+}
+
+#[test]
+fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigterm() {
+    let (dir, path) = example_copy();
+    let mut child = Command::new(BIN)
+        .args(["--config", path.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start edgewise-cdn");
+    let stderr = child.stderr.take().unwrap();
+    let pid = child.id();
+    let mut reaper = Reaper(Some(child));
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut https, mut http, mut admin) = (None, None, None);
+    let deadline = Instant::now() + LIMIT;
+    let mut log = Vec::new();
+    while https.is_none() || http.is_none() || admin.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines_rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no listening lines within {LIMIT:?}:\n{}", log.join("\n")));
+        for (kind, slot) in [
+            ("https", &mut https),
+            ("http", &mut http),
+            ("admin", &mut admin),
+        ] {
+            if let Some(rest) = line.split(&format!("listening on {kind} ")).nth(1) {
+                let addr: std::net::SocketAddr = rest.trim().parse().unwrap();
+                *slot = Some(addr.port());
+            }
+        }
+        log.push(line);
+    }
+    let (https, http) = (https.unwrap(), http.unwrap());
+    assert!(
+        dir.path().join("certs/dev-cert.pem").is_file(),
+        "the dev cert was written"
+    );
+
+    let url = format!("https://localhost:{https}/");
+    let first = curl(&["-sk", &url, "-o", "/dev/null", "-D", "-"]);
+    assert!(
+        first.starts_with("HTTP/2 200"),
+        "curl negotiates h2 by ALPN: {first}"
+    );
+    assert_eq!(
+        header(&first, "x-cache"),
+        Some("Miss from edgewise"),
+        "{first}"
+    );
+    let second = curl(&["-sk", &url, "-o", "/dev/null", "-D", "-"]);
+    assert_eq!(
+        header(&second, "x-cache"),
+        Some("Hit from edgewise"),
+        "{second}"
+    );
+    assert!(header(&second, "age").is_some(), "{second}");
+
+    let index = std::fs::read_to_string(dir.path().join("config/www/index.html")).unwrap();
+    let h2 = curl(&[
+        "-sk",
+        "--http2",
+        "--compressed",
+        &url,
+        "-w",
+        "\n%{http_version} %{http_code}",
+    ]);
+    let (body, status) = h2.rsplit_once('\n').unwrap();
+    assert_eq!(status, "2 200");
+    assert_eq!(body, index, "curl decoded the compressed page");
+    let encoded = curl(&[
+        "-sk",
+        "--http2",
+        "--compressed",
+        &url,
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+    ]);
+    let encoding = header(&encoded, "content-encoding");
+    assert!(matches!(encoding, Some("br") | Some("gzip")), "{encoded}");
+
+    let redirect = curl(&[
+        "-s",
+        &format!("http://localhost:{http}/a?b=c"),
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+    ]);
+    assert!(redirect.starts_with("HTTP/1.1 301"), "{redirect}");
+    assert_eq!(
+        header(&redirect, "location"),
+        Some(format!("https://localhost:{https}/a?b=c").as_str())
+    );
+
+    let killed = run(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    assert!(killed.status.success(), "{killed:?}");
+    let mut child = reaper.0.take().unwrap();
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("edgewise-cdn still running {LIMIT:?} after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+}
