@@ -358,7 +358,7 @@ for p in "${PROXIES[@]}"; do
                 https-h1) args=("https://localhost:${HTTPS_PORT[$p]}/$obj" --http1.1) ;;
                 https-h2) args=("https://localhost:${HTTPS_PORT[$p]}/$obj" --http2) ;;
             esac
-            for try in 1 2; do
+            for _ in 1 2; do
                 curl -sk --max-time 5 --resolve "localhost:${HTTP_PORT[$p]}:$ADDR" \
                     --resolve "localhost:${HTTPS_PORT[$p]}:$ADDR" -D "$WORK/verify.h" \
                     -o "$WORK/verify.body" "${args[@]}" 2>/dev/null || true
