@@ -32,3 +32,27 @@ pub fn load_config(path: &Path) -> Result<Config, ExitCode> {
         ExitCode::from(EXIT_BAD_CONFIG)
     })
 }
+
+/// The runtime for `workers` threads. One worker gets tokio's current-thread scheduler: the
+/// multi-threaded one on a single worker lets tasks wait in its global queue under load
+/// (p99 of 160 ms against 14 ms at 1,000 connections in benches/cdn).
+///
+/// # Errors
+/// The OS refused the threads or the I/O driver.
+pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+}
+
+/// Threads this process may run on (its CPU affinity, e.g. under `taskset`).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}

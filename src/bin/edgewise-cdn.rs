@@ -88,10 +88,8 @@ fn gen_cert(cdn: &CdnConfig, force: bool) -> anyhow::Result<()> {
 }
 
 fn serve(cdn: &CdnConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime =
+        edgewise::cli::runtime(edgewise::cli::available_cpus()).context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = edgewise::shutdown::on_signal().context("installing signal handlers")?;
         let server = CdnServer::bind(cdn)?;

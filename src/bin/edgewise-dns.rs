@@ -55,11 +55,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(dns: &edgewise::config::DnsConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(dns.workers)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = edgewise::cli::runtime(dns.workers).context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = edgewise::shutdown::on_signal().context("installing signal handlers")?;
         let server = DnsServer::bind(dns)?;

@@ -252,9 +252,12 @@ impl Edge {
         let response = if matches!(ask.method, Method::GET | Method::HEAD) {
             self.cached(&ask).await
         } else {
-            self.pass(&ask, body.map_err(Into::into).boxed()).await
+            Box::pin(self.pass(&ask, body.map_err(Into::into).boxed())).await
         };
-        self.custom_error(dist, &ask, response).await
+        if response.status().as_u16() < 400 {
+            return response;
+        }
+        Box::pin(self.custom_error(dist, &ask, response)).await
     }
 
     /// GET and HEAD: the cache in front of the origin.
@@ -290,11 +293,10 @@ impl Edge {
                     ask.http2,
                 );
             }
-            return self
-                .collapsed(ask, &primary, object_key, Some(object))
-                .await;
+            return Box::pin(self.collapsed(ask, &primary, object_key, Some(object))).await;
         }
-        self.collapsed(ask, &primary, primary.clone(), None).await
+        // Misses are boxed so that the hit path's future stays small (see server.rs).
+        Box::pin(self.collapsed(ask, &primary, primary.clone(), None)).await
     }
 
     /// One origin fetch per key at a time: the first asker fills (or revalidates `stale`),

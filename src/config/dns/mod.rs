@@ -204,7 +204,7 @@ pub(super) fn validate(
         errors,
     );
     let cidr_collections = cidr_collections(&raw.cidr_collections, map, errors);
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = crate::cli::available_cpus();
     let workers =
         bounded(&raw.workers, 1..=256, "dns.workers", map, errors).map_or(cpus, |n| n as usize);
     let max_udp_payload = bounded(
