@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use edgewise::cdn::signed::{self, SignPolicy};
 use edgewise::cdn::{CdnServer, tls};
 use edgewise::config::{CdnConfig, DEFAULT_CONFIG_PATH};
 
@@ -29,6 +30,29 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Sign a URL as CloudFront does (canned policy, or custom with --policy).
+    SignUrl(SignArgs),
+    /// Print the three signed cookies CloudFront would set for a resource (URL, may use *).
+    SignCookies(SignArgs),
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// The key's id in its key group (Key-Pair-Id).
+    #[arg(long)]
+    key_pair_id: String,
+    /// The RSA private key (PEM, PKCS#1 or PKCS#8).
+    #[arg(long)]
+    private_key: PathBuf,
+    /// The URL to sign (for cookies: the resource they cover).
+    #[arg(long)]
+    url: String,
+    /// Expiry: Unix seconds, or a duration from now such as "1h" or "7d" (canned policy).
+    #[arg(long, required_unless_present = "policy")]
+    expires: Option<String>,
+    /// A custom policy JSON file instead of a canned policy.
+    #[arg(long)]
+    policy: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -55,6 +79,8 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::GenCert { force }) => gen_cert(&cdn, force),
+        Some(Command::SignUrl(args)) => sign(&args, false),
+        Some(Command::SignCookies(args)) => sign(&args, true),
         None => serve(&cdn),
     };
     match result {
@@ -85,6 +111,46 @@ fn gen_cert(cdn: &CdnConfig, force: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn sign(args: &SignArgs, cookies: bool) -> anyhow::Result<()> {
+    let pem = std::fs::read_to_string(&args.private_key)
+        .with_context(|| format!("reading {}", args.private_key.display()))?;
+    let key = signed::parse_private_key_pem(&pem)
+        .with_context(|| format!("{}", args.private_key.display()))?;
+    let policy = match (&args.policy, &args.expires) {
+        (Some(file), _) => SignPolicy::Custom {
+            json: std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?,
+        },
+        (None, Some(expires)) => SignPolicy::Canned {
+            expires: expiry(expires)?,
+        },
+        (None, None) => anyhow::bail!("give --expires or --policy"),
+    };
+    if cookies {
+        for (name, value) in signed::sign_cookies(&args.url, &args.key_pair_id, &key, &policy)? {
+            println!("{name}={value}");
+        }
+    } else {
+        println!(
+            "{}",
+            signed::sign_url(&args.url, &args.key_pair_id, &key, &policy)?
+        );
+    }
+    Ok(())
+}
+
+/// Unix seconds as given, or now plus a duration ("1h", "7d").
+fn expiry(text: &str) -> anyhow::Result<u64> {
+    if let Ok(epoch) = text.parse::<u64>() {
+        return Ok(epoch);
+    }
+    let ahead = edgewise::config::units::parse_duration(text).map_err(anyhow::Error::msg)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?;
+    Ok((now + ahead).as_secs())
 }
 
 fn serve(cdn: &CdnConfig) -> anyhow::Result<()> {

@@ -10,6 +10,8 @@ pub mod pattern;
 pub mod proxy;
 pub mod range;
 mod server;
+pub mod signed;
 pub mod tls;
+pub mod viewer;
 
 pub use server::{CdnServer, StartError};

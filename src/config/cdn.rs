@@ -15,6 +15,9 @@ use super::raw::{RawBehavior, RawCdn, RawDistribution, RawOrigin};
 use super::units::{ConfigDuration, ConfigSize};
 use crate::cdn::cache::freshness::TtlPolicy;
 use crate::cdn::pattern::PathPattern;
+use crate::cdn::viewer::GeoRestriction;
+use crate::geo::{Code, GeoConfig};
+use ipnet::IpNet;
 
 const DEFAULT_CACHE_SIZE: u64 = 256 << 20;
 const DEFAULT_MAX_OBJECT_SIZE: u64 = 64 << 20;
@@ -63,6 +66,19 @@ pub struct CdnConfig {
     /// files are missing. Defaults to true.
     pub generate_dev_certs: bool,
     pub distributions: Vec<Distribution>,
+    /// Peers whose X-Forwarded-For is believed. Defaults to none.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Public keys that may sign URLs and cookies, by group.
+    pub key_groups: Vec<KeyGroupConfig>,
+    /// `[geo]`: where viewers are (country headers, geo restriction).
+    pub geo: GeoConfig,
+}
+
+/// A key group: public keys (PEM text, checked at load) by key id.
+#[derive(Debug, Clone)]
+pub struct KeyGroupConfig {
+    pub id: String,
+    pub keys: Vec<(String, String)>,
 }
 
 /// A certificate chain and its key, as PEM files.
@@ -79,6 +95,7 @@ pub struct Distribution {
     /// Lower-case host names (no port).
     pub hosts: Vec<String>,
     pub viewer_protocol: ViewerProtocol,
+    pub geo_restriction: Option<GeoRestriction>,
     pub custom_errors: Vec<CustomError>,
     /// Origins then origin groups; behaviors refer to them by index.
     pub origins: Vec<Origin>,
@@ -156,6 +173,8 @@ pub struct Behavior {
     /// Sent to the origin but not part of the cache key.
     pub forward_headers: Vec<HeaderName>,
     pub viewer_protocol: ViewerProtocol,
+    /// Indices of the key groups whose signatures admit requests; empty: public.
+    pub trusted_key_groups: Vec<usize>,
 }
 
 /// What besides the path goes into the cache key (and so to the origin).
@@ -169,6 +188,7 @@ pub struct CacheKeyPolicy {
 /// Checks `[cdn]`, pushing every problem onto `errors`.
 pub(super) fn validate(
     raw: &RawCdn,
+    geo: &GeoConfig,
     map: &SourceMap,
     base: &Path,
     errors: &mut Vec<ConfigError>,
@@ -254,11 +274,21 @@ pub(super) fn validate(
             "HTTPS listeners need at least one [[cdn.certs]] entry",
         ));
     }
+    let trusted_proxies = trusted_proxies(&raw.trusted_proxies, map, errors);
+    let key_groups = key_groups(raw, map, base, errors);
+    let group_ids: Vec<&str> = key_groups.iter().map(|g| g.id.as_str()).collect();
     let mut distributions: Vec<Distribution> = Vec::new();
     let mut hosts_seen: HashMap<String, String> = HashMap::new();
     for (i, raw_distribution) in raw.distributions.iter().enumerate() {
         let key = format!("cdn.distributions[{i}]");
-        if let Some(d) = distribution(raw_distribution.get_ref(), &key, map, base, errors) {
+        if let Some(d) = distribution(
+            raw_distribution.get_ref(),
+            &key,
+            &group_ids,
+            map,
+            base,
+            errors,
+        ) {
             for host in &d.hosts {
                 if let Some(other) = hosts_seen.insert(host.clone(), d.id.clone()) {
                     errors.push(map.error(
@@ -300,7 +330,89 @@ pub(super) fn validate(
         certs,
         generate_dev_certs: raw.generate_dev_certs.unwrap_or(true),
         distributions,
+        trusted_proxies,
+        key_groups,
+        geo: geo.clone(),
     }
+}
+
+fn trusted_proxies(
+    raw: &[Spanned<String>],
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<IpNet> {
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            let parsed = text
+                .get_ref()
+                .parse::<IpNet>()
+                .or_else(|_| text.get_ref().parse::<std::net::IpAddr>().map(IpNet::from));
+            parsed
+                .map_err(|_| {
+                    errors.push(map.error(
+                        text.span(),
+                        format!("cdn.trusted_proxies[{i}]"),
+                        format!("{:?} is not an address or CIDR block", text.get_ref()),
+                    ))
+                })
+                .ok()
+        })
+        .collect()
+}
+
+/// Key groups with their public keys read and parsed now, so a bad key fails the check.
+fn key_groups(
+    raw: &RawCdn,
+    map: &SourceMap,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<KeyGroupConfig> {
+    let mut groups: Vec<KeyGroupConfig> = Vec::new();
+    for (gi, group) in raw.key_groups.iter().enumerate() {
+        let g = group.get_ref();
+        let gkey = format!("cdn.key_groups[{gi}]");
+        if groups.iter().any(|known| known.id == *g.id.get_ref()) {
+            errors.push(map.error(
+                g.id.span(),
+                format!("{gkey}.id"),
+                format!("{:?} is used by another key group", g.id.get_ref()),
+            ));
+        }
+        let mut keys = Vec::new();
+        for (ki, key) in g.keys.iter().enumerate() {
+            let k = key.get_ref();
+            let path = base.join(k.public_key.get_ref());
+            let field = format!("{gkey}.keys[{ki}].public_key");
+            match std::fs::read_to_string(&path) {
+                Ok(pem) => match crate::cdn::signed::parse_public_key_pem(&pem) {
+                    Ok(_) => keys.push((k.id.get_ref().clone(), pem)),
+                    Err(e) => errors.push(map.error(
+                        k.public_key.span(),
+                        field,
+                        format!("{}: {e}", path.display()),
+                    )),
+                },
+                Err(e) => errors.push(map.error(
+                    k.public_key.span(),
+                    field,
+                    format!("cannot read {}: {e}", path.display()),
+                )),
+            }
+        }
+        if g.keys.is_empty() {
+            errors.push(map.error(
+                g.id.span(),
+                format!("{gkey}.keys"),
+                "a key group needs at least one key",
+            ));
+        }
+        groups.push(KeyGroupConfig {
+            id: g.id.get_ref().clone(),
+            keys,
+        });
+    }
+    groups
 }
 
 fn addresses(
@@ -355,6 +467,7 @@ fn viewer_protocol(
 fn distribution(
     raw: &RawDistribution,
     key: &str,
+    group_ids: &[&str],
     map: &SourceMap,
     base: &Path,
     errors: &mut Vec<ConfigError>,
@@ -469,6 +582,7 @@ fn distribution(
             behavior.get_ref(),
             &bkey,
             &origins,
+            group_ids,
             distribution_protocol,
             map,
             errors,
@@ -519,10 +633,15 @@ fn distribution(
             ttl: c.ttl.as_ref().map(|t| t.get_ref().0),
         });
     }
+    let geo_restriction = raw
+        .geo_restriction
+        .as_ref()
+        .and_then(|g| geo_restriction(g, &format!("{key}.geo_restriction"), map, errors));
     (errors.len() == before).then(|| Distribution {
         id: raw.id.get_ref().clone(),
         hosts,
         viewer_protocol: distribution_protocol,
+        geo_restriction,
         custom_errors,
         origins,
         behaviors,
@@ -664,10 +783,53 @@ fn http_origin(
     })
 }
 
+fn geo_restriction(
+    raw: &Spanned<super::raw::RawGeoRestriction>,
+    key: &str,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Option<GeoRestriction> {
+    let r = raw.get_ref();
+    let allow = match r.mode.get_ref().as_str() {
+        "allow" => true,
+        "deny" => false,
+        other => {
+            errors.push(map.error(
+                r.mode.span(),
+                format!("{key}.mode"),
+                format!("{other:?} is not allow or deny"),
+            ));
+            return None;
+        }
+    };
+    let mut countries = Vec::new();
+    for (i, country) in r.countries.iter().enumerate() {
+        match Code::new(country.get_ref()).filter(|c| {
+            c.as_str().len() == 2 && c.as_str().bytes().all(|b| b.is_ascii_alphabetic())
+        }) {
+            Some(code) => countries.push(code),
+            None => errors.push(map.error(
+                country.span(),
+                format!("{key}.countries[{i}]"),
+                format!(
+                    "{:?} is not an ISO 3166-1 alpha-2 country code",
+                    country.get_ref()
+                ),
+            )),
+        }
+    }
+    Some(GeoRestriction {
+        allow,
+        countries,
+        block_unknown: r.block_unknown.unwrap_or(false),
+    })
+}
+
 fn single_behavior(
     raw: &RawBehavior,
     key: &str,
     origins: &[Origin],
+    group_ids: &[&str],
     distribution_protocol: ViewerProtocol,
     map: &SourceMap,
     errors: &mut Vec<ConfigError>,
@@ -783,6 +945,22 @@ fn single_behavior(
     if errors.len() > before {
         return None;
     }
+    let mut trusted_key_groups = Vec::new();
+    if let Some(list) = &raw.trusted_key_groups {
+        for id in list.get_ref() {
+            match group_ids.iter().position(|g| g == id) {
+                Some(index) => trusted_key_groups.push(index),
+                None => errors.push(map.error(
+                    list.span(),
+                    format!("{key}.trusted_key_groups"),
+                    format!("no [[cdn.key_groups]] entry has id {id:?}"),
+                )),
+            }
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
     Some(Behavior {
         pattern: pattern?,
         origin: origin?,
@@ -792,5 +970,6 @@ fn single_behavior(
         cache_key,
         forward_headers,
         viewer_protocol,
+        trusted_key_groups,
     })
 }

@@ -86,6 +86,7 @@ impl Config {
             regions: &regions,
             geo: &geo,
         };
+        let cdn_geo = geo.clone();
         let dns = raw
             .dns
             .map(|raw_dns| dns::validate(raw_dns, &refs, &map, base, &mut errors))
@@ -98,7 +99,7 @@ impl Config {
         let cdn = raw
             .cdn
             .as_ref()
-            .map(|raw_cdn| cdn::validate(raw_cdn, &map, base, &mut errors));
+            .map(|raw_cdn| cdn::validate(raw_cdn, &cdn_geo, &map, base, &mut errors));
         if errors.is_empty() {
             Ok(Config {
                 path: path.to_path_buf(),

@@ -196,11 +196,10 @@ pub struct RawCdn {
     pub max_connections: Option<Spanned<i64>>,
     pub error_ttl: Option<Spanned<ConfigDuration>>,
     pub generate_dev_certs: Option<bool>,
-    /// Read by the edge-security features (signed URLs, viewer address); accepted here.
-    #[serde(rename = "trusted_proxies")]
-    _trusted_proxies: Option<IgnoredAny>,
-    #[serde(rename = "key_groups")]
-    _key_groups: Option<IgnoredAny>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub key_groups: Vec<Spanned<RawKeyGroup>>,
     #[serde(rename = "realtime_logs")]
     _realtime_logs: Option<IgnoredAny>,
     #[serde(default)]
@@ -224,8 +223,7 @@ pub struct RawDistribution {
     pub id: Spanned<String>,
     pub hosts: Spanned<Vec<Spanned<String>>>,
     pub viewer_protocol: Option<Spanned<String>>,
-    #[serde(rename = "geo_restriction")]
-    _geo_restriction: Option<IgnoredAny>,
+    pub geo_restriction: Option<Spanned<RawGeoRestriction>>,
     #[serde(default)]
     pub custom_errors: Vec<Spanned<RawCustomError>>,
     #[serde(default)]
@@ -284,8 +282,7 @@ pub struct RawBehavior {
     #[serde(default)]
     pub forward_headers: Vec<Spanned<String>>,
     pub viewer_protocol: Option<Spanned<String>>,
-    #[serde(rename = "trusted_key_groups")]
-    _trusted_key_groups: Option<IgnoredAny>,
+    pub trusted_key_groups: Option<Spanned<Vec<String>>>,
 }
 
 /// `cache_key = { query_strings, headers, cookies }`: each "all", "none" or a list of names.
@@ -336,4 +333,29 @@ impl<'de> Deserialize<'de> for Selection {
         }
         deserializer.deserialize_any(SelectionVisitor)
     }
+}
+
+/// `[[cdn.key_groups]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyGroup {
+    pub id: Spanned<String>,
+    pub keys: Vec<Spanned<RawPublicKey>>,
+}
+
+/// `keys = [{ id, public_key }]` of a key group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPublicKey {
+    pub id: Spanned<String>,
+    pub public_key: Spanned<String>,
+}
+
+/// `geo_restriction = { mode, countries, block_unknown }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeoRestriction {
+    pub mode: Spanned<String>,
+    pub countries: Vec<Spanned<String>>,
+    pub block_unknown: Option<bool>,
 }

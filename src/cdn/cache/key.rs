@@ -161,6 +161,7 @@ mod tests {
             },
             forward_headers: Vec::new(),
             viewer_protocol: ViewerProtocol::AllowAll,
+            trusted_key_groups: Vec::new(),
         }
     }
 

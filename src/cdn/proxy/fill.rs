@@ -72,6 +72,7 @@ impl Edge {
     ) -> Filled {
         let behavior = ask.behavior;
         let mut headers = forward::origin_headers(&ask.headers, &self.viewer(ask));
+        super::gate::drop_unlisted_viewer_headers(&mut headers, behavior);
         for name in [
             header::IF_NONE_MATCH,
             header::IF_MODIFIED_SINCE,

@@ -4,6 +4,7 @@
 
 mod fill;
 pub mod forward;
+mod gate;
 pub mod respond;
 
 use std::collections::HashMap;
@@ -25,8 +26,10 @@ use crate::cdn::cache::key::{self, CacheKey};
 use crate::cdn::cache::store::{CachedObject, Entry, Store};
 use crate::cdn::origin::dir::DirOrigin;
 use crate::cdn::origin::http::HttpOriginClient;
+use crate::cdn::signed::{self, KeyGroup, Verifier};
 use crate::config::CdnConfig;
 use crate::config::cdn::{Behavior, Distribution, OriginTarget, ViewerProtocol};
+use crate::geo::GeoDb;
 
 /// Objects never stay in memory longer than this, whatever their TTL (moka's bound).
 const MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
@@ -48,6 +51,10 @@ pub struct Edge {
     https_port: Option<u16>,
     /// Responses by X-Cache result, for /metrics.
     results: [AtomicU64; 4],
+    /// Where viewers are: geo restriction and CloudFront-Viewer-Country.
+    geo: GeoDb,
+    /// Signature checkers of signed behaviors, by distribution and behavior.
+    verifiers: Vec<Vec<Option<Arc<Verifier>>>>,
 }
 
 /// One viewer request as the pipeline sees it: its behavior, and the facts it carries.
@@ -115,7 +122,48 @@ impl Edge {
             }
             origins.push(handles);
         }
+        let geo = GeoDb::open(&config.geo).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let groups: Vec<KeyGroup> = config
+            .key_groups
+            .iter()
+            .map(|group| {
+                let keys = group
+                    .keys
+                    .iter()
+                    .filter_map(|(id, pem)| {
+                        signed::parse_public_key_pem(pem)
+                            .ok()
+                            .map(|key| (id.clone(), key))
+                    })
+                    .collect();
+                KeyGroup {
+                    id: group.id.clone(),
+                    keys,
+                }
+            })
+            .collect();
+        let verifiers = config
+            .distributions
+            .iter()
+            .map(|d| {
+                d.behaviors
+                    .iter()
+                    .map(|b| {
+                        (!b.trusted_key_groups.is_empty()).then(|| {
+                            Arc::new(Verifier::new(
+                                b.trusted_key_groups
+                                    .iter()
+                                    .map(|&g| groups[g].clone())
+                                    .collect(),
+                            ))
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(Edge {
+            geo,
+            verifiers,
             store: Store::new(config.cache_size, MAX_LIFETIME),
             config,
             hosts,
@@ -233,7 +281,28 @@ impl Edge {
                 http2,
             );
         }
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        let authority = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default()
+            .to_string();
+        let gate = gate::GateInput {
+            authority: &authority,
+            distribution: dist,
+            verifier: self.verifiers[distribution][behavior_index].as_ref(),
+            peer: conn.peer,
+            https: conn.https,
+            path: &path,
+            query: parts.uri.query(),
+        };
+        let admitted = self.admit(&gate, &mut parts.headers);
+        let query = match &admitted {
+            Ok(admitted) => admitted.query.clone(),
+            Err(_) => None,
+        };
         let ask = Ask {
             behavior,
             request: Arc::new(ViewerRequest {
@@ -241,7 +310,7 @@ impl Edge {
                 behavior_index,
                 method: parts.method.clone(),
                 path,
-                query: parts.uri.query().map(str::to_string),
+                query,
                 headers: parts.headers,
                 viewer_peer: conn.peer.ip(),
                 https: conn.https,
@@ -249,6 +318,10 @@ impl Edge {
                 http2,
             }),
         };
+        if let Err(refusal) = admitted {
+            let refused = respond::text(StatusCode::FORBIDDEN, &refusal.message(), http2);
+            return Box::pin(self.custom_error(dist, &ask, refused)).await;
+        }
         let response = if matches!(ask.method, Method::GET | Method::HEAD) {
             self.cached(&ask).await
         } else {
@@ -376,6 +449,7 @@ impl Edge {
     /// (RFC 9111 §4.4).
     async fn pass(&self, ask: &Ask<'_>, body: Body) -> Response<Body> {
         let mut headers = forward::origin_headers(&ask.headers, &self.viewer(ask));
+        gate::drop_unlisted_viewer_headers(&mut headers, ask.behavior);
         set_cookies(&mut headers, ask);
         let pq = path_and_query(ask);
         match forward::send(
