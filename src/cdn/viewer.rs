@@ -123,13 +123,8 @@ impl GeoRestriction {
     }
 }
 
-/// Replaces any client-sent CloudFront-* viewer headers with ours.
-pub fn set_headers(
-    headers: &mut HeaderMap,
-    viewer: SocketAddr,
-    location: Option<&Location>,
-    https: bool,
-) {
+/// Removes client-sent CloudFront-* viewer headers: only ours may exist.
+pub fn remove_headers(headers: &mut HeaderMap) {
     for name in [
         &VIEWER_COUNTRY,
         &VIEWER_COUNTRY_REGION,
@@ -142,6 +137,16 @@ pub fn set_headers(
     ] {
         headers.remove(name);
     }
+}
+
+/// Replaces any client-sent CloudFront-* viewer headers with ours.
+pub fn set_headers(
+    headers: &mut HeaderMap,
+    viewer: SocketAddr,
+    location: Option<&Location>,
+    https: bool,
+) {
+    remove_headers(headers);
     if let Some(country) = location.and_then(|l| l.country)
         && let Ok(value) = HeaderValue::from_str(country.as_str())
     {

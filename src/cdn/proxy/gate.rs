@@ -39,6 +39,8 @@ pub(super) struct Admitted {
 /// A request's facts the gate reads.
 pub(super) struct GateInput<'a> {
     pub(super) distribution: &'a Distribution,
+    /// The behavior keys or forwards some CloudFront-* viewer header.
+    pub(super) uses_viewer_headers: bool,
     pub(super) verifier: Option<&'a Arc<Verifier>>,
     pub(super) peer: SocketAddr,
     pub(super) https: bool,
@@ -61,7 +63,12 @@ impl Edge {
             .geo
             .locate(viewer_addr.ip())
             .map(|located| located.location);
-        viewer::set_headers(headers, viewer_addr, location.as_ref(), input.https);
+        // Computing the headers costs a few allocations: only when the behavior uses them.
+        if input.uses_viewer_headers {
+            viewer::set_headers(headers, viewer_addr, location.as_ref(), input.https);
+        } else {
+            viewer::remove_headers(headers);
+        }
         if let Some(restriction) = &input.distribution.geo_restriction
             && !restriction.allows(location.and_then(|l| l.country))
         {

@@ -292,6 +292,12 @@ impl Edge {
         let gate = gate::GateInput {
             authority: &authority,
             distribution: dist,
+            uses_viewer_headers: behavior
+                .cache_key
+                .headers
+                .iter()
+                .chain(&behavior.forward_headers)
+                .any(crate::cdn::viewer::is_viewer_header),
             verifier: self.verifiers[distribution][behavior_index].as_ref(),
             peer: conn.peer,
             https: conn.https,

@@ -1,7 +1,8 @@
 //! The verifier: trusted keys plus a bounded cache of signatures already verified.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::{Arc, Mutex};
 
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use sha1::Sha1;
@@ -19,33 +20,37 @@ const CACHE_ENTRIES: usize = 10_000;
 /// Longest encoded Policy that can decode to at most [`MAX_POLICY_BYTES`].
 const MAX_POLICY_CHARS: usize = MAX_POLICY_BYTES.div_ceil(3) * 4;
 
-type CacheKey = [u8; 32];
+/// A keyed 128-bit hash of the signing material as received (before any decoding), so a
+/// repeated signed URL costs two SipHash passes instead of base64, SHA and RSA work.
+type CacheKey = u128;
 
-/// Two generations of verified-signature digests: lookups check both and promote, inserts go to
-/// the young one, and when it is full the old one is dropped. Bounded at [`CACHE_ENTRIES`].
+/// What a verified signature allows: a custom policy (parsed once), or `None` for a canned
+/// policy, which is rebuilt from Expires.
+type Verified = Option<Arc<Policy>>;
+
+/// Two generations of verified signatures: lookups check both and promote, inserts go to the
+/// young one, and when it is full the old one is dropped. Bounded at [`CACHE_ENTRIES`].
 #[derive(Debug, Default)]
 struct VerifiedCache {
-    young: HashSet<CacheKey>,
-    old: HashSet<CacheKey>,
+    young: HashMap<CacheKey, Verified>,
+    old: HashMap<CacheKey, Verified>,
 }
 
 impl VerifiedCache {
-    fn contains(&mut self, key: &CacheKey) -> bool {
-        if self.young.contains(key) {
-            return true;
+    fn get(&mut self, key: &CacheKey) -> Option<Verified> {
+        if let Some(found) = self.young.get(key) {
+            return Some(found.clone());
         }
-        if self.old.remove(key) {
-            self.insert(*key);
-            return true;
-        }
-        false
+        let found = self.old.remove(key)?;
+        self.insert(*key, found.clone());
+        Some(found)
     }
 
-    fn insert(&mut self, key: CacheKey) {
+    fn insert(&mut self, key: CacheKey, verified: Verified) {
         if self.young.len() >= CACHE_ENTRIES / 2 {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(key);
+        self.young.insert(key, verified);
     }
 
     fn len(&self) -> usize {
@@ -58,6 +63,8 @@ pub struct Verifier {
     /// Key id → the public keys of that id across all trusted groups.
     keys: HashMap<String, Vec<RsaPublicKey>>,
     cache: Mutex<VerifiedCache>,
+    /// Random SipHash keys of the cache: nobody outside can aim for a collision.
+    hash_keys: (RandomState, RandomState),
 }
 
 impl std::fmt::Debug for Verifier {
@@ -83,6 +90,7 @@ impl Verifier {
         Verifier {
             keys,
             cache: Mutex::new(VerifiedCache::default()),
+            hash_keys: (RandomState::new(), RandomState::new()),
         }
     }
 
@@ -126,10 +134,34 @@ impl Verifier {
         if signature.len() > MAX_SIGNATURE_CHARS {
             return Err(Denial::Malformed);
         }
+        let url = request.resource_url();
+        let cache_key = self.cache_key(&[
+            key_pair_id.as_bytes(),
+            algorithm.as_str().as_bytes(),
+            signature.as_bytes(),
+            expires.as_deref().unwrap_or_default().as_bytes(),
+            policy.as_deref().unwrap_or_default().as_bytes(),
+            if expires.is_some() {
+                url.as_bytes()
+            } else {
+                b""
+            },
+        ]);
+        if let Some(verified) = self.lock_cache().get(&cache_key) {
+            let policy = match verified {
+                Some(policy) => policy,
+                None => Arc::new(Policy::until(
+                    expires
+                        .as_deref()
+                        .and_then(parse_epoch)
+                        .ok_or(Denial::Malformed)?,
+                )),
+            };
+            return policy.evaluate(&url, request.viewer, request.epoch_seconds());
+        }
         let signature = decode_base64(&signature)
             .filter(|s| !s.is_empty())
             .ok_or(Denial::Malformed)?;
-        let url = request.resource_url();
         let (message, canned) = match (expires, policy) {
             (Some(_), Some(_)) => return Err(Denial::Malformed),
             (None, None) => return Err(Denial::Missing),
@@ -151,12 +183,16 @@ impl Verifier {
             }
         };
         let keys = self.keys.get(&key_pair_id).ok_or(Denial::UnknownKey)?;
-        self.verify(&key_pair_id, keys, algorithm, &signature, &message)?;
+        verify(keys, algorithm, &signature, &message)?;
         // A canned policy's resource is bound by the signature over the rebuilt statement.
-        let policy = match canned {
-            Some(policy) => policy,
-            None => Policy::parse(&message).map_err(|_| Denial::Malformed)?,
+        let (policy, verified) = match canned {
+            Some(policy) => (Arc::new(policy), None),
+            None => {
+                let policy = Arc::new(Policy::parse(&message).map_err(|_| Denial::Malformed)?);
+                (policy.clone(), Some(policy))
+            }
         };
+        self.lock_cache().insert(cache_key, verified);
         policy.evaluate(&url, request.viewer, request.epoch_seconds())
     }
 
@@ -166,34 +202,41 @@ impl Verifier {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn verify(
-        &self,
-        key_pair_id: &str,
-        keys: &[RsaPublicKey],
-        algorithm: HashAlgorithm,
-        signature: &[u8],
-        message: &[u8],
-    ) -> Result<(), Denial> {
-        let cache_key = cache_key(key_pair_id, algorithm, signature, message);
-        if self.lock_cache().contains(&cache_key) {
-            return Ok(());
-        }
-        let (scheme, digest) = match algorithm {
-            HashAlgorithm::Sha1 => (Pkcs1v15Sign::new::<Sha1>(), Sha1::digest(message).to_vec()),
-            HashAlgorithm::Sha256 => (
-                Pkcs1v15Sign::new::<Sha256>(),
-                Sha256::digest(message).to_vec(),
-            ),
+    /// The cache key: two independently keyed SipHash passes over the length-prefixed parts.
+    fn cache_key(&self, parts: &[&[u8]]) -> CacheKey {
+        let hash = |state: &RandomState| {
+            let mut hasher = state.build_hasher();
+            for part in parts {
+                hasher.write_usize(part.len());
+                hasher.write(part);
+            }
+            hasher.finish()
         };
-        if keys
-            .iter()
-            .any(|key| key.verify(scheme.clone(), &digest, signature).is_ok())
-        {
-            self.lock_cache().insert(cache_key);
-            Ok(())
-        } else {
-            Err(Denial::BadSignature)
-        }
+        (u128::from(hash(&self.hash_keys.0)) << 64) | u128::from(hash(&self.hash_keys.1))
+    }
+}
+
+/// RSA PKCS#1 v1.5 verification against any key of the id.
+fn verify(
+    keys: &[RsaPublicKey],
+    algorithm: HashAlgorithm,
+    signature: &[u8],
+    message: &[u8],
+) -> Result<(), Denial> {
+    let (scheme, digest) = match algorithm {
+        HashAlgorithm::Sha1 => (Pkcs1v15Sign::new::<Sha1>(), Sha1::digest(message).to_vec()),
+        HashAlgorithm::Sha256 => (
+            Pkcs1v15Sign::new::<Sha256>(),
+            Sha256::digest(message).to_vec(),
+        ),
+    };
+    if keys
+        .iter()
+        .any(|key| key.verify(scheme.clone(), &digest, signature).is_ok())
+    {
+        Ok(())
+    } else {
+        Err(Denial::BadSignature)
     }
 }
 
@@ -203,24 +246,4 @@ fn parse_epoch(text: &str) -> Option<u64> {
         return None;
     }
     text.parse().ok()
-}
-
-/// SHA-256 over the length-prefixed (key id, algorithm, signature, message) tuple.
-fn cache_key(
-    key_pair_id: &str,
-    algorithm: HashAlgorithm,
-    signature: &[u8],
-    message: &[u8],
-) -> CacheKey {
-    let mut hasher = Sha256::new();
-    for part in [
-        key_pair_id.as_bytes(),
-        algorithm.as_str().as_bytes(),
-        signature,
-    ] {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
-    }
-    hasher.update(message);
-    hasher.finalize().into()
 }
