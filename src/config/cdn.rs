@@ -10,6 +10,7 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use toml::Spanned;
 
 use super::diag::{ConfigError, SourceMap};
+use super::realtime_logs::RealtimeLogsConfig;
 pub use super::raw::Selection;
 use super::raw::{RawBehavior, RawCdn, RawDistribution, RawOrigin};
 use super::units::{ConfigDuration, ConfigSize};
@@ -72,6 +73,8 @@ pub struct CdnConfig {
     pub key_groups: Vec<KeyGroupConfig>,
     /// `[geo]`: where viewers are (country headers, geo restriction).
     pub geo: GeoConfig,
+    /// `[cdn.realtime_logs]`: a record per request onto a stream.
+    pub realtime_logs: Option<RealtimeLogsConfig>,
 }
 
 /// A key group: public keys (PEM text, checked at load) by key id.
@@ -333,6 +336,10 @@ pub(super) fn validate(
         trusted_proxies,
         key_groups,
         geo: geo.clone(),
+        realtime_logs: raw
+            .realtime_logs
+            .as_ref()
+            .map(|r| super::realtime_logs::validate(r, map, errors)),
     }
 }
 
@@ -415,7 +422,7 @@ fn key_groups(
     groups
 }
 
-fn addresses(
+pub(super) fn addresses(
     raw: &[Spanned<String>],
     key: &str,
     taken: &mut Vec<SocketAddr>,

@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::diag::{ConfigError, SourceMap};
 use super::raw::{
     RawBehavior, RawCdn, RawCert, RawCidrCollection, RawDistribution, RawDns, RawGeo,
-    RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawZone,
+    RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawZone, RawStream, RawStreamSpec, RawDelivery,
 };
 
 /// Enough to list every mistake of a hand-written table, bounded for pathological files.
@@ -43,7 +43,14 @@ pub(super) fn structural_errors(map: &SourceMap) -> Vec<ConfigError> {
             }
             "regions" => each::<RawRegion>(Some(value), "regions", map, &mut errors, &[], leaf),
             "cdn" => cdn(value, map, &mut errors),
-            "stream" => {}
+            "stream" => {
+                let mut value = value;
+                let streams = split_off(&mut value, "streams");
+                let deliveries = split_off(&mut value, "deliveries");
+                check::<RawStream>(value, "stream", map, &mut errors);
+                each::<RawStreamSpec>(streams, "stream.streams", map, &mut errors, &[], leaf);
+                each::<RawDelivery>(deliveries, "stream.deliveries", map, &mut errors, &[], leaf);
+            }
             other => errors.push(map.error(
                 key.span(),
                 other,

@@ -11,6 +11,8 @@ pub mod dns;
 mod geo;
 mod health;
 mod raw;
+pub mod realtime_logs;
+pub mod stream;
 pub mod units;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ pub use cdn::CdnConfig;
 use diag::SourceMap;
 pub use diag::{ConfigError, ConfigErrors};
 pub use dns::DnsConfig;
+pub use stream::StreamConfig;
 
 /// Where the binaries look for the config when neither `--config` nor `$EDGEWISE_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/edgewise.toml";
@@ -32,6 +35,8 @@ pub struct Config {
     pub dns: Option<DnsConfig>,
     /// `[cdn]`, when present.
     pub cdn: Option<CdnConfig>,
+    /// `[stream]`, when present (served by edgewise-cdn).
+    pub stream: Option<StreamConfig>,
 }
 
 impl Config {
@@ -58,7 +63,7 @@ impl Config {
     /// Every problem found, each with its position and key path.
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         let map = SourceMap { file: path, text };
-        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+        let mut raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
             let errors = collect::structural_errors(&map);
             if errors.is_empty() {
                 // The piecewise reading found nothing: report what the whole-file reading said.
@@ -89,6 +94,7 @@ impl Config {
         let cdn_geo = geo.clone();
         let dns = raw
             .dns
+            .take()
             .map(|raw_dns| dns::validate(raw_dns, &refs, &map, base, &mut errors))
             .map(|dns| DnsConfig {
                 geo,
@@ -100,14 +106,56 @@ impl Config {
             .cdn
             .as_ref()
             .map(|raw_cdn| cdn::validate(raw_cdn, &cdn_geo, &map, base, &mut errors));
+        let stream = raw.stream.as_ref().map(|raw_stream| {
+            let mut taken: Vec<_> = cdn
+                .iter()
+                .flat_map(|c| [&c.https_listen, &c.http_listen, &c.admin_listen])
+                .flatten()
+                .copied()
+                .collect();
+            stream::validate(raw_stream, &mut taken, &map, base, &mut errors)
+        });
+        cross_check_streams(&raw, cdn.as_ref(), stream.as_ref(), &map, &mut errors);
         if errors.is_empty() {
             Ok(Config {
                 path: path.to_path_buf(),
                 dns,
                 cdn,
+                stream,
             })
         } else {
             Err(ConfigErrors(errors))
         }
+    }
+}
+
+/// What `[cdn]` needs of `[stream]`: the real-time log stream, and certificates for HTTPS.
+fn cross_check_streams(
+    raw: &raw::RawConfig,
+    cdn: Option<&CdnConfig>,
+    stream: Option<&StreamConfig>,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) {
+    if let (Some(logs), Some(raw_logs)) = (
+        cdn.and_then(|c| c.realtime_logs.as_ref()),
+        raw.cdn.as_ref().and_then(|c| c.realtime_logs.as_ref()),
+    ) && !stream.is_some_and(|s| s.streams.iter().any(|spec| spec.name == logs.stream))
+    {
+        errors.push(map.error(
+            raw_logs.get_ref().stream.span(),
+            "cdn.realtime_logs.stream",
+            format!("{:?} is not a [[stream.streams]] name", logs.stream),
+        ));
+    }
+    if let (Some(s), Some(raw_stream)) = (stream, raw.stream.as_ref())
+        && !s.https_listen.is_empty()
+        && cdn.is_none_or(|c| c.certs.is_empty())
+    {
+        errors.push(map.error(
+            raw_stream.https_listen[0].span(),
+            "stream.https_listen",
+            "HTTPS listeners need at least one [[cdn.certs]] entry",
+        ));
     }
 }

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use toml::Spanned;
 
 use super::units::{ConfigDuration, ConfigSize};
@@ -23,8 +22,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub regions: Vec<Spanned<RawRegion>>,
     pub cdn: Option<RawCdn>,
-    #[serde(rename = "stream")]
-    _stream: Option<IgnoredAny>,
+    pub stream: Option<RawStream>,
 }
 
 /// `[geo]`
@@ -200,8 +198,7 @@ pub struct RawCdn {
     pub trusted_proxies: Vec<Spanned<String>>,
     #[serde(default)]
     pub key_groups: Vec<Spanned<RawKeyGroup>>,
-    #[serde(rename = "realtime_logs")]
-    _realtime_logs: Option<IgnoredAny>,
+    pub realtime_logs: Option<Spanned<RawRealtimeLogs>>,
     #[serde(default)]
     pub certs: Vec<Spanned<RawCert>>,
     #[serde(default)]
@@ -358,4 +355,63 @@ pub struct RawGeoRestriction {
     pub mode: Spanned<String>,
     pub countries: Vec<Spanned<String>>,
     pub block_unknown: Option<bool>,
+}
+
+/// `[cdn.realtime_logs]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRealtimeLogs {
+    pub stream: Spanned<String>,
+    pub sampling_percent: Option<Spanned<i64>>,
+    pub fields: Option<Spanned<Vec<Spanned<String>>>>,
+    pub queue: Option<Spanned<i64>>,
+}
+
+/// `[stream]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStream {
+    #[serde(default)]
+    pub listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub https_listen: Vec<Spanned<String>>,
+    pub data_dir: Spanned<String>,
+    pub fsync: Option<Spanned<String>>,
+    pub fsync_interval: Option<Spanned<ConfigDuration>>,
+    pub segment_size: Option<Spanned<ConfigSize>>,
+    #[serde(default)]
+    pub access_keys: Vec<Spanned<RawAccessKey>>,
+    pub allow_create_streams: Option<bool>,
+    #[serde(default)]
+    pub streams: Vec<Spanned<RawStreamSpec>>,
+    #[serde(default)]
+    pub deliveries: Vec<Spanned<RawDelivery>>,
+}
+
+/// `access_keys = [{ id, secret }]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessKey {
+    pub id: Spanned<String>,
+    pub secret: Spanned<String>,
+}
+
+/// `[[stream.streams]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStreamSpec {
+    pub name: Spanned<String>,
+    pub shards: Option<Spanned<i64>>,
+    pub retention: Option<Spanned<ConfigDuration>>,
+}
+
+/// `[[stream.deliveries]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    pub stream: Spanned<String>,
+    pub dir: Spanned<String>,
+    pub buffer_size: Option<Spanned<ConfigSize>>,
+    pub buffer_interval: Option<Spanned<ConfigDuration>>,
+    pub compression: Option<Spanned<String>>,
 }
