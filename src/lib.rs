@@ -8,17 +8,22 @@
 //!   behaviors, the RFC 9111 cache, origins, compression, the admin API
 //! - [`dns`]: authoritative DNS (Route 53's job): zones, the RFC 1034 answer algorithm,
 //!   UDP/TCP transport
+//! - [`edge`]: the edgewise-cdn process: CDN, stream API and the real-time logs between them
 //! - [`geo`]: client location from `[[geo.networks]]` and MaxMind-format databases
 //! - [`health`]: HTTP/HTTPS/TCP/calculated health checks, published as lock-free flags, and
 //!   the status listener that shows them
 //! - [`net`]: socket set-up shared by the servers
 //! - [`shutdown`]: SIGINT/SIGTERM → one cancellation token
+//! - [`stream`]: the Kinesis-compatible stream log: durable sharded log on disk, its API, ingest
+//!   and delivery
 
 pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod edge;
 pub mod geo;
 pub mod health;
 pub mod net;
 pub mod shutdown;
+pub mod stream;

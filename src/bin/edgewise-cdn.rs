@@ -1,4 +1,5 @@
-//! `edgewise-cdn`: the caching HTTPS reverse proxy. Parses arguments, loads the config, serves.
+//! `edgewise-cdn`: the caching HTTPS reverse proxy and the stream API. Parses arguments,
+//! loads the config, serves.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,11 +7,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edgewise::cdn::signed::{self, SignPolicy};
-use edgewise::cdn::{CdnServer, tls};
-use edgewise::config::{CdnConfig, DEFAULT_CONFIG_PATH};
+use edgewise::cdn::tls;
+use edgewise::config::{CdnConfig, Config, DEFAULT_CONFIG_PATH};
+use edgewise::edge::Edge;
 
 #[derive(Parser)]
-#[command(version, about = "CloudFront-style caching HTTPS reverse proxy")]
+#[command(
+    version,
+    about = "CloudFront-style caching HTTPS reverse proxy and Kinesis-compatible stream log"
+)]
 struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "EDGEWISE_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
@@ -62,26 +67,32 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let Some(cdn) = config.cdn else {
+    if config.cdn.is_none() && config.stream.is_none() {
         eprintln!(
-            "{}: no [cdn] section: nothing to serve",
+            "{}: no [cdn] or [stream] section: nothing to serve",
             cli.config.display()
         );
         return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
-    };
+    }
     let result = match cli.command {
         Some(Command::Check) => {
             println!(
-                "{}: ok ({} distributions)",
+                "{}: ok ({} distributions, {} streams)",
                 cli.config.display(),
-                cdn.distributions.len()
+                config.cdn.as_ref().map_or(0, |c| c.distributions.len()),
+                config.stream.as_ref().map_or(0, |s| s.streams.len())
             );
             Ok(())
         }
-        Some(Command::GenCert { force }) => gen_cert(&cdn, force),
+        Some(Command::GenCert { force }) => match &config.cdn {
+            Some(cdn) => gen_cert(cdn, force),
+            None => Err(anyhow::anyhow!(
+                "no [cdn] section: no certificates to write"
+            )),
+        },
         Some(Command::SignUrl(args)) => sign(&args, false),
         Some(Command::SignCookies(args)) => sign(&args, true),
-        None => serve(&cdn),
+        None => serve(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,13 +164,13 @@ fn expiry(text: &str) -> anyhow::Result<u64> {
     Ok((now + ahead).as_secs())
 }
 
-fn serve(cdn: &CdnConfig) -> anyhow::Result<()> {
+fn serve(config: &Config) -> anyhow::Result<()> {
     let runtime =
         edgewise::cli::runtime(edgewise::cli::available_cpus()).context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = edgewise::shutdown::on_signal().context("installing signal handlers")?;
-        let server = CdnServer::bind(cdn)?;
-        server.run(shutdown).await;
+        let edge = Edge::bind(config)?;
+        edge.run(shutdown).await;
         Ok(())
     })
 }

@@ -187,6 +187,18 @@ fn metrics(edge: &Edge) -> Response<Body> {
             "edgewise_cdn_requests_total{{result=\"{result}\"}} {count}"
         );
     }
+    if let Some(counters) = edge.realtime_log_counters() {
+        let _ = writeln!(
+            out,
+            "# HELP edgewise_realtime_log_records_total Real-time log records: queued for the writer, dropped (queue full or no writer), written to the stream, or failed to write.\n# TYPE edgewise_realtime_log_records_total counter"
+        );
+        for (result, count) in counters {
+            let _ = writeln!(
+                out,
+                "edgewise_realtime_log_records_total{{result=\"{result}\"}} {count}"
+            );
+        }
+    }
     let mut response = Response::new(body::full(Bytes::from(out)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use super::admin;
 use super::proxy::{Conn, Edge};
+use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
 use super::tls::{self, TlsError};
 use crate::config::CdnConfig;
 
@@ -50,6 +51,8 @@ pub struct CdnServer {
     https_addrs: Vec<SocketAddr>,
     http_addrs: Vec<SocketAddr>,
     admin_addrs: Vec<SocketAddr>,
+    /// The real-time log queue's far end, until a writer takes it.
+    realtime_log: Option<RealtimeLogReceiver>,
 }
 
 impl CdnServer {
@@ -88,9 +91,20 @@ impl CdnServer {
         let (https, https_addrs) = bind(&config.https_listen, "https")?;
         let (http, http_addrs) = bind(&config.http_listen, "http")?;
         let (admin, admin_addrs) = bind(&config.admin_listen, "admin")?;
+        let (logger, realtime_log) = match &config.realtime_logs {
+            Some(logs) => {
+                let (logger, receiver) = RealtimeLogger::new(logs, &config.distributions);
+                (Some(logger), Some(receiver))
+            }
+            None => (None, None),
+        };
         let edge = Arc::new(
-            Edge::new(config.clone(), https_addrs.first().map(SocketAddr::port))
-                .map_err(StartError::Origin)?,
+            Edge::new(
+                config.clone(),
+                https_addrs.first().map(SocketAddr::port),
+                logger,
+            )
+            .map_err(StartError::Origin)?,
         );
         Ok(CdnServer {
             edge,
@@ -102,7 +116,15 @@ impl CdnServer {
             https_addrs,
             http_addrs,
             admin_addrs,
+            realtime_log,
         })
+    }
+
+    /// The queue of real-time log lines, when `[cdn.realtime_logs]` is set: hand it to
+    /// [`run_writer`](super::realtime_log::run_writer) before [`run`](Self::run). Taken once;
+    /// if nobody takes it, every record counts as dropped.
+    pub fn realtime_log_receiver(&mut self) -> Option<RealtimeLogReceiver> {
+        self.realtime_log.take()
     }
 
     pub fn https_addrs(&self) -> &[SocketAddr] {
@@ -118,7 +140,10 @@ impl CdnServer {
     }
 
     /// Serves until `shutdown`, then gives in-flight requests up to 10 s to finish.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        if self.realtime_log.take().is_some() {
+            warn!("real-time logs are configured but no writer drains them; records are dropped");
+        }
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
         let connections = TaskTracker::new();
         let mut tasks = JoinSet::new();
@@ -201,9 +226,25 @@ impl Accept {
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        let io = match &self.tls {
+            Some(acceptor) => {
+                match tokio::time::timeout(self.config.header_timeout, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(tls)) => Either::Left(tls),
+                    Ok(Err(e)) => return debug!("TLS handshake with {peer}: {e}"),
+                    Err(_) => return debug!("TLS handshake with {peer} timed out"),
+                }
+            }
+            None => Either::Right(stream),
+        };
         let conn = Conn {
             peer,
             https: self.tls.is_some(),
+            tls: match &io {
+                Either::Left(tls) => Some(TlsNames::of(tls.get_ref().1)),
+                Either::Right(_) => None,
+            },
         };
         let edge = self.edge.clone();
         let service = service_fn(move |request| {
@@ -226,18 +267,6 @@ impl Accept {
             .max_header_list_size(u32::try_from(self.config.max_header_size).unwrap_or(u32::MAX))
             .keep_alive_interval(Some(self.config.idle_timeout))
             .keep_alive_timeout(self.config.header_timeout);
-        let io = match &self.tls {
-            Some(acceptor) => {
-                match tokio::time::timeout(self.config.header_timeout, acceptor.accept(stream))
-                    .await
-                {
-                    Ok(Ok(tls)) => Either::Left(tls),
-                    Ok(Err(e)) => return debug!("TLS handshake with {peer}: {e}"),
-                    Err(_) => return debug!("TLS handshake with {peer} timed out"),
-                }
-            }
-            None => Either::Right(stream),
-        };
         let connection = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(connection);
         // On shutdown: no new requests on this connection (HTTP/2 GOAWAY, HTTP/1.1 closes after

@@ -10,9 +10,9 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use toml::Spanned;
 
 use super::diag::{ConfigError, SourceMap};
-use super::realtime_logs::RealtimeLogsConfig;
 pub use super::raw::Selection;
 use super::raw::{RawBehavior, RawCdn, RawDistribution, RawOrigin};
+use super::realtime_logs::RealtimeLogsConfig;
 use super::units::{ConfigDuration, ConfigSize};
 use crate::cdn::cache::freshness::TtlPolicy;
 use crate::cdn::pattern::PathPattern;

@@ -11,8 +11,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diag::{ConfigError, SourceMap};
 use super::raw::{
-    RawBehavior, RawCdn, RawCert, RawCidrCollection, RawDistribution, RawDns, RawGeo,
-    RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawZone, RawStream, RawStreamSpec, RawDelivery,
+    RawBehavior, RawCdn, RawCert, RawCidrCollection, RawDelivery, RawDistribution, RawDns, RawGeo,
+    RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawStream,
+    RawStreamSpec, RawZone,
 };
 
 /// Enough to list every mistake of a hand-written table, bounded for pathological files.

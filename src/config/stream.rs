@@ -95,9 +95,12 @@ pub enum DeliveryCompression {
     Gzip,
 }
 
-/// Kinesis's stream name rule: 1–128 of `[a-zA-Z0-9_.-]`.
+/// Kinesis's stream name rule: 1–128 of `[a-zA-Z0-9_.-]`; `.` and `..` are refused too, as
+/// a stream's name is its folder's name.
 pub fn valid_stream_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
+        && name != "."
+        && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
@@ -170,8 +173,7 @@ pub(super) fn validate(
     }
     let mut streams: Vec<StreamSpec> = Vec::new();
     for (i, spec) in raw.streams.iter().enumerate() {
-        if let Some(s) = stream_spec(spec.get_ref(), &format!("stream.streams[{i}]"), map, errors)
-        {
+        if let Some(s) = stream_spec(spec.get_ref(), &format!("stream.streams[{i}]"), map, errors) {
             if streams.iter().any(|known| known.name == s.name) {
                 errors.push(map.error(
                     spec.get_ref().name.span(),
@@ -264,7 +266,12 @@ fn stream_spec(
         }
         None => 1,
     };
-    let retention = retention(raw.retention.as_ref(), &format!("{key}.retention"), map, errors);
+    let retention = retention(
+        raw.retention.as_ref(),
+        &format!("{key}.retention"),
+        map,
+        errors,
+    );
     Some(StreamSpec {
         name: name.clone(),
         shards,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use edgewise::cdn::CdnServer;
+use edgewise::cdn::realtime_log::RealtimeLogReceiver;
 use edgewise::config::{CdnConfig, Config};
 use http::{HeaderMap, Method, Request, Version};
 use http_body_util::{BodyExt, Full};
@@ -87,6 +88,8 @@ pub struct Cdn {
     pub admin: Option<SocketAddr>,
     pub token: CancellationToken,
     pub handle: Option<JoinHandle<()>>,
+    /// The real-time log queue when the config has `[cdn.realtime_logs]`, for a test writer.
+    pub realtime_log: Option<RealtimeLogReceiver>,
     roots: Arc<RootCertStore>,
 }
 
@@ -118,7 +121,8 @@ impl Cdn {
         let path = dir.path().join("edgewise.toml");
         std::fs::write(&path, toml).unwrap();
         let cdn = load_cdn(&path);
-        let server = CdnServer::bind(&cdn).unwrap_or_else(|e| panic!("CDN bind: {e}"));
+        let mut server = CdnServer::bind(&cdn).unwrap_or_else(|e| panic!("CDN bind: {e}"));
+        let realtime_log = server.realtime_log_receiver();
         let mut roots = RootCertStore::empty();
         for files in &cdn.certs {
             for cert in read_certs(&files.cert) {
@@ -138,6 +142,7 @@ impl Cdn {
             admin,
             token,
             handle: Some(handle),
+            realtime_log,
             roots: Arc::new(roots),
         }
     }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use http::header::HeaderMap;
 
 use super::Edge;
+use crate::cdn::realtime_log::{Seen, Verdict};
 use crate::cdn::signed::{Denial, SignedRequest, Verifier};
 use crate::cdn::viewer;
 use crate::config::cdn::{Behavior, Distribution};
@@ -20,6 +21,13 @@ pub(super) enum Refusal {
 }
 
 impl Refusal {
+    pub(super) fn verdict(&self) -> Verdict {
+        match self {
+            Refusal::Geo => Verdict::Geo,
+            Refusal::Signature(_) => Verdict::Denied,
+        }
+    }
+
     pub(super) fn message(&self) -> String {
         match self {
             Refusal::Geo => "this content is not available in your country".to_string(),
@@ -52,17 +60,20 @@ pub(super) struct GateInput<'a> {
 }
 
 impl Edge {
-    /// Sets the viewer headers on `headers` and decides whether the request may go on.
+    /// Sets the viewer headers on `headers` and decides whether the request may go on;
+    /// notes the viewer's country in `seen`.
     pub(super) fn admit(
         &self,
         input: &GateInput<'_>,
         headers: &mut HeaderMap,
+        seen: &mut Seen,
     ) -> Result<Admitted, Refusal> {
         let viewer_addr = viewer::address(input.peer, headers, &self.config.trusted_proxies);
         let location = self
             .geo
             .locate(viewer_addr.ip())
             .map(|located| located.location);
+        seen.country = Some(location.and_then(|l| l.country));
         // Computing the headers costs a few allocations: only when the behavior uses them.
         if input.uses_viewer_headers {
             viewer::set_headers(headers, viewer_addr, location.as_ref(), input.https);

@@ -26,6 +26,7 @@ use crate::cdn::cache::key::{self, CacheKey};
 use crate::cdn::cache::store::{CachedObject, Entry, Store};
 use crate::cdn::origin::dir::DirOrigin;
 use crate::cdn::origin::http::HttpOriginClient;
+use crate::cdn::realtime_log::{RealtimeLogger, Seen, TlsNames, Verdict};
 use crate::cdn::signed::{self, KeyGroup, Verifier};
 use crate::config::CdnConfig;
 use crate::config::cdn::{Behavior, Distribution, OriginTarget, ViewerProtocol};
@@ -39,6 +40,8 @@ const MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 8
 pub struct Conn {
     pub peer: SocketAddr,
     pub https: bool,
+    /// Protocol and cipher of an HTTPS connection, for real-time logs.
+    pub tls: Option<TlsNames>,
 }
 
 /// Everything requests read: config, origins, the cache. Built once, shared by `Arc`.
@@ -55,6 +58,8 @@ pub struct Edge {
     geo: GeoDb,
     /// Signature checkers of signed behaviors, by distribution and behavior.
     verifiers: Vec<Vec<Option<Arc<Verifier>>>>,
+    /// `[cdn.realtime_logs]`: None costs nothing per request.
+    realtime_log: Option<RealtimeLogger>,
 }
 
 /// One viewer request as the pipeline sees it: its behavior, and the facts it carries.
@@ -85,11 +90,16 @@ impl std::ops::Deref for Ask<'_> {
 }
 
 impl Edge {
-    /// Prepares origins (connection pools, folders) for every distribution.
+    /// Prepares origins (connection pools, folders) for every distribution; `realtime_log`
+    /// gets a record per sampled response.
     ///
     /// # Errors
     /// A folder origin that cannot be opened.
-    pub fn new(config: Arc<CdnConfig>, https_port: Option<u16>) -> std::io::Result<Edge> {
+    pub fn new(
+        config: Arc<CdnConfig>,
+        https_port: Option<u16>,
+        realtime_log: Option<RealtimeLogger>,
+    ) -> std::io::Result<Edge> {
         let tls = crate::health::tls_client_config(true);
         let mut hosts = HashMap::new();
         let mut origins = Vec::new();
@@ -171,7 +181,13 @@ impl Edge {
             inflight: Arc::new(InFlight::default()),
             https_port,
             results: Default::default(),
+            realtime_log,
         })
+    }
+
+    /// Real-time log records by outcome, when real-time logs are on.
+    pub fn realtime_log_counters(&self) -> Option<[(&'static str, u64); 4]> {
+        self.realtime_log.as_ref().map(RealtimeLogger::counters)
     }
 
     /// Responses so far by X-Cache result.
@@ -188,15 +204,11 @@ impl Edge {
     }
 
     fn count(&self, response: &Response<Body>) {
-        let index = match response
-            .headers()
-            .get(&respond::X_CACHE)
-            .map(|v| v.as_bytes())
-        {
-            Some(b"Hit from edgewise") => 0,
-            Some(b"Miss from edgewise") => 1,
-            Some(b"RefreshHit from edgewise") => 2,
-            _ => 3,
+        let index = match respond::result_of(response.headers()) {
+            CacheResult::Hit => 0,
+            CacheResult::Miss => 1,
+            CacheResult::RefreshHit => 2,
+            CacheResult::Error => 3,
         };
         self.results[index].fetch_add(1, Ordering::Relaxed);
     }
@@ -206,18 +218,41 @@ impl Edge {
         self.config.distributions.iter().position(|d| d.id == id)
     }
 
-    /// Answers one viewer request.
+    /// Answers one viewer request. Every response the pipeline makes passes here, so this
+    /// is where a sampled request's record is taken.
     pub async fn handle(
         self: &Arc<Self>,
         request: Request<Incoming>,
         conn: Conn,
     ) -> Response<Body> {
-        let response = self.answer(request, conn).await;
+        let facts = self.realtime_log.as_ref().and_then(|log| {
+            log.capture(&request, conn.peer, conn.tls, &self.config.trusted_proxies)
+        });
+        let mut seen = Seen::default();
+        let response = self.answer(request, conn, &mut seen).await;
         self.count(&response);
-        response
+        match (&self.realtime_log, facts) {
+            (Some(log), Some(facts)) => {
+                let country = match seen.country {
+                    Some(country) => country,
+                    None if log.wants_country() => self
+                        .geo
+                        .locate(facts.viewer().ip())
+                        .and_then(|located| located.location.country),
+                    None => None,
+                };
+                log.attach(response, facts, &seen, country)
+            }
+            _ => response,
+        }
     }
 
-    async fn answer(self: &Arc<Self>, request: Request<Incoming>, conn: Conn) -> Response<Body> {
+    async fn answer(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+        conn: Conn,
+        seen: &mut Seen,
+    ) -> Response<Body> {
         let http2 = request.version() == Version::HTTP_2;
         // hyper bounds its read buffer, not the header block, so the limit is checked here too.
         let header_bytes: usize = request
@@ -226,6 +261,7 @@ impl Edge {
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum();
         if header_bytes > self.config.max_header_size {
+            seen.verdict = Some(Verdict::HeadersTooLarge);
             return respond::text(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "request headers are too large",
@@ -233,9 +269,11 @@ impl Edge {
             );
         }
         let Some(host) = host_of(&request) else {
+            seen.verdict = Some(Verdict::Unroutable);
             return respond::text(StatusCode::BAD_REQUEST, "the request has no Host", http2);
         };
         let Some(&distribution) = self.hosts.get(&host) else {
+            seen.verdict = Some(Verdict::Unroutable);
             let status = if conn.https {
                 StatusCode::MISDIRECTED_REQUEST
             } else {
@@ -251,21 +289,25 @@ impl Edge {
         let path = request.uri().path().to_string();
         let Some(behavior_index) = dist.behaviors.iter().position(|b| b.pattern.matches(&path))
         else {
+            seen.verdict = Some(Verdict::Unroutable);
             return respond::text(
                 StatusCode::NOT_FOUND,
                 "no behavior matches this path",
                 http2,
             );
         };
+        seen.route = Some((distribution, behavior_index));
         let behavior = &dist.behaviors[behavior_index];
         if !conn.https {
             match behavior.viewer_protocol {
                 ViewerProtocol::AllowAll => {}
                 ViewerProtocol::RedirectToHttps => {
+                    seen.verdict = Some(Verdict::Redirect);
                     let pq = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
                     return respond::redirect_to_https(&host, self.https_port, pq, http2);
                 }
                 ViewerProtocol::HttpsOnly => {
+                    seen.verdict = Some(Verdict::Denied);
                     return respond::text(
                         StatusCode::FORBIDDEN,
                         "this distribution is HTTPS only",
@@ -275,6 +317,7 @@ impl Edge {
             }
         }
         if !behavior.allowed_methods.contains(request.method()) {
+            seen.verdict = Some(Verdict::Method);
             return respond::text(
                 StatusCode::FORBIDDEN,
                 "this method is not allowed here",
@@ -304,7 +347,7 @@ impl Edge {
             path: &path,
             query: parts.uri.query(),
         };
-        let admitted = self.admit(&gate, &mut parts.headers);
+        let admitted = self.admit(&gate, &mut parts.headers, seen);
         let query = match &admitted {
             Ok(admitted) => admitted.query.clone(),
             Err(_) => None,
@@ -325,6 +368,7 @@ impl Edge {
             }),
         };
         if let Err(refusal) = admitted {
+            seen.verdict = Some(refusal.verdict());
             let refused = respond::text(StatusCode::FORBIDDEN, &refusal.message(), http2);
             return Box::pin(self.custom_error(dist, &ask, refused)).await;
         }

@@ -45,6 +45,16 @@ impl CacheResult {
     }
 }
 
+/// How a response we made was produced, from its `X-Cache` (Error when there is none).
+pub fn result_of(headers: &HeaderMap) -> CacheResult {
+    match headers.get(&X_CACHE).map(HeaderValue::as_bytes) {
+        Some(b"Hit from edgewise") => CacheResult::Hit,
+        Some(b"Miss from edgewise") => CacheResult::Miss,
+        Some(b"RefreshHit from edgewise") => CacheResult::RefreshHit,
+        _ => CacheResult::Error,
+    }
+}
+
 /// Headers a 304 carries from the stored response (RFC 9110 §15.4.5).
 const NOT_MODIFIED_HEADERS: [HeaderName; 6] = [
     header::CACHE_CONTROL,

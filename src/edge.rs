@@ -1,0 +1,138 @@
+//! The edgewise-cdn process: the CDN, the stream API and the real-time log writer between
+//! them, started together and stopped in order (CDN first, then its last log lines, then
+//! the stream log is closed).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::cdn::realtime_log::{self, RealtimeLogReceiver};
+use crate::cdn::{CdnServer, StartError};
+use crate::config::Config;
+use crate::stream::api::put::{self, PutEntry};
+use crate::stream::log::Log;
+use crate::stream::{StreamServer, StreamStartError};
+
+/// How long the real-time log writer gets to drain after the CDN stops.
+const LOG_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the process could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeStartError {
+    #[error(transparent)]
+    Cdn(#[from] StartError),
+    #[error(transparent)]
+    Stream(#[from] StreamStartError),
+}
+
+/// Everything bound and ready to serve.
+pub struct Edge {
+    cdn: Option<CdnServer>,
+    stream: Option<StreamServer>,
+    realtime: Option<(RealtimeLogReceiver, String)>,
+}
+
+impl Edge {
+    /// Opens the stream log (recovering it) and binds every listener of `[cdn]` and `[stream]`.
+    ///
+    /// # Errors
+    /// Whatever keeps either side from starting.
+    pub fn bind(config: &Config) -> Result<Edge, EdgeStartError> {
+        let stream = config
+            .stream
+            .as_ref()
+            .map(|s| StreamServer::bind(s, config.cdn.as_ref()))
+            .transpose()?;
+        let mut cdn = config.cdn.as_ref().map(CdnServer::bind).transpose()?;
+        let realtime = cdn.as_mut().and_then(|server| {
+            let stream_name = config.cdn.as_ref()?.realtime_logs.as_ref()?.stream.clone();
+            Some((server.realtime_log_receiver()?, stream_name))
+        });
+        Ok(Edge {
+            cdn,
+            stream,
+            realtime,
+        })
+    }
+
+    pub fn cdn(&self) -> Option<&CdnServer> {
+        self.cdn.as_ref()
+    }
+
+    pub fn stream(&self) -> Option<&StreamServer> {
+        self.stream.as_ref()
+    }
+
+    /// Serves until `shutdown`, then drains and closes everything.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let log = self.stream.as_ref().map(|s| s.log().clone());
+        let writer = match (self.realtime, &log) {
+            (Some((receiver, name)), Some(log)) => Some(tokio::spawn(write_realtime_logs(
+                receiver,
+                log.clone(),
+                name,
+            ))),
+            _ => None,
+        };
+        let cdn = async {
+            if let Some(cdn) = self.cdn {
+                cdn.run(shutdown.clone()).await;
+            }
+        };
+        let stream = async {
+            if let Some(stream) = self.stream {
+                stream.run(shutdown.clone()).await;
+            }
+        };
+        tokio::join!(cdn, stream);
+        if let Some(writer) = writer
+            && tokio::time::timeout(LOG_DRAIN_TIMEOUT, writer)
+                .await
+                .is_err()
+        {
+            warn!("real-time log lines still queued after {LOG_DRAIN_TIMEOUT:?}; dropped");
+        }
+        if let Some(log) = log
+            && let Err(e) = log.close().await
+        {
+            warn!("closing the stream log: {e}");
+        }
+    }
+}
+
+/// Appends the CDN's log lines to their stream, a PutRecords-sized batch at a time, each
+/// line under a random partition key so lines spread over the shards.
+async fn write_realtime_logs(receiver: RealtimeLogReceiver, log: Arc<Log>, stream: String) {
+    realtime_log::run_writer(
+        receiver,
+        realtime_log::PUT_RECORDS_MAX,
+        |lines: Vec<Bytes>| {
+            let target = log.get(&stream);
+            let stream = stream.clone();
+            async move {
+                let target = target.ok_or_else(|| format!("stream {stream} does not exist"))?;
+                let entries = lines
+                    .into_iter()
+                    .map(|data| PutEntry {
+                        partition_key: format!("{:016x}", rand::random::<u64>()),
+                        explicit_hash: None,
+                        data,
+                    })
+                    .collect();
+                let failed = put::put_all(&target, entries)
+                    .await
+                    .into_iter()
+                    .filter_map(Result::err)
+                    .next();
+                match failed {
+                    Some(e) => Err(e.to_string()),
+                    None => Ok(()),
+                }
+            }
+        },
+    )
+    .await;
+}

@@ -1,0 +1,334 @@
+//! The set of streams: opening the data folder, reconciling it with the config, creating
+//! and deleting streams, and background maintenance.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::meta::{self, StreamMeta, sync_dir};
+use super::{LogError, LogOptions, MAX_SHARDS, Stream};
+use crate::config::stream::{StreamSpec, valid_stream_name};
+
+/// How often maintenance applies retention.
+const RETENTION_SWEEP: Duration = Duration::from_secs(30);
+
+pub struct Log {
+    options: LogOptions,
+    /// Replaced whole on create and delete, so lookups never lock.
+    streams: ArcSwap<HashMap<String, Arc<Stream>>>,
+    /// Serialises create and delete.
+    changes: Mutex<()>,
+    /// Makes trash folder names unique.
+    deletions: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn io_error(context: &str, path: &Path) -> impl FnOnce(io::Error) -> LogError {
+    let context = format!("{context} {}", path.display());
+    move |e| LogError::io(context, e)
+}
+
+impl Log {
+    /// Opens `data_dir` (creating it), recovers every shard, creates configured streams that
+    /// do not exist yet and loads those created earlier through the API. A configured stream
+    /// whose shard count on disk differs from the config is an error naming both: remapping
+    /// keys would scatter partitions.
+    pub fn open(options: LogOptions, configured: &[StreamSpec]) -> Result<Arc<Log>, LogError> {
+        let log = Log {
+            options,
+            streams: ArcSwap::from_pointee(HashMap::new()),
+            changes: Mutex::new(()),
+            deletions: AtomicU64::new(0),
+        };
+        let streams_dir = log.streams_dir();
+        fs::create_dir_all(&streams_dir).map_err(io_error("creating", &streams_dir))?;
+        // Leftovers of a create or delete a crash interrupted.
+        for side in [log.staging_dir(), log.trash_dir()] {
+            match fs::remove_dir_all(&side) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("clearing", &side)(e)),
+            }
+        }
+        let mut metas = log.load_metas()?;
+        for spec in configured {
+            if !valid_stream_name(&spec.name) {
+                return Err(LogError::InvalidName(spec.name.clone()));
+            }
+            check_shards(spec.shards)?;
+            if let Some(meta) = metas.get(&spec.name)
+                && meta.shards != spec.shards
+            {
+                return Err(LogError::ShardMismatch {
+                    name: spec.name.clone(),
+                    on_disk: meta.shards,
+                    configured: spec.shards,
+                });
+            }
+        }
+        for spec in configured {
+            let retention = spec.retention.as_secs();
+            match metas.get_mut(&spec.name) {
+                Some(meta) => {
+                    let mut updated = meta.clone();
+                    updated.configured = true;
+                    // A config retention that changed wins; an unchanged one leaves any API
+                    // change in place.
+                    if updated.configured_retention_secs != Some(retention) {
+                        updated.retention_secs = retention;
+                        updated.configured_retention_secs = Some(retention);
+                    }
+                    if updated != *meta {
+                        updated.store(&streams_dir.join(&spec.name))?;
+                        *meta = updated;
+                    }
+                }
+                None => {
+                    let mut meta = StreamMeta::new(&spec.name, spec.shards, retention, now_ms());
+                    meta.configured = true;
+                    meta.configured_retention_secs = Some(retention);
+                    log.make_stream_dir(&meta)?;
+                    info!(stream = %spec.name, shards = spec.shards, "created configured stream");
+                    metas.insert(spec.name.clone(), meta);
+                }
+            }
+        }
+        let mut streams = HashMap::with_capacity(metas.len());
+        for (name, mut meta) in metas {
+            let dir = streams_dir.join(&name);
+            if meta.configured && !configured.iter().any(|s| s.name == name) {
+                // Out of the config: kept, and now managed through the API.
+                meta.configured = false;
+                meta.configured_retention_secs = None;
+                meta.store(&dir)?;
+            }
+            let stream = Stream::open(dir, meta, &log.options)?;
+            streams.insert(name, Arc::new(stream));
+        }
+        log.streams.store(Arc::new(streams));
+        Ok(Arc::new(log))
+    }
+
+    fn streams_dir(&self) -> PathBuf {
+        self.options.data_dir.join("streams")
+    }
+
+    fn staging_dir(&self) -> PathBuf {
+        self.options.data_dir.join("staging")
+    }
+
+    fn trash_dir(&self) -> PathBuf {
+        self.options.data_dir.join("trash")
+    }
+
+    /// The meta of every stream folder, by name.
+    fn load_metas(&self) -> Result<BTreeMap<String, StreamMeta>, LogError> {
+        let streams_dir = self.streams_dir();
+        let mut metas = BTreeMap::new();
+        let entries = fs::read_dir(&streams_dir).map_err(io_error("listing", &streams_dir))?;
+        for entry in entries {
+            let entry = entry.map_err(io_error("listing", &streams_dir))?;
+            let path = entry.path();
+            let name = entry.file_name();
+            match name.to_str() {
+                Some(name) if valid_stream_name(name) && path.is_dir() => {
+                    metas.insert(name.to_owned(), meta::load(&path, name)?);
+                }
+                _ => warn!(path = %path.display(), "not a stream folder, ignored"),
+            }
+        }
+        Ok(metas)
+    }
+
+    /// Builds a stream folder in `staging/` and renames it into `streams/`, so it appears
+    /// whole or not at all.
+    fn make_stream_dir(&self, meta: &StreamMeta) -> Result<PathBuf, LogError> {
+        let staging = self.staging_dir().join(&meta.name);
+        match fs::remove_dir_all(&staging) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("clearing", &staging)(e)),
+        }
+        fs::create_dir_all(&staging).map_err(io_error("creating", &staging))?;
+        meta.store(&staging)?;
+        let streams_dir = self.streams_dir();
+        let dir = streams_dir.join(&meta.name);
+        fs::rename(&staging, &dir).map_err(io_error("moving a new stream into", &dir))?;
+        sync_dir(&streams_dir).map_err(io_error("syncing", &streams_dir))?;
+        Ok(dir)
+    }
+
+    /// The stream named `name`; never blocks.
+    pub fn get(&self, name: &str) -> Option<Arc<Stream>> {
+        self.streams.load().get(name).cloned()
+    }
+
+    /// Every stream name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.streams.load().keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Creates and persists a stream (retention in whole seconds). Blocks on file I/O.
+    pub fn create(
+        &self,
+        name: &str,
+        shards: u32,
+        retention: Duration,
+    ) -> Result<Arc<Stream>, LogError> {
+        if !valid_stream_name(name) {
+            return Err(LogError::InvalidName(name.to_owned()));
+        }
+        check_shards(shards)?;
+        let _changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.streams.load().contains_key(name) {
+            return Err(LogError::AlreadyExists(name.to_owned()));
+        }
+        let meta = StreamMeta::new(name, shards, retention.as_secs(), now_ms());
+        let dir = self.make_stream_dir(&meta)?;
+        let stream = match Stream::open(dir.clone(), meta, &self.options) {
+            Ok(stream) => Arc::new(stream),
+            Err(e) => {
+                self.discard(name, &dir);
+                return Err(e);
+            }
+        };
+        let mut streams = HashMap::clone(&self.streams.load());
+        streams.insert(name.to_owned(), Arc::clone(&stream));
+        self.streams.store(Arc::new(streams));
+        info!(stream = name, shards, "created stream");
+        Ok(stream)
+    }
+
+    /// Deletes a stream created through the API, with its files. Appends already handed to
+    /// its writers finish first; later ones get [`LogError::Closed`]. Blocks on file I/O.
+    pub fn delete(&self, name: &str) -> Result<(), LogError> {
+        let _changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let stream = self
+            .get(name)
+            .ok_or_else(|| LogError::NotFound(name.to_owned()))?;
+        if stream.configured() {
+            return Err(LogError::Configured(name.to_owned()));
+        }
+        // The rename is the deletion: a crash after it leaves only trash, cleared at open.
+        let trash = self.trash_path(name);
+        let streams_dir = self.streams_dir();
+        fs::create_dir_all(self.trash_dir()).map_err(io_error("creating", &self.trash_dir()))?;
+        fs::rename(stream.dir(), &trash).map_err(io_error("moving to the trash", stream.dir()))?;
+        sync_dir(&streams_dir).map_err(io_error("syncing", &streams_dir))?;
+        let mut streams = HashMap::clone(&self.streams.load());
+        streams.remove(name);
+        self.streams.store(Arc::new(streams));
+        stream.close();
+        if let Err(e) = fs::remove_dir_all(&trash) {
+            warn!(path = %trash.display(), "cannot remove a deleted stream's files (retried at the next open): {e}");
+        }
+        info!(stream = name, "deleted stream");
+        Ok(())
+    }
+
+    fn trash_path(&self, name: &str) -> PathBuf {
+        let n = self.deletions.fetch_add(1, Ordering::Relaxed);
+        self.trash_dir().join(format!("{name}.{}.{n}", now_ms()))
+    }
+
+    /// Moves a stream folder that failed to open out of the way.
+    fn discard(&self, name: &str, dir: &Path) {
+        let trash = self.trash_path(name);
+        let moved = fs::create_dir_all(self.trash_dir())
+            .and_then(|()| fs::rename(dir, &trash))
+            .and_then(|()| fs::remove_dir_all(&trash));
+        if let Err(e) = moved {
+            error!(path = %dir.display(), "cannot remove a stream that failed to open: {e}");
+        }
+    }
+
+    /// Applies every stream's retention as of `now`; returns how many segments went.
+    pub fn sweep_retention(&self, now: SystemTime) -> usize {
+        let streams = self.streams.load_full();
+        streams
+            .values()
+            .map(|stream| {
+                let removed = stream.sweep_retention(now);
+                if removed > 0 {
+                    debug!(
+                        stream = stream.name(),
+                        removed, "retention removed segments"
+                    );
+                }
+                removed
+            })
+            .sum()
+    }
+
+    /// Applies retention now and every 30 s until `cancel`. (With
+    /// [`FsyncPolicy::Interval`](super::FsyncPolicy::Interval) each shard's writer syncs on
+    /// its own timer, so nothing else is needed here.)
+    pub fn spawn_maintenance(self: &Arc<Self>, cancel: CancellationToken) -> JoinHandle<()> {
+        let log = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(RETENTION_SWEEP);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    _ = ticks.tick() => {}
+                }
+                let Some(log) = log.upgrade() else {
+                    break;
+                };
+                // Removing files blocks.
+                let swept =
+                    tokio::task::spawn_blocking(move || log.sweep_retention(SystemTime::now()))
+                        .await;
+                if let Err(e) = swept {
+                    error!("the retention sweep failed: {e}");
+                }
+            }
+        })
+    }
+
+    /// Makes everything acknowledged so far durable (for a graceful shutdown).
+    pub async fn close(&self) -> Result<(), LogError> {
+        let streams = self.streams.load_full();
+        let mut first_error = None;
+        for stream in streams.values() {
+            if let Err(e) = stream.sync().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn check_shards(shards: u32) -> Result<(), LogError> {
+    if (1..=MAX_SHARDS).contains(&shards) {
+        Ok(())
+    } else {
+        Err(LogError::TooManyShards { requested: shards })
+    }
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("data_dir", &self.options.data_dir)
+            .field("streams", &self.names())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,153 @@
+//! A stream: its shards, its hash key split and its retention.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::hash::{hash_ranges, range_for};
+use super::meta::StreamMeta;
+use super::shard::Shard;
+use super::{Appended, LogError, LogOptions, NewRecord, retention};
+
+pub struct Stream {
+    name: Arc<str>,
+    dir: PathBuf,
+    created: SystemTime,
+    configured: bool,
+    retention_secs: AtomicU64,
+    /// The persisted meta; its lock serialises retention changes.
+    meta: Mutex<StreamMeta>,
+    ranges: Vec<(u128, u128)>,
+    shards: Vec<Shard>,
+}
+
+impl Stream {
+    /// Recovers every shard of the stream in `dir`.
+    pub(super) fn open(
+        dir: PathBuf,
+        meta: StreamMeta,
+        options: &LogOptions,
+    ) -> Result<Stream, LogError> {
+        let name: Arc<str> = Arc::from(meta.name.as_str());
+        let ranges = hash_ranges(meta.shards);
+        let shards = (0..meta.shards)
+            .zip(&ranges)
+            .map(|(index, &range)| Shard::open(&name, &dir, index, range, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Stream {
+            name,
+            dir,
+            created: UNIX_EPOCH
+                .checked_add(Duration::from_millis(meta.created_ms))
+                .unwrap_or(UNIX_EPOCH),
+            configured: meta.configured,
+            retention_secs: AtomicU64::new(meta.retention_secs),
+            meta: Mutex::new(meta),
+            ranges,
+            shards,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn created(&self) -> SystemTime {
+        self.created
+    }
+
+    /// Named in the config file (so not deletable through the API).
+    pub fn configured(&self) -> bool {
+        self.configured
+    }
+
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_secs.load(Ordering::Acquire))
+    }
+
+    /// Changes the retention and persists it (whole seconds); the config's retention wins
+    /// again only if the config's value changes.
+    pub fn set_retention(&self, retention: Duration) -> Result<(), LogError> {
+        let mut meta = self.meta.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut changed = meta.clone();
+        changed.retention_secs = retention.as_secs();
+        changed.store(&self.dir)?;
+        self.retention_secs
+            .store(changed.retention_secs, Ordering::Release);
+        *meta = changed;
+        Ok(())
+    }
+
+    pub fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// The shard whose hash key range holds `hash`.
+    pub fn shard_for_hash(&self, hash: u128) -> usize {
+        range_for(&self.ranges, hash)
+    }
+
+    /// Appends `records` to shard `shard`, in order, returning once they are acknowledged
+    /// under the fsync policy. If this future is dropped after it started, the records may
+    /// still be written.
+    pub async fn append(
+        &self,
+        shard: usize,
+        records: Vec<NewRecord>,
+    ) -> Result<Vec<Appended>, LogError> {
+        let target = self
+            .shards
+            .get(shard)
+            .ok_or_else(|| LogError::NoSuchShard {
+                stream: self.name.to_string(),
+                shard,
+            })?;
+        target.append(records).await
+    }
+
+    /// Applies retention as of `now`; returns how many segments were removed.
+    pub fn sweep_retention(&self, now: SystemTime) -> usize {
+        let cutoff_ms = now
+            .checked_sub(self.retention())
+            .and_then(|cutoff| cutoff.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.shards
+            .iter()
+            .map(|shard| retention::sweep(&shard.state, cutoff_ms))
+            .sum()
+    }
+
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Syncs every shard; the first failure is returned, after trying them all.
+    pub(super) async fn sync(&self) -> Result<(), LogError> {
+        let mut first_error = None;
+        for shard in &self.shards {
+            if let Err(e) = shard.sync().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Stops every shard's writer after the appends already handed to it.
+    pub(super) fn close(&self) {
+        for shard in &self.shards {
+            shard.close();
+        }
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("name", &self.name)
+            .field("shards", &self.shards.len())
+            .field("retention", &self.retention())
+            .field("configured", &self.configured)
+            .finish_non_exhaustive()
+    }
+}
