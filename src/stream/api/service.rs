@@ -138,7 +138,10 @@ impl Api {
             Err(e) => return e.into_response(format),
         };
         let Some(operation) = operation else {
-            return KinesisError::new(ErrorCode::UnknownOperation, "").into_response(format);
+            return KinesisError::new(
+                ErrorCode::UnknownOperation,
+                "no X-Amz-Target header naming Kinesis_20131202.<Operation>",
+            ).into_response(format);
         };
         let decoded = match value::decode(format, &body) {
             Ok(decoded) => decoded,
