@@ -141,7 +141,8 @@ impl Api {
             return KinesisError::new(
                 ErrorCode::UnknownOperation,
                 "no X-Amz-Target header naming Kinesis_20131202.<Operation>",
-            ).into_response(format);
+            )
+            .into_response(format);
         };
         let decoded = match value::decode(format, &body) {
             Ok(decoded) => decoded,
@@ -221,66 +222,67 @@ impl Api {
 
     fn metrics(&self) -> Response<Bytes> {
         use std::fmt::Write;
-        let c = &self.counters;
-        let d = &self.delivery;
+        let (c, d) = (&self.counters, &self.delivery);
+        let counters: [(&str, &str, &AtomicU64); 10] = [
+            (
+                "edgewise_stream_requests_total",
+                "API requests",
+                &c.requests,
+            ),
+            (
+                "edgewise_stream_errors_total",
+                "API requests answered with an error",
+                &c.errors,
+            ),
+            (
+                "edgewise_stream_records_in_total",
+                "records appended",
+                &c.records_in,
+            ),
+            (
+                "edgewise_stream_bytes_in_total",
+                "record data bytes appended",
+                &c.bytes_in,
+            ),
+            (
+                "edgewise_stream_records_failed_total",
+                "records that could not be appended",
+                &c.records_failed,
+            ),
+            (
+                "edgewise_stream_records_out_total",
+                "records returned by GetRecords",
+                &c.records_out,
+            ),
+            (
+                "edgewise_delivery_records_total",
+                "records delivered to files",
+                &d.records,
+            ),
+            (
+                "edgewise_delivery_files_total",
+                "delivery files written",
+                &d.files,
+            ),
+            (
+                "edgewise_delivery_failures_total",
+                "delivery reads or writes that failed (retried)",
+                &d.failures,
+            ),
+            (
+                "edgewise_delivery_expired_total",
+                "records removed by retention before delivery",
+                &d.expired,
+            ),
+        ];
         let mut out = String::new();
-        let mut counter = |name: &str, help: &str, value: u64| {
+        for (name, help, value) in counters {
             let _ = write!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                value.load(Ordering::Relaxed)
             );
-        };
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter(
-            "edgewise_stream_requests_total",
-            "API requests",
-            get(&c.requests),
-        );
-        counter(
-            "edgewise_stream_errors_total",
-            "API requests answered with an error",
-            get(&c.errors),
-        );
-        counter(
-            "edgewise_stream_records_in_total",
-            "records appended",
-            get(&c.records_in),
-        );
-        counter(
-            "edgewise_stream_bytes_in_total",
-            "record data bytes appended",
-            get(&c.bytes_in),
-        );
-        counter(
-            "edgewise_stream_records_failed_total",
-            "records that could not be appended",
-            get(&c.records_failed),
-        );
-        counter(
-            "edgewise_stream_records_out_total",
-            "records returned by GetRecords",
-            get(&c.records_out),
-        );
-        counter(
-            "edgewise_delivery_records_total",
-            "records delivered to files",
-            get(&d.records),
-        );
-        counter(
-            "edgewise_delivery_files_total",
-            "delivery files written",
-            get(&d.files),
-        );
-        counter(
-            "edgewise_delivery_failures_total",
-            "delivery reads or writes that failed (retried)",
-            get(&d.failures),
-        );
-        counter(
-            "edgewise_delivery_expired_total",
-            "records removed by retention before delivery",
-            get(&d.expired),
-        );
+        }
         let mut response = Response::new(Bytes::from(out));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
