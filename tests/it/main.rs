@@ -28,4 +28,7 @@ mod fixture;
 mod harness;
 mod health_checks;
 mod mmdb;
+mod stream_api;
+mod stream_boto3;
+mod stream_harness;
 mod wire;
