@@ -30,5 +30,8 @@ mod health_checks;
 mod mmdb;
 mod stream_api;
 mod stream_boto3;
+mod stream_delivery;
+mod stream_durability;
 mod stream_harness;
+mod stream_process;
 mod wire;
