@@ -1,6 +1,7 @@
 //! The real `edgewise-cdn` binary on a copy of the example config: `check`, then serving on
 //! ephemeral ports exercised with curl, then SIGTERM.
 
+use base64::Engine;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -36,7 +37,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// `config/` copied into a temp folder with an empty `certs/` beside it (the example refers
-/// to `../certs/`), every CDN port rewritten to 0. Returns the folder and the config path.
+/// to `../certs/`), every CDN and stream API port rewritten to 0. Returns the folder and the config path.
 fn example_copy() -> (tempfile::TempDir, PathBuf) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
@@ -45,7 +46,7 @@ fn example_copy() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join("config/edgewise.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut rewritten = text.clone();
-    for port in ["8443", "8080", "8081"] {
+    for port in ["8443", "8080", "8081", "4567", "4568"] {
         rewritten = rewritten.replace(&format!("\"127.0.0.1:{port}\""), "\"127.0.0.1:0\"");
     }
     assert_ne!(
@@ -95,7 +96,10 @@ fn check_accepts_the_example_config() {
     let output = run(Command::new(BIN).args(["--config", path.to_str().unwrap(), "check"]));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
-    assert!(stdout.contains(": ok (1 distributions)"), "{stdout}");
+    assert!(
+        stdout.contains(": ok (1 distributions, 2 streams)"),
+        "{stdout}"
+    );
     assert!(
         !path
             .parent()
@@ -148,10 +152,10 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
             }
         }
     });
-    let (mut https, mut http, mut admin) = (None, None, None);
+    let (mut https, mut http, mut admin, mut api) = (None, None, None, None);
     let deadline = Instant::now() + LIMIT;
     let mut log = Vec::new();
-    while https.is_none() || http.is_none() || admin.is_none() {
+    while https.is_none() || http.is_none() || admin.is_none() || api.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = lines_rx
             .recv_timeout(left)
@@ -160,8 +164,14 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
             ("https", &mut https),
             ("http", &mut http),
             ("admin", &mut admin),
+            ("stream API http", &mut api),
         ] {
-            if let Some(rest) = line.split(&format!("listening on {kind} ")).nth(1) {
+            let stream_line = line.contains("stream API listening");
+            let (pattern, wanted) = match kind.strip_prefix("stream API ") {
+                Some(kind) => (format!("stream API listening on {kind} "), stream_line),
+                None => (format!("listening on {kind} "), !stream_line),
+            };
+            if let Some(rest) = line.split(&pattern).nth(1).filter(|_| wanted) {
                 let addr: std::net::SocketAddr = rest.trim().parse().unwrap();
                 *slot = Some(addr.port());
             }
@@ -232,6 +242,8 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
         Some(format!("https://localhost:{https}/a?b=c").as_str())
     );
 
+    stream_api_end_to_end(api.unwrap());
+
     let killed = run(Command::new("kill").args(["-TERM", &pid.to_string()]));
     assert!(killed.status.success(), "{killed:?}");
     let mut child = reaper.0.take().unwrap();
@@ -247,4 +259,82 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+}
+
+/// One Kinesis call with curl's SigV4 signing, as the example's access key.
+fn kinesis(api: u16, operation: &str, body: &str) -> serde_json::Value {
+    let text = curl(&[
+        "-s",
+        "--aws-sigv4",
+        "aws:amz:us-east-1:kinesis",
+        "--user",
+        "AKIDEDGEWISE:change-me-too",
+        "-H",
+        "Content-Type: application/x-amz-json-1.1",
+        "-H",
+        &format!("X-Amz-Target: Kinesis_20131202.{operation}"),
+        "--data-binary",
+        body,
+        &format!("http://127.0.0.1:{api}/"),
+    ]);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{operation}: {e}: {text}"))
+}
+
+/// The example's stream API: NDJSON ingest signed by curl, and the CDN requests above
+/// arriving as real-time log records on `cdn-logs`.
+fn stream_api_end_to_end(api: u16) {
+    let ingest = curl(&[
+        "-s",
+        "--aws-sigv4",
+        "aws:amz:us-east-1:kinesis",
+        "--user",
+        "AKIDEDGEWISE:change-me-too",
+        "--data-binary",
+        "{\"user\":\"ann\"}\n{\"user\":\"bob\"}\n",
+        &format!("http://127.0.0.1:{api}/ingest/events?partition_key=user"),
+    ]);
+    assert!(ingest.contains("\"count\":2"), "{ingest}");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let mut lines = Vec::new();
+        let shards = kinesis(api, "ListShards", r#"{"StreamName":"cdn-logs"}"#);
+        for shard in shards["Shards"].as_array().expect("Shards") {
+            let iterator = kinesis(
+                api,
+                "GetShardIterator",
+                &format!(
+                    r#"{{"StreamName":"cdn-logs","ShardId":{},"ShardIteratorType":"TRIM_HORIZON"}}"#,
+                    shard["ShardId"]
+                ),
+            );
+            let records = kinesis(
+                api,
+                "GetRecords",
+                &format!(r#"{{"ShardIterator":{}}}"#, iterator["ShardIterator"]),
+            );
+            for record in records["Records"].as_array().expect("Records") {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(record["Data"].as_str().unwrap())
+                    .unwrap();
+                lines.push(String::from_utf8(data).unwrap());
+            }
+        }
+        // Five requests above went through the CDN: two misses/hits, two compressed, one redirect.
+        if lines.len() >= 5 {
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| l.ends_with('\n') && l.split('\t').count() == 14),
+                "{lines:?}"
+            );
+            assert!(lines.iter().any(|l| l.contains("\t301\t")), "{lines:?}");
+            assert!(lines.iter().any(|l| l.contains("\tHit\t")), "{lines:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "real-time log records within {LIMIT:?}: {lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
