@@ -181,9 +181,6 @@ pub fn cache_key_value(accept_encoding: Option<&HeaderValue>) -> &'static str {
 /// parameters, case-insensitive) in CloudFront's list; no `Content-Encoding` already; and
 /// (our addition) no `Cache-Control: no-transform`.
 pub fn compressible(status: u16, headers: &HeaderMap) -> bool {
-    if !matches!(status, 200 | 403 | 404) || headers.contains_key(CONTENT_ENCODING) {
-        return false;
-    }
     let length = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -191,7 +188,24 @@ pub fn compressible(status: u16, headers: &HeaderMap) -> bool {
         // Content-Length is 1*DIGIT; `u64::from_str` would also take a leading `+`.
         .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|v| v.parse::<u64>().ok());
-    if !length.is_some_and(|len| (MIN_LEN..=MAX_LEN).contains(&len)) {
+    length.is_some_and(|len| (MIN_LEN..=MAX_LEN).contains(&len))
+        && compressible_but_for_length(status, headers)
+}
+
+/// Whether a response might be compressed once its whole body is known: `compressible`,
+/// or, without a `Content-Length`, everything but the length qualifies (a buffered body
+/// gets its length, and may then qualify). Such responses are filled buffered.
+pub fn may_compress(status: u16, headers: &HeaderMap) -> bool {
+    if headers.contains_key(CONTENT_LENGTH) {
+        compressible(status, headers)
+    } else {
+        compressible_but_for_length(status, headers)
+    }
+}
+
+/// Status, existing encoding, type and no-transform: the rules besides the length.
+fn compressible_but_for_length(status: u16, headers: &HeaderMap) -> bool {
+    if !matches!(status, 200 | 403 | 404) || headers.contains_key(CONTENT_ENCODING) {
         return false;
     }
     let essence = headers
@@ -415,6 +429,31 @@ mod tests {
                 "{status} {length:?} {content_type:?} {extra:?}"
             );
         }
+    }
+
+    #[test]
+    fn without_a_length_a_response_may_still_be_compressed() {
+        let html = |length: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, hv("text/html"));
+            if let Some(length) = length {
+                headers.insert(CONTENT_LENGTH, hv(length));
+            }
+            headers
+        };
+        assert!(
+            may_compress(200, &html(None)),
+            "its length is not known yet"
+        );
+        assert!(may_compress(200, &html(Some("5000"))));
+        assert!(
+            !may_compress(200, &html(Some("10"))),
+            "a known small length"
+        );
+        assert!(!may_compress(500, &html(None)));
+        let mut png = HeaderMap::new();
+        png.insert(CONTENT_TYPE, hv("image/png"));
+        assert!(!may_compress(200, &png));
     }
 
     #[test]

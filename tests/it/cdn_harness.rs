@@ -398,6 +398,24 @@ impl Req<'_> {
     }
 
     async fn exchange(self) -> Result<Resp, String> {
+        collect(self.respond().await?).await
+    }
+
+    /// Sends it and returns as soon as the head is in; the body is read by the caller.
+    pub async fn open(self) -> Opened {
+        let what = format!("{} {} ({:?})", self.method, self.path, self.proto);
+        let response = within(self.respond())
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let (parts, body) = response.into_parts();
+        Opened {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn respond(self) -> Result<hyper::Response<hyper::body::Incoming>, String> {
         let port = match self.proto {
             Proto::Plain => self.cdn.http_port(),
             _ => self.cdn.https_port(),
@@ -420,17 +438,60 @@ impl Req<'_> {
                 let tcp = TcpStream::connect(self.cdn.http.expect("an HTTP listener"))
                     .await
                     .map_err(|e| e.to_string())?;
-                exchange(tcp, false, request).await
+                send_on(tcp, false, request).await
             }
             Proto::H1 => {
                 let tls = self.cdn.tls(&self.sni, &[b"http/1.1"]).await?;
-                exchange(tls, false, request).await
+                send_on(tls, false, request).await
             }
             Proto::H2 => {
                 let tls = self.cdn.tls(&self.sni, &[b"h2"]).await?;
-                exchange(tls, true, request).await
+                send_on(tls, true, request).await
             }
         }
+    }
+}
+
+/// A response whose body is still to be read, frame by frame.
+pub struct Opened {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: hyper::body::Incoming,
+}
+
+impl Opened {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `X-Cache`, "" when absent.
+    pub fn x_cache(&self) -> &str {
+        self.header("x-cache").unwrap_or("")
+    }
+
+    /// The next data of the body (None at its end); Err when it broke. Within [`TIMEOUT`].
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, String> {
+        loop {
+            let frame = within(async { Ok(self.body.frame().await) }).await?;
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rest of the body, after the chunks already read; Err when it broke.
+    pub async fn rest(&mut self) -> Result<Bytes, String> {
+        let mut rest = Vec::new();
+        while let Some(data) = self.chunk().await? {
+            rest.extend_from_slice(&data);
+        }
+        Ok(Bytes::from(rest))
     }
 }
 
@@ -448,7 +509,19 @@ pub async fn exchange<S>(io: S, h2: bool, request: Request<Full<Bytes>>) -> Resu
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let response = if h2 {
+    collect(send_on(io, h2, request).await?).await
+}
+
+/// One request on `io`, HTTP/2 or HTTP/1.1: the response as soon as its head is in.
+pub async fn send_on<S>(
+    io: S,
+    h2: bool,
+    request: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if h2 {
         let (mut sender, connection) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
                 .await
@@ -462,7 +535,11 @@ where
         tokio::spawn(connection);
         sender.send_request(request).await
     }
-    .map_err(|e| format!("request: {e}"))?;
+    .map_err(|e| format!("request: {e}"))
+}
+
+/// Reads a response's body to the end.
+async fn collect(response: hyper::Response<hyper::body::Incoming>) -> Result<Resp, String> {
     let (parts, body) = response.into_parts();
     let body = body
         .collect()

@@ -1,6 +1,7 @@
 //! The test origin for the CDN tests: an HTTP/1.1 server on 127.0.0.1:0 answering from a
-//! programmable route table (status, headers, body, delay, chunked), answering conditional
-//! requests with 304, and recording every request it sees.
+//! programmable route table (status, headers, body, delay, chunked, or a body sent in timed
+//! steps that may abort), answering conditional requests with 304, and recording every
+//! request it sees.
 
 #![allow(dead_code)]
 
@@ -30,6 +31,18 @@ pub struct Reply {
     pub delay: Duration,
     /// Sent without Content-Length, in 1,000-byte chunks.
     pub chunked: bool,
+    /// When not empty, the body is sent this way instead (Content-Length: the data's total,
+    /// one more when it aborts, none when `chunked`).
+    pub steps: Vec<Step>,
+}
+
+/// One step of a body sent over time.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Send(Bytes),
+    Wait(Duration),
+    /// Fail the body: the connection is closed mid-response.
+    Abort,
 }
 
 impl Reply {
@@ -44,7 +57,21 @@ impl Reply {
             body: body.into(),
             delay: Duration::ZERO,
             chunked: false,
+            steps: Vec::new(),
         }
+    }
+
+    /// Status 200 with a body sent in `steps`; `body` holds the data of all of them.
+    pub fn paced(steps: Vec<Step>) -> Reply {
+        let mut body = Vec::new();
+        for step in &steps {
+            if let Step::Send(data) = step {
+                body.extend_from_slice(data);
+            }
+        }
+        let mut reply = Reply::ok(body);
+        reply.steps = steps;
+        reply
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Reply {
@@ -244,10 +271,22 @@ async fn answer(state: &OriginState, request: Request<Incoming>) -> hyper::Respo
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    let paced = !not_modified && !reply.steps.is_empty();
     let mut response = hyper::Response::new(if not_modified {
         full(Bytes::new())
+    } else if paced {
+        let frames = stream::unfold(reply.steps.clone().into_iter(), |mut steps| async move {
+            loop {
+                match steps.next()? {
+                    Step::Send(data) => return Some((Ok(Frame::data(data)), steps)),
+                    Step::Wait(pause) => tokio::time::sleep(pause).await,
+                    Step::Abort => return Some((Err("the test origin aborts".into()), steps)),
+                }
+            }
+        });
+        StreamBody::new(frames).boxed()
     } else if reply.chunked {
-        let chunks: Vec<Result<Frame<Bytes>, Infallible>> = reply
+        let chunks: Vec<Result<Frame<Bytes>, BoxError>> = reply
             .body
             .chunks(1000)
             .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
@@ -256,6 +295,14 @@ async fn answer(state: &OriginState, request: Request<Incoming>) -> hyper::Respo
     } else {
         full(reply.body.clone())
     });
+    if paced && !reply.chunked {
+        // An aborting body promises more than it sends, so the abort is mid-body.
+        let aborts = reply.steps.iter().any(|s| matches!(s, Step::Abort));
+        response.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from(reply.body.len() + usize::from(aborts)),
+        );
+    }
     *response.status_mut() = StatusCode::from_u16(if not_modified { 304 } else { reply.status })
         .expect("a valid status");
     for (name, value) in &reply.headers {
@@ -297,10 +344,11 @@ fn is_not_modified(reply: &Reply, request: &HeaderMap) -> bool {
     }
 }
 
-type TestBody = BoxBody<Bytes, Infallible>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type TestBody = BoxBody<Bytes, BoxError>;
 
 fn full(bytes: Bytes) -> TestBody {
-    Full::new(bytes).boxed()
+    Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
 /// A loopback address nothing listens on (bound, then released).

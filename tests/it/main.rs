@@ -11,6 +11,7 @@ mod cdn_process;
 mod cdn_realtime_logs;
 mod cdn_routing;
 mod cdn_signed;
+mod cdn_streaming;
 mod cdn_test_origin;
 mod cdn_tls;
 mod cdn_viewer;

@@ -1,21 +1,29 @@
 //! Filling the cache: one GET to the origin (conditional when refreshing a stale object),
-//! the storability decision, buffering, compression, Vary, and stale-if-error.
+//! the storability decision, streaming or buffering, compression, Vary, and stale-if-error.
+//!
+//! A storable response the edge will not compress streams: a task reads the origin's body
+//! into a [`Growing`] buffer and stores the object when it is complete, while the viewer
+//! (and, when the length is declared, collapsed followers) read the buffer as it grows.
+//! Compressible responses need the whole body first and are read, compressed and stored
+//! before the viewer gets a byte.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
+use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::forward::{self, OriginHandle, ReadBody};
 use super::respond::{self, CacheResult};
 use super::{Ask, Edge, path_and_query, set_cookies};
 use crate::cdn::body::{self, Body};
-use crate::cdn::cache::collapse::{Leader, Outcome};
-use crate::cdn::cache::freshness::{self, RequestFacts, Storability};
+use crate::cdn::cache::collapse::{Leader, Outcome, Streaming};
+use crate::cdn::cache::freshness::{self, Freshness, RequestFacts, Storability};
+use crate::cdn::cache::growing::Growing;
 use crate::cdn::cache::key::{self, CacheKey};
-use crate::cdn::cache::store::{CachedObject, Entry};
+use crate::cdn::cache::store::{CachedObject, Entry, Store};
 use crate::cdn::compress::{self, Encoding};
 use crate::cdn::origin::OriginError;
 
@@ -28,6 +36,9 @@ pub(super) enum Filled {
     /// An object to serve: new (Miss), revalidated (RefreshHit), or stale because the origin
     /// failed and stale-if-error allows it (Hit).
     Stored(Arc<CachedObject>, CacheResult),
+    /// Storable, arriving: the viewer reads the body as it grows (Miss); the object is
+    /// stored when it is complete.
+    Streaming(Arc<Streaming>),
     /// Not storable: the origin's response, passed through.
     Passed(Response<Body>),
     Failed(OriginError),
@@ -45,6 +56,9 @@ impl Filled {
                 Instant::now(),
                 ask.http2,
             ),
+            Filled::Streaming(streaming) => {
+                respond::from_stream(&streaming, CacheResult::Miss, Instant::now(), ask.http2)
+            }
             Filled::Passed(response) => {
                 let (mut parts, body) = response.into_parts();
                 respond::finish(&mut parts.headers, CacheResult::Miss, ask.http2);
@@ -169,24 +183,34 @@ impl Edge {
         if declared.is_some_and(|len| len > self.config.max_object_size) {
             return Filled::Passed(Response::from_parts(parts, body));
         }
-        let bytes = match forward::read_for_cache(
-            body,
-            self.config.max_object_size,
-            chunk_timeout(origins, behavior.origin),
-        )
-        .await
-        {
-            Ok(ReadBody::Whole(bytes)) => bytes,
-            Ok(ReadBody::TooLarge(body)) => {
-                return Filled::Passed(Response::from_parts(parts, body));
-            }
-            Err(e) => return Filled::Failed(e),
-        };
         let initial_age = parts
             .headers
-            .remove(header::AGE)
+            .get(header::AGE)
             .and_then(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()))
             .map_or(Duration::ZERO, Duration::from_secs);
+        let chunk_timeout = chunk_timeout(origins, behavior.origin);
+        if !(behavior.compress && compress::may_compress(parts.status.as_u16(), &parts.headers)) {
+            let fill = StreamFill {
+                status: parts.status,
+                headers: parts.headers,
+                freshness,
+                initial_age,
+                declared,
+                chunk_timeout,
+            };
+            return self
+                .stream(ask, key, stale.is_some(), leader, fill, body)
+                .await;
+        }
+        let bytes =
+            match forward::read_for_cache(body, self.config.max_object_size, chunk_timeout).await {
+                Ok(ReadBody::Whole(bytes)) => bytes,
+                Ok(ReadBody::TooLarge(body)) => {
+                    return Filled::Passed(Response::from_parts(parts, body));
+                }
+                Err(e) => return Filled::Failed(e),
+            };
+        parts.headers.remove(header::AGE);
         parts
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
@@ -221,6 +245,82 @@ impl Edge {
             leader.finish(Outcome::Stored);
         }
         Filled::Stored(object, CacheResult::Miss)
+    }
+
+    /// Fills while the body arrives. A task reads the origin into a growing buffer and
+    /// stores the object when it is complete (even if the viewer has gone); a plain GET
+    /// gets the head now and the body as it grows. HEAD, ranges and conditional requests
+    /// need the object, so they wait for it.
+    ///
+    /// Followers read along only when the origin declared the length (already checked
+    /// against `max_object_size`): then the buffer is the object. Without a length, they
+    /// wait for `Stored` as with buffered fills; if the body outgrows `max_object_size`
+    /// the buffer stops growing, the viewer continues straight from the origin, nothing is
+    /// stored, and the followers fetch themselves.
+    async fn stream(
+        &self,
+        ask: &Ask<'_>,
+        key: CacheKey,
+        revalidating: bool,
+        leader: Option<Leader>,
+        mut fill: StreamFill,
+        body: Body,
+    ) -> Filled {
+        fill.headers.remove(header::AGE);
+        let vary = vary_names(&fill.headers, ask.behavior.compress);
+        // As when buffered: a revalidated object keeps its key, a new one with Vary goes
+        // under a secondary key behind a Vary entry.
+        let (object_key, vary_entry) = if revalidating || vary.is_empty() {
+            (key, None)
+        } else {
+            let secondary = key::secondary(&key, &vary, &ask.headers);
+            (secondary, Some((key, vary.clone())))
+        };
+        let streaming = Arc::new(Streaming {
+            status: fill.status,
+            headers: std::mem::take(&mut fill.headers),
+            initial_age: fill.initial_age,
+            received_at: Instant::now(),
+            vary: if vary_entry.is_some() {
+                vary
+            } else {
+                Vec::new()
+            },
+            object_key,
+            body: Growing::new(fill.declared),
+        });
+        if let Some(leader) = &leader
+            && fill.declared.is_some()
+        {
+            leader.publish(streaming.clone());
+        }
+        let completion = Completion {
+            store: self.store.clone(),
+            streaming: streaming.clone(),
+            limit: self.config.max_object_size,
+            fill,
+            vary_entry,
+            leader,
+        };
+        let filling = tokio::spawn(completion.run(body));
+        if super::reads_whole_body(ask) {
+            return Filled::Streaming(streaming);
+        }
+        match filling.await {
+            Ok(Ok(object)) => Filled::Stored(object, CacheResult::Miss),
+            Ok(Err(Incomplete::TooLarge)) => {
+                let mut response = Response::new(streaming.body.reader());
+                *response.status_mut() = streaming.status;
+                *response.headers_mut() = streaming.headers.clone();
+                response.headers_mut().insert(
+                    header::AGE,
+                    HeaderValue::from(streaming.initial_age.as_secs()),
+                );
+                Filled::Passed(response)
+            }
+            Ok(Err(Incomplete::Failed(e))) => Filled::Failed(e),
+            Err(e) => Filled::Failed(OriginError::Body(e.to_string())),
+        }
     }
 
     /// A 304 for a stale object: its headers updated from the 304 (RFC 9111 §4.3.4), its
@@ -293,6 +393,102 @@ impl Edge {
             .find(|c| c.status == status)
             .and_then(|c| c.ttl)
             .unwrap_or(self.config.error_ttl)
+    }
+}
+
+/// A storable response about to stream: its head, and what storing it takes.
+struct StreamFill {
+    status: StatusCode,
+    headers: HeaderMap,
+    freshness: Freshness,
+    initial_age: Duration,
+    /// The origin's Content-Length.
+    declared: Option<u64>,
+    chunk_timeout: Duration,
+}
+
+/// The rest of a streaming fill, run by its own task.
+struct Completion {
+    store: Store,
+    streaming: Arc<Streaming>,
+    limit: u64,
+    fill: StreamFill,
+    /// The primary key and the names for its Vary entry, when the object has a variant.
+    vary_entry: Option<(CacheKey, Vec<HeaderName>)>,
+    leader: Option<Leader>,
+}
+
+/// Why a streaming fill stored nothing.
+enum Incomplete {
+    /// Past `max_object_size` (no length declared): handed to the one viewer reading it.
+    TooLarge,
+    Failed(OriginError),
+}
+
+impl Completion {
+    /// Reads the origin's body into the buffer, each chunk within the chunk timeout, then
+    /// stores the object and tells the followers. On failure the buffer ends with the error
+    /// and the leader is dropped (followers still waiting fetch themselves).
+    async fn run(self, mut body: Body) -> Result<Arc<CachedObject>, Incomplete> {
+        let growing = &self.streaming.body;
+        let fail = |e: OriginError| {
+            growing.fail(e.to_string());
+            Incomplete::Failed(e)
+        };
+        let mut received: u64 = 0;
+        loop {
+            let frame = match tokio::time::timeout(self.fill.chunk_timeout, body.frame()).await {
+                Err(_) => return Err(fail(OriginError::Timeout)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(fail(OriginError::Body(e.to_string()))),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            received += data.len() as u64;
+            if self.fill.declared.is_some_and(|len| received > len) {
+                return Err(fail(OriginError::Body(
+                    "the body is longer than its Content-Length".into(),
+                )));
+            }
+            growing.push(data);
+            if received > self.limit {
+                // Only without a declared length: nobody reads along but the viewer.
+                growing.hand_off(body);
+                return Err(Incomplete::TooLarge);
+            }
+        }
+        if self.fill.declared.is_some_and(|len| received != len) {
+            return Err(fail(OriginError::Body(
+                "the body is shorter than its Content-Length".into(),
+            )));
+        }
+        let bytes = growing.complete();
+        let mut headers = self.streaming.headers.clone();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        let object = Arc::new(CachedObject {
+            status: self.streaming.status,
+            headers,
+            body: bytes,
+            stored_at: Instant::now(),
+            stored_wall: SystemTime::now(),
+            initial_age: self.fill.initial_age,
+            freshness: self.fill.freshness,
+        });
+        if let Some((primary, vary)) = self.vary_entry {
+            self.store.insert(primary, Entry::Vary(vary.into())).await;
+        }
+        self.store
+            .insert(
+                self.streaming.object_key.clone(),
+                Entry::Object(object.clone()),
+            )
+            .await;
+        if let Some(leader) = self.leader {
+            leader.finish(Outcome::Stored);
+        }
+        Ok(object)
     }
 }
 

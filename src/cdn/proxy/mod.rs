@@ -422,8 +422,11 @@ impl Edge {
         Box::pin(self.collapsed(ask, &primary, primary.clone(), None)).await
     }
 
-    /// One origin fetch per key at a time: the first asker fills (or revalidates `stale`),
-    /// the others wait and then look again, so each gets the variant its own headers select.
+    /// One origin fetch per key at a time: the first asker fills (or revalidates `stale`).
+    /// The others read the body along while it arrives when their request is a plain GET
+    /// selecting the same variant (X-Cache: Hit, as CloudFront reports collapsed requests);
+    /// else they wait for the object to be stored and look again, so each gets the variant
+    /// its own headers select.
     async fn collapsed(
         self: &Arc<Self>,
         ask: &Ask<'_>,
@@ -437,20 +440,36 @@ impl Edge {
                 .await
                 .into_viewer(ask),
             Role::Follower(receiver) => {
-                if collapse::wait(receiver).await == Outcome::Stored {
-                    let now = Instant::now();
-                    if let Some((_, object)) = self.lookup(primary, &ask.headers).await
-                        && object.is_fresh(now)
-                    {
-                        return respond::from_object(
-                            &object,
-                            &ask.method,
-                            &ask.headers,
+                let whole = reads_whole_body(ask);
+                let outcome = collapse::wait(receiver, |streaming| {
+                    whole && streaming.selects(&key, &ask.headers)
+                })
+                .await;
+                match outcome {
+                    Outcome::Streaming(streaming) => {
+                        return respond::from_stream(
+                            &streaming,
                             CacheResult::Hit,
-                            now,
+                            Instant::now(),
                             ask.http2,
                         );
                     }
+                    Outcome::Stored => {
+                        let now = Instant::now();
+                        if let Some((_, object)) = self.lookup(primary, &ask.headers).await
+                            && object.is_fresh(now)
+                        {
+                            return respond::from_object(
+                                &object,
+                                &ask.method,
+                                &ask.headers,
+                                CacheResult::Hit,
+                                now,
+                                ask.http2,
+                            );
+                        }
+                    }
+                    Outcome::NotShared => {}
                 }
                 self.fill(ask, key, stale, None).await.into_viewer(ask)
             }
@@ -578,6 +597,15 @@ impl Edge {
             http2: ask.http2,
         }
     }
+}
+
+/// A plain GET: the whole body, unconditionally, so a response can be streamed to it
+/// before it is stored. HEAD, ranges and conditional requests are answered from the object.
+fn reads_whole_body(ask: &Ask<'_>) -> bool {
+    ask.method == Method::GET
+        && !ask.headers.contains_key(header::RANGE)
+        && !ask.headers.contains_key(header::IF_NONE_MATCH)
+        && !ask.headers.contains_key(header::IF_MODIFIED_SINCE)
 }
 
 /// The request's host, lower case, without port: Host header, or the URI authority (HTTP/2).

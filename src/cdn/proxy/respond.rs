@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use super::forward::via;
 use crate::cdn::body::{self, Body};
+use crate::cdn::cache::collapse::Streaming;
 use crate::cdn::cache::store::CachedObject;
 use crate::cdn::range::{self, RangeOutcome};
 
@@ -92,6 +93,26 @@ pub fn from_object(
     let headers = response.headers_mut();
     headers.insert(header::AGE, HeaderValue::from(age));
     finish(headers, result, http2);
+    response
+}
+
+/// The viewer's answer from a response still arriving: the head the stored object will
+/// have, and the body as it grows (a plain GET: no ranges, conditions or HEAD).
+pub fn from_stream(
+    streaming: &Streaming,
+    result: CacheResult,
+    now: Instant,
+    http2: bool,
+) -> Response<Body> {
+    let mut headers = streaming.headers.clone();
+    if streaming.status == StatusCode::OK {
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    headers.insert(header::AGE, HeaderValue::from(streaming.age(now).as_secs()));
+    finish(&mut headers, result, http2);
+    let mut response = Response::new(streaming.body.reader());
+    *response.status_mut() = streaming.status;
+    *response.headers_mut() = headers;
     response
 }
 
