@@ -48,10 +48,16 @@ pub async fn put_all(
     let mut per_shard: Vec<(Vec<usize>, Vec<NewRecord>)> =
         (0..shard_count).map(|_| (Vec::new(), Vec::new())).collect();
     for (i, entry) in entries.into_iter().enumerate() {
-        let hash = entry
-            .explicit_hash
-            .unwrap_or_else(|| partition_hash(&entry.partition_key));
-        let (positions, records) = &mut per_shard[stream.shard_for_hash(hash)];
+        // One shard owns every hash: no MD5 to compute.
+        let shard = if shard_count == 1 {
+            0
+        } else {
+            let hash = entry
+                .explicit_hash
+                .unwrap_or_else(|| partition_hash(&entry.partition_key));
+            stream.shard_for_hash(hash)
+        };
+        let (positions, records) = &mut per_shard[shard];
         positions.push(i);
         records.push(NewRecord {
             partition_key: entry.partition_key,

@@ -7,9 +7,13 @@
 //! operation knows which field is which, so requests keep the raw values and the typed
 //! accessors of [`Fields`] interpret them.
 
+use std::cell::Cell;
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::{ErrorCode, KinesisError};
 
@@ -165,9 +169,23 @@ pub fn decode(format: Format, body: &[u8]) -> Result<Value, KinesisError> {
     }
     let value = match format {
         Format::Json => {
-            let parsed: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|e| serialization(format!("The request body is not valid JSON: {e}")))?;
-            from_json(parsed, 1)?
+            let too_deep = Cell::new(false);
+            let mut parser = serde_json::Deserializer::from_slice(body);
+            let parsed = JsonSeed {
+                depth: 1,
+                too_deep: &too_deep,
+            }
+            .deserialize(&mut parser)
+            .and_then(|value| parser.end().map(|()| value));
+            match parsed {
+                Ok(value) => value,
+                Err(_) if too_deep.get() => return Err(self::too_deep()),
+                Err(e) => {
+                    return Err(serialization(format!(
+                        "The request body is not valid JSON: {e}"
+                    )));
+                }
+            }
         }
         Format::Cbor => {
             let mut rest = body;
@@ -197,13 +215,112 @@ pub fn decode(format: Format, body: &[u8]) -> Result<Value, KinesisError> {
 /// Checks a structure or list at `depth` (the body is 1) and gives its members' depth.
 fn nest(depth: usize) -> Result<usize, KinesisError> {
     if depth > MAX_DEPTH {
-        return Err(serialization(format!(
-            "The request nests deeper than {MAX_DEPTH} levels"
-        )));
+        return Err(too_deep());
     }
     Ok(depth + 1)
 }
 
+fn too_deep() -> KinesisError {
+    serialization(format!("The request nests deeper than {MAX_DEPTH} levels"))
+}
+
+/// Parses JSON straight into a [`Value`], with no `serde_json::Value` in between (PutRecords
+/// bodies hold up to 500 records: two allocations fewer per member adds up). Structures get
+/// serde_json's map semantics: members sorted by name, a repeated member's last value wins.
+/// Deeper than [`MAX_DEPTH`], it sets `too_deep` and fails.
+struct JsonSeed<'c> {
+    depth: usize,
+    too_deep: &'c Cell<bool>,
+}
+
+impl JsonSeed<'_> {
+    /// The seed for members of a structure or list at this depth.
+    fn nested<E: de::Error>(&self) -> Result<Self, E> {
+        if self.depth > MAX_DEPTH {
+            self.too_deep.set(true);
+            return Err(E::custom("nested too deeply"));
+        }
+        Ok(JsonSeed {
+            depth: self.depth + 1,
+            too_deep: self.too_deep,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for JsonSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Int(n.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Int(n.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::Str(s.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+        Ok(Value::Str(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.nested()?;
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element_seed(JsonSeed { ..inner })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let inner = self.nested()?;
+        let mut entries: Vec<(String, Value)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(JsonSeed { ..inner })?;
+            entries.push((key, value));
+        }
+        // As serde_json's BTreeMap: sorted (stable, so repeats keep their order), last wins.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut unique: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            match unique.last_mut() {
+                Some(last) if last.0 == key => last.1 = value,
+                _ => unique.push((key, value)),
+            }
+        }
+        Ok(Value::Map(unique))
+    }
+}
+
+/// The reference for [`JsonSeed`]: through `serde_json::Value`, as requests were once read.
+#[cfg(test)]
 fn from_json(value: serde_json::Value, depth: usize) -> Result<Value, KinesisError> {
     Ok(match value {
         serde_json::Value::Null => Value::Null,
@@ -309,7 +426,19 @@ pub struct Fields<'a> {
     entries: &'a [(String, Value)],
     /// AWS's member path of this structure plus a trailing dot, e.g. `records.3.member.`;
     /// empty at the top.
-    prefix: String,
+    prefix: Prefix,
+}
+
+/// A structure's path prefix; a list item's is only spelled out when a message needs it
+/// (PutRecords has up to 500 items, nearly always without any).
+#[derive(Debug, Clone)]
+enum Prefix {
+    Whole(String),
+    /// `<list>.<index>.member.`
+    Item {
+        list: Arc<str>,
+        index: usize,
+    },
 }
 
 impl<'a> Fields<'a> {
@@ -319,7 +448,7 @@ impl<'a> Fields<'a> {
             Value::Map(entries) => Ok(Self {
                 format,
                 entries,
-                prefix: String::new(),
+                prefix: Prefix::Whole(String::new()),
             }),
             other => Err(serialization(format!(
                 "The request body must be a structure, not {}",
@@ -337,7 +466,10 @@ impl<'a> Fields<'a> {
     pub fn path(&self, name: &str) -> String {
         let mut chars = name.chars();
         let first = chars.next().map(|c| c.to_ascii_lowercase());
-        let mut path = self.prefix.clone();
+        let mut path = match &self.prefix {
+            Prefix::Whole(prefix) => prefix.clone(),
+            Prefix::Item { list, index } => format!("{list}.{index}.member."),
+        };
         path.extend(first);
         path.push_str(chars.as_str());
         path
@@ -455,7 +587,7 @@ impl<'a> Fields<'a> {
             Some(Value::Map(entries)) => Ok(Some(Fields {
                 format: self.format,
                 entries,
-                prefix: format!("{}.", self.path(name)),
+                prefix: Prefix::Whole(format!("{}.", self.path(name))),
             })),
             Some(other) => Err(self.mismatch(name, "a structure", other)),
         }
@@ -469,7 +601,7 @@ impl<'a> Fields<'a> {
             Some(Value::Array(items)) => items,
             Some(other) => return Err(self.mismatch(name, "a list", other)),
         };
-        let path = self.path(name);
+        let path: Arc<str> = self.path(name).into();
         items
             .iter()
             .enumerate()
@@ -477,7 +609,10 @@ impl<'a> Fields<'a> {
                 Value::Map(entries) => Ok(Fields {
                     format: self.format,
                     entries,
-                    prefix: format!("{path}.{}.member.", i + 1),
+                    prefix: Prefix::Item {
+                        list: Arc::clone(&path),
+                        index: i + 1,
+                    },
                 }),
                 other => Err(serialization(format!(
                     "Expected a structure at '{path}.{}.member' but found {}.",
@@ -562,6 +697,9 @@ impl Violations {
     /// Blob length in bytes; shown the way AWS's Java service shows a buffer.
     pub fn blob_length(&mut self, path: &str, value: &[u8], min: usize, max: usize) {
         let n = value.len();
+        if (min..=max).contains(&n) {
+            return; // the common case: no message to format
+        }
         let shown = format!("java.nio.HeapByteBuffer[pos=0 lim={n} cap={n}]");
         self.bounds(&shown, path, "length", n as i128, min as i128, max as i128);
     }
@@ -666,7 +804,18 @@ fn write_json(out: &mut Vec<u8>, value: &Value) {
             None => out.extend_from_slice(b"null"),
         },
         Value::Str(s) => write_json_str(out, s),
-        Value::Blob(b) => write_json_str(out, &STANDARD.encode(b)),
+        // Base64 never needs escaping: encoded straight into the output, quoted.
+        Value::Blob(b) => {
+            out.push(b'"');
+            let start = out.len();
+            let len = base64::encoded_len(b.len(), true).expect("a blob in memory fits base64");
+            out.resize(start + len, 0);
+            let written = STANDARD
+                .encode_slice(b, &mut out[start..])
+                .expect("sized by encoded_len");
+            out.truncate(start + written);
+            out.push(b'"');
+        }
         Value::Timestamp(ms) => {
             let (secs, frac) = (ms.unsigned_abs() / 1000, ms.unsigned_abs() % 1000);
             let sign = if *ms < 0 { "-" } else { "" };
@@ -702,24 +851,31 @@ fn write_json(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// A JSON string: runs that need no escaping are copied whole (UTF-8 passes through; only
+/// `"`, `\\` and control characters are escaped).
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if u32::from(c) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes());
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..0x20 => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        if escaped.is_empty() {
+            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            out.extend_from_slice(escaped);
         }
+        run = i + 1;
     }
+    out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
 }
 
@@ -815,6 +971,39 @@ mod tests {
         // A non-text key.
         let (code, _) = err_of(decode(Format::Cbor, &[0xa1, 0x01, 0x02]));
         assert_eq!(code, ErrorCode::Serialization);
+    }
+
+    #[test]
+    fn json_is_read_as_through_serde_json_value() {
+        for body in [
+            r#"{}"#,
+            r#"{"b":1,"a":[1,-2,18446744073709551615,1e300,0.5,1.0,null,true,"x\u00e9\n"],"c":{}}"#,
+            r#"{"Records":[{"PartitionKey":"k","Data":"aGk="},{"Data":"","PartitionKey":"é"}]}"#,
+            r#"{"a":1,"b":{"z":[],"y":{"x":null}},"a":2,"A":3,"a":{"k":"last"}}"#,
+            r#"{"Tags":{"b":"2","a":"1","b":"3"},"n":-9223372036854775808,"m":99999999999999999999}"#,
+        ] {
+            let expected = from_json(serde_json::from_str(body).unwrap(), 1).unwrap();
+            assert_eq!(
+                decode(Format::Json, body.as_bytes()).unwrap(),
+                expected,
+                "{body}"
+            );
+        }
+        for bad in [
+            r#"{"a":1e400}"#,
+            r#"{"a":1"#,
+            r#"{"a":1} x"#,
+            r#"{"a":01}"#,
+            "[1]",
+            "\"s\"",
+            "{\"a\":\"\\x\"}",
+        ] {
+            assert_eq!(
+                err_of(decode(Format::Json, bad.as_bytes())).0,
+                ErrorCode::Serialization,
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -1056,6 +1245,8 @@ mod tests {
             ("Early", Value::Timestamp(-1_500)),
             ("Small", Value::Timestamp(5)),
             ("S", Value::from("a\"b\\c\n\u{1}é")),
+            ("T", Value::from("\t\r\u{1f}x🦀")),
+            ("Empty", Value::from(Bytes::new())),
             ("F", Value::Float(0.5)),
             ("Nan", Value::Float(f64::NAN)),
             ("None", Value::from(None::<String>)),
@@ -1064,11 +1255,12 @@ mod tests {
         let text = encode(Format::Json, &out);
         assert_eq!(
             std::str::from_utf8(&text).unwrap(),
-            r#"{"Data":"aGVsbG8=","At":1795594587.097,"Whole":1795594587,"Early":-1.500,"Small":0.005,"S":"a\"b\\c\n\u0001é","F":0.5,"Nan":null,"None":null,"Yes":true}"#
+            r#"{"Data":"aGVsbG8=","At":1795594587.097,"Whole":1795594587,"Early":-1.500,"Small":0.005,"S":"a\"b\\c\n\u0001é","T":"\t\r\u001fx🦀","Empty":"","F":0.5,"Nan":null,"None":null,"Yes":true}"#
         );
         // What we write, serde_json reads back.
         let back: serde_json::Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(back["S"], "a\"b\\c\n\u{1}é");
+        assert_eq!(back["T"], "\t\r\u{1f}x🦀");
         assert_eq!(back["At"].as_f64(), Some(1_795_594_587.097));
     }
 

@@ -39,9 +39,25 @@ fn is_decimal(text: &str, max_digits: usize) -> bool {
 
 /// One record's members, checked against the model; `None` when a violation was recorded.
 fn entry(fields: &Fields<'_>, v: &mut Violations) -> Result<Option<PutEntry>, KinesisError> {
-    let data = v.not_null(&fields.path("Data"), fields.blob("Data")?);
-    let key = v.not_null(&fields.path("PartitionKey"), fields.str("PartitionKey")?);
+    let mut data = fields.blob("Data")?;
+    let key = fields.str("PartitionKey")?;
     let hash = fields.str("ExplicitHashKey")?;
+    // A valid record, the common case, without building the member paths (an allocation
+    // each) that only violation messages use.
+    if hash.is_none()
+        && let Some(key) = key
+        && (1..=256).contains(&key.chars().count())
+        && data.as_ref().is_some_and(|d| d.len() <= MAX_DATA)
+        && let Some(data) = data.take()
+    {
+        return Ok(Some(PutEntry {
+            partition_key: key.to_owned(),
+            explicit_hash: None,
+            data,
+        }));
+    }
+    let data = v.not_null(&fields.path("Data"), data);
+    let key = v.not_null(&fields.path("PartitionKey"), key);
     if let Some(data) = &data {
         v.blob_length(&fields.path("Data"), data, 0, MAX_DATA);
     }
