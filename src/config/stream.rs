@@ -117,7 +117,7 @@ pub(super) fn validate(
     let listen = super::cdn::addresses(&raw.listen, "stream.listen", taken, map, errors);
     let https_listen =
         super::cdn::addresses(&raw.https_listen, "stream.https_listen", taken, map, errors);
-    if listen.is_empty() && https_listen.is_empty() {
+    if raw.listen.is_empty() && raw.https_listen.is_empty() {
         errors.push(map.error(
             raw.data_dir.span(),
             "stream",
