@@ -100,6 +100,18 @@ impl Delivery {
         let mut cursors = Vec::new();
         for (index, shard) in stream.shards().iter().enumerate() {
             let mut next = checkpoint.next(&shard.id()).max(shard.first_offset());
+            // Only with fsync = "interval" and a power loss can the log end before what was
+            // delivered: deliver what comes next rather than skip it.
+            if next > shard.next_offset() {
+                warn!(
+                    stream = stream.name(),
+                    shard = shard.id(),
+                    "delivery checkpoint {next} is past the log's end {}; records were lost \
+                     since they were delivered (fsync = \"interval\")",
+                    shard.next_offset()
+                );
+                next = shard.next_offset();
+            }
             // A file may exist past the checkpoint if we stopped between its rename and the
             // checkpoint save: move past what it holds.
             while let Some(last) = file::delivered_through(&spec, &stream, shard, next)
