@@ -1383,50 +1383,37 @@ async fn stream_retention_rules_and_messages() {
     assert_eq!(response.status, 200, "{}", response.text());
     assert!(response.body.is_empty());
     assert_eq!(hours(summary().await), 48);
-    let message = streams
-        .err(
+    for (operation, hours, expected) in [
+        (
             "IncreaseStreamRetentionPeriod",
-            json!({"StreamName": "s2", "RetentionPeriodHours": 30}),
-            "InvalidArgumentException",
-        )
-        .await;
-    assert_eq!(
-        message,
-        "Requested retention period (30 hours) for stream s2 can not be shorter than existing retention period (48 hours). Use DecreaseRetentionPeriod API."
-    );
-    let message = streams
-        .err(
+            30,
+            "Requested retention period (30 hours) for stream s2 can not be shorter than existing retention period (48 hours). Use DecreaseRetentionPeriod API.",
+        ),
+        (
             "DecreaseStreamRetentionPeriod",
-            json!({"StreamName": "s2", "RetentionPeriodHours": 100}),
-            "InvalidArgumentException",
-        )
-        .await;
-    assert_eq!(
-        message,
-        "Requested retention period (100 hours) for stream s2 can not be longer than existing retention period (48 hours). Use IncreaseRetentionPeriod API."
-    );
-    let message = streams
-        .err(
+            100,
+            "Requested retention period (100 hours) for stream s2 can not be longer than existing retention period (48 hours). Use IncreaseRetentionPeriod API.",
+        ),
+        (
             "DecreaseStreamRetentionPeriod",
-            json!({"StreamName": "s2", "RetentionPeriodHours": 23}),
-            "InvalidArgumentException",
-        )
-        .await;
-    assert_eq!(
-        message,
-        "Minimum allowed retention period is 24 hours. Requested retention period (23 hours) is too short."
-    );
-    let message = streams
-        .err(
+            23,
+            "Minimum allowed retention period is 24 hours. Requested retention period (23 hours) is too short.",
+        ),
+        (
             "IncreaseStreamRetentionPeriod",
-            json!({"StreamName": "s2", "RetentionPeriodHours": 8761}),
-            "InvalidArgumentException",
-        )
-        .await;
-    assert_eq!(
-        message,
-        "Maximum allowed retention period is 8760 hours. Requested retention period (8761 hours) is too long."
-    );
+            8761,
+            "Maximum allowed retention period is 8760 hours. Requested retention period (8761 hours) is too long.",
+        ),
+    ] {
+        let message = streams
+            .err(
+                operation,
+                json!({"StreamName": "s2", "RetentionPeriodHours": hours}),
+                "InvalidArgumentException",
+            )
+            .await;
+        assert_eq!(message, expected, "{operation} {hours}");
+    }
     streams
         .ok(
             "DecreaseStreamRetentionPeriod",
