@@ -22,3 +22,26 @@ pub fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
 }
+
+/// Raises the soft limit on open files to the hard limit (often 1,024 against 524,288):
+/// every connection and every large cached body holds a descriptor. Returns the soft limit
+/// now in force, when it is known.
+pub fn raise_open_file_limit() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            limit.current = limit.maximum;
+            if let Err(e) = setrlimit(Resource::Nofile, limit) {
+                tracing::debug!("cannot raise the open-file limit: {e}");
+                return getrlimit(Resource::Nofile).current;
+            }
+        }
+        limit.current
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::body::{self, Body};
+use super::cache::mapped;
 use super::proxy::Edge;
 use crate::config::CdnConfig;
 
@@ -176,6 +177,16 @@ fn metrics(edge: &Edge) -> Response<Body> {
     let _ = writeln!(
         out,
         "# HELP edgewise_cdn_cache_bytes Bytes held by the cache.\n# TYPE edgewise_cdn_cache_bytes gauge\nedgewise_cdn_cache_bytes {bytes}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP edgewise_cdn_mapped_bodies Large cached bodies held in files of their own (sent with sendfile over plain HTTP).\n# TYPE edgewise_cdn_mapped_bodies gauge\nedgewise_cdn_mapped_bodies {}",
+        mapped::live()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP edgewise_cdn_mapped_fallbacks_total Large bodies kept on the heap because no file could be made for them.\n# TYPE edgewise_cdn_mapped_fallbacks_total counter\nedgewise_cdn_mapped_fallbacks_total {}",
+        mapped::fallbacks()
     );
     let _ = writeln!(
         out,

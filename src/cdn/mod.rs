@@ -14,5 +14,6 @@ mod server;
 pub mod signed;
 pub mod tls;
 pub mod viewer;
+pub mod zero_copy;
 
 pub use server::{CdnServer, StartError};

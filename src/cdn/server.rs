@@ -24,6 +24,7 @@ use super::admin;
 use super::proxy::{Conn, Edge};
 use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
 use super::tls::{self, TlsError};
+use super::zero_copy::ZeroCopy;
 use crate::config::CdnConfig;
 
 /// How long in-flight requests get to finish after shutdown begins.
@@ -63,6 +64,14 @@ impl CdnServer {
     /// A certificate problem, a folder origin that cannot be opened, or an address in use.
     pub fn bind(config: &CdnConfig) -> Result<CdnServer, StartError> {
         let config = Arc::new(config.clone());
+        if let Some(files) = crate::net::raise_open_file_limit()
+            && files < config.max_connections as u64 + 64
+        {
+            warn!(
+                "the open-file limit ({files}) is below cdn.max_connections ({}): connections past it will fail",
+                config.max_connections
+            );
+        }
         if config.generate_dev_certs && !config.https_listen.is_empty() {
             tls::generate_missing(&config)?;
         }
@@ -236,7 +245,8 @@ impl Accept {
                     Err(_) => return debug!("TLS handshake with {peer} timed out"),
                 }
             }
-            None => Either::Right(stream),
+            // Plain HTTP: mapped cache bodies go out with sendfile.
+            None => Either::Right(ZeroCopy::new(stream)),
         };
         let conn = Conn {
             peer,

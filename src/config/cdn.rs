@@ -52,6 +52,9 @@ pub struct CdnConfig {
     pub cache_size: u64,
     /// Larger responses are streamed through, not cached. Defaults to 64 MiB.
     pub max_object_size: u64,
+    /// Folder for the files that hold large cached bodies (see `cdn::cache::mapped`);
+    /// `None`: memory files.
+    pub cache_body_dir: Option<PathBuf>,
     /// A request's headers must arrive within this. Defaults to 10 s.
     pub header_timeout: Duration,
     /// Larger request headers get 431. Defaults to 64 KiB.
@@ -325,6 +328,7 @@ pub(super) fn validate(
         admin_token,
         cache_size: size(&raw.cache_size, DEFAULT_CACHE_SIZE),
         max_object_size: size(&raw.max_object_size, DEFAULT_MAX_OBJECT_SIZE),
+        cache_body_dir: cache_body_dir(raw, map, base, errors),
         header_timeout: duration(&raw.header_timeout, DEFAULT_HEADER_TIMEOUT),
         max_header_size: size(&raw.max_header_size, DEFAULT_MAX_HEADER_SIZE).min(1 << 20) as usize,
         idle_timeout: duration(&raw.idle_timeout, DEFAULT_IDLE_TIMEOUT),
@@ -341,6 +345,25 @@ pub(super) fn validate(
             .as_ref()
             .map(|r| super::realtime_logs::validate(r, map, errors)),
     }
+}
+
+/// `cdn.cache_body_dir`, relative to the config file; created at start when missing.
+fn cache_body_dir(
+    raw: &RawCdn,
+    map: &SourceMap,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PathBuf> {
+    let dir = raw.cache_body_dir.as_ref()?;
+    if dir.get_ref().is_empty() {
+        errors.push(map.error(
+            dir.span(),
+            "cdn.cache_body_dir",
+            "must not be empty (leave it out to keep large bodies in memory files)",
+        ));
+        return None;
+    }
+    Some(base.join(dir.get_ref()))
 }
 
 fn trusted_proxies(

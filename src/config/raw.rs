@@ -188,6 +188,7 @@ pub struct RawCdn {
     pub admin_token: Option<Spanned<String>>,
     pub cache_size: Option<Spanned<ConfigSize>>,
     pub max_object_size: Option<Spanned<ConfigSize>>,
+    pub cache_body_dir: Option<Spanned<String>>,
     pub header_timeout: Option<Spanned<ConfigDuration>>,
     pub max_header_size: Option<Spanned<ConfigSize>>,
     pub idle_timeout: Option<Spanned<ConfigDuration>>,

@@ -1,6 +1,7 @@
 //! Integration tests for the authoritative DNS server: one binary, one module per area.
 
 mod cdn_admin;
+mod cdn_body_files;
 mod cdn_cache;
 mod cdn_cache_key;
 mod cdn_compress;

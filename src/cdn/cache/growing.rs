@@ -4,8 +4,8 @@
 //! nothing, they clone `Bytes` under a short lock and wait on a `Notify` for more.
 //!
 //! Memory: the chunks are the object being filled (bounded by `max_object_size` by the
-//! fill); when the body completes they are joined into the one `Bytes` the cache stores, so
-//! late readers and the stored object share it.
+//! fill); when the body completes they are joined into the one `Bytes` the cache stores (a
+//! mapped file when large), so late readers and the stored object share it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::Notify;
 
+use super::mapped::BodyFiles;
 use crate::cdn::body::{Body, BodyError};
 
 /// A body being received.
@@ -110,22 +111,13 @@ impl Growing {
         self.grown.notify_waiters();
     }
 
-    /// Marks the body complete and returns it whole. The chunks are replaced by that one
-    /// `Bytes`, so readers still going share the stored object's memory.
-    pub fn complete(&self) -> Bytes {
+    /// Marks the body complete and returns it whole, joined by `bodies` (into a file when
+    /// large). The chunks are replaced by that one `Bytes`, so readers still going share the
+    /// stored object's memory.
+    pub fn complete(&self, bodies: &BodyFiles) -> Bytes {
         // Only the writer pushes, so the chunks cannot change while they are joined.
         let chunks = self.state().chunks.clone();
-        let whole = match chunks.as_slice() {
-            [] => Bytes::new(),
-            [one] => one.clone(),
-            many => {
-                let mut joined = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
-                for chunk in many {
-                    joined.extend_from_slice(chunk);
-                }
-                joined.freeze()
-            }
-        };
+        let whole = bodies.join(&chunks);
         {
             let mut state = self.state();
             state.chunks = vec![whole.clone()];
@@ -340,7 +332,7 @@ mod tests {
         growing.push(Bytes::from_static(b"three"));
         let (chunk, mut reader) = waiting.await.unwrap();
         assert_eq!(chunk, "three");
-        let whole = growing.complete();
+        let whole = growing.complete(&BodyFiles::in_memory());
         assert_eq!(whole, "one two three");
         assert!(
             next_chunk(&mut reader).await.is_none(),
@@ -355,7 +347,7 @@ mod tests {
             growing.push(Bytes::from(chunk));
         }
         let early = growing.reader();
-        assert_eq!(growing.complete(), "abc");
+        assert_eq!(growing.complete(&BodyFiles::in_memory()), "abc");
         assert_eq!(growing.len(), 3);
         assert_eq!(read_all(growing.reader()).await.unwrap(), b"abc");
         assert_eq!(read_all(early).await.unwrap(), b"abc");
@@ -368,7 +360,7 @@ mod tests {
         growing.push(Bytes::from_static(b"tail"));
         let mut reader = growing.reader();
         assert_eq!(next_chunk(&mut reader).await.unwrap(), "head");
-        growing.complete();
+        growing.complete(&BodyFiles::in_memory());
         assert_eq!(read_all(reader).await.unwrap(), b"tail");
     }
 
@@ -407,7 +399,7 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
-        growing.complete();
+        growing.complete(&BodyFiles::in_memory());
         let mut count = 0;
         while let Some(read) = readers.join_next().await {
             assert_eq!(read.unwrap().unwrap(), expected);
@@ -448,7 +440,7 @@ mod tests {
         let reader = undeclared.reader();
         assert_eq!(reader.size_hint().exact(), None);
         undeclared.push(Bytes::from_static(b"xy"));
-        undeclared.complete();
+        undeclared.complete(&BodyFiles::in_memory());
         assert_eq!(reader.size_hint().exact(), Some(2));
         assert_eq!(read_all(reader).await.unwrap(), b"xy");
     }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::freshness::Freshness;
 use super::key::CacheKey;
+use super::mapped::BodyFiles;
 
 /// A stored response.
 #[derive(Debug)]
@@ -38,6 +39,8 @@ pub enum Entry {
 #[derive(Clone)]
 pub struct Store {
     cache: Cache<CacheKey, Entry>,
+    /// Where large bodies are kept (files that plain-HTTP hits `sendfile`).
+    bodies: Arc<BodyFiles>,
 }
 
 // === impl CachedObject ===
@@ -74,8 +77,9 @@ impl CachedObject {
 // === impl Store ===
 
 impl Store {
-    /// A store holding at most `capacity` bytes, entries kept at most `max_lifetime`.
-    pub fn new(capacity: u64, max_lifetime: Duration) -> Store {
+    /// A store holding at most `capacity` bytes, entries kept at most `max_lifetime`,
+    /// large bodies in `bodies`.
+    pub fn new(capacity: u64, max_lifetime: Duration, bodies: BodyFiles) -> Store {
         let cache = Cache::builder()
             .max_capacity(capacity)
             .weigher(|_key: &CacheKey, entry: &Entry| match entry {
@@ -85,7 +89,15 @@ impl Store {
             .time_to_live(max_lifetime)
             .support_invalidation_closures()
             .build();
-        Store { cache }
+        Store {
+            cache,
+            bodies: Arc::new(bodies),
+        }
+    }
+
+    /// Where a body about to be stored should live: see [`BodyFiles::adopt`].
+    pub fn bodies(&self) -> &BodyFiles {
+        &self.bodies
     }
 
     pub async fn get(&self, key: &CacheKey) -> Option<Entry> {

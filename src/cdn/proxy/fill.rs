@@ -219,6 +219,7 @@ impl Edge {
         } else {
             bytes
         };
+        let bytes = self.store.bodies().adopt(bytes);
         let vary = vary_names(&parts.headers, behavior.compress);
         let object = Arc::new(CachedObject {
             status: parts.status,
@@ -464,7 +465,7 @@ impl Completion {
                 "the body is shorter than its Content-Length".into(),
             )));
         }
-        let bytes = growing.complete();
+        let bytes = growing.complete(self.store.bodies());
         let mut headers = self.streaming.headers.clone();
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         let object = Arc::new(CachedObject {

@@ -23,6 +23,7 @@ use self::respond::CacheResult;
 use crate::cdn::body::{self, Body};
 use crate::cdn::cache::collapse::{self, InFlight, Outcome, Role};
 use crate::cdn::cache::key::{self, CacheKey};
+use crate::cdn::cache::mapped::BodyFiles;
 use crate::cdn::cache::store::{CachedObject, Entry, Store};
 use crate::cdn::origin::dir::DirOrigin;
 use crate::cdn::origin::http::HttpOriginClient;
@@ -94,7 +95,7 @@ impl Edge {
     /// gets a record per sampled response.
     ///
     /// # Errors
-    /// A folder origin that cannot be opened.
+    /// A folder origin, or the folder for large cached bodies, that cannot be opened.
     pub fn new(
         config: Arc<CdnConfig>,
         https_port: Option<u16>,
@@ -171,10 +172,14 @@ impl Edge {
                     .collect()
             })
             .collect();
+        let bodies = match &config.cache_body_dir {
+            Some(dir) => BodyFiles::in_dir(dir)?,
+            None => BodyFiles::in_memory(),
+        };
         Ok(Edge {
             geo,
             verifiers,
-            store: Store::new(config.cache_size, MAX_LIFETIME),
+            store: Store::new(config.cache_size, MAX_LIFETIME, bodies),
             config,
             hosts,
             origins,

@@ -1,0 +1,175 @@
+//! Large cached bodies kept in files of their own (`cdn.cache_body_dir`, or memory files
+//! without it) and sent with `sendfile` over plain HTTP: every byte arrives, over every
+//! protocol, whole, by range and compressed; the folder never shows a file; a folder that
+//! cannot hold files stops the start with its path.
+
+use async_compression::tokio::bufread::GzipDecoder;
+use edgewise::cdn::CdnServer;
+use http::Method;
+use tokio::io::AsyncReadExt;
+
+use crate::cdn_harness::*;
+
+/// Bytes no compressor shrinks much and whose every offset is distinct enough that a
+/// misplaced slice shows.
+fn body(len: usize) -> Vec<u8> {
+    let mut state: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+/// A site whose origin serves `/big` (300 KiB, stored for a minute) and `/text` (200 KiB of
+/// compressible text), behind a CDN with `settings` in `[cdn]` and compression on.
+async fn big_site(settings: &str) -> (Origin, Cdn, Vec<u8>, String) {
+    let big = body(300 * 1024);
+    let text: String = (0..200 * 1024 / 16)
+        .map(|i| format!("line {i:>10}\n"))
+        .collect();
+    let origin = Origin::start().await;
+    origin.route(
+        "/big",
+        Reply::ok(big.clone())
+            .header("Content-Type", "application/octet-stream")
+            .cc("max-age=60"),
+    );
+    origin.route(
+        "/text",
+        Reply::ok(text.clone())
+            .header("Content-Type", "text/plain")
+            .cc("max-age=60"),
+    );
+    let cdn = Cdn::start(&config(settings, &site(&origin.url(), "compress = true"))).await;
+    (origin, cdn, big, text)
+}
+
+/// The big object, its ranges and HEAD over every protocol: a miss, then hits that match
+/// the origin's bytes exactly.
+async fn served_whole_and_by_range(cdn: &Cdn, origin: &Origin, big: &[u8]) {
+    let first = cdn.get("/big").plain().send().await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.x_cache(), MISS);
+    assert!(first.body == big, "the miss carries the origin's bytes");
+    for proto in [Proto::Plain, Proto::H1, Proto::H2, Proto::Plain] {
+        let hit = cdn.get("/big").proto(proto).send().await;
+        assert_eq!(hit.status, 200, "{proto:?}");
+        assert_eq!(hit.x_cache(), HIT, "{proto:?}");
+        assert_eq!(hit.body.len(), big.len(), "{proto:?}");
+        assert!(hit.body == big, "{proto:?}: every byte in place");
+    }
+    let range = cdn
+        .get("/big")
+        .plain()
+        .header("Range", "bytes=70000-200000")
+        .send()
+        .await;
+    assert_eq!(range.status, 206);
+    assert_eq!(
+        range.header("content-range"),
+        Some(format!("bytes 70000-200000/{}", big.len()).as_str())
+    );
+    assert!(range.body == big[70000..=200000], "the range's bytes");
+    let tail = cdn
+        .get("/big")
+        .plain()
+        .header("Range", "bytes=-10")
+        .send()
+        .await;
+    assert!(tail.body == big[big.len() - 10..], "the last ten bytes");
+    let head = cdn.request(Method::HEAD, "/big").plain().send().await;
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(big.len().to_string().as_str())
+    );
+    assert!(head.body.is_empty());
+    assert_eq!(origin.hits("/big"), 1, "one fill served them all");
+}
+
+/// The compressed variant of `/text`, stored once and sent from its file on later hits.
+async fn served_compressed(cdn: &Cdn, origin: &Origin, text: &str) {
+    for want in [MISS, HIT, HIT] {
+        let response = cdn
+            .get("/text")
+            .plain()
+            .header("Accept-Encoding", "gzip")
+            .send()
+            .await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.x_cache(), want);
+        assert_eq!(response.header("content-encoding"), Some("gzip"));
+        let mut plain = String::new();
+        GzipDecoder::new(&response.body[..])
+            .read_to_string(&mut plain)
+            .await
+            .expect("valid gzip");
+        assert!(plain == text, "the text, decompressed");
+    }
+    assert_eq!(origin.hits("/text"), 1);
+}
+
+/// `edgewise_cdn_mapped_bodies` from /metrics.
+async fn mapped_bodies(cdn: &Cdn) -> u64 {
+    let metrics = cdn
+        .admin(Method::GET, "/metrics", Some(ADMIN_TOKEN), "")
+        .await
+        .text();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("edgewise_cdn_mapped_bodies "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no mapped-bodies gauge in:\n{metrics}"))
+}
+
+#[tokio::test]
+async fn large_bodies_in_a_folder_are_served_exactly_and_leave_no_names() {
+    let (origin, cdn, big, text) = big_site(r#"cache_body_dir = "bodies""#).await;
+    let folder = cdn.dir.path().join("bodies");
+    assert!(folder.is_dir(), "the folder is created at start");
+    served_whole_and_by_range(&cdn, &origin, &big).await;
+    served_compressed(&cdn, &origin, &text).await;
+    // The gauge counts every CDN of this test binary; ours hold at least these two.
+    assert!(mapped_bodies(&cdn).await >= 2, "both bodies live in files");
+    assert_eq!(
+        std::fs::read_dir(&folder).unwrap().count(),
+        0,
+        "the files have no names"
+    );
+}
+
+#[tokio::test]
+async fn large_bodies_in_memory_files_are_served_exactly() {
+    let (origin, cdn, big, text) = big_site("").await;
+    served_whole_and_by_range(&cdn, &origin, &big).await;
+    served_compressed(&cdn, &origin, &text).await;
+    assert!(mapped_bodies(&cdn).await >= 2, "both bodies live in files");
+}
+
+#[tokio::test]
+async fn a_body_folder_that_is_a_file_stops_the_start_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bodies"), b"not a folder").unwrap();
+    let path = dir.path().join("edgewise.toml");
+    std::fs::write(
+        &path,
+        config(
+            r#"cache_body_dir = "bodies""#,
+            &site("http://127.0.0.1:9", ""),
+        ),
+    )
+    .unwrap();
+    let cdn = load_cdn(&path);
+    let error = match CdnServer::bind(&cdn) {
+        Ok(_) => panic!("a file is no folder for bodies"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains("cdn.cache_body_dir") && error.contains(&*dir.path().to_string_lossy()),
+        "{error}"
+    );
+}
