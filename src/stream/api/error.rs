@@ -95,11 +95,8 @@ impl KinesisError {
     /// The error response, in the format the request used (JSON when it could not be told).
     pub fn into_response(self, format: Format) -> Response<Bytes> {
         let body = Value::Map(vec![
-            (
-                "__type".to_owned(),
-                Value::Str(self.code.as_str().to_owned()),
-            ),
-            ("message".to_owned(), Value::Str(self.message)),
+            ("__type".into(), Value::Str(self.code.as_str().to_owned())),
+            ("message".into(), Value::Str(self.message)),
         ]);
         let mut response = respond(self.code.status(), format, encode(format, &body));
         // AWS appends the error's documentation URL after the colon; clients only read the

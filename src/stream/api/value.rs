@@ -7,6 +7,7 @@
 //! operation knows which field is which, so requests keep the raw values and the typed
 //! accessors of [`Fields`] interpret them.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::sync::Arc;
 
@@ -32,8 +33,9 @@ pub enum Value {
     Str(String),
     Blob(Bytes),
     Array(Vec<Value>),
-    /// Keeps its order, so responses come out in the order they were built.
-    Map(Vec<(String, Value)>),
+    /// Keeps its order, so responses come out in the order they were built. Names are
+    /// borrowed when static: a GetRecords page builds four per record.
+    Map(Vec<(Cow<'static, str>, Value)>),
     /// Milliseconds since the Unix epoch. Decoded requests hold this only for CBOR's tag 1;
     /// plain numbers stay numbers until [`Fields::timestamp`] reads them.
     Timestamp(i64),
@@ -41,7 +43,7 @@ pub enum Value {
 
 impl Value {
     /// A map from `(name, value)` pairs, in that order.
-    pub fn map<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Self {
+    pub fn map<K: Into<Cow<'static, str>>>(entries: impl IntoIterator<Item = (K, Value)>) -> Self {
         Self::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 
@@ -308,11 +310,11 @@ impl<'de> Visitor<'de> for JsonSeed<'_> {
         }
         // As serde_json's BTreeMap: sorted (stable, so repeats keep their order), last wins.
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut unique: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+        let mut unique: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             match unique.last_mut() {
                 Some(last) if last.0 == key => last.1 = value,
-                _ => unique.push((key, value)),
+                _ => unique.push((key.into(), value)),
             }
         }
         Ok(Value::Map(unique))
@@ -395,7 +397,7 @@ fn from_cbor(value: ciborium::Value, depth: usize) -> Result<Value, KinesisError
                 entries
                     .into_iter()
                     .map(|(k, v)| match k {
-                        ciborium::Value::Text(k) => Ok((k, from_cbor(v, inner)?)),
+                        ciborium::Value::Text(k) => Ok((k.into(), from_cbor(v, inner)?)),
                         _ => Err(serialization("CBOR map keys must be text strings")),
                     })
                     .collect::<Result<_, _>>()?,
@@ -423,7 +425,7 @@ fn float_to_i64(f: f64) -> Option<i64> {
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
     format: Format,
-    entries: &'a [(String, Value)],
+    entries: &'a [(Cow<'static, str>, Value)],
     /// AWS's member path of this structure plus a trailing dot, e.g. `records.3.member.`;
     /// empty at the top.
     prefix: Prefix,
@@ -634,7 +636,7 @@ impl<'a> Fields<'a> {
         entries
             .iter()
             .map(|(k, v)| match v {
-                Value::Str(s) => Ok((k.as_str(), s.as_str())),
+                Value::Str(s) => Ok((&**k, s.as_str())),
                 other => Err(serialization(format!(
                     "Expected a string at '{}.{k}' but found {}.",
                     self.path(name),
@@ -787,18 +789,40 @@ impl Violations {
 pub fn encode(format: Format, value: &Value) -> Bytes {
     let mut out = Vec::new();
     match format {
-        Format::Json => write_json(&mut out, value),
+        Format::Json => {
+            // One allocation for a whole GetRecords page instead of a dozen regrowths.
+            out.reserve(json_len_hint(value));
+            write_json(&mut out, value);
+        }
         Format::Cbor => ciborium::into_writer(&to_cbor(value), &mut out)
             .expect("a CBOR value always serializes into memory"),
     }
     out.into()
 }
 
+/// About how long `value` is as JSON (exact but for numbers and escapes).
+fn json_len_hint(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Int(_) | Value::Float(_) | Value::Timestamp(_) => 20,
+        Value::Str(s) => s.len() + 2,
+        Value::Blob(b) => b.len().div_ceil(3) * 4 + 2,
+        Value::Array(items) => items.iter().map(|v| json_len_hint(v) + 1).sum::<usize>() + 2,
+        Value::Map(entries) => {
+            entries
+                .iter()
+                .map(|(k, v)| k.len() + 4 + json_len_hint(v))
+                .sum::<usize>()
+                + 2
+        }
+    }
+}
+
 fn write_json(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(i) => write_display(out, i),
         Value::Float(f) => match serde_json::Number::from_f64(*f) {
             Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
             None => out.extend_from_slice(b"null"),
@@ -818,13 +842,18 @@ fn write_json(out: &mut Vec<u8>, value: &Value) {
         }
         Value::Timestamp(ms) => {
             let (secs, frac) = (ms.unsigned_abs() / 1000, ms.unsigned_abs() % 1000);
-            let sign = if *ms < 0 { "-" } else { "" };
-            let text = if frac == 0 {
-                format!("{sign}{secs}")
-            } else {
-                format!("{sign}{secs}.{frac:03}")
-            };
-            out.extend_from_slice(text.as_bytes());
+            if *ms < 0 {
+                out.push(b'-');
+            }
+            write_display(out, &secs);
+            if frac != 0 {
+                out.push(b'.');
+                out.extend_from_slice(&[
+                    b'0' + (frac / 100) as u8,
+                    b'0' + (frac / 10 % 10) as u8,
+                    b'0' + (frac % 10) as u8,
+                ]);
+            }
         }
         Value::Array(items) => {
             out.push(b'[');
@@ -851,11 +880,23 @@ fn write_json(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// A number written in place, without a `String` in between.
+fn write_display(out: &mut Vec<u8>, n: &impl std::fmt::Display) {
+    use std::io::Write as _;
+    write!(out, "{n}").expect("writing to a Vec cannot fail");
+}
+
 /// A JSON string: runs that need no escaping are copied whole (UTF-8 passes through; only
 /// `"`, `\\` and control characters are escaped).
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Names, sequence numbers and most keys: nothing to escape, one copy.
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escaped: &[u8] = match b {
@@ -893,7 +934,7 @@ fn to_cbor(value: &Value) -> ciborium::Value {
         Value::Map(entries) => ciborium::Value::Map(
             entries
                 .iter()
-                .map(|(k, v)| (ciborium::Value::Text(k.clone()), to_cbor(v)))
+                .map(|(k, v)| (ciborium::Value::Text(k.to_string()), to_cbor(v)))
                 .collect(),
         ),
     }

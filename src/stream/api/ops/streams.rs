@@ -272,10 +272,10 @@ pub(super) fn list_streams(
         .collect();
     let mut out = vec![
         (
-            "StreamNames".to_owned(),
+            "StreamNames".into(),
             Value::Array(page.iter().map(|n| Value::from(n.as_str())).collect()),
         ),
-        ("HasMoreStreams".to_owned(), Value::from(more)),
+        ("HasMoreStreams".into(), Value::from(more)),
     ];
     if more && let Some(last) = page.last() {
         let token = NextToken {
@@ -283,11 +283,11 @@ pub(super) fn list_streams(
             issued_ms: now_ms(),
         };
         out.push((
-            "NextToken".to_owned(),
+            "NextToken".into(),
             Value::from(token.seal(&api.iterator_key)),
         ));
     }
-    out.push(("StreamSummaries".to_owned(), Value::Array(summaries)));
+    out.push(("StreamSummaries".into(), Value::Array(summaries)));
     Ok(Value::Map(out))
 }
 
@@ -353,7 +353,7 @@ pub(super) fn list_shards(api: &Api, fields: &Fields<'_>) -> Result<Value, Kines
     let limit = max.map_or(1000, |m| usize::try_from(m).unwrap_or(1000));
     let (shards, more) = shards_after(&stream, after.as_deref(), limit);
     let mut out = vec![(
-        "Shards".to_owned(),
+        "Shards".into(),
         Value::Array(shards.iter().map(|s| shard_value(s)).collect()),
     )];
     if more && let Some(last) = shards.last() {
@@ -362,7 +362,7 @@ pub(super) fn list_shards(api: &Api, fields: &Fields<'_>) -> Result<Value, Kines
             issued_ms: now_ms(),
         };
         out.push((
-            "NextToken".to_owned(),
+            "NextToken".into(),
             Value::from(token.seal(&api.iterator_key)),
         ));
     }
