@@ -348,7 +348,7 @@ fn from_json(value: serde_json::Value, depth: usize) -> Result<Value, KinesisErr
             Value::Map(
                 entries
                     .into_iter()
-                    .map(|(k, v)| Ok((k, from_json(v, inner)?)))
+                    .map(|(k, v)| Ok((k.into(), from_json(v, inner)?)))
                     .collect::<Result<_, KinesisError>>()?,
             )
         }
