@@ -6,7 +6,7 @@
 use async_compression::tokio::bufread::GzipDecoder;
 use edgewise::cdn::CdnServer;
 use http::Method;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cdn_harness::*;
 
@@ -183,4 +183,35 @@ async fn a_body_folder_that_is_a_file_stops_the_start_with_its_path() {
         error.contains("cdn.cache_body_dir") && error.contains(&*dir.path().to_string_lossy()),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn viewers_that_reset_mid_body_leave_the_file_whole_and_nothing_open() {
+    let (origin, cdn, big, _) = big_site(r#"cache_body_dir = "bodies""#).await;
+    let folder = cdn.dir.path().join("bodies");
+    assert!(cdn.get("/big").plain().send().await.body == big, "filled");
+    let request = b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for _ in 0..20 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        // A small window, so the server is mid-sendfile when the reset comes.
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut viewer = socket.connect(cdn.http.unwrap()).await.unwrap();
+        viewer.write_all(request).await.unwrap();
+        let mut some = [0u8; 2048];
+        let n = tokio::time::timeout(TIMEOUT, viewer.read(&mut some))
+            .await
+            .expect("the first bytes in time")
+            .unwrap();
+        assert!(n > 0);
+        // Linger 0: close sends RST instead of FIN.
+        socket2::SockRef::from(&viewer)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+        drop(viewer);
+    }
+    let after = cdn.get("/big").plain().send().await;
+    assert_eq!(after.x_cache(), HIT);
+    assert!(after.body == big, "the stored body is intact");
+    assert_eq!(open_files_in(&folder), 1, "one file, the object's");
+    assert_eq!(origin.hits("/big"), 1);
 }
