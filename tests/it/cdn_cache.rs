@@ -55,14 +55,9 @@ async fn origin_lifetimes_are_clamped_by_min_and_max_ttl_and_default_ttl_fills_i
     origin.route("/default/x", Reply::ok("default"));
     origin.route("/floor/x", Reply::ok("floor").cc("max-age=0"));
     origin.route("/zero/x", Reply::ok("zero").cc("max-age=0"));
-    let body = format!(
-        r#"[[cdn.distributions]]
-id = "site"
-hosts = ["{SITE}"]
-[[cdn.distributions.origins]]
-id = "app"
-url = "{}"
-[[cdn.distributions.behaviors]]
+    let cdn = Cdn::behaviors(
+        &origin,
+        r#"[[cdn.distributions.behaviors]]
 path = "/clamped/*"
 origin = "app"
 default_ttl = "1s"
@@ -79,9 +74,8 @@ min_ttl = "1h"
 path = "*"
 origin = "app"
 "#,
-        origin.url()
-    );
-    let cdn = Cdn::start(&config("", &body)).await;
+    )
+    .await;
     for path in ["/clamped/x", "/default/x", "/floor/x", "/zero/x"] {
         assert_eq!(cdn.get(path).send().await.x_cache(), MISS, "{path}");
     }

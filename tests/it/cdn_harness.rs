@@ -105,6 +105,22 @@ impl Cdn {
         Cdn::start(&config("", &site(&origin.url(), behavior))).await
     }
 
+    /// Distribution "site", answering site.test alone, in front of `origin` (as "app") with
+    /// `behaviors`: the `[[cdn.distributions.behaviors]]` tables, in order.
+    pub async fn behaviors(origin: &Origin, behaviors: &str) -> Cdn {
+        let body = format!(
+            r#"[[cdn.distributions]]
+id = "site"
+hosts = ["{SITE}"]
+[[cdn.distributions.origins]]
+id = "app"
+url = "{}"
+{behaviors}"#,
+            origin.url()
+        );
+        Cdn::start(&config("", &body)).await
+    }
+
     pub async fn start(toml: &str) -> Cdn {
         Cdn::start_with(toml, &[]).await
     }
@@ -597,6 +613,42 @@ pub const HIT: &str = "Hit from edgewise";
 pub const MISS: &str = "Miss from edgewise";
 pub const REFRESH_HIT: &str = "RefreshHit from edgewise";
 pub const ERROR: &str = "Error from edgewise";
+
+// ------------------------------------------------------------------ assertions
+
+/// Sends `request` and asserts it is refused with 403 without `origin` seeing anything.
+pub async fn assert_refused(origin: &Origin, request: Req<'_>, why: &str) -> Resp {
+    let before = origin.total();
+    let response = request.send().await;
+    assert_eq!(
+        response.status,
+        403,
+        "{why}: expected 403, got {} ({})",
+        response.status,
+        response.text()
+    );
+    assert_eq!(
+        origin.total(),
+        before,
+        "{why}: a refused request must not reach the origin, but it saw {:?}",
+        &origin.uris()[before..]
+    );
+    response
+}
+
+/// Sends `request` and asserts it is served `body` with 200.
+pub async fn assert_served(request: Req<'_>, body: &str, why: &str) -> Resp {
+    let response = request.send().await;
+    assert_eq!(
+        response.status,
+        200,
+        "{why}: expected 200, got {} ({})",
+        response.status,
+        response.text()
+    );
+    assert_eq!(response.text(), body, "{why}: the object's body");
+    response
+}
 
 // ------------------------------------------------------------------ raw sockets and waiting
 

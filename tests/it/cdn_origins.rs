@@ -136,25 +136,19 @@ async fn only_allowlisted_cookies_reach_the_origin() {
     let origin = Origin::start().await;
     origin.route("/c", Reply::ok("c").cc("no-store"));
     origin.route("/api/c", Reply::ok("c").cc("no-store"));
-    let body = format!(
-        r#"[[cdn.distributions]]
-id = "site"
-hosts = ["{SITE}"]
-[[cdn.distributions.origins]]
-id = "app"
-url = "{}"
-[[cdn.distributions.behaviors]]
+    let cdn = Cdn::behaviors(
+        &origin,
+        r#"[[cdn.distributions.behaviors]]
 path = "/api/*"
 origin = "app"
 allowed_methods = ["GET", "HEAD", "POST"]
-cache_key = {{ cookies = ["session", "lang"] }}
+cache_key = { cookies = ["session", "lang"] }
 [[cdn.distributions.behaviors]]
 path = "*"
 origin = "app"
 "#,
-        origin.url()
-    );
-    let cdn = Cdn::start(&config("", &body)).await;
+    )
+    .await;
     let cookies = "tracker=xyz; session=abc; lang=ko; other=1";
     cdn.get("/api/c").header("cookie", cookies).send().await;
     assert_eq!(
@@ -177,28 +171,22 @@ origin = "app"
 async fn query_strings_reach_the_origin_as_the_cache_key_selects_them() {
     let origin = Origin::start().await;
     origin.route("*", Reply::ok("q").cc("no-store"));
-    let body = format!(
-        r#"[[cdn.distributions]]
-id = "site"
-hosts = ["{SITE}"]
-[[cdn.distributions.origins]]
-id = "app"
-url = "{}"
-[[cdn.distributions.behaviors]]
+    let cdn = Cdn::behaviors(
+        &origin,
+        r#"[[cdn.distributions.behaviors]]
 path = "/list/*"
 origin = "app"
-cache_key = {{ query_strings = ["w", "h"] }}
+cache_key = { query_strings = ["w", "h"] }
 [[cdn.distributions.behaviors]]
 path = "/all/*"
 origin = "app"
-cache_key = {{ query_strings = "all" }}
+cache_key = { query_strings = "all" }
 [[cdn.distributions.behaviors]]
 path = "*"
 origin = "app"
 "#,
-        origin.url()
-    );
-    let cdn = Cdn::start(&config("", &body)).await;
+    )
+    .await;
     cdn.get("/none/x?w=1&utm=mail").send().await;
     assert_eq!(origin.last("/none/x").uri, "/none/x");
     cdn.get("/list/x?w=1&utm=mail&h=2").send().await;

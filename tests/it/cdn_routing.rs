@@ -210,14 +210,9 @@ async fn the_first_matching_behavior_wins_with_case_sensitive_globs() {
 
 /// `/api/*` accepts every method; `*` only GET and HEAD.
 async fn methods_cdn(origin: &Origin) -> Cdn {
-    let body = format!(
-        r#"[[cdn.distributions]]
-id = "site"
-hosts = ["{SITE}"]
-[[cdn.distributions.origins]]
-id = "app"
-url = "{}"
-[[cdn.distributions.behaviors]]
+    Cdn::behaviors(
+        origin,
+        r#"[[cdn.distributions.behaviors]]
 path = "/api/*"
 origin = "app"
 allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
@@ -225,9 +220,8 @@ allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 path = "*"
 origin = "app"
 "#,
-        origin.url()
-    );
-    Cdn::start(&config("", &body)).await
+    )
+    .await
 }
 
 #[tokio::test]

@@ -246,44 +246,6 @@ fn flip(text: &str) -> String {
     chars.into_iter().collect()
 }
 
-/// Sends `request` and asserts it is refused with 403 without the origin seeing anything.
-async fn assert_refused(origin: &Origin, request: Req<'_>, why: &str) {
-    let before = origin.total();
-    let response = request.send().await;
-    assert_eq!(
-        response.status,
-        403,
-        "{why}: expected 403, got {} ({})",
-        response.status,
-        response.text()
-    );
-    assert_eq!(
-        origin.total(),
-        before,
-        "{why}: a refused request must not reach the origin, but it saw {:?}",
-        origin
-            .seen("/private/a.txt")
-            .iter()
-            .chain(origin.seen("/private/b.txt").iter())
-            .map(|s| s.uri.clone())
-            .collect::<Vec<_>>()
-    );
-}
-
-/// Sends `request` and asserts it is served `body` with 200.
-async fn assert_served(request: Req<'_>, body: &str, why: &str) -> Resp {
-    let response = request.send().await;
-    assert_eq!(
-        response.status,
-        200,
-        "{why}: expected 200, got {} ({})",
-        response.status,
-        response.text()
-    );
-    assert_eq!(response.text(), body, "{why}: the object's body");
-    response
-}
-
 /// The signing parameters never reach the origin.
 fn assert_unsigned_at_origin(origin: &Origin, path: &str, expected_uri: &str) {
     let seen = origin.last(path);

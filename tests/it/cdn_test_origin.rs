@@ -216,6 +216,12 @@ impl Origin {
         self.state.seen.lock().unwrap().len()
     }
 
+    /// Path and query of every request seen, in order.
+    pub fn uris(&self) -> Vec<String> {
+        let seen = self.state.seen.lock().unwrap();
+        seen.iter().map(|s| s.uri.clone()).collect()
+    }
+
     pub fn seen(&self, path: &str) -> Vec<Seen> {
         let seen = self.state.seen.lock().unwrap();
         seen.iter().filter(|s| s.path == path).cloned().collect()
