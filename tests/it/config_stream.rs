@@ -10,6 +10,20 @@ use edgewise::config::stream::{DeliveryCompression, FsyncPolicy};
 use crate::config_check::errors_of;
 use crate::harness::write_files;
 
+/// The one distribution a `[cdn]` section needs, for configs about something else.
+const DISTRIBUTION: &str = r#"[[cdn.distributions]]
+id = "site"
+hosts = ["localhost"]
+
+[[cdn.distributions.origins]]
+id = "app"
+url = "http://127.0.0.1:9"
+
+[[cdn.distributions.behaviors]]
+path = "*"
+origin = "app"
+"#;
+
 /// The key paths of every error `config` gets.
 fn error_keys(config: &str) -> Vec<String> {
     let (errors, _, _dir) = errors_of(config, &[]);
@@ -41,7 +55,8 @@ name = "events"
 #[test]
 fn deliveries_and_real_time_logs_are_read_with_their_defaults() {
     let (_dir, path) = write_files(
-        r#"[stream]
+        &format!(
+            r#"[stream]
 listen = ["127.0.0.1:0"]
 data_dir = "data"
 fsync = "interval"
@@ -63,18 +78,8 @@ http_listen = ["127.0.0.1:0"]
 stream = "cdn-logs"
 fields = ["timestamp", "sc-status", "cs-uri-stem"]
 
-[[cdn.distributions]]
-id = "site"
-hosts = ["localhost"]
-
-[[cdn.distributions.origins]]
-id = "app"
-url = "http://127.0.0.1:9"
-
-[[cdn.distributions.behaviors]]
-path = "*"
-origin = "app"
-"#,
+{DISTRIBUTION}"#
+        ),
         &[],
     );
     let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -153,7 +158,7 @@ compression = "zip"
 
 #[test]
 fn real_time_logs_need_a_configured_stream_and_known_fields() {
-    let keys = error_keys(
+    let keys = error_keys(&format!(
         r#"[cdn]
 http_listen = ["127.0.0.1:0"]
 
@@ -162,19 +167,8 @@ stream = "nope"
 sampling_percent = 0
 fields = ["timestamp", "c-favourite-colour"]
 
-[[cdn.distributions]]
-id = "site"
-hosts = ["localhost"]
-
-[[cdn.distributions.origins]]
-id = "app"
-url = "http://127.0.0.1:9"
-
-[[cdn.distributions.behaviors]]
-path = "*"
-origin = "app"
-"#,
-    );
+{DISTRIBUTION}"#
+    ));
     let mut keys = keys;
     keys.sort();
     assert_eq!(
@@ -190,26 +184,15 @@ origin = "app"
 
 #[test]
 fn stream_listeners_may_not_take_the_cdns_addresses() {
-    let keys = error_keys(
+    let keys = error_keys(&format!(
         r#"[cdn]
 http_listen = ["127.0.0.1:18080"]
 
-[[cdn.distributions]]
-id = "site"
-hosts = ["localhost"]
-
-[[cdn.distributions.origins]]
-id = "app"
-url = "http://127.0.0.1:9"
-
-[[cdn.distributions.behaviors]]
-path = "*"
-origin = "app"
-
+{DISTRIBUTION}
 [stream]
 listen = ["127.0.0.1:18080"]
 data_dir = "data"
-"#,
-    );
+"#
+    ));
     assert_eq!(keys, ["stream.listen[0]"], "{keys:?}");
 }
