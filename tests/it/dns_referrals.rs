@@ -160,39 +160,24 @@ async fn mx_targets_in_zone_get_their_addresses_in_additional() {
 #[tokio::test]
 async fn srv_target_in_zone_gets_its_address_in_additional() {
     let server = main_server().await;
-    for reply in server.both("_sip._tcp.zone.test.", SRV).await {
-        assert_positive(
-            &reply,
-            &[rr(
-                "_sip._tcp.zone.test.",
-                SRV,
-                300,
-                srv(10, 60, 5060, "sip.zone.test."),
-            )],
-        );
-        assert_rrs(
-            &reply,
-            &reply.additional,
-            &[rr("sip.zone.test.", A, 300, a("192.0.2.60"))],
+    for (owner, target, additional, what) in [
+        (
+            "_sip._tcp.zone.test.",
+            srv(10, 60, 5060, "sip.zone.test."),
+            vec![rr("sip.zone.test.", A, 300, a("192.0.2.60"))],
             "additional section",
-        );
-    }
-    for reply in server.both("srvout.zone.test.", SRV).await {
-        assert_positive(
-            &reply,
-            &[rr(
-                "srvout.zone.test.",
-                SRV,
-                300,
-                srv(0, 0, 443, "svc.example.net."),
-            )],
-        );
-        assert_rrs(
-            &reply,
-            &reply.additional,
-            &[],
+        ),
+        (
+            "srvout.zone.test.",
+            srv(0, 0, 443, "svc.example.net."),
+            vec![],
             "additional section: out-of-zone target",
-        );
+        ),
+    ] {
+        for reply in server.both(owner, SRV).await {
+            assert_positive(&reply, &[rr(owner, SRV, 300, target.clone())]);
+            assert_rrs(&reply, &reply.additional, &additional, what);
+        }
     }
 }
 

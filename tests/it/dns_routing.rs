@@ -877,6 +877,12 @@ fn geo_db() -> Vec<u8> {
     ])
 }
 
+/// A `geo` A set (TTL 50, no health check) answering `ip` to viewers that `rule` matches;
+/// the geolocation and client-subnet servers share them.
+fn geo_set(set_id: &str, rule: &str, ip: &str) -> String {
+    routed("geo", "A", 50, set_id, rule, &[ip], None)
+}
+
 fn geo_records(checks: [Option<&str>; 2]) -> Vec<String> {
     vec![
         routed(
@@ -897,33 +903,9 @@ fn geo_records(checks: [Option<&str>; 2]) -> Vec<String> {
             &["192.0.2.102"],
             checks[1],
         ),
-        routed(
-            "geo",
-            "A",
-            50,
-            "europe",
-            r#"geo = { continent = "EU" }"#,
-            &["192.0.2.103"],
-            None,
-        ),
-        routed(
-            "geo",
-            "A",
-            50,
-            "korea",
-            r#"geo = { country = "KR" }"#,
-            &["192.0.2.104"],
-            None,
-        ),
-        routed(
-            "geo",
-            "A",
-            50,
-            "rest",
-            r#"geo = { country = "*" }"#,
-            &["192.0.2.109"],
-            None,
-        ),
+        geo_set("europe", r#"geo = { continent = "EU" }"#, "192.0.2.103"),
+        geo_set("korea", r#"geo = { country = "KR" }"#, "192.0.2.104"),
+        geo_set("rest", r#"geo = { country = "*" }"#, "192.0.2.109"),
         // no default
         routed(
             "nodef",
@@ -1434,33 +1416,9 @@ async fn ecs_server(use_client_subnet: Option<bool>) -> Routing {
         routed("ip", "A", 60, "v6", &at("v6"), &["192.0.2.14"], None),
         routed("ip", "A", 60, "local", &at("local"), &["192.0.2.17"], None),
         routed("ip", "A", 60, "default", &at("*"), &["192.0.2.19"], None),
-        routed(
-            "geo",
-            "A",
-            50,
-            "korea",
-            r#"geo = { country = "KR" }"#,
-            &["192.0.2.104"],
-            None,
-        ),
-        routed(
-            "geo",
-            "A",
-            50,
-            "germany",
-            r#"geo = { country = "DE" }"#,
-            &["192.0.2.102"],
-            None,
-        ),
-        routed(
-            "geo",
-            "A",
-            50,
-            "rest",
-            r#"geo = { country = "*" }"#,
-            &["192.0.2.109"],
-            None,
-        ),
+        geo_set("korea", r#"geo = { country = "KR" }"#, "192.0.2.104"),
+        geo_set("germany", r#"geo = { country = "DE" }"#, "192.0.2.102"),
+        geo_set("rest", r#"geo = { country = "*" }"#, "192.0.2.109"),
         routed("w", "A", 30, "a", "weight = 1", &["192.0.2.71"], None),
         routed("w", "A", 30, "b", "weight = 1", &["192.0.2.72"], None),
         plain("static", "A", 300, &["192.0.2.200"]),
