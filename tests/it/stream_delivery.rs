@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
+use crate::stream_harness::{Client, seq_of, seq_parts, shard_id, unb64};
 use crate::stream_process::*;
 
 /// (stream, delivery folder, gzip)

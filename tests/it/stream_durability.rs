@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::stream_harness::{Client, Got, seq_of, seq_parts};
 use crate::stream_process::*;
 
 const STREAM: &str = "crash";

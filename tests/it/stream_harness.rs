@@ -1,12 +1,14 @@
 //! Stream API test harness: a [`StreamServer`] in-process from TOML text (data in a temp
-//! folder, listeners on 127.0.0.1:0), a restart on the same data, and small Kinesis clients:
-//! JSON 1.1 and CBOR 1.1 over HTTP/1.1 (one connection per request), unsigned, which the
-//! server accepts from loopback when no access keys are configured.
+//! folder, listeners on 127.0.0.1:0), a restart on the same data, and small Kinesis clients,
+//! unsigned, which the server accepts from loopback when no access keys are configured:
+//! [`Client`] for JSON 1.1 (also the one for the real binary), raw requests for CBOR 1.1 and
+//! anything else.
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -15,7 +17,9 @@ use edgewise::config::{CdnConfig, Config, StreamConfig};
 use edgewise::stream::StreamServer;
 use edgewise::stream::log::Log;
 use http::{Method, Request};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
@@ -25,6 +29,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::cdn_harness::{Resp, TIMEOUT, exchange, within};
+
+/// Reading a whole shard back is bounded by this.
+const READ_LIMIT: Duration = Duration::from_secs(20);
 
 pub const JSON: &str = "application/x-amz-json-1.1";
 pub const CBOR: &str = "application/x-amz-cbor-1.1";
@@ -213,10 +220,14 @@ impl Streams {
             .await
     }
 
-    /// A JSON 1.1 call: the status and the parsed body (`Null` when the body is empty).
+    /// A JSON 1.1 call on a connection of its own: the status and the parsed body (`Null`
+    /// when the body is empty).
     pub async fn call(&self, op: &str, body: Value) -> (u16, Value) {
-        let response = self.raw(op, JSON, body.to_string()).await;
-        (response.status, parse_json(&response))
+        match Client::new(self.http).call(op, &body).await {
+            Ok(out) => (200, out),
+            Err(Ok(error)) => (error.status, error.body),
+            Err(Err(e)) => panic!("{op} {body}: {e}"),
+        }
     }
 
     /// A JSON call that must succeed; its output.
@@ -333,25 +344,15 @@ impl Streams {
 
     /// Every record of a shard from TRIM_HORIZON: (sequence number, partition key, data).
     pub async fn read_all(&self, stream: &str, shard: &str) -> Vec<(String, String, Vec<u8>)> {
-        let mut iterator = self
+        let iterator = self
             .iterator(stream, shard, "TRIM_HORIZON", json!({}))
             .await;
-        let mut out = Vec::new();
-        for _ in 0..1000 {
-            let page = self.records(&iterator, None).await;
-            for r in page["Records"].as_array().unwrap() {
-                out.push((
-                    r["SequenceNumber"].as_str().unwrap().to_owned(),
-                    r["PartitionKey"].as_str().unwrap().to_owned(),
-                    unb64(r["Data"].as_str().unwrap()),
-                ));
-            }
-            iterator = page["NextShardIterator"].as_str().unwrap().to_owned();
-            if page["MillisBehindLatest"] == json!(0) && page["Records"] == json!([]) {
-                return out;
-            }
-        }
-        panic!("{stream}/{shard}: still behind after 1000 pages");
+        let (records, error) = Client::new(self.http).read_from(iterator).await;
+        assert!(error.is_none(), "reading {stream}/{shard}: {error:?}");
+        records
+            .into_iter()
+            .map(|r| (r.seq, r.key, r.data))
+            .collect()
     }
 }
 
@@ -374,11 +375,16 @@ pub fn kinesis_request(
 
 /// The body as JSON; `Null` when empty; panics (showing it) when it is not JSON.
 pub fn parse_json(response: &Resp) -> Value {
-    if response.body.is_empty() {
-        return Value::Null;
+    json_body(&response.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.text()))
+}
+
+/// A JSON 1.1 body; `Null` when empty, as for operations without output.
+fn json_body(bytes: &[u8]) -> serde_json::Result<Value> {
+    if bytes.is_empty() {
+        Ok(Value::Null)
+    } else {
+        serde_json::from_slice(bytes)
     }
-    serde_json::from_slice(&response.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.text()))
 }
 
 pub fn b64(data: &[u8]) -> String {
@@ -389,6 +395,23 @@ pub fn unb64(text: &str) -> Vec<u8> {
     STANDARD
         .decode(text)
         .unwrap_or_else(|e| panic!("{text:?} is not base64: {e}"))
+}
+
+/// `((shard + 1) << 64) | offset`, as the log numbers records.
+pub fn seq_parts(seq: &str) -> (u32, u64) {
+    let value: u128 = seq
+        .parse()
+        .unwrap_or_else(|_| panic!("{seq:?} is not a sequence number"));
+    let shard = u32::try_from((value >> 64) - 1).expect("shard");
+    (shard, value as u64)
+}
+
+pub fn seq_of(shard: u32, offset: u64) -> String {
+    (((u128::from(shard) + 1) << 64) | u128::from(offset)).to_string()
+}
+
+pub fn shard_id(shard: u32) -> String {
+    format!("shardId-{shard:012}")
 }
 
 /// A sequence number as the integer clients compare.
@@ -421,4 +444,219 @@ pub fn cbor_map(entries: Vec<(&str, ciborium::Value)>) -> ciborium::Value {
             .map(|(k, v)| (ciborium::Value::Text(k.to_owned()), v))
             .collect(),
     )
+}
+
+// ------------------------------------------------------------------ the Kinesis JSON client
+
+/// A record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Got {
+    pub seq: String,
+    pub key: String,
+    pub data: Vec<u8>,
+}
+
+/// A failed call: HTTP status and the error body.
+#[derive(Debug)]
+pub struct CallError {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// The Kinesis JSON client: one keep-alive HTTP/1.1 connection, reconnecting as needed, and
+/// errors as values, so tests can go on through a server that is killed under them.
+pub struct Client {
+    addr: SocketAddr,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        Client { addr, sender: None }
+    }
+
+    async fn connect(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, String> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let tcp = TcpStream::connect(self.addr)
+                .await
+                .map_err(|e| format!("connect {}: {e}", self.addr))?;
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+            tokio::spawn(connection);
+            self.sender = Some(sender);
+        }
+        Ok(self.sender.as_mut().unwrap())
+    }
+
+    /// One operation; `Err(Ok(..))` is an error answer, `Err(Err(..))` no answer at all.
+    pub async fn call(
+        &mut self,
+        operation: &str,
+        body: &Value,
+    ) -> Result<Value, Result<CallError, String>> {
+        let request = kinesis_request(self.addr, operation, JSON, body.to_string().into());
+        let exchange = async {
+            let sender = self.connect().await?;
+            sender
+                .ready()
+                .await
+                .map_err(|e| format!("not ready: {e}"))?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("request: {e}"))?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("body: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, bytes))
+        };
+        let (status, bytes) = match within(exchange).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.sender = None;
+                return Err(Err(format!("{operation}: {e}")));
+            }
+        };
+        let value = json_body(&bytes).map_err(|e| {
+            Err(format!(
+                "{operation}: {status} with a body that is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            ))
+        })?;
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err(Ok(CallError {
+                status,
+                body: value,
+            }))
+        }
+    }
+
+    /// `call`, failing the test on any error.
+    pub async fn ok(&mut self, operation: &str, body: &Value) -> Value {
+        self.call(operation, body)
+            .await
+            .unwrap_or_else(|e| panic!("{operation} {body}: {e:?}"))
+    }
+
+    /// PutRecords of `(partition key, explicit hash key, data)`: each record's
+    /// `Ok((shard, offset))` or `Err(error code)`, in order.
+    pub async fn put_records(
+        &mut self,
+        stream: &str,
+        records: &[(String, Option<u128>, Vec<u8>)],
+    ) -> Result<Vec<Result<(u32, u64), String>>, String> {
+        let entries: Vec<Value> = records
+            .iter()
+            .map(|(key, hash, data)| {
+                let mut entry = json!({"PartitionKey": key, "Data": b64(data)});
+                if let Some(hash) = hash {
+                    entry["ExplicitHashKey"] = json!(hash.to_string());
+                }
+                entry
+            })
+            .collect();
+        let body = json!({"StreamName": stream, "Records": entries});
+        let answer = self
+            .call("PutRecords", &body)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let results = answer["Records"]
+            .as_array()
+            .ok_or_else(|| format!("PutRecords answer without Records: {answer}"))?;
+        assert_eq!(results.len(), records.len(), "{answer}");
+        let mut failed = 0;
+        let outcomes: Vec<_> = results
+            .iter()
+            .map(|r| match r["SequenceNumber"].as_str() {
+                Some(seq) => {
+                    let (shard, offset) = seq_parts(seq);
+                    assert_eq!(r["ShardId"], json!(shard_id(shard)), "{r}");
+                    Ok((shard, offset))
+                }
+                None => {
+                    failed += 1;
+                    Err(r["ErrorCode"].as_str().unwrap_or("?").to_owned())
+                }
+            })
+            .collect();
+        assert_eq!(answer["FailedRecordCount"], json!(failed), "{answer}");
+        Ok(outcomes)
+    }
+
+    /// A shard iterator: `kind` TRIM_HORIZON/LATEST, or AT_/AFTER_SEQUENCE_NUMBER with `seq`.
+    pub async fn iterator(
+        &mut self,
+        stream: &str,
+        shard: u32,
+        kind: &str,
+        seq: Option<&str>,
+    ) -> String {
+        let mut body =
+            json!({"StreamName": stream, "ShardId": shard_id(shard), "ShardIteratorType": kind});
+        if let Some(seq) = seq {
+            body["StartingSequenceNumber"] = json!(seq);
+        }
+        let answer = self.ok("GetShardIterator", &body).await;
+        answer["ShardIterator"].as_str().unwrap().to_owned()
+    }
+
+    /// GetRecords from `iterator` until MillisBehindLatest is 0 and a page comes back
+    /// empty: every record, or the first error with the records read before it.
+    pub async fn read_from(&mut self, iterator: String) -> (Vec<Got>, Option<CallError>) {
+        let mut iterator = iterator;
+        let mut out = Vec::new();
+        let deadline = Instant::now() + READ_LIMIT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "reading took over {READ_LIMIT:?}"
+            );
+            let answer = match self
+                .call("GetRecords", &json!({"ShardIterator": iterator}))
+                .await
+            {
+                Ok(answer) => answer,
+                Err(Ok(error)) => return (out, Some(error)),
+                Err(Err(e)) => panic!("GetRecords: {e}"),
+            };
+            let records = answer["Records"].as_array().expect("Records");
+            for r in records {
+                out.push(Got {
+                    seq: r["SequenceNumber"].as_str().unwrap().to_owned(),
+                    key: r["PartitionKey"].as_str().unwrap().to_owned(),
+                    data: unb64(r["Data"].as_str().unwrap()),
+                });
+            }
+            let behind = answer["MillisBehindLatest"]
+                .as_u64()
+                .expect("MillisBehindLatest");
+            if records.is_empty() && behind == 0 {
+                return (out, None);
+            }
+            iterator = answer["NextShardIterator"]
+                .as_str()
+                .expect("NextShardIterator")
+                .to_owned();
+        }
+    }
+
+    /// Every record of a shard from TRIM_HORIZON; fails the test on an error.
+    pub async fn read_all(&mut self, stream: &str, shard: u32) -> Vec<Got> {
+        let iterator = self.iterator(stream, shard, "TRIM_HORIZON", None).await;
+        let (records, error) = self.read_from(iterator).await;
+        if let Some(error) = error {
+            panic!(
+                "reading {stream} shard {shard} after {} records: {error:?}",
+                records.len()
+            );
+        }
+        records
+    }
 }
