@@ -27,7 +27,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+BENCH=bench-cdn
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$HERE/../lib.sh"
 
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-2}"
@@ -44,14 +46,7 @@ KEEP="${KEEP:-}"
 EW_BIN="${EDGEWISE_BIN:-$ROOT/target/release/edgewise-cdn}"
 ADDR=127.0.0.1
 
-export PATH="$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin"
-
-log() { printf '[bench-cdn] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-for v in DURATION ROUNDS CONNS H2_STREAMS WARMUP STAMPEDE PORT_BASE PROXY_CPU LOAD_CPU STARTUP_TIMEOUT; do
-    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
-done
+require_uints DURATION ROUNDS CONNS H2_STREAMS WARMUP STAMPEDE PORT_BASE PROXY_CPU LOAD_CPU STARTUP_TIMEOUT
 ((DURATION > 0 && ROUNDS > 0 && CONNS > 0 && H2_STREAMS > 0 && STARTUP_TIMEOUT > 0)) ||
     die "DURATION, ROUNDS, CONNS, H2_STREAMS and STARTUP_TIMEOUT must be > 0"
 ((PORT_BASE >= 1024 && PORT_BASE <= 65000)) || die "PORT_BASE must be in 1024..65000"
@@ -61,71 +56,33 @@ for f in nginx-origin.conf.in nginx-proxy.conf.in edgewise-bench.toml.in; do
 done
 
 # ---------------------------------------------------------------- tools
-install_missing() {
-    local need=() c
-    command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
-    command -v wrk >/dev/null 2>&1 || need+=(wrk)
-    command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
-    command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-    command -v curl >/dev/null 2>&1 || need+=(curl)
-    command -v openssl >/dev/null 2>&1 || need+=(openssl)
-    ((${#need[@]} == 0)) && return 0
-    log "installing: ${need[*]}"
-    local sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install ${need[*]}"
-        sudo=(sudo)
-    fi
-    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 \
-        install -y -qq --no-install-recommends "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
-    for c in nginx wrk h2load taskset curl openssl; do
-        command -v "$c" >/dev/null 2>&1 || die "$c still missing after apt-get install"
-    done
-}
-install_missing
+install_tools nginx=nginx-light wrk=wrk h2load=nghttp2-client taskset=util-linux curl=curl openssl=openssl
 NCPU="$(nproc)"
 ((PROXY_CPU < NCPU && LOAD_CPU < NCPU)) || die "PROXY_CPU/LOAD_CPU must be < $NCPU (nproc)"
 ((PROXY_CPU != LOAD_CPU)) || log "warning: proxies and load generator share CPU $PROXY_CPU"
 NGINX_VERSION="$(nginx -v 2>&1 | sed -E 's|.*nginx/([0-9.]+).*|\1|')"
 
 # ---------------------------------------------------------------- build
-if [[ -z "${EDGEWISE_BIN:-}" ]]; then
-    command -v cargo >/dev/null 2>&1 || die "cargo not found"
-    log "building edgewise-cdn (release)"
-    (cd "$ROOT" && cargo build --release --bin edgewise-cdn) || die "cargo build --release --bin edgewise-cdn failed"
-fi
-[[ -x "$EW_BIN" ]] || die "$EW_BIN missing after build"
+build_edgewise edgewise-cdn
 
 # ---------------------------------------------------------------- work dir, cleanup
 mkdir -p "$ROOT/target/bench-cdn"
 WORK="$(mktemp -d "$ROOT/target/bench-cdn/run.XXXXXX")"
 declare -A PGID=() STATUS=()   # per server; PGID: process group (started with setsid)
 FAILED=0
-LOAD_PID=""
 
 stop_server() { # name
-    local pg="${PGID[$1]:-}" i
+    local pg="${PGID[$1]:-}"
     [[ -n "$pg" ]] || return 0
     PGID[$1]=""
-    kill -TERM -- "-$pg" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do       # up to 5 s for a clean shutdown
-        kill -0 -- "-$pg" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$pg" 2>/dev/null || true
-    wait "$pg" 2>/dev/null || true
+    kill_group "$pg" 50   # up to 5 s for a clean shutdown
 }
 
 on_exit() {
     local rc=$? s
-    if [[ -n "$LOAD_PID" ]]; then kill -TERM "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; fi
+    stop_load
     for s in "${!PGID[@]}"; do stop_server "$s"; done
-    if [[ -n "$KEEP" || $rc -ne 0 || $FAILED -ne 0 ]]; then
-        log "work dir kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
+    keep_work "$rc"
     exit "$rc"
 }
 trap on_exit EXIT
@@ -137,9 +94,7 @@ NGINX_HTTP=$((PORT_BASE + 1)) NGINX_HTTPS=$((PORT_BASE + 2))
 EW_HTTP=$((PORT_BASE + 3)) EW_HTTPS=$((PORT_BASE + 4)) EW_ADMIN=$((PORT_BASE + 5))
 declare -A HTTP_PORT=([nginx]=$NGINX_HTTP [edgewise]=$EW_HTTP)
 declare -A HTTPS_PORT=([nginx]=$NGINX_HTTPS [edgewise]=$EW_HTTPS)
-for p in $ORIGIN_PORT $NGINX_HTTP $NGINX_HTTPS $EW_HTTP $EW_HTTPS $EW_ADMIN; do
-    if (exec 3<>"/dev/tcp/$ADDR/$p") 2>/dev/null; then die "port $ADDR:$p is already in use (set PORT_BASE)"; fi
-done
+ports_free "$ORIGIN_PORT" "$NGINX_HTTP" "$NGINX_HTTPS" "$EW_HTTP" "$EW_HTTPS" "$EW_ADMIN"
 
 mkdir -p "$WORK/www/slow" "$WORK/www/fast" "$WORK/origin-tmp" "$WORK/nginx-tmp" "$WORK/nginx-cache"
 # Random bytes: nothing compresses them, whatever either proxy would do with Accept-Encoding.
@@ -211,16 +166,7 @@ check_alive() { # name phase
     return 1
 }
 
-# Anything else busy on this 2-core machine (a cargo build...) skews every figure: say so.
-read -r b0 t0 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
-sleep 1
-read -r b1 t1 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
-BG_BUSY=$((t1 > t0 ? 100 * (b1 - b0) / (t1 - t0) : 0))
-BG_NOTE=""
-if ((BG_BUSY > 10)); then
-    BG_NOTE="WARNING: the machine was ${BG_BUSY}% busy before the benchmark started; figures will be noisy"
-    log "$BG_NOTE"
-fi
+busy_note
 start_server origin "$LOAD_CPU" "http://$ADDR:$ORIGIN_PORT/1k.bin" \
     nginx -e "$WORK/origin.err" -c "$WORK/origin.conf" -g 'daemon off;' || die "the origin did not start"
 start_server nginx "$PROXY_CPU" "http://$ADDR:$NGINX_HTTP/" \
@@ -239,27 +185,6 @@ origin_count() { { grep -c "^$1 " "$WORK/origin.access.log" 2>/dev/null || true;
 origin_total() { { wc -l <"$WORK/origin.access.log" 2>/dev/null || echo 0; } | tr -d ' '; }
 
 # ---------------------------------------------------------------- load-generator helpers
-group_ticks() {  # CPU ticks (user+system) of every process in process group $1
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
-        awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) s += $12 + $13 } END { print s + 0 }'
-}
-cpu_busy() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6 }' /proc/stat; }
-children_cpu() { # CHILD_CPU := CPU seconds of this shell's reaped children (not in $(...))
-    times >"$WORK/times"
-    CHILD_CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }' "$WORK/times")
-}
-# load OUTFILE CMD...: the load generator on LOAD_CPU in the background + wait, so that a
-# signal to this script is handled at once
-load() {
-    local rc=0 out="$1"
-    shift
-    taskset -c "$LOAD_CPU" "$@" >"$out" 2>&1 &
-    LOAD_PID=$!
-    wait "$LOAD_PID" || rc=$?
-    LOAD_PID=""
-    return "$rc"
-}
-
 ROWS=(1k-h1 1k-tls-h1 1k-h2 100k-h1 100k-tls-h1 100k-h2)
 declare -A ROW_LABEL=([1k-h1]="1 KiB  HTTP/1.1" [1k-tls-h1]="1 KiB  HTTPS/1.1" [1k-h2]="1 KiB  HTTP/2 TLS"
     [100k-h1]="100 KiB HTTP/1.1" [100k-tls-h1]="100 KiB HTTPS/1.1" [100k-h2]="100 KiB HTTP/2 TLS")
@@ -308,15 +233,8 @@ measured() {
     t0=$(group_ticks "${PGID[$p]}"); b0=$(cpu_busy); children_cpu; g0=$CHILD_CPU; w0=$(date +%s.%N)
     load "$f" "${CMD[@]}" || log "$p $row: ${CMD[0]} exited non-zero (see $f)"
     w1=$(date +%s.%N); children_cpu; g1=$CHILD_CPU; t1=$(group_ticks "${PGID[$p]}"); b1=$(cpu_busy)
-    # srv = the proxy's processes, gen = wrk/h2load, other = the rest of the busy time (the
-    # kernel's network work charged to neither, anything else running), % of one core
-    local cpu
-    cpu=$(awk -v t=$((t1 - t0)) -v b=$((b1 - b0)) -v g0="$g0" -v g1="$g1" -v w0="$w0" -v w1="$w1" \
-        -v hz="$(getconf CLK_TCK)" 'BEGIN { w = w1 - w0
-            if (w <= 0) { print "- - -"; exit }
-            srv = 100 * t / hz / w; gen = 100 * (g1 - g0) / w; oth = 100 * b / hz / w - srv - gen
-            printf "%.0f %.0f %.0f\n", srv, gen, (oth < 0 ? 0 : oth) }')
-    echo "$(parse_result "$row" "$f") $cpu" >"$WORK/$p.$row.$r.res"
+    # srv = the proxy's processes, gen = wrk/h2load
+    echo "$(parse_result "$row" "$f") $(cpu_split $((t1 - t0)) $((b1 - b0)) "$g0" "$g1" "$w0" "$w1")" >"$WORK/$p.$row.$r.res"
 }
 
 # ---------------------------------------------------------------- run
@@ -442,7 +360,6 @@ field() { # proxy row n: field n (1-based) of the best run, "-" if none
     v=$(awk -v n="$3" '{ print $n }' <<<"${BEST[$1.$2]:-}")
     echo "${v:--}"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 num() { awk -v a="$1" 'BEGIN { if (a == "-" || a == "") print "-"; else printf "%.0f", a }'; }
 
 {

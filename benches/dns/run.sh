@@ -29,7 +29,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+BENCH=bench-dns
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$HERE/../lib.sh"
 
 ONLY="${ONLY:-}"
 DURATION="${DURATION:-20}"
@@ -52,14 +54,7 @@ EW_CONFIG="$HERE/edgewise-bench.toml"
 EW_BIN="${EDGEWISE_BIN:-$ROOT/target/release/edgewise-dns}"
 ADDR=127.0.0.1
 
-export PATH="$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin"
-
-log() { printf '[bench-dns] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-for v in DURATION ROUNDS RATE CLIENTS OUTSTANDING WARMUP NSD_PORT SERVER_CPU LOAD_CPU STARTUP_TIMEOUT; do
-    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
-done
+require_uints DURATION ROUNDS RATE CLIENTS OUTSTANDING WARMUP NSD_PORT SERVER_CPU LOAD_CPU STARTUP_TIMEOUT
 ((DURATION > 0 && RATE > 0 && ROUNDS > 0)) || die "DURATION, RATE and ROUNDS must be > 0"
 [[ "$NSD_MINIMAL" == yes || "$NSD_MINIMAL" == no ]] || die "NSD_MINIMAL must be yes or no"
 case "$ONLY" in
@@ -71,27 +66,7 @@ esac
 [[ -f "$ZONE_FILE" && -f "$QUERIES" ]] || die "missing $ZONE_FILE or $QUERIES"
 
 # ---------------------------------------------------------------- tools
-install_missing() {
-    local need=()
-    command -v nsd >/dev/null 2>&1 || need+=(nsd)
-    command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
-    command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-    command -v python3 >/dev/null 2>&1 || need+=(python3)
-    ((${#need[@]} == 0)) && return 0
-    log "installing: ${need[*]}"
-    local sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install ${need[*]}"
-        sudo=(sudo)
-    fi
-    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 \
-        install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    for c in nsd dnsperf taskset python3; do
-        command -v "$c" >/dev/null 2>&1 || die "$c still missing after apt-get install"
-    done
-}
-install_missing
+install_tools nsd=nsd dnsperf=dnsperf taskset=util-linux python3=python3
 PY="$(python3 -c 'import sys; print(sys.executable)')"   # skip shims (pyenv) on every call
 NCPU="$(nproc)"
 ((SERVER_CPU < NCPU && LOAD_CPU < NCPU)) || die "SERVER_CPU/LOAD_CPU must be < $NCPU (nproc)"
@@ -104,12 +79,7 @@ if [[ " ${SERVERS[*]} " == *" edgewise "* ]]; then
     EW_PORT="$(grep -oE '127\.0\.0\.1:[0-9]+' <<<"$EW_LISTEN" | head -n1 | cut -d: -f2)" || true
     [[ -n "$EW_PORT" ]] || die "$EW_CONFIG must listen on 127.0.0.1:PORT (found: $EW_LISTEN)"
     [[ "$EW_PORT" != "$NSD_PORT" ]] || die "NSD_PORT equals the Edgewise port $EW_PORT"
-    if [[ -z "${EDGEWISE_BIN:-}" ]]; then
-        command -v cargo >/dev/null 2>&1 || die "cargo not found"
-        log "building edgewise-dns (release)"
-        (cd "$ROOT" && cargo build --release --bin edgewise-dns) || die "cargo build --release --bin edgewise-dns failed"
-    fi
-    [[ -x "$EW_BIN" ]] || die "$EW_BIN missing after build"
+    build_edgewise edgewise-dns
 fi
 
 # ---------------------------------------------------------------- work dir, cleanup
@@ -117,30 +87,19 @@ mkdir -p "$ROOT/target/bench-dns"
 WORK="$(mktemp -d "$ROOT/target/bench-dns/run.XXXXXX")"
 declare -A PGID=() PORT=() STATUS=()   # per server; PGID: process group (started with setsid)
 FAILED=0
-DNSPERF_PID=""
 
 stop_server() { # name
-    local pg="${PGID[$1]:-}" i
+    local pg="${PGID[$1]:-}"
     [[ -n "$pg" ]] || return 0
     PGID[$1]=""
-    kill -TERM -- "-$pg" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do       # up to 5 s for a clean shutdown
-        kill -0 -- "-$pg" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$pg" 2>/dev/null || true
-    wait "$pg" 2>/dev/null || true
+    kill_group "$pg" 50   # up to 5 s for a clean shutdown
 }
 
 on_exit() {
     local rc=$? s
-    if [[ -n "$DNSPERF_PID" ]]; then kill -TERM "$DNSPERF_PID" 2>/dev/null || true; wait "$DNSPERF_PID" 2>/dev/null || true; fi
+    stop_load
     for s in "${!PGID[@]}"; do stop_server "$s"; done
-    if [[ -n "$KEEP" || $rc -ne 0 || $FAILED -ne 0 ]]; then
-        log "work dir kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
+    keep_work "$rc"
     exit "$rc"
 }
 trap on_exit EXIT
@@ -275,19 +234,6 @@ print(diff, n)
 PY
 
 # ---------------------------------------------------------------- measurement helpers
-# CPU ticks (user+system) of every process in process group $1.
-group_ticks() {
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
-        awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) s += $12 + $13 } END { print s + 0 }'
-}
-# busy jiffies (USER_HZ) of all CPUs from /proc/stat
-cpu_busy() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6 }' /proc/stat; }
-# CHILD_CPU := CPU seconds used by this shell's reaped children so far (bash "times";
-# call it directly, not in $(...), whose subshell would only see its own children)
-children_cpu() {
-    times >"$WORK/times"
-    CHILD_CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }' "$WORK/times")
-}
 # "12%" for a whole number, "-" for anything else
 pc() { if [[ "$1" =~ ^[0-9]+$ ]]; then echo "$1%"; else echo -; fi; }
 # value after "KEY:" in a dnsperf statistics file (first word), empty if absent
@@ -302,18 +248,8 @@ check_alive() { # name phase: marks the server dead and stops it if it is gone
 }
 
 DNSPERF_COMMON=(-s "$ADDR" -d "$QUERIES" -c "$CLIENTS" -T 1 -q "$OUTSTANDING")
-# perf OUTFILE ARGS...: dnsperf in the background + wait, so that a signal to this script
-# is handled at once (the output file is not a redirection of perf itself: the trap would
-# inherit it)
-perf() {
-    local rc=0 out="$1"
-    shift
-    taskset -c "$LOAD_CPU" dnsperf "${DNSPERF_COMMON[@]}" "$@" >"$out" 2>&1 &
-    DNSPERF_PID=$!
-    wait "$DNSPERF_PID" || rc=$?
-    DNSPERF_PID=""
-    return "$rc"
-}
+# perf OUTFILE ARGS...: dnsperf with the common and these arguments, as the load generator
+perf() { load "$1" dnsperf "${DNSPERF_COMMON[@]}" "${@:2}"; }
 
 start_server() { # name
     local name="$1" port
@@ -389,12 +325,7 @@ measured() {
     t0=$(group_ticks "${PGID[$name]}"); b0=$(cpu_busy); children_cpu; g0=$CHILD_CPU; w0=$(date +%s.%N)
     perf "$raw" -p "${PORT[$name]}" -l "$DURATION" "$@" || log "dnsperf exited non-zero (see $prefix.txt)"
     w1=$(date +%s.%N); children_cpu; g1=$CHILD_CPU; t1=$(group_ticks "${PGID[$name]}"); b1=$(cpu_busy)
-    awk -v t=$((t1 - t0)) -v b=$((b1 - b0)) -v g0="$g0" -v g1="$g1" -v w0="$w0" -v w1="$w1" \
-        -v hz="$(getconf CLK_TCK)" 'BEGIN {
-            w = w1 - w0
-            if (w <= 0 || t < 0) { print "- - -"; exit }
-            srv = 100 * t / hz / w; gen = 100 * (g1 - g0) / w; oth = 100 * b / hz / w - srv - gen
-            printf "%.0f %.0f %.0f\n", srv, gen, (oth < 0 ? 0 : oth) }' >"$prefix.cpu"
+    cpu_split $((t1 - t0)) $((b1 - b0)) "$g0" "$g1" "$w0" "$w1" >"$prefix.cpu"
 }
 
 max_run() { # name round: one closed-loop run as fast as dnsperf goes
@@ -414,16 +345,7 @@ fixed_run() { # name: fixed rate, per-query latencies from dnsperf -v
 }
 
 # ---------------------------------------------------------------- run
-# Anything else busy on this 2-core machine (a cargo build...) skews every figure: say so.
-read -r b0 t0 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
-sleep 1
-read -r b1 t1 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
-BG_BUSY=$(( t1 > t0 ? 100 * (b1 - b0) / (t1 - t0) : 0 ))
-BG_NOTE=""
-if ((BG_BUSY > 10)); then
-    BG_NOTE="WARNING: the machine was ${BG_BUSY}% busy before the benchmark started; figures will be noisy"
-    log "$BG_NOTE"
-fi
+busy_note
 log "zone $(basename "$ZONE_FILE"), $(wc -l <"$QUERIES") queries, servers: ${SERVERS[*]}; work dir $WORK"
 # Both servers stay up for the whole run (the idle one costs nothing) so that the
 # throughput rounds can alternate between them: drift of this machine's speed then
@@ -490,7 +412,6 @@ for s in "${SERVERS[@]}"; do
     LOSTMAX[$s]=$lost
     CPU[$s]=$(cat "$WORK/$s.max.$bestr.cpu" 2>/dev/null || echo "- - -")
 done
-ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 {
     echo

@@ -33,7 +33,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+BENCH=bench-stream
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$HERE/../lib.sh"
 
 DURATION="${DURATION:-10}"
 READ_DURATION="${READ_DURATION:-5}"
@@ -55,15 +57,8 @@ LG_BIN="${LOADGEN_BIN:-}"
 ADDR=127.0.0.1
 STREAM=bench
 
-export PATH="$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin"
-
-log() { printf '[bench-stream] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-for v in DURATION READ_DURATION ROUNDS CONNS READ_LIMIT SHARDS MAX_WRITE_MB MIN_FREE_MB PORT_BASE \
-    SERVER_CPU LOAD_CPU STARTUP_TIMEOUT; do
-    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
-done
+require_uints DURATION READ_DURATION ROUNDS CONNS READ_LIMIT SHARDS MAX_WRITE_MB MIN_FREE_MB PORT_BASE \
+    SERVER_CPU LOAD_CPU STARTUP_TIMEOUT
 ((DURATION > 0 && ROUNDS > 0 && STARTUP_TIMEOUT > 0 && MAX_WRITE_MB > 0)) ||
     die "DURATION, ROUNDS, STARTUP_TIMEOUT and MAX_WRITE_MB must be > 0"
 ((CONNS >= 1 && CONNS <= 1024)) || die "CONNS must be in 1..1024"
@@ -84,27 +79,7 @@ for s in "${SIZE_LIST[@]}"; do
 done
 
 # ---------------------------------------------------------------- tools
-install_missing() {
-    local need=() c
-    command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-    command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
-    command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-    command -v curl >/dev/null 2>&1 || need+=(curl)
-    ((${#need[@]} == 0)) && return 0
-    log "installing: ${need[*]}"
-    local sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install ${need[*]}"
-        sudo=(sudo)
-    fi
-    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 \
-        install -y -qq --no-install-recommends "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
-    for c in redis-server redis-cli taskset curl; do
-        command -v "$c" >/dev/null 2>&1 || die "$c still missing after apt-get install"
-    done
-}
-install_missing
+install_tools redis-server=redis-server redis-cli=redis-tools taskset=util-linux curl=curl
 NCPU="$(nproc)"
 ((SERVER_CPU < NCPU && LOAD_CPU < NCPU)) || die "SERVER_CPU/LOAD_CPU must be < $NCPU (nproc)"
 ((SERVER_CPU != LOAD_CPU)) || log "warning: servers and load generator share CPU $SERVER_CPU"
@@ -117,15 +92,9 @@ if command -v perf >/dev/null 2>&1 &&
 fi
 
 # ---------------------------------------------------------------- build
-if [[ -z "${EDGEWISE_BIN:-}" || -z "$LG_BIN" ]]; then
-    command -v cargo >/dev/null 2>&1 || die "cargo not found"
-fi
-if [[ -z "${EDGEWISE_BIN:-}" ]]; then
-    log "building edgewise-cdn (release)"
-    (cd "$ROOT" && cargo build --release --bin edgewise-cdn) || die "cargo build --release --bin edgewise-cdn failed"
-fi
-[[ -x "$EW_BIN" ]] || die "$EW_BIN missing after build"
+build_edgewise edgewise-cdn
 if [[ -z "$LG_BIN" ]]; then
+    command -v cargo >/dev/null 2>&1 || die "cargo not found"
     log "building the load generator (cargo build --release --bench stream_loadgen)"
     LG_BIN=$(cd "$ROOT" && cargo build --release --bench stream_loadgen --message-format=json 2>/dev/null |
         sed -nE 's/.*"executable":"([^"]*stream_loadgen[^"]*)".*/\1/p' | tail -n1) || true
@@ -136,43 +105,31 @@ fi
 # ---------------------------------------------------------------- work dir, cleanup
 mkdir -p "$ROOT/target/bench-stream"
 WORK="$(mktemp -d "$ROOT/target/bench-stream/run.XXXXXX")"
-SERVER_PID="" SERVER_NAME="" LOAD_PID="" PERF_PID=""
+SERVER_PID="" SERVER_NAME="" PERF_PID=""
 FAILED=0
 declare -a NOTES=()
 
 stop_server() {
-    local pid="$SERVER_PID" i
+    local pid="$SERVER_PID"
     [[ -n "$pid" ]] || return 0
     SERVER_PID=""
-    kill -TERM -- "-$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do        # up to 10 s for a clean shutdown (final syncs)
-        kill -0 -- "-$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    kill_group "$pid" 100   # up to 10 s for a clean shutdown (final syncs)
 }
 
 on_exit() {
-    local rc=$? p
-    if [[ -n "$LOAD_PID" ]]; then kill -TERM "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; fi
+    local rc=$?
+    stop_load
     if [[ -n "$PERF_PID" ]]; then kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; fi
     stop_server
-    if [[ -n "$KEEP" || $rc -ne 0 || $FAILED -ne 0 ]]; then
-        rm -rf "$WORK/data"   # the records themselves: up to MAX_WRITE_MB, never kept
-        log "work dir kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
+    rm -rf "$WORK/data"   # the records themselves: up to MAX_WRITE_MB, never kept
+    keep_work "$rc"
     exit "$rc"
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 REDIS_PORT=$PORT_BASE EW_PORT=$((PORT_BASE + 1))
-for p in $REDIS_PORT $EW_PORT; do
-    if (exec 3<>"/dev/tcp/$ADDR/$p") 2>/dev/null; then die "port $ADDR:$p is already in use (set PORT_BASE)"; fi
-done
+ports_free "$REDIS_PORT" "$EW_PORT"
 
 free_mb() { df -Pm "$WORK" | awk 'NR == 2 { print $4 }'; }
 (($(free_mb) >= MIN_FREE_MB)) || die "only $(free_mb) MB free on the file system of $WORK (MIN_FREE_MB=$MIN_FREE_MB)"
@@ -244,11 +201,6 @@ proc_ticks() { # user+system ticks of process $1, all threads
     { cat "/proc/$1/stat" 2>/dev/null || echo "x) x x x x x x x x x x x 0 0"; } |
         awk '{ sub(/^.*\) /, ""); print $12 + $13 }'
 }
-cpu_busy() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6 }' /proc/stat; }
-children_cpu() { # CHILD_CPU := CPU seconds of this shell's reaped children (not in $(...))
-    times >"$WORK/times"
-    CHILD_CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }' "$WORK/times")
-}
 # fsync probe: ms per 4 KiB write + fdatasync on the work dir's disk (the floor of every
 # acknowledged write under fsync-always; on a shared disk it moves a lot)
 sync_probe() {
@@ -307,11 +259,7 @@ measure() {
     fi
     [[ -s "$f.err" ]] && NOTES+=("$server $kind ${size} B x$batch round $r: $(head -c 200 "$f.err")")
     local cpu
-    cpu=$(awk -v t=$((t1 - t0)) -v b=$((b1 - b0)) -v g0="$g0" -v g1="$g1" -v w0="$w0" -v w1="$w1" \
-        -v hz="$(getconf CLK_TCK)" 'BEGIN { w = w1 - w0
-            if (w <= 0) { print "- - -"; exit }
-            srv = 100 * t / hz / w; gen = 100 * (g1 - g0) / w; oth = 100 * b / hz / w - srv - gen
-            printf "%.0f %.0f %.0f\n", srv, gen, (oth < 0 ? 0 : oth) }')
+    cpu=$(cpu_split $((t1 - t0)) $((b1 - b0)) "$g0" "$g1" "$w0" "$w1")
     echo "$(cat "$f.out") cpu=${cpu// //} syncs=$syncs" >"$f.res"
 }
 val() { # file key: the value of key=... in the file's line, "-" if missing
@@ -363,16 +311,7 @@ run_once() { # server size batch round
 }
 
 # ---------------------------------------------------------------- run
-# Anything else busy on this machine (a cargo build...) skews every figure: say so.
-read -r b0 t0 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
-sleep 1
-read -r b1 t1 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
-BG_BUSY=$((t1 > t0 ? 100 * (b1 - b0) / (t1 - t0) : 0))
-BG_NOTE=""
-if ((BG_BUSY > 10)); then
-    BG_NOTE="WARNING: the machine was ${BG_BUSY}% busy before the benchmark started; figures will be noisy"
-    log "$BG_NOTE"
-fi
+busy_note
 SYNC_BEFORE=$(sync_probe)
 log "redis :$REDIS_PORT, edgewise :$EW_PORT; fdatasync probe ${SYNC_BEFORE:-?} ms; work dir $WORK"
 
@@ -417,7 +356,6 @@ rounds() { # server kind size batch: records/s of each run
     done < <(runs_of "$@")
     echo "${out% }"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 per_sync() { # res file: records per fdatasync
     local s n
     s=$(val "$1" syncs) n=$(val "$1" records)
