@@ -25,8 +25,11 @@ pub struct Log {
     options: LogOptions,
     /// Replaced whole on create and delete, so lookups never lock.
     streams: ArcSwap<HashMap<String, Arc<Stream>>>,
-    /// Serialises create and delete.
-    changes: Mutex<()>,
+    /// Serialises create and delete, and holds the last creation time handed out (ms).
+    /// Creation times are a stream's identity in iterators and delivery checkpoints, so no
+    /// two streams get the same one: a stream deleted and created again within one
+    /// millisecond is still another stream.
+    changes: Mutex<u64>,
     /// Makes trash folder names unique.
     deletions: AtomicU64,
 }
@@ -35,6 +38,12 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A creation time after `last`: now, or `last + 1` ms when the clock has not moved on (or
+/// went back).
+fn creation_ms(last: u64) -> u64 {
+    now_ms().max(last.saturating_add(1))
 }
 
 fn io_error(context: &str, path: &Path) -> impl FnOnce(io::Error) -> LogError {
@@ -51,7 +60,7 @@ impl Log {
         let log = Log {
             options,
             streams: ArcSwap::from_pointee(HashMap::new()),
-            changes: Mutex::new(()),
+            changes: Mutex::new(0),
             deletions: AtomicU64::new(0),
         };
         let streams_dir = log.streams_dir();
@@ -65,6 +74,7 @@ impl Log {
             }
         }
         let mut metas = log.load_metas()?;
+        let mut last_created = metas.values().map(|m| m.created_ms).max().unwrap_or(0);
         for spec in configured {
             if !valid_stream_name(&spec.name) {
                 return Err(LogError::InvalidName(spec.name.clone()));
@@ -98,7 +108,9 @@ impl Log {
                     }
                 }
                 None => {
-                    let mut meta = StreamMeta::new(&spec.name, spec.shards, retention, now_ms());
+                    last_created = creation_ms(last_created);
+                    let mut meta =
+                        StreamMeta::new(&spec.name, spec.shards, retention, last_created);
                     meta.configured = true;
                     meta.configured_retention_secs = Some(retention);
                     log.make_stream_dir(&meta)?;
@@ -120,6 +132,7 @@ impl Log {
             streams.insert(name, Arc::new(stream));
         }
         log.streams.store(Arc::new(streams));
+        *log.changes.lock().unwrap_or_else(PoisonError::into_inner) = last_created;
         Ok(Arc::new(log))
     }
 
@@ -195,11 +208,12 @@ impl Log {
             return Err(LogError::InvalidName(name.to_owned()));
         }
         check_shards(shards)?;
-        let _changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last_created = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
         if self.streams.load().contains_key(name) {
             return Err(LogError::AlreadyExists(name.to_owned()));
         }
-        let meta = StreamMeta::new(name, shards, retention.as_secs(), now_ms());
+        *last_created = creation_ms(*last_created);
+        let meta = StreamMeta::new(name, shards, retention.as_secs(), *last_created);
         let dir = self.make_stream_dir(&meta)?;
         let stream = match Stream::open(dir.clone(), meta, &self.options) {
             Ok(stream) => Arc::new(stream),

@@ -499,6 +499,35 @@ async fn creates_deletes_and_reloads_streams() {
 }
 
 #[tokio::test]
+async fn every_stream_gets_its_own_creation_time_even_when_the_clock_lags() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(options(dir.path(), 1 << 20), &[]).unwrap();
+    // Deleted and made again at once, a name still gets a new identity each time.
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        seen.push(log.create("again", 1, HOUR).unwrap().created());
+        log.delete("again").unwrap();
+    }
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    // A stream made an hour "ahead" (a clock that was stepped back since): later streams
+    // still come after it, also across a restart.
+    log.create("ahead", 1, HOUR).unwrap();
+    drop(log);
+    let meta_path = dir.path().join("streams/ahead/stream.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    let ahead = meta["created_ms"].as_u64().unwrap() + 3_600_000;
+    meta["created_ms"] = ahead.into();
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let log = Log::open(options(dir.path(), 1 << 20), &[]).unwrap();
+    let next = log.create("next", 1, HOUR).unwrap();
+    assert_eq!(
+        next.created(),
+        UNIX_EPOCH + Duration::from_millis(ahead + 1)
+    );
+}
+
+#[tokio::test]
 async fn half_made_and_half_deleted_streams_never_load() {
     let dir = tempfile::tempdir().unwrap();
     drop(Log::open(options(dir.path(), 1 << 20), &[]).unwrap());
