@@ -16,6 +16,10 @@
 //!   4 KiB pages (unless shmem huge pages are on), and `sendfile` pays for each one: about
 //!   10% more CPU per 100 KiB hit than the folder.
 //!
+//! The file is written on the filling task, as the heap copy it replaces was: a memory copy
+//! into the page cache, which the kernel may slow down only when dirty pages pile up past
+//! its writeback limits.
+//!
 //! A file is never written again once published: a `sendfile` still in the socket's queue
 //! references its pages. Memfds are sealed so the kernel enforces it; folder files have no
 //! name and their descriptor never leaves this module.
