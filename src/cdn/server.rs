@@ -37,6 +37,7 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A folder origin or the cached-body folder could not be opened (the message names it).
     #[error("{0}")]
     Origin(io::Error),
 }
@@ -61,9 +62,11 @@ impl CdnServer {
     /// every listener.
     ///
     /// # Errors
-    /// A certificate problem, a folder origin that cannot be opened, or an address in use.
+    /// A certificate problem, a folder origin or `cache_body_dir` that cannot be opened, or
+    /// an address in use.
     pub fn bind(config: &CdnConfig) -> Result<CdnServer, StartError> {
         let config = Arc::new(config.clone());
+        // 64: room for listeners, origin connections and the process's own files.
         if let Some(files) = crate::net::raise_open_file_limit()
             && files < config.max_connections as u64 + 64
         {
