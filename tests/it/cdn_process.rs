@@ -242,6 +242,24 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
         Some(format!("https://localhost:{https}/a?b=c").as_str())
     );
 
+    // A large object: cached in a nameless file under the example's cache_body_dir.
+    let large: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("config/www/images/large.jpg"), &large).unwrap();
+    let large_url = format!("https://localhost:{https}/images/large.jpg");
+    let saved = dir.path().join("large.jpg");
+    for want in ["Miss from edgewise", "Hit from edgewise"] {
+        let dump = curl(&["-sk", &large_url, "-o", saved.to_str().unwrap(), "-D", "-"]);
+        assert_eq!(header(&dump, "x-cache"), Some(want), "{dump}");
+        assert!(
+            std::fs::read(&saved).unwrap() == large,
+            "the object's bytes"
+        );
+    }
+    assert!(
+        dir.path().join("data/cdn-bodies").is_dir(),
+        "cache_body_dir resolved against the config file's folder"
+    );
+
     stream_api_end_to_end(api.unwrap());
 
     let killed = run(Command::new("kill").args(["-TERM", &pid.to_string()]));
