@@ -14,6 +14,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use ciborium_ll::{Encoder, Header, simple};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::{ErrorCode, KinesisError};
@@ -794,8 +795,9 @@ pub fn encode(format: Format, value: &Value) -> Bytes {
             out.reserve(json_len_hint(value));
             write_json(&mut out, value);
         }
-        Format::Cbor => ciborium::into_writer(&to_cbor(value), &mut out)
-            .expect("a CBOR value always serializes into memory"),
+        Format::Cbor => {
+            write_cbor(&mut Encoder::from(&mut out), value).expect("writing to a Vec cannot fail")
+        }
     }
     out.into()
 }
@@ -920,29 +922,69 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn to_cbor(value: &Value) -> ciborium::Value {
+/// `value` as CBOR, written straight from the tree: the same bytes ciborium writes for the
+/// equivalent `ciborium::Value` (definite lengths, shortest lossless floats), without
+/// building that second tree or copying blobs into it.
+fn write_cbor(out: &mut Encoder<&mut Vec<u8>>, value: &Value) -> std::io::Result<()> {
     match value {
-        Value::Null => ciborium::Value::Null,
-        Value::Bool(b) => ciborium::Value::Bool(*b),
-        Value::Int(i) => ciborium::value::Integer::try_from(*i)
-            .map_or(ciborium::Value::Float(*i as f64), ciborium::Value::Integer),
-        Value::Float(f) => ciborium::Value::Float(*f),
-        Value::Str(s) => ciborium::Value::Text(s.clone()),
-        Value::Blob(b) => ciborium::Value::Bytes(b.to_vec()),
-        Value::Timestamp(ms) => ciborium::Value::Integer((*ms).into()),
-        Value::Array(items) => ciborium::Value::Array(items.iter().map(to_cbor).collect()),
-        Value::Map(entries) => ciborium::Value::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (ciborium::Value::Text(k.to_string()), to_cbor(v)))
-                .collect(),
-        ),
+        Value::Null => out.push(Header::Simple(simple::NULL)),
+        Value::Bool(b) => out.push(Header::Simple(if *b {
+            simple::TRUE
+        } else {
+            simple::FALSE
+        })),
+        Value::Int(i) => out.push(cbor_int(*i).unwrap_or(Header::Float(*i as f64))),
+        Value::Float(f) => out.push(Header::Float(*f)),
+        Value::Str(s) => out.text(s, None),
+        Value::Blob(b) => out.bytes(b, None),
+        Value::Timestamp(ms) => out.push(cbor_int((*ms).into()).expect("an i64 fits CBOR")),
+        Value::Array(items) => {
+            out.push(Header::Array(Some(items.len())))?;
+            items.iter().try_for_each(|item| write_cbor(out, item))
+        }
+        Value::Map(entries) => {
+            out.push(Header::Map(Some(entries.len())))?;
+            entries.iter().try_for_each(|(k, v)| {
+                out.text(k, None)?;
+                write_cbor(out, v)
+            })
+        }
+    }
+}
+
+/// CBOR's integer header for `i`, when it is in CBOR's range (-2^64 ..= 2^64 - 1).
+fn cbor_int(i: i128) -> Option<Header> {
+    if i >= 0 {
+        u64::try_from(i).ok().map(Header::Positive)
+    } else {
+        u64::try_from(-1 - i).ok().map(Header::Negative)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference for [`write_cbor`]: the same value as a `ciborium::Value`.
+    fn to_cbor(value: &Value) -> ciborium::Value {
+        match value {
+            Value::Null => ciborium::Value::Null,
+            Value::Bool(b) => ciborium::Value::Bool(*b),
+            Value::Int(i) => ciborium::value::Integer::try_from(*i)
+                .map_or(ciborium::Value::Float(*i as f64), ciborium::Value::Integer),
+            Value::Float(f) => ciborium::Value::Float(*f),
+            Value::Str(s) => ciborium::Value::Text(s.clone()),
+            Value::Blob(b) => ciborium::Value::Bytes(b.to_vec()),
+            Value::Timestamp(ms) => ciborium::Value::Integer((*ms).into()),
+            Value::Array(items) => ciborium::Value::Array(items.iter().map(to_cbor).collect()),
+            Value::Map(entries) => ciborium::Value::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (ciborium::Value::Text(k.to_string()), to_cbor(v)))
+                    .collect(),
+            ),
+        }
+    }
 
     fn json(body: &str) -> Value {
         decode(Format::Json, body.as_bytes()).unwrap()
@@ -1329,5 +1371,55 @@ mod tests {
         assert_eq!(f.timestamp("At").unwrap(), Some(1_795_594_587_097));
         assert_eq!(f.blob("Data").unwrap().unwrap().as_ref(), &[1, 2, 3]);
         assert_eq!(f.int("Count").unwrap(), Some(-3));
+    }
+
+    #[test]
+    fn cbor_is_written_byte_for_byte_as_ciborium_writes_it() {
+        let ints = [
+            0,
+            23,
+            24,
+            255,
+            256,
+            65_536,
+            i128::from(u64::MAX),
+            i128::from(u64::MAX) + 1,
+            -1,
+            -24,
+            -25,
+            -(1 << 64),
+            -(1 << 64) - 1,
+        ];
+        let mut entries: Vec<(String, Value)> = ints
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("int{i}"), Value::Int(*n)))
+            .collect();
+        entries.extend([
+            ("null".into(), Value::Null),
+            ("yes".into(), Value::Bool(true)),
+            ("no".into(), Value::Bool(false)),
+            ("half".into(), Value::Float(0.5)),
+            ("third".into(), Value::Float(1.0 / 3.0)),
+            ("nan".into(), Value::Float(f64::NAN)),
+            ("text".into(), Value::from("héllo \u{1f980}")),
+            ("long".into(), Value::from("x".repeat(70_000))),
+            ("blob".into(), Value::from(Bytes::from(vec![7u8; 300]))),
+            ("empty".into(), Value::from(Bytes::new())),
+            ("at".into(), Value::Timestamp(1_795_594_587_097)),
+            ("before".into(), Value::Timestamp(-1_500)),
+            (
+                "list".into(),
+                Value::Array(vec![
+                    Value::Null,
+                    Value::Array(Vec::new()),
+                    Value::map([("k", Value::Int(1))]),
+                ]),
+            ),
+        ]);
+        let value = Value::map(entries);
+        let mut reference = Vec::new();
+        ciborium::into_writer(&to_cbor(&value), &mut reference).unwrap();
+        assert!(encode(Format::Cbor, &value) == reference);
     }
 }
