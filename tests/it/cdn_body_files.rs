@@ -215,3 +215,15 @@ async fn viewers_that_reset_mid_body_leave_the_file_whole_and_nothing_open() {
     assert_eq!(open_files_in(&folder), 1, "one file, the object's");
     assert_eq!(origin.hits("/big"), 1);
 }
+
+#[test]
+fn an_empty_body_folder_is_a_config_error_at_its_key() {
+    let toml = config(r#"cache_body_dir = """#, &site("http://127.0.0.1:9", ""));
+    let (errors, path, _dir) = crate::config_check::errors_of(&toml, &[]);
+    let [error] = errors.as_slice() else {
+        panic!("one error expected: {errors:?}");
+    };
+    assert_eq!(error.key_path, "cdn.cache_body_dir");
+    assert_eq!(error.file, path);
+    assert!(error.to_string().contains("must not be empty"), "{error}");
+}
