@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 
 use crate::cdn::cache::mapped;
 
-/// A plain TCP connection whose writes send mapped cache bodies from their memfd.
+/// A plain TCP connection whose writes send mapped cache bodies from their files.
 #[derive(Debug)]
 pub struct ZeroCopy {
     stream: TcpStream,
