@@ -202,17 +202,7 @@ pub fn set_headers(
 
 /// Viewer headers reach the origin only when a behavior keys or forwards them.
 pub fn is_viewer_header(name: &HeaderName) -> bool {
-    [
-        &VIEWER_COUNTRY,
-        &VIEWER_COUNTRY_REGION,
-        &VIEWER_ADDRESS,
-        &FORWARDED_PROTO,
-        &IS_MOBILE,
-        &IS_TABLET,
-        &IS_DESKTOP,
-        &IS_SMARTTV,
-    ]
-    .contains(&name)
+    VIEWER_HEADERS.contains(&name)
 }
 
 #[cfg(test)]
