@@ -99,7 +99,8 @@ pub(super) fn from_query(query: &str) -> Option<Result<Material, Denial>> {
 }
 
 /// The signing material of the `CloudFront-*` cookies across all Cookie headers: `None` when there
-/// is none. A repeated cookie keeps its first value (browsers send the most specific path first).
+/// is none. A cookie sent twice (in one header or across several) is `Malformed`: picking the
+/// first or the last would let a viewer pair one cookie's policy with another's signature.
 pub(super) fn from_cookies(headers: &http::HeaderMap) -> Option<Result<Material, Denial>> {
     let mut material = Material::default();
     let mut found = false;
@@ -115,7 +116,7 @@ pub(super) fn from_cookies(headers: &http::HeaderMap) -> Option<Result<Material,
             found = true;
             let slot = material.slot(index);
             if slot.is_some() {
-                continue;
+                return Some(Err(Denial::Malformed));
             }
             let value = value.trim();
             let value = value

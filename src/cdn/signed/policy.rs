@@ -8,7 +8,8 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use ipnet::IpNet;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::Denial;
 
@@ -79,51 +80,28 @@ impl Policy {
         }
     }
 
-    /// Parses a custom policy document. Exactly one statement; unknown keys or condition
-    /// operators are errors.
+    /// Parses a custom policy document. Exactly one statement; unknown keys, condition
+    /// operators and repeated keys at any level are errors: a document that two JSON readers
+    /// could understand differently (first-wins against last-wins) is never trusted.
     pub fn parse(bytes: &[u8]) -> Result<Policy, String> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-        let top = object(&value, "the policy")?;
-        only_keys(top, &["Statement"], "the policy")?;
-        let statements = top
-            .get("Statement")
-            .and_then(Value::as_array)
-            .ok_or("Statement must be an array")?;
-        let [statement] = statements.as_slice() else {
-            return Err(format!(
-                "expected exactly one statement, found {}",
-                statements.len()
-            ));
-        };
-        let statement = object(statement, "the statement")?;
-        only_keys(statement, &["Resource", "Condition"], "the statement")?;
-        let resource = match statement.get("Resource") {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("Resource must be a string".into()),
-        };
-        let condition = object(
-            statement
-                .get("Condition")
-                .ok_or("the statement has no Condition")?,
-            "Condition",
-        )?;
-        only_keys(
-            condition,
-            &["DateLessThan", "DateGreaterThan", "IpAddress"],
-            "Condition",
-        )?;
-        let date_less_than = epoch(
-            condition
-                .get("DateLessThan")
-                .ok_or("DateLessThan is required")?,
-        )?;
-        let date_greater_than = condition.get("DateGreaterThan").map(epoch).transpose()?;
-        let source_ip = condition.get("IpAddress").map(source_ip).transpose()?;
+        let document: Document =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a valid policy: {e}"))?;
+        let [statement] = <[Statement; 1]>::try_from(document.statement).map_err(|all| {
+            format!("expected exactly one statement, found {}", all.len())
+        })?;
+        let condition = statement.condition;
+        let source_ip = condition
+            .ip_address
+            .map(|ip| {
+                parse_cidr(&ip.source_ip).ok_or_else(|| {
+                    format!("AWS:SourceIp {:?} is not an address or CIDR", ip.source_ip)
+                })
+            })
+            .transpose()?;
         Ok(Policy {
-            resource,
-            date_less_than,
-            date_greater_than,
+            resource: statement.resource,
+            date_less_than: condition.date_less_than.epoch_time,
+            date_greater_than: condition.date_greater_than.map(|d| d.epoch_time),
             source_ip,
         })
     }
@@ -173,35 +151,48 @@ impl Policy {
     }
 }
 
-fn object<'v>(value: &'v Value, what: &str) -> Result<&'v Map<String, Value>, String> {
-    value
-        .as_object()
-        .ok_or_else(|| format!("{what} must be an object"))
+// The policy's JSON shape. Serde's derive refuses unknown and repeated keys, which is the
+// point: CloudFront's own reader and ours must never disagree on what a policy says.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(rename = "Statement")]
+    statement: Vec<Statement>,
 }
 
-fn only_keys(map: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), String> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(format!("unknown key {key:?} in {what}")),
-        None => Ok(()),
-    }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Statement {
+    #[serde(rename = "Resource")]
+    resource: Option<String>,
+    #[serde(rename = "Condition")]
+    condition: Condition,
 }
 
-fn epoch(value: &Value) -> Result<u64, String> {
-    let map = object(value, "a date condition")?;
-    only_keys(map, &["AWS:EpochTime"], "a date condition")?;
-    map.get("AWS:EpochTime")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| "AWS:EpochTime must be a non-negative integer".to_string())
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Condition {
+    #[serde(rename = "DateLessThan")]
+    date_less_than: EpochTime,
+    #[serde(rename = "DateGreaterThan")]
+    date_greater_than: Option<EpochTime>,
+    #[serde(rename = "IpAddress")]
+    ip_address: Option<SourceIp>,
 }
 
-fn source_ip(value: &Value) -> Result<IpNet, String> {
-    let map = object(value, "IpAddress")?;
-    only_keys(map, &["AWS:SourceIp"], "IpAddress")?;
-    let text = map
-        .get("AWS:SourceIp")
-        .and_then(Value::as_str)
-        .ok_or("AWS:SourceIp must be a string")?;
-    parse_cidr(text).ok_or_else(|| format!("AWS:SourceIp {text:?} is not an address or CIDR"))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EpochTime {
+    #[serde(rename = "AWS:EpochTime")]
+    epoch_time: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceIp {
+    #[serde(rename = "AWS:SourceIp")]
+    source_ip: String,
 }
 
 /// `1.2.3.0/24`, `2001:db8::/32`, or a bare address (a /32 or /128).

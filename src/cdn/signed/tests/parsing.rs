@@ -29,6 +29,13 @@ fn policy_parse_and_json_round_trip() {
         r#"{"Statement":[{"Resource":5,"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}"#,
         r#"{"Statement":[{"Effect":"Allow","Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}"#,
         r#"{"Statement":{"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}}"#,
+        // Repeated keys at every level: first-wins and last-wins readers would disagree.
+        r#"{"Statement":[{"Resource":"https://h/public/*","Resource":"*","Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}"#,
+        r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}],"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}"#,
+        r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1}},"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}"#,
+        r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},"DateLessThan":{"AWS:EpochTime":9}}}]}"#,
+        r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1,"AWS:EpochTime":9}}}]}"#,
+        r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":9},"IpAddress":{"AWS:SourceIp":"1.2.3.4","AWS:SourceIp":"0.0.0.0/0"}}}]}"#,
         "not json",
     ] {
         assert!(Policy::parse(bad.as_bytes()).is_err(), "{bad}");
