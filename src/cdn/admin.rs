@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -24,6 +24,7 @@ use tracing::{debug, info};
 use super::body::{self, Body};
 use super::cache::mapped;
 use super::proxy::Edge;
+use super::request_path::RequestPath;
 use crate::config::CdnConfig;
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,10 +75,7 @@ pub async fn serve(
 }
 
 async fn route(request: Request<Incoming>, edge: &Edge, config: &CdnConfig) -> Response<Body> {
-    if !authorized(
-        request.headers().get(header::AUTHORIZATION),
-        config.admin_token.as_deref(),
-    ) {
+    if !authorized(request.headers(), config.admin_token.as_deref()) {
         let mut response = json(
             StatusCode::UNAUTHORIZED,
             r#"{"message":"missing or wrong bearer token"}"#.to_string(),
@@ -97,9 +95,12 @@ async fn route(request: Request<Incoming>, edge: &Edge, config: &CdnConfig) -> R
     }
 }
 
-/// `Authorization: Bearer <token>`, compared in constant time.
-fn authorized(header: Option<&HeaderValue>, token: Option<&str>) -> bool {
-    let (Some(header), Some(token)) = (header, token) else {
+/// Exactly one `Authorization: Bearer <token>`, compared in constant time. A second
+/// Authorization header is refused whatever it holds: proxies and servers disagree on which
+/// copy counts.
+fn authorized(headers: &HeaderMap, token: Option<&str>) -> bool {
+    let mut given = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(header), None, Some(token)) = (given.next(), given.next(), token) else {
         return false;
     };
     let Some(given) = header.as_bytes().strip_prefix(b"Bearer ") else {
@@ -149,10 +150,17 @@ async fn invalidate(request: Request<Incoming>, edge: &Edge) -> Response<Body> {
             &format!("{bad:?}: paths start with / and may only end in *"),
         );
     }
-    let invalidated: u64 = parsed
-        .paths
+    // Cached objects are keyed by canonical path, so the paths to drop are spelled the same way.
+    let mut canonical = Vec::with_capacity(parsed.paths.len());
+    for path in &parsed.paths {
+        match RequestPath::parse(path) {
+            Ok(path) => canonical.push(path),
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("{path:?}: {e}")),
+        }
+    }
+    let invalidated: u64 = canonical
         .iter()
-        .map(|path| edge.store.invalidate(distribution, path))
+        .map(|path| edge.store.invalidate(distribution, path.as_str()))
         .sum();
     let id = format!("I{:013}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
     info!(
@@ -239,26 +247,30 @@ fn json(status: StatusCode, text: String) -> Response<Body> {
 mod tests {
     use super::*;
 
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
     #[test]
     fn only_the_exact_bearer_token_is_accepted() {
-        let header = |v: &str| HeaderValue::from_str(v).unwrap();
-        assert!(authorized(
-            Some(&header("Bearer s3cret-token")),
-            Some("s3cret-token")
-        ));
-        assert!(!authorized(
-            Some(&header("Bearer s3cret-tokeN")),
-            Some("s3cret-token")
-        ));
-        assert!(!authorized(
-            Some(&header("Bearer s3cret")),
-            Some("s3cret-token")
-        ));
-        assert!(!authorized(
-            Some(&header("s3cret-token")),
-            Some("s3cret-token")
-        ));
-        assert!(!authorized(None, Some("s3cret-token")));
-        assert!(!authorized(Some(&header("Bearer x")), None));
+        let token = Some("s3cret-token");
+        assert!(authorized(&headers(&["Bearer s3cret-token"]), token));
+        for wrong in ["Bearer s3cret-tokeN", "Bearer s3cret", "s3cret-token"] {
+            assert!(!authorized(&headers(&[wrong]), token), "{wrong}");
+        }
+        assert!(!authorized(&headers(&[]), token));
+        assert!(!authorized(&headers(&["Bearer x"]), None));
+        // A second Authorization header is refused, even behind a right first one.
+        for pair in [
+            ["Bearer s3cret-token", "Bearer other"],
+            ["Bearer other", "Bearer s3cret-token"],
+            ["Bearer s3cret-token", "Bearer s3cret-token"],
+        ] {
+            assert!(!authorized(&headers(&pair), token), "{pair:?}");
+        }
     }
 }

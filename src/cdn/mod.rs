@@ -9,6 +9,7 @@ pub mod origin;
 pub mod pattern;
 pub mod proxy;
 pub mod range;
+pub mod request_path;
 pub mod realtime_log;
 mod server;
 pub mod signed;

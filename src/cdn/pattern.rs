@@ -12,10 +12,12 @@
 //! - matching is case-sensitive
 //! - a pattern is at most 255 characters from `A-Z a-z 0-9 _ - . * $ / ~ " ' @ : + &`
 //!
-//! Matching compares the bytes of the path *as received*, percent-encoding included: a
-//! pattern `/caf?` does not match `/caf%C3%A9`, whose last "character" is nine bytes long, and
-//! `%2F` is not a `/`. CloudFront behaves the same way, and decoding first would let one
-//! request be routed differently depending on how its path happened to be encoded.
+//! Matching compares the bytes of the request's canonical path
+//! ([`RequestPath`](crate::cdn::request_path::RequestPath)), never the path as received:
+//! every spelling of one resource (`/%70rivate`, `//private`, `/./private`) is matched as the
+//! one form the origins read, so no spelling can pick a different behavior than the file it
+//! fetches. Bytes the canonical form keeps escaped stay escaped: a pattern `/caf?` does not
+//! match `/caf%C3%A9`, whose last "character" is six bytes long.
 
 use std::fmt;
 

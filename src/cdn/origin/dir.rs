@@ -1,15 +1,15 @@
 //! A local folder served as an origin, the way an S3 bucket sits behind CloudFront.
 //!
 //! # Path rules
-//! The request path is percent-decoded once (invalid UTF-8 or a NUL → 400), then split on
-//! `/` — so an encoded `%2F` separates segments just like `/`. Empty and `.` segments are
-//! ignored. These are refused with **400 Bad Request**: a `..` segment (however it was
-//! spelled: `..`, `%2e%2e`, `..%2f`), any backslash (`\` is never a separator and never part
-//! of a name, on every platform), on Windows any `:`, and any segment the platform would not
-//! treat as one plain file name. The rest is joined onto the canonical root and
-//! canonicalized; a result outside the root (a symlink pointing out) is **404**, while
-//! symlinks that stay inside the root are followed. A directory serves its `index.html`
-//! (with or without a trailing slash), never a listing; a trailing slash on a file is 404.
+//! The folder reads the canonical [`RequestPath`] the behavior was matched on, never the
+//! path as received: its segment names (decoded once; no empty, `.` or `..` segment, no
+//! separator or NUL inside a name) are the file names, so the file served is always the one
+//! the matcher meant. As a second guard, a name the platform would not treat as one plain
+//! file name (on Windows any `:`) is refused with **400 Bad Request**. The names are joined
+//! onto the canonical root and canonicalized; a result outside the root (a symlink pointing
+//! out) is **404**, while symlinks that stay inside the root are followed. A directory
+//! serves its `index.html` (with or without a trailing slash), never a listing; a trailing
+//! slash on a file is 404.
 //! Missing → 404, permission denied → 403, other filesystem failures → 500; error bodies
 //! are fixed short texts that never mention paths or OS errors. Only regular files are
 //! served (no FIFOs or devices).
@@ -31,13 +31,13 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use percent_encoding::percent_decode_str;
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_stream::StreamExt;
 use tokio_util::io::ReaderStream;
 
 use crate::cdn::body::{self, Body, BodyError};
+use crate::cdn::request_path::RequestPath;
 
 /// The file a directory request serves.
 const INDEX: &str = "index.html";
@@ -66,9 +66,13 @@ impl DirOrigin {
         Ok(DirOrigin { root })
     }
 
-    /// Answers one request. `path` is the request URI path as received (percent-encoded,
-    /// starts with '/').
-    pub async fn fetch(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
+    /// Answers one request for the canonical `path`.
+    pub async fn fetch(
+        &self,
+        method: &Method,
+        path: &RequestPath,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
         let head = if method == Method::GET {
             false
         } else if method == Method::HEAD {
@@ -88,10 +92,11 @@ impl DirOrigin {
     async fn serve(
         &self,
         head: bool,
-        path: &str,
+        path: &RequestPath,
         headers: &HeaderMap,
     ) -> Result<Response<Body>, StatusCode> {
-        let (rel, wants_dir) = sanitize(path)?;
+        let rel = relative_file(path)?;
+        let wants_dir = path.ends_with_slash();
         let file_path = self.locate(rel, wants_dir).await?;
         let mut file = File::open(&file_path).await.map_err(io_status)?;
         let meta = file.metadata().await.map_err(io_status)?;
@@ -187,34 +192,23 @@ impl DirOrigin {
     }
 }
 
-/// Decodes and checks a request path; returns the relative path to join onto the root and
-/// whether it ended in a slash (so must name a directory).
-fn sanitize(path: &str) -> Result<(PathBuf, bool), StatusCode> {
-    const BAD: StatusCode = StatusCode::BAD_REQUEST;
-    if !path.starts_with('/') {
-        return Err(BAD);
-    }
-    let decoded = percent_decode_str(path).decode_utf8().map_err(|_| BAD)?;
-    if decoded.contains(['\0', '\\']) {
-        return Err(BAD);
-    }
+/// The file path below the root that `path` names. Every name must be one plain file name to
+/// the platform, so `join` can only ever descend.
+fn relative_file(path: &RequestPath) -> Result<PathBuf, StatusCode> {
     let mut rel = PathBuf::new();
-    for seg in decoded.split('/') {
-        match seg {
-            "" | "." => continue,
-            ".." => return Err(BAD),
-            _ if cfg!(windows) && seg.contains(':') => return Err(BAD),
-            _ => {}
+    for name in path.names() {
+        if cfg!(windows) && name.contains(':') {
+            return Err(StatusCode::BAD_REQUEST);
         }
-        // Belt and braces: the platform must see exactly one plain name (no prefix, root or
-        // parent component), so `join` can only ever descend.
-        let mut parts = Path::new(seg).components();
+        let mut parts = Path::new(name.as_ref()).components();
         match (parts.next(), parts.next()) {
-            (Some(Component::Normal(name)), None) if name.to_str() == Some(seg) => rel.push(name),
-            _ => return Err(BAD),
+            (Some(Component::Normal(plain)), None) if plain.to_str() == Some(&name) => {
+                rel.push(plain);
+            }
+            _ => return Err(StatusCode::BAD_REQUEST),
         }
     }
-    Ok((rel, decoded.ends_with('/')))
+    Ok(rel)
 }
 
 fn io_status(e: io::Error) -> StatusCode {

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::forward::{self, OriginHandle, ReadBody};
 use super::respond::{self, CacheResult};
-use super::{Ask, Edge, path_and_query, set_cookies};
+use super::{Ask, Edge, set_cookies};
 use crate::cdn::body::{self, Body};
 use crate::cdn::cache::collapse::{Leader, Outcome, Streaming};
 use crate::cdn::cache::freshness::{self, Freshness, RequestFacts, Storability};
@@ -123,15 +123,14 @@ impl Edge {
             }
         }
         let origins = &self.origins[ask.distribution];
-        let sent = forward::send(
-            origins,
-            behavior.origin,
-            &Method::GET,
-            &path_and_query(ask),
-            &headers,
-            body::empty(),
-        )
-        .await;
+        let query = key::origin_query(behavior, ask.query.as_deref());
+        let request = forward::OriginRequest {
+            method: &Method::GET,
+            path: &ask.path,
+            query: query.as_deref(),
+            headers: &headers,
+        };
+        let sent = forward::send(origins, behavior.origin, &request, body::empty()).await;
         let response = match sent {
             Ok(response) => response,
             Err(e) => {

@@ -15,6 +15,7 @@ use crate::cdn::body::{self, Body};
 use crate::cdn::origin::OriginError;
 use crate::cdn::origin::dir::DirOrigin;
 use crate::cdn::origin::http::HttpOriginClient;
+use crate::cdn::request_path::RequestPath;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -94,15 +95,23 @@ pub fn origin_headers(viewer_headers: &HeaderMap, viewer: &Viewer) -> HeaderMap 
     headers
 }
 
+/// What an origin is asked for. The path is the canonical one the behavior was chosen by, so
+/// every kind of origin reads exactly what the matcher saw.
+pub struct OriginRequest<'a> {
+    pub method: &'a Method,
+    pub path: &'a RequestPath,
+    /// The query the behavior forwards, if any.
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+}
+
 /// Sends a request to origin `index`, following origin groups: GET/HEAD/OPTIONS fail over to
 /// the next member on connection errors, timeouts and the group's statuses; each request
 /// starts with the primary.
 pub async fn send(
     origins: &[OriginHandle],
     index: usize,
-    method: &Method,
-    path_and_query: &str,
-    headers: &HeaderMap,
+    request: &OriginRequest<'_>,
     body: Body,
 ) -> Result<Response<Body>, OriginError> {
     match &origins[index] {
@@ -110,7 +119,7 @@ pub async fn send(
             members,
             failover_status,
         } => {
-            let retryable = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let retryable = matches!(*request.method, Method::GET | Method::HEAD | Method::OPTIONS);
             let mut body = Some(body);
             let mut last = Err(OriginError::Connect(
                 "the origin group has no members".into(),
@@ -122,14 +131,7 @@ pub async fn send(
                 } else {
                     body::empty()
                 };
-                let result = Box::pin(send_one(
-                    &origins[member],
-                    method,
-                    path_and_query,
-                    headers,
-                    attempt_body,
-                ))
-                .await;
+                let result = Box::pin(send_one(&origins[member], request, attempt_body)).await;
                 let fails_over = match &result {
                     Ok(response) => failover_status.contains(&response.status().as_u16()),
                     Err(_) => true,
@@ -141,26 +143,31 @@ pub async fn send(
             }
             last
         }
-        origin => send_one(origin, method, path_and_query, headers, body).await,
+        origin => send_one(origin, request, body).await,
     }
 }
 
 async fn send_one(
     origin: &OriginHandle,
-    method: &Method,
-    path_and_query: &str,
-    headers: &HeaderMap,
+    request: &OriginRequest<'_>,
     body: Body,
 ) -> Result<Response<Body>, OriginError> {
+    let OriginRequest {
+        method,
+        path,
+        query,
+        headers,
+    } = *request;
     match origin {
         OriginHandle::Http(client) => {
             let target = &client.origin;
             let uri: Uri = format!(
-                "{}://{}{}{}",
+                "{}://{}{}{path}{}{}",
                 target.base.scheme_str().unwrap_or("http"),
                 target.base.authority().map_or("", |a| a.as_str()),
                 target.path_prefix,
-                path_and_query
+                if query.is_some() { "?" } else { "" },
+                query.unwrap_or_default(),
             )
             .parse()
             .map_err(|e: http::uri::InvalidUri| OriginError::Protocol(e.to_string()))?;
@@ -180,10 +187,7 @@ async fn send_one(
             strip_hop_by_hop(response.headers_mut());
             Ok(response)
         }
-        OriginHandle::Dir(dir) => {
-            let path = path_and_query.split('?').next().unwrap_or("/");
-            Ok(dir.fetch(method, path, headers).await)
-        }
+        OriginHandle::Dir(dir) => Ok(dir.fetch(method, path, headers).await),
         OriginHandle::Group { .. } => Err(OriginError::Protocol(
             "origin groups cannot be nested".into(),
         )),

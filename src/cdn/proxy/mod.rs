@@ -28,6 +28,7 @@ use crate::cdn::cache::store::{CachedObject, Entry, Store};
 use crate::cdn::origin::dir::DirOrigin;
 use crate::cdn::origin::http::HttpOriginClient;
 use crate::cdn::realtime_log::{RealtimeLogger, Seen, TlsNames, Verdict};
+use crate::cdn::request_path::RequestPath;
 use crate::cdn::signed::{self, KeyGroup, Verifier};
 use crate::config::CdnConfig;
 use crate::config::cdn::{Behavior, Distribution, OriginTarget, ViewerProtocol};
@@ -74,7 +75,8 @@ struct ViewerRequest {
     distribution: usize,
     behavior_index: usize,
     method: Method,
-    path: String,
+    /// The canonical path: what behaviors matched, and what keys and origins use.
+    path: RequestPath,
     query: Option<String>,
     headers: HeaderMap,
     viewer_peer: std::net::IpAddr,
@@ -273,7 +275,14 @@ impl Edge {
                 http2,
             );
         }
-        let Some(host) = host_of(&request) else {
+        let authority = match authority_of(&request) {
+            Ok(authority) => authority.to_string(),
+            Err(message) => {
+                seen.verdict = Some(Verdict::Unroutable);
+                return respond::text(StatusCode::BAD_REQUEST, message, http2);
+            }
+        };
+        let Some(host) = host_of(&authority) else {
             seen.verdict = Some(Verdict::Unroutable);
             return respond::text(StatusCode::BAD_REQUEST, "the request has no Host", http2);
         };
@@ -291,8 +300,17 @@ impl Edge {
             );
         };
         let dist = &self.config.distributions[distribution];
-        let path = request.uri().path().to_string();
-        let Some(behavior_index) = dist.behaviors.iter().position(|b| b.pattern.matches(&path))
+        let path = match RequestPath::parse(request.uri().path()) {
+            Ok(path) => path,
+            Err(e) => {
+                seen.verdict = Some(Verdict::Unroutable);
+                return respond::text(StatusCode::BAD_REQUEST, &e.to_string(), http2);
+            }
+        };
+        let Some(behavior_index) = dist
+            .behaviors
+            .iter()
+            .position(|b| b.pattern.matches(path.as_str()))
         else {
             seen.verdict = Some(Verdict::Unroutable);
             return respond::text(
@@ -330,13 +348,6 @@ impl Edge {
             );
         }
         let (mut parts, body) = request.into_parts();
-        let authority = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or_default()
-            .to_string();
         let gate = gate::GateInput {
             authority: &authority,
             distribution: dist,
@@ -349,7 +360,7 @@ impl Edge {
             verifier: self.verifiers[distribution][behavior_index].as_ref(),
             peer: conn.peer,
             https: conn.https,
-            path: &path,
+            path: path.as_str(),
             query: parts.uri.query(),
         };
         let admitted = self.admit(&gate, &mut parts.headers, seen);
@@ -393,7 +404,7 @@ impl Edge {
         let primary = key::primary(
             ask.distribution,
             ask.behavior,
-            &ask.path,
+            ask.path.as_str(),
             ask.query.as_deref(),
             &ask.headers,
         );
@@ -525,20 +536,24 @@ impl Edge {
         let mut headers = forward::origin_headers(&ask.headers, &self.viewer(ask));
         gate::drop_unlisted_viewer_headers(&mut headers, ask.behavior);
         set_cookies(&mut headers, ask);
-        let pq = path_and_query(ask);
+        let query = key::origin_query(ask.behavior, ask.query.as_deref());
+        let request = forward::OriginRequest {
+            method: &ask.method,
+            path: &ask.path,
+            query: query.as_deref(),
+            headers: &headers,
+        };
         match forward::send(
             &self.origins[ask.distribution],
             ask.behavior.origin,
-            &ask.method,
-            &pq,
-            &headers,
+            &request,
             body,
         )
         .await
         {
             Ok(mut response) => {
                 if response.status().is_success() || response.status().is_redirection() {
-                    self.store.invalidate(ask.distribution, &ask.path);
+                    self.store.invalidate(ask.distribution, ask.path.as_str());
                 }
                 respond::finish(response.headers_mut(), CacheResult::Miss, ask.http2);
                 response
@@ -558,10 +573,13 @@ impl Edge {
         let Some(custom) = dist.custom_errors.iter().find(|c| c.status == status) else {
             return response;
         };
+        let Ok(path) = RequestPath::parse(&custom.path) else {
+            return response;
+        };
         let Some(behavior_index) = dist
             .behaviors
             .iter()
-            .position(|b| b.pattern.matches(&custom.path))
+            .position(|b| b.pattern.matches(path.as_str()))
         else {
             return response;
         };
@@ -571,7 +589,7 @@ impl Edge {
                 distribution: ask.distribution,
                 behavior_index,
                 method: Method::GET,
-                path: custom.path.clone(),
+                path,
                 query: None,
                 headers: HeaderMap::new(),
                 viewer_peer: ask.viewer_peer,
@@ -613,26 +631,28 @@ fn reads_whole_body(ask: &Ask<'_>) -> bool {
         && !ask.headers.contains_key(header::IF_MODIFIED_SINCE)
 }
 
-/// The request's host, lower case, without port: Host header, or the URI authority (HTTP/2).
-fn host_of<B>(request: &Request<B>) -> Option<String> {
-    let raw = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
+/// The authority a request names. The URI's own (HTTP/2 `:authority`, or an HTTP/1.1
+/// absolute-form target) wins over `Host`, as RFC 9113 §8.3.1 and RFC 9112 §3.2.2 require;
+/// otherwise exactly one `Host` header (RFC 9112 §3.2: two are a 400). Empty when there is none.
+fn authority_of<B>(request: &Request<B>) -> Result<&str, &'static str> {
+    if let Some(authority) = request.uri().authority() {
+        return Ok(authority.as_str());
+    }
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) => Ok(""),
+        (Some(_), Some(_)) => Err("the request has more than one Host header"),
+        (Some(host), None) => host.to_str().map_err(|_| "the Host header is not ASCII"),
+    }
+}
+
+/// The host of an authority, lower case, without port or trailing dot.
+fn host_of(raw: &str) -> Option<String> {
     let host = match raw.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => raw.split(':').next().unwrap_or(""),
     };
     Some(host.trim_end_matches('.').to_ascii_lowercase()).filter(|h| !h.is_empty())
-}
-
-/// Path and the behavior's query strings, as the origin gets them.
-fn path_and_query(ask: &Ask<'_>) -> String {
-    match key::origin_query(ask.behavior, ask.query.as_deref()) {
-        Some(query) => format!("{}?{query}", ask.path),
-        None => ask.path.clone(),
-    }
 }
 
 /// Only the behavior's cookies reach the origin (CloudFront's cookie policy).
