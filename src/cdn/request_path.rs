@@ -154,7 +154,9 @@ impl fmt::Display for RequestPath {
 fn is_canonical(raw: &str) -> bool {
     raw.bytes().all(|b| b == b'/' || is_plain(b))
         && !raw.contains("//")
-        && !raw.split('/').any(|segment| segment == "." || segment == "..")
+        && !raw
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
 }
 
 /// Decodes every escape, refusing those that would hide a separator or NUL.
@@ -224,7 +226,11 @@ mod tests {
             "/private/secret%2Etxt",
             "///private///secret.txt",
         ] {
-            assert_eq!(canonical(raw).as_deref(), Ok("/private/secret.txt"), "{raw}");
+            assert_eq!(
+                canonical(raw).as_deref(),
+                Ok("/private/secret.txt"),
+                "{raw}"
+            );
         }
     }
 

@@ -674,6 +674,65 @@ pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> (String, Duration) 
     )
 }
 
+/// Writes a raw HTTP/1.1 request (sent byte for byte: two Host headers, absolute-form or
+/// unnormalized targets) on `io` and reads the response until the server closes.
+pub async fn raw_tls_exchange<S>(mut io: S, request: &[u8]) -> Resp
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    io.write_all(request).await.expect("write the request");
+    let mut out = Vec::new();
+    // A close without TLS close_notify is still the end of the response.
+    let _ = tokio::time::timeout(TIMEOUT, io.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection in time");
+    parse_response(&out)
+}
+
+/// Parses one HTTP/1.1 response (status, headers, a plain or chunked body).
+fn parse_response(bytes: &[u8]) -> Resp {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, mut body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').expect("a header line");
+        headers.append(
+            http::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value.trim()).unwrap(),
+        );
+    }
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    let mut decoded = String::new();
+    if chunked {
+        while let Some((size, rest)) = body.split_once("\r\n") {
+            let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+            if size == 0 {
+                break;
+            }
+            decoded.push_str(&rest[..size]);
+            body = &rest[size + 2..];
+        }
+    } else {
+        decoded.push_str(body);
+    }
+    Resp {
+        status,
+        version: Version::HTTP_11,
+        headers,
+        body: Bytes::from(decoded),
+    }
+}
+
 /// Polls `condition` every 20 ms until it holds; panics after [`TIMEOUT`].
 pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + TIMEOUT;

@@ -8,6 +8,7 @@ mod cdn_compress;
 mod cdn_harness;
 mod cdn_limits;
 mod cdn_origins;
+mod cdn_paths;
 mod cdn_process;
 mod cdn_realtime_logs;
 mod cdn_routing;

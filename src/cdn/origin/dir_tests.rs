@@ -564,3 +564,87 @@ fn io_errors_map_to_statuses() {
         assert_eq!(io_status(io::Error::from(kind)), status, "{kind:?}");
     }
 }
+
+mod agreement {
+    //! The behavior a path picks and the file a folder reads for it always agree: a pattern
+    //! matches the canonical path exactly when it matches the file's own name below the root.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::cdn::pattern::PathPattern;
+
+    /// Pieces that make paths interesting: separators, dot segments and their escapes,
+    /// escaped separators and NUL, double escapes, parameters, non-ASCII and overlong UTF-8.
+    const PIECES: &[&str] = &[
+        "/",
+        "//",
+        ".",
+        "..",
+        "%2e",
+        "%2E",
+        "%2e%2e",
+        "private",
+        "%70rivate",
+        "priv%61te",
+        "secret.txt",
+        "images",
+        "a.jpg",
+        "%2f",
+        "%5c",
+        "\\",
+        "%00",
+        "%25",
+        "%252e",
+        ";x",
+        "%3b",
+        "$",
+        "%24",
+        "+x",
+        "%2Bx",
+        "é",
+        "%C3%A9",
+        "%c0%ae",
+        " ",
+        "%20",
+        "?",
+        "%3F",
+    ];
+
+    /// Patterns without `?` (one character of the file name may be a three-byte escape).
+    const PATTERNS: &[&str] = &[
+        "/private/*",
+        "/images/*.jpg",
+        "*/secret.txt",
+        "/$/*",
+        "*+x/*",
+        "*",
+    ];
+
+    proptest! {
+        #[test]
+        fn matcher_and_folder_agree(pieces in proptest::collection::vec(0..PIECES.len(), 0..8)) {
+            let raw: String = std::iter::once("/")
+                .chain(pieces.iter().map(|&i| PIECES[i]))
+                .collect();
+            let Ok(path) = RequestPath::parse(&raw) else {
+                return Ok(());
+            };
+            let Ok(file) = relative_file(&path) else {
+                return Ok(());
+            };
+            let mut read = format!("/{}", file.to_str().unwrap());
+            if path.ends_with_slash() && read != "/" {
+                read.push('/');
+            }
+            for pattern in PATTERNS {
+                let pattern = PathPattern::new(pattern).unwrap();
+                prop_assert_eq!(
+                    pattern.matches(path.as_str()),
+                    pattern.matches(&read),
+                    "{} (canonical {}) reads {}", raw, path, read
+                );
+            }
+        }
+    }
+}

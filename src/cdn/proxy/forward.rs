@@ -119,7 +119,10 @@ pub async fn send(
             members,
             failover_status,
         } => {
-            let retryable = matches!(*request.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let retryable = matches!(
+                *request.method,
+                Method::GET | Method::HEAD | Method::OPTIONS
+            );
             let mut body = Some(body);
             let mut last = Err(OriginError::Connect(
                 "the origin group has no members".into(),

@@ -533,6 +533,7 @@ impl Edge {
     /// Unsafe methods go straight to the origin; a success invalidates the cached path
     /// (RFC 9111 §4.4).
     async fn pass(&self, ask: &Ask<'_>, body: Body) -> Response<Body> {
+        let (body, viewer_body_failed) = body::watched(body);
         let mut headers = forward::origin_headers(&ask.headers, &self.viewer(ask));
         gate::drop_unlisted_viewer_headers(&mut headers, ask.behavior);
         set_cookies(&mut headers, ask);
@@ -558,6 +559,11 @@ impl Edge {
                 respond::finish(response.headers_mut(), CacheResult::Miss, ask.http2);
                 response
             }
+            Err(_) if viewer_body_failed.load(Ordering::Relaxed) => respond::text(
+                StatusCode::BAD_REQUEST,
+                "the request body is malformed or was cut short",
+                ask.http2,
+            ),
             Err(e) => respond::text(e.status(), &e.to_string(), ask.http2),
         }
     }

@@ -86,9 +86,8 @@ impl Policy {
     pub fn parse(bytes: &[u8]) -> Result<Policy, String> {
         let document: Document =
             serde_json::from_slice(bytes).map_err(|e| format!("not a valid policy: {e}"))?;
-        let [statement] = <[Statement; 1]>::try_from(document.statement).map_err(|all| {
-            format!("expected exactly one statement, found {}", all.len())
-        })?;
+        let [statement] = <[Statement; 1]>::try_from(document.statement)
+            .map_err(|all| format!("expected exactly one statement, found {}", all.len()))?;
         let condition = statement.condition;
         let source_ip = condition
             .ip_address

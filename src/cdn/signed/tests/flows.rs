@@ -133,14 +133,26 @@ fn cookies_round_trip() {
     );
     // A signing cookie sent twice is refused, in one header or across several, whatever the
     // copies hold: neither the first nor the last is chosen.
-    for name in ["CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"] {
+    for name in [
+        "CloudFront-Policy",
+        "CloudFront-Signature",
+        "CloudFront-Key-Pair-Id",
+    ] {
         let (_, value) = custom.iter().find(|(n, _)| *n == name).unwrap();
         let again = format!("{name}={value}");
         let mut repeated = split.clone();
         repeated.push(&again);
-        assert_eq!(check_cookies(other, &repeated, 0), Err(Denial::Malformed), "{name}");
+        assert_eq!(
+            check_cookies(other, &repeated, 0),
+            Err(Denial::Malformed),
+            "{name}"
+        );
         let one_header = format!("{}; {again}", cookie_header(&custom));
-        assert_eq!(check_cookies(other, &[&one_header], 0), Err(Denial::Malformed), "{name}");
+        assert_eq!(
+            check_cookies(other, &[&one_header], 0),
+            Err(Denial::Malformed),
+            "{name}"
+        );
     }
     // A URL with any signing parameter is judged alone: the valid cookies are ignored.
     assert_eq!(
