@@ -83,11 +83,14 @@ fn by_language(seen: &Seen) -> Reply {
         .delay_ms(if seen.path == "/slow" { 300 } else { 0 })
 }
 
+/// The origin sees Accept-Language (forwarded, not keyed): its `Vary` then keys the variants.
+const FORWARD_LANGUAGE: &str = r#"forward_headers = ["Accept-Language"]"#;
+
 #[tokio::test]
 async fn vary_accept_language_keeps_one_variant_per_language() {
     let origin = Origin::start().await;
     origin.route_fn("/v", by_language);
-    let cdn = Cdn::site(&origin, "").await;
+    let cdn = Cdn::site(&origin, FORWARD_LANGUAGE).await;
     let send = |language: &'static str| cdn.get("/v").header("accept-language", language).send();
     let ko = send("ko").await;
     assert_eq!((ko.x_cache(), ko.text().as_str()), (MISS, "ko"));
@@ -102,10 +105,46 @@ async fn vary_accept_language_keeps_one_variant_per_language() {
 }
 
 #[tokio::test]
+async fn headers_the_behavior_does_not_forward_never_shape_a_cached_object() {
+    let origin = Origin::start().await;
+    origin.route_fn("/v", by_language);
+    origin.route_fn("/echo", |seen| {
+        let mut names: Vec<&str> = seen.headers.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        Reply::ok(names.join(",")).cc("max-age=60")
+    });
+    let cdn = Cdn::site(&origin, "").await;
+    // The first viewer's language does not reach the origin, so it cannot become everyone's.
+    let ko = cdn.get("/v").header("accept-language", "ko").send().await;
+    assert_eq!((ko.x_cache(), ko.text().as_str()), (MISS, "none"));
+    let en = cdn.get("/v").header("accept-language", "en").send().await;
+    assert_eq!((en.x_cache(), en.text().as_str()), (HIT, "none"));
+    assert_eq!(origin.hits("/v"), 1);
+    // Only the forwarding headers reach the origin on a cacheable request: no Authorization,
+    // no X-Forwarded-Host-style override, the edge's own User-Agent.
+    let echo = cdn
+        .get("/echo")
+        .header("authorization", "Bearer viewer")
+        .header("x-original-url", "/admin")
+        .header("accept-language", "ko")
+        .header("user-agent", "viewer-agent")
+        .send()
+        .await;
+    assert_eq!(
+        echo.text(),
+        "host,user-agent,via,x-forwarded-for,x-forwarded-host,x-forwarded-proto"
+    );
+    assert_eq!(
+        origin.last("/echo").header("user-agent"),
+        Some("Amazon CloudFront")
+    );
+}
+
+#[tokio::test]
 async fn concurrent_requests_for_different_vary_variants_each_get_their_own() {
     let origin = Origin::start().await;
     origin.route_fn("/slow", by_language);
-    let cdn = Arc::new(Cdn::site(&origin, "").await);
+    let cdn = Arc::new(Cdn::site(&origin, FORWARD_LANGUAGE).await);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, language) in ["ko", "en", "ko", "en", "de", "de"].into_iter().enumerate() {
         let cdn = cdn.clone();

@@ -153,7 +153,7 @@ async fn a_follower_wanting_another_variant_fetches_its_own() {
         .header("Vary", "Accept-Language")
         .cc("max-age=60")
     });
-    let cdn = Cdn::site(&origin, "").await;
+    let cdn = Cdn::site(&origin, r#"forward_headers = ["Accept-Language"]"#).await;
     let mut english = cdn.get("/v").header("accept-language", "en").open().await;
     assert_eq!(english.chunk().await.unwrap().as_deref(), Some(&b"en:"[..]));
     let french = cdn.get("/v").header("accept-language", "fr").send().await;

@@ -26,6 +26,7 @@ use crate::cdn::cache::key::{self, CacheKey};
 use crate::cdn::cache::store::{CachedObject, Entry, Store};
 use crate::cdn::compress::{self, Encoding};
 use crate::cdn::origin::OriginError;
+use crate::config::cdn::{Behavior, Selection};
 
 /// Folder origins have no read timeout of their own; a stuck disk still must not hold a
 /// request forever.
@@ -85,8 +86,11 @@ impl Edge {
         leader: Option<Leader>,
     ) -> Filled {
         let behavior = ask.behavior;
-        let mut headers = forward::origin_headers(&ask.headers, &self.viewer(ask));
-        super::gate::drop_unlisted_viewer_headers(&mut headers, behavior);
+        let mut headers = forward::origin_headers(
+            &ask.headers,
+            &self.viewer(ask),
+            forward::Forwarding::Listed(behavior),
+        );
         for name in [
             header::IF_NONE_MATCH,
             header::IF_MODIFIED_SINCE,
@@ -219,7 +223,7 @@ impl Edge {
             bytes
         };
         let bytes = self.store.bodies().adopt(bytes);
-        let vary = vary_names(&parts.headers, behavior.compress);
+        let vary = vary_names(&parts.headers, behavior);
         let object = Arc::new(CachedObject {
             status: parts.status,
             headers: parts.headers,
@@ -267,7 +271,7 @@ impl Edge {
         body: Body,
     ) -> Filled {
         fill.headers.remove(header::AGE);
-        let vary = vary_names(&fill.headers, ask.behavior.compress);
+        let vary = vary_names(&fill.headers, ask.behavior);
         // As when buffered: a revalidated object keeps its key, a new one with Vary goes
         // under a secondary key behind a Vary entry.
         let (object_key, vary_entry) = if revalidating || vary.is_empty() {
@@ -567,16 +571,24 @@ fn add_vary_accept_encoding(headers: &mut HeaderMap) {
     }
 }
 
-/// The request headers a response varies by. Accept-Encoding is left out where the key
-/// already holds its normalised class (compressing behaviors).
-fn vary_names(headers: &HeaderMap, key_has_encoding: bool) -> Vec<HeaderName> {
+/// The request headers a response varies by, among those the origin could see: a header the
+/// behavior does not forward never reached the origin, so no variant can depend on it.
+/// Accept-Encoding is left out where the key already holds its normalised class
+/// (compressing behaviors).
+fn vary_names(headers: &HeaderMap, behavior: &Behavior) -> Vec<HeaderName> {
+    let forwarded = |name: &HeaderName| {
+        behavior.cache_key.headers.contains(name)
+            || behavior.forward_headers.contains(name)
+            || (*name == header::COOKIE && behavior.cache_key.cookies != Selection::None)
+    };
     let mut names: Vec<HeaderName> = headers
         .get_all(header::VARY)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .filter(|n| !(key_has_encoding && *n == header::ACCEPT_ENCODING))
+        .filter(|n| !(behavior.compress && *n == header::ACCEPT_ENCODING))
+        .filter(forwarded)
         .collect();
     names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     names.dedup();

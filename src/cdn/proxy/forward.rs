@@ -16,6 +16,7 @@ use crate::cdn::origin::OriginError;
 use crate::cdn::origin::dir::DirOrigin;
 use crate::cdn::origin::http::HttpOriginClient;
 use crate::cdn::request_path::RequestPath;
+use crate::config::cdn::Behavior;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -55,29 +56,79 @@ pub fn via(http2: bool) -> HeaderValue {
     HeaderValue::from_static(if http2 { "2 edgewise" } else { "1.1 edgewise" })
 }
 
-/// Removes hop-by-hop headers, including those the Connection header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+/// The headers a Connection header names: hop-by-hop for this message only.
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
+        .collect()
+}
+
+/// Removes hop-by-hop headers, including those the Connection header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named = connection_named(headers);
     for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
     }
     headers.remove(header::UPGRADE);
 }
 
-/// The headers an origin request carries: the viewer's end-to-end headers (minus what the
-/// cache decides: conditionals, ranges, cookies and encodings are set by the caller), the
-/// forwarding headers, and the origin's own.
-pub fn origin_headers(viewer_headers: &HeaderMap, viewer: &Viewer) -> HeaderMap {
-    let mut headers = viewer_headers.clone();
+/// Which viewer headers an origin request carries.
+#[derive(Clone, Copy)]
+pub enum Forwarding<'a> {
+    /// A request the cache may answer (GET, HEAD): only the headers the behavior keys on or
+    /// forwards, as CloudFront's cache and origin request policies decide. Any other header
+    /// could shape an object cached for every viewer, so none goes by default.
+    Listed(&'a Behavior),
+    /// A request that goes straight through and is never cached (POST, PUT, ...): the
+    /// viewer's end-to-end headers, as any reverse proxy sends them.
+    EndToEnd,
+}
+
+/// What the origin sees as User-Agent when the behavior does not forward the viewer's:
+/// CloudFront's own value, which origins already recognise.
+static EDGE_USER_AGENT: HeaderValue = HeaderValue::from_static("Amazon CloudFront");
+
+/// The headers an origin request carries: the viewer headers `forwarding` lets through
+/// (conditionals, ranges, cookies and encodings are then set by the caller), the forwarding
+/// headers, and the origin's own.
+pub fn origin_headers(
+    viewer_headers: &HeaderMap,
+    viewer: &Viewer,
+    forwarding: Forwarding<'_>,
+) -> HeaderMap {
+    let mut headers = match forwarding {
+        Forwarding::EndToEnd => viewer_headers.clone(),
+        Forwarding::Listed(behavior) => {
+            let mut listed = HeaderMap::new();
+            // Listed or not, what the viewer's Connection names stays on its hop.
+            let hop = connection_named(viewer_headers);
+            for name in behavior
+                .cache_key
+                .headers
+                .iter()
+                .chain(&behavior.forward_headers)
+                .filter(|name| !hop.contains(name))
+            {
+                for value in viewer_headers.get_all(name) {
+                    listed.append(name.clone(), value.clone());
+                }
+            }
+            if !listed.contains_key(header::USER_AGENT) {
+                listed.insert(header::USER_AGENT, EDGE_USER_AGENT.clone());
+            }
+            listed
+        }
+    };
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let forwarded_for = match viewer_headers
+        .get(&X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(chain) => format!("{chain}, {}", viewer.peer),
         None => viewer.peer.to_string(),
     };

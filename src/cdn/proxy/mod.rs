@@ -534,7 +534,11 @@ impl Edge {
     /// (RFC 9111 §4.4).
     async fn pass(&self, ask: &Ask<'_>, body: Body) -> Response<Body> {
         let (body, viewer_body_failed) = body::watched(body);
-        let mut headers = forward::origin_headers(&ask.headers, &self.viewer(ask));
+        let mut headers = forward::origin_headers(
+            &ask.headers,
+            &self.viewer(ask),
+            forward::Forwarding::EndToEnd,
+        );
         gate::drop_unlisted_viewer_headers(&mut headers, ask.behavior);
         set_cookies(&mut headers, ask);
         let query = key::origin_query(ask.behavior, ask.query.as_deref());
