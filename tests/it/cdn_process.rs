@@ -260,6 +260,8 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
         "cache_body_dir resolved against the config file's folder"
     );
 
+    let secret = std::fs::read_to_string(dir.path().join("config/www/private/secret.txt")).unwrap();
+    private_spellings_are_refused(https, &secret);
     stream_api_end_to_end(api.unwrap());
 
     let killed = run(Command::new("kill").args(["-TERM", &pid.to_string()]));
@@ -277,6 +279,31 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+}
+
+/// The example's `/private/*` behavior needs a signature: curl `--path-as-is` spellings of the
+/// protected file get 403 or 400, over HTTP/1.1 and HTTP/2, never the file.
+fn private_spellings_are_refused(https: u16, secret: &str) {
+    for (path, wanted) in [
+        ("/private/secret.txt", "403"),
+        ("//private/secret.txt", "403"),
+        ("/%70rivate/secret.txt", "403"),
+        ("/./private/secret.txt", "403"),
+        ("/%2e/private/secret.txt", "403"),
+        ("/%2fprivate/secret.txt", "400"),
+        ("/private%2fsecret.txt", "400"),
+    ] {
+        for version in ["--http1.1", "--http2"] {
+            let url = format!("https://localhost:{https}{path}");
+            let answer = curl(&["-sk", "--path-as-is", version, &url, "-w", "\n%{http_code}"]);
+            let (body, status) = answer.rsplit_once('\n').unwrap();
+            assert_eq!(status, wanted, "{path} {version}: {body}");
+            assert!(
+                !body.contains(secret.trim()),
+                "{path} {version} served: {body}"
+            );
+        }
+    }
 }
 
 /// One Kinesis call with curl's SigV4 signing, as the example's access key.
