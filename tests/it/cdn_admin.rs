@@ -33,6 +33,47 @@ async fn the_admin_api_refuses_a_missing_or_wrong_token() {
 }
 
 #[tokio::test]
+async fn a_second_authorization_header_is_refused_even_behind_the_right_one() {
+    let (_origin, cdn) = cached_site().await;
+    let admin = cdn.admin.unwrap();
+    let body = r#"{"distribution": "site", "paths": ["/a"]}"#;
+    for (first, second) in [
+        (ADMIN_TOKEN, "wrong-token-123"),
+        ("wrong-token-123", ADMIN_TOKEN),
+        (ADMIN_TOKEN, ADMIN_TOKEN),
+    ] {
+        let request = format!(
+            "POST /invalidations HTTP/1.1\r\nHost: {admin}\r\nAuthorization: Bearer {first}\r\n\
+             Authorization: Bearer {second}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (answer, _) = raw_exchange(admin, request.as_bytes()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "{first} then {second}: {answer}"
+        );
+    }
+    assert_eq!(
+        cdn.get("/a").send().await.x_cache(),
+        HIT,
+        "nothing was invalidated"
+    );
+}
+
+#[tokio::test]
+async fn invalidation_paths_are_canonical_like_request_paths() {
+    let (origin, cdn) = cached_site().await;
+    // Cached as /dir/b; spelled another way, it is still that object.
+    let response = cdn.invalidate("site", &["/%64ir//./b"]).await;
+    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(json["invalidated"], 1, "{json}");
+    assert_eq!(cdn.get("/dir/b").send().await.x_cache(), MISS);
+    assert_eq!(origin.hits("/dir/b"), 2);
+    let bad = cdn.invalidate("site", &["/a%2fb"]).await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+}
+
+#[tokio::test]
 async fn invalidating_an_exact_path_makes_the_next_request_a_miss() {
     let (origin, cdn) = cached_site().await;
     let response = cdn.invalidate("site", &["/a"]).await;
