@@ -45,6 +45,7 @@ fn toml(origin: &Origin) -> String {
         r#"[[cdn.distributions]]
 id = "site"
 hosts = ["{SITE}", "localhost"]
+custom_errors = [{{ status = 500, path = "/errors/500.html", response_status = 503 }}]
 
 [[cdn.distributions.origins]]
 id = "app"
@@ -128,11 +129,18 @@ async fn logged(
     assert!(line.ends_with('\n'), "{line:?}");
     let values: Vec<&str> = line.trim_end_matches('\n').split('\t').collect();
     assert_eq!(values.len(), FIELDS.len(), "{line:?}");
-    FIELDS
+    let record: HashMap<&'static str, String> = FIELDS
         .iter()
         .zip(values)
         .map(|(name, value)| (*name, value.to_string()))
-        .collect()
+        .collect();
+    // The viewer's X-Cache and the log always tell the same story.
+    assert_eq!(
+        response.x_cache(),
+        format!("{} from edgewise", record["x-edge-result-type"]),
+        "{record:#?}"
+    );
+    record
 }
 
 fn check(record: &HashMap<&str, String>, expected: &[(&str, &str)]) {
@@ -146,6 +154,8 @@ async fn cdn_every_response_becomes_one_line_with_its_facts() {
     let origin = Origin::start().await;
     origin.route("/page", Reply::ok("the page").cc("max-age=300"));
     origin.route("/missing", Reply::status(404, "nope"));
+    origin.route("/broken", Reply::status(500, "stack trace"));
+    origin.route("/errors/500.html", Reply::ok("try later").cc("max-age=60"));
     let (cdn, lines) = start(&origin).await;
 
     let miss = logged(
@@ -251,13 +261,22 @@ async fn cdn_every_response_becomes_one_line_with_its_facts() {
         ],
     );
 
-    let mut ids: Vec<String> = [&miss, &hit, &head, &missing, &redirect, &geo, &unknown]
-        .iter()
-        .map(|r| r["x-edge-request-id"].clone())
-        .collect();
+    // A custom error page: the page's own body, the configured status, an Error.
+    let custom = logged(&lines, cdn.get("/broken"), 503).await;
+    check(
+        &custom,
+        &[("sc-status", "503"), ("x-edge-result-type", "Error")],
+    );
+
+    let mut ids: Vec<String> = [
+        &miss, &hit, &head, &missing, &redirect, &geo, &unknown, &custom,
+    ]
+    .iter()
+    .map(|r| r["x-edge-request-id"].clone())
+    .collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 7, "request ids are unique: {ids:?}");
+    assert_eq!(ids.len(), 8, "request ids are unique: {ids:?}");
 
     // The writer counts a batch once its sink call has returned.
     let mut metrics = String::new();
@@ -266,12 +285,12 @@ async fn cdn_every_response_becomes_one_line_with_its_facts() {
             .admin(Method::GET, "/metrics", Some(ADMIN_TOKEN), "")
             .await
             .text();
-        if metrics.contains("edgewise_realtime_log_records_total{result=\"written\"} 7") {
+        if metrics.contains("edgewise_realtime_log_records_total{result=\"written\"} 8") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    for (result, count) in [("queued", 7), ("dropped", 0), ("written", 7), ("failed", 0)] {
+    for (result, count) in [("queued", 8), ("dropped", 0), ("written", 8), ("failed", 0)] {
         let line = format!("edgewise_realtime_log_records_total{{result=\"{result}\"}} {count}");
         assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     }

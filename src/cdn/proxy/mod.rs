@@ -34,6 +34,15 @@ use crate::config::CdnConfig;
 use crate::config::cdn::{Behavior, Distribution, OriginTarget, ViewerProtocol};
 use crate::geo::GeoDb;
 
+/// The X-Cache results `/metrics` counts, in order.
+const COUNTED: [CacheResult; 5] = [
+    CacheResult::Hit,
+    CacheResult::Miss,
+    CacheResult::RefreshHit,
+    CacheResult::Error,
+    CacheResult::Redirect,
+];
+
 /// Objects never stay in memory longer than this, whatever their TTL (moka's bound).
 const MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
 
@@ -54,8 +63,8 @@ pub struct Edge {
     pub store: Store,
     inflight: Arc<InFlight>,
     https_port: Option<u16>,
-    /// Responses by X-Cache result, for /metrics.
-    results: [AtomicU64; 4],
+    /// Responses by X-Cache result (in [`COUNTED`] order), for /metrics.
+    results: [AtomicU64; COUNTED.len()],
     /// Where viewers are: geo restriction and CloudFront-Viewer-Country.
     geo: GeoDb,
     /// Signature checkers of signed behaviors, by distribution and behavior.
@@ -199,25 +208,10 @@ impl Edge {
 
     /// Responses so far by X-Cache result.
     pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        [
-            CacheResult::Hit,
-            CacheResult::Miss,
-            CacheResult::RefreshHit,
-            CacheResult::Error,
-        ]
-        .into_iter()
-        .zip(&self.results)
-        .map(|(result, count)| (result.as_str(), count.load(Ordering::Relaxed)))
-    }
-
-    fn count(&self, response: &Response<Body>) {
-        let index = match respond::result_of(response.headers()) {
-            CacheResult::Hit => 0,
-            CacheResult::Miss => 1,
-            CacheResult::RefreshHit => 2,
-            CacheResult::Error => 3,
-        };
-        self.results[index].fetch_add(1, Ordering::Relaxed);
+        COUNTED
+            .into_iter()
+            .zip(&self.results)
+            .map(|(result, count)| (result.as_str(), count.load(Ordering::Relaxed)))
     }
 
     /// The distribution index serving `host`, for the admin API.
@@ -236,8 +230,12 @@ impl Edge {
             log.capture(&request, conn.peer, conn.tls, &self.config.trusted_proxies)
         });
         let mut seen = Seen::default();
-        let response = self.answer(request, conn, &mut seen).await;
-        self.count(&response);
+        let mut response = self.answer(request, conn, &mut seen).await;
+        let status = response.status();
+        let result = respond::settle(response.headers_mut(), status, seen.verdict);
+        if let Some(index) = COUNTED.iter().position(|&counted| counted == result) {
+            self.results[index].fetch_add(1, Ordering::Relaxed);
+        }
         match (&self.realtime_log, facts) {
             (Some(log), Some(facts)) => {
                 let country = match seen.country {

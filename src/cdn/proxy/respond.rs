@@ -10,6 +10,7 @@ use crate::cdn::body::{self, Body};
 use crate::cdn::cache::collapse::Streaming;
 use crate::cdn::cache::store::CachedObject;
 use crate::cdn::range::{self, RangeOutcome};
+use crate::cdn::realtime_log::Verdict;
 
 pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
@@ -22,8 +23,10 @@ pub enum CacheResult {
     Miss,
     /// Stale in the cache, confirmed by the origin with 304.
     RefreshHit,
-    /// Produced by the edge itself (error, redirect, refusal).
+    /// An error status, from the origin or made by the edge (refusal, failure).
     Error,
+    /// HTTP to HTTPS, made by the edge.
+    Redirect,
 }
 
 impl CacheResult {
@@ -33,6 +36,7 @@ impl CacheResult {
             CacheResult::Miss => "Miss",
             CacheResult::RefreshHit => "RefreshHit",
             CacheResult::Error => "Error",
+            CacheResult::Redirect => "Redirect",
         }
     }
 
@@ -42,6 +46,7 @@ impl CacheResult {
             CacheResult::Miss => "Miss from edgewise",
             CacheResult::RefreshHit => "RefreshHit from edgewise",
             CacheResult::Error => "Error from edgewise",
+            CacheResult::Redirect => "Redirect from edgewise",
         })
     }
 }
@@ -52,6 +57,7 @@ pub fn result_of(headers: &HeaderMap) -> CacheResult {
         Some(b"Hit from edgewise") => CacheResult::Hit,
         Some(b"Miss from edgewise") => CacheResult::Miss,
         Some(b"RefreshHit from edgewise") => CacheResult::RefreshHit,
+        Some(b"Redirect from edgewise") => CacheResult::Redirect,
         _ => CacheResult::Error,
     }
 }
@@ -114,6 +120,24 @@ pub fn from_stream(
     *response.status_mut() = streaming.status;
     *response.headers_mut() = headers;
     response
+}
+
+/// The final `X-Cache` of a response, as CloudFront reports it and the real-time log's
+/// edge result type says it: a redirect is `Redirect`, a refusal or any error status
+/// (from the origin or a custom error page) is `Error`, otherwise how the cache produced it.
+pub fn settle(
+    headers: &mut HeaderMap,
+    status: StatusCode,
+    verdict: Option<Verdict>,
+) -> CacheResult {
+    let result = match verdict {
+        Some(Verdict::Redirect) => CacheResult::Redirect,
+        Some(_) => CacheResult::Error,
+        None if status.as_u16() >= 400 => CacheResult::Error,
+        None => result_of(headers),
+    };
+    headers.insert(X_CACHE.clone(), result.header());
+    result
 }
 
 /// Adds `Via`, `X-Cache` and (when the response has none) `Age: 0` to any response we send.

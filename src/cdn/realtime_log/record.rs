@@ -140,6 +140,7 @@ fn classify(
         CacheResult::RefreshHit => ResultType::RefreshHit,
         CacheResult::Miss => ResultType::Miss,
         CacheResult::Error => ResultType::Error,
+        CacheResult::Redirect => ResultType::Redirect,
     };
     // The edge answers 504 when the origin timed out and 502 for the other origin failures.
     let detail = match (cache, status.as_u16()) {
