@@ -295,6 +295,10 @@ async fn an_unreachable_origin_without_a_group_gives_502() {
     let response = cdn.get("/page").send().await;
     assert_eq!(response.status, 502);
     assert_eq!(response.x_cache(), ERROR);
+    // The body names the origin, its address and the real cause.
+    let text = response.text();
+    assert!(text.contains(&format!("app (http://{dead}/)")), "{text}");
+    assert!(text.contains("Connection refused"), "{text}");
 }
 
 // ------------------------------------------------------------------ folder origins

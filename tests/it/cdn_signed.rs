@@ -1235,4 +1235,16 @@ async fn edgewise_cdn_sign_cookies_output_is_accepted() {
         "a.txt's canned cookies on b.txt",
     )
     .await;
+    // Canned cookies over a wildcard could never verify: refused, pointing at --policy.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(cdn.dir.path().join("edgewise.toml"))
+        .args(["sign-cookies", "--key-pair-id", K1, "--private-key"])
+        .arg(&key)
+        .args(["--url", &url(&cdn, "/private/*"), "--expires", "10m"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+    assert!(stderr.contains("custom policy (--policy)"), "{stderr}");
 }

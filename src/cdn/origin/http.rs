@@ -21,11 +21,14 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A client for one origin: its own pool and timeouts.
 pub struct HttpOriginClient {
     pub origin: HttpOrigin,
+    /// `id (scheme://address)`: what a failure names, in the 502 body and the log.
+    name: String,
     client: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
 impl HttpOriginClient {
-    pub fn new(origin: HttpOrigin, tls: Arc<rustls::ClientConfig>) -> HttpOriginClient {
+    /// A client for `origin`, the distribution's origin `id`.
+    pub fn new(id: &str, origin: HttpOrigin, tls: Arc<rustls::ClientConfig>) -> HttpOriginClient {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(origin.connect_timeout));
@@ -38,7 +41,12 @@ impl HttpOriginClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
-        HttpOriginClient { origin, client }
+        let name = format!("{id} ({})", origin.base);
+        HttpOriginClient {
+            origin,
+            name,
+            client,
+        }
     }
 
     /// Sends `request` (its URI already pointing at the origin); the response headers must
@@ -48,12 +56,29 @@ impl HttpOriginClient {
             .await
             .map_err(|_| OriginError::Timeout)?
             .map_err(|e| {
+                let why = format!("{}: {}", self.name, causes(&e));
                 if e.is_connect() {
-                    OriginError::Connect(e.to_string())
+                    OriginError::Connect(why)
                 } else {
-                    OriginError::Protocol(e.to_string())
+                    OriginError::Protocol(why)
                 }
             })?;
         Ok(response.map(|body| body.map_err(Into::into).boxed()))
     }
+}
+
+/// An error and its sources in one line ("client error (Connect): tcp connect error:
+/// Connection refused"): the outermost message alone says nothing useful.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

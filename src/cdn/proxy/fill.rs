@@ -70,7 +70,7 @@ impl Filled {
                 };
                 Response::from_parts(parts, body)
             }
-            Filled::Failed(e) => respond::text(e.status(), &e.to_string(), ask.http2),
+            Filled::Failed(e) => respond::origin_failed(&e, &ask.path, ask.http2),
         }
     }
 }

@@ -123,7 +123,7 @@ impl Edge {
             for origin in &distribution.origins {
                 handles.push(match &origin.target {
                     OriginTarget::Http(http) => OriginHandle::Http(Box::new(
-                        HttpOriginClient::new(http.clone(), tls.clone()),
+                        HttpOriginClient::new(&origin.id, http.clone(), tls.clone()),
                     )),
                     OriginTarget::Dir(dir) => {
                         OriginHandle::Dir(DirOrigin::new(dir).map_err(|e| {
@@ -566,7 +566,7 @@ impl Edge {
                 "the request body is malformed or was cut short",
                 ask.http2,
             ),
-            Err(e) => respond::text(e.status(), &e.to_string(), ask.http2),
+            Err(e) => respond::origin_failed(&e, &ask.path, ask.http2),
         }
     }
 

@@ -9,8 +9,10 @@ use super::forward::via;
 use crate::cdn::body::{self, Body};
 use crate::cdn::cache::collapse::Streaming;
 use crate::cdn::cache::store::CachedObject;
+use crate::cdn::origin::OriginError;
 use crate::cdn::range::{self, RangeOutcome};
 use crate::cdn::realtime_log::Verdict;
+use crate::cdn::request_path::RequestPath;
 
 pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
@@ -120,6 +122,13 @@ pub fn from_stream(
     *response.status_mut() = streaming.status;
     *response.headers_mut() = headers;
     response
+}
+
+/// The viewer's answer when the origin failed (502, or 504 on a timeout); the failure is
+/// logged with the origin it names, as nginx logs every upstream failure.
+pub fn origin_failed(error: &OriginError, path: &RequestPath, http2: bool) -> Response<Body> {
+    tracing::warn!(%path, "origin request failed: {error}");
+    text(error.status(), &error.to_string(), http2)
 }
 
 /// The final `X-Cache` of a response, as CloudFront reports it and the real-time log's

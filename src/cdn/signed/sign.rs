@@ -149,6 +149,14 @@ pub fn sign_cookies_with(
     policy: &SignPolicy,
     algorithm: HashAlgorithm,
 ) -> Result<Vec<(&'static str, String)>, SignedError> {
+    // The edge rebuilds a canned statement from each request's own URL, so a canned cookie
+    // over a wildcard could never verify: say so instead of printing useless cookies.
+    if matches!(policy, SignPolicy::Canned { .. }) && resource.contains('*') {
+        return Err(SignedError::Policy(format!(
+            "a canned policy covers exactly one URL, so {resource:?} with `*` could never \
+             verify; use a custom policy (--policy) whose Resource has the wildcard"
+        )));
+    }
     let (message, value) = prepare(resource, policy)?;
     let signature = signature(key, algorithm, &message)?;
     let name = match policy {

@@ -131,6 +131,15 @@ fn cookies_round_trip() {
         check_cookies("https://cdn.example.com/public/x", &split, 0),
         Err(Denial::WrongResource)
     );
+    // Canned cookies over a wildcard could never verify: refused with a pointer to custom.
+    let error = sign_cookies(
+        "https://cdn.example.com/private/*",
+        "K1",
+        &KEY1,
+        &SignPolicy::Canned { expires: T },
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("custom policy"), "{error}");
     // A signing cookie sent twice is refused, in one header or across several, whatever the
     // copies hold: neither the first nor the last is chosen.
     for name in [
