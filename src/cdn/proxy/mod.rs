@@ -6,6 +6,7 @@ mod fill;
 pub mod forward;
 mod gate;
 pub mod respond;
+mod route;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 
 use self::forward::{OriginHandle, Viewer};
 use self::respond::CacheResult;
+use self::route::Route;
 use crate::cdn::body::{self, Body};
 use crate::cdn::cache::collapse::{self, InFlight, Outcome, Role};
 use crate::cdn::cache::key::{self, CacheKey};
@@ -31,7 +33,7 @@ use crate::cdn::realtime_log::{RealtimeLogger, Seen, TlsNames, Verdict};
 use crate::cdn::request_path::RequestPath;
 use crate::cdn::signed::{self, KeyGroup, Verifier};
 use crate::config::CdnConfig;
-use crate::config::cdn::{Behavior, Distribution, OriginTarget, ViewerProtocol};
+use crate::config::cdn::{Behavior, Distribution, OriginTarget};
 use crate::geo::GeoDb;
 
 /// The X-Cache results `/metrics` counts, in order.
@@ -273,78 +275,41 @@ impl Edge {
                 http2,
             );
         }
-        let authority = match authority_of(&request) {
-            Ok(authority) => authority.to_string(),
-            Err(message) => {
-                seen.verdict = Some(Verdict::Unroutable);
-                return respond::text(StatusCode::BAD_REQUEST, message, http2);
+        let head = route::Head {
+            uri: request.uri(),
+            headers: request.headers(),
+            method: request.method(),
+            https: conn.https,
+        };
+        let routed = match route::route(&self.hosts, &self.config.distributions, &head) {
+            Route::Serve(routed) => routed,
+            Route::Redirect { host, route } => {
+                seen.verdict = Some(Verdict::Redirect);
+                seen.route = Some(route);
+                let pq = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+                return respond::redirect_to_https(&host, self.https_port, pq, http2);
             }
-        };
-        let Some(host) = host_of(&authority) else {
-            seen.verdict = Some(Verdict::Unroutable);
-            return respond::text(StatusCode::BAD_REQUEST, "the request has no Host", http2);
-        };
-        let Some(&distribution) = self.hosts.get(&host) else {
-            seen.verdict = Some(Verdict::Unroutable);
-            let status = if conn.https {
-                StatusCode::MISDIRECTED_REQUEST
-            } else {
-                StatusCode::NOT_FOUND
-            };
-            return respond::text(
+            Route::Refuse {
                 status,
-                &format!("no distribution serves host {host:?}"),
-                http2,
-            );
-        };
-        let dist = &self.config.distributions[distribution];
-        let path = match RequestPath::parse(request.uri().path()) {
-            Ok(path) => path,
-            Err(e) => {
-                seen.verdict = Some(Verdict::Unroutable);
-                return respond::text(StatusCode::BAD_REQUEST, &e.to_string(), http2);
+                message,
+                verdict,
+                route,
+            } => {
+                seen.verdict = Some(verdict);
+                seen.route = route;
+                return respond::text(status, &message, http2);
             }
         };
-        let Some(behavior_index) = dist
-            .behaviors
-            .iter()
-            .position(|b| b.pattern.matches(path.as_str()))
-        else {
-            seen.verdict = Some(Verdict::Unroutable);
-            return respond::text(
-                StatusCode::NOT_FOUND,
-                "no behavior matches this path",
-                http2,
-            );
-        };
+        let route::Routed {
+            distribution,
+            behavior: behavior_index,
+            host,
+            authority,
+            path,
+        } = routed;
         seen.route = Some((distribution, behavior_index));
+        let dist = &self.config.distributions[distribution];
         let behavior = &dist.behaviors[behavior_index];
-        if !conn.https {
-            match behavior.viewer_protocol {
-                ViewerProtocol::AllowAll => {}
-                ViewerProtocol::RedirectToHttps => {
-                    seen.verdict = Some(Verdict::Redirect);
-                    let pq = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-                    return respond::redirect_to_https(&host, self.https_port, pq, http2);
-                }
-                ViewerProtocol::HttpsOnly => {
-                    seen.verdict = Some(Verdict::Denied);
-                    return respond::text(
-                        StatusCode::FORBIDDEN,
-                        "this distribution is HTTPS only",
-                        http2,
-                    );
-                }
-            }
-        }
-        if !behavior.allowed_methods.contains(request.method()) {
-            seen.verdict = Some(Verdict::Method);
-            return respond::text(
-                StatusCode::FORBIDDEN,
-                "this method is not allowed here",
-                http2,
-            );
-        }
         let (mut parts, body) = request.into_parts();
         let gate = gate::GateInput {
             authority: &authority,
@@ -637,30 +602,6 @@ fn reads_whole_body(ask: &Ask<'_>) -> bool {
         && !ask.headers.contains_key(header::RANGE)
         && !ask.headers.contains_key(header::IF_NONE_MATCH)
         && !ask.headers.contains_key(header::IF_MODIFIED_SINCE)
-}
-
-/// The authority a request names. The URI's own (HTTP/2 `:authority`, or an HTTP/1.1
-/// absolute-form target) wins over `Host`, as RFC 9113 §8.3.1 and RFC 9112 §3.2.2 require;
-/// otherwise exactly one `Host` header (RFC 9112 §3.2: two are a 400). Empty when there is none.
-fn authority_of<B>(request: &Request<B>) -> Result<&str, &'static str> {
-    if let Some(authority) = request.uri().authority() {
-        return Ok(authority.as_str());
-    }
-    let mut hosts = request.headers().get_all(header::HOST).iter();
-    match (hosts.next(), hosts.next()) {
-        (None, _) => Ok(""),
-        (Some(_), Some(_)) => Err("the request has more than one Host header"),
-        (Some(host), None) => host.to_str().map_err(|_| "the Host header is not ASCII"),
-    }
-}
-
-/// The host of an authority, lower case, without port or trailing dot.
-fn host_of(raw: &str) -> Option<String> {
-    let host = match raw.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => raw.split(':').next().unwrap_or(""),
-    };
-    Some(host.trim_end_matches('.').to_ascii_lowercase()).filter(|h| !h.is_empty())
 }
 
 /// Only the behavior's cookies reach the origin (CloudFront's cookie policy).
