@@ -128,12 +128,12 @@ async fn invalidate(request: Request<Incoming>, edge: &Edge) -> Response<Body> {
             );
         }
     };
-    let Some(distribution) = edge.distribution_index(&parsed.distribution) else {
+    if !edge.has_distribution(&parsed.distribution) {
         return error(
             StatusCode::NOT_FOUND,
             &format!("no distribution has id {:?}", parsed.distribution),
         );
-    };
+    }
     if parsed.paths.is_empty() || parsed.paths.len() > MAX_PATHS {
         return error(
             StatusCode::BAD_REQUEST,
@@ -160,7 +160,7 @@ async fn invalidate(request: Request<Incoming>, edge: &Edge) -> Response<Body> {
     }
     let invalidated: u64 = canonical
         .iter()
-        .map(|path| edge.store.invalidate(distribution, path.as_str()))
+        .map(|path| edge.store.invalidate(&parsed.distribution, path.as_str()))
         .sum();
     let id = format!("I{:013}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
     info!(

@@ -159,7 +159,7 @@ mod tests {
 
     fn key(path: &str) -> CacheKey {
         CacheKey {
-            distribution: 0,
+            distribution: Arc::from("d"),
             path: Arc::from(path),
             variant: Arc::from("GET?"),
         }

@@ -15,7 +15,9 @@ use crate::config::cdn::Selection;
 /// A cache key. `path` is kept apart for invalidations by path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
-    pub distribution: usize,
+    /// The distribution's configured id, not its position: positions shift when a reload
+    /// adds or removes distributions, ids do not.
+    pub distribution: Arc<str>,
     pub path: Arc<str>,
     /// Everything else that selects the object, already normalised.
     pub variant: Arc<str>,
@@ -23,7 +25,7 @@ pub struct CacheKey {
 
 /// The primary key of a GET/HEAD request (HEAD shares GET's objects).
 pub fn primary(
-    distribution: usize,
+    distribution: &Arc<str>,
     behavior: &Behavior,
     path: &str,
     query: Option<&str>,
@@ -51,7 +53,7 @@ pub fn primary(
         );
     }
     CacheKey {
-        distribution,
+        distribution: distribution.clone(),
         path: Arc::from(path),
         variant: Arc::from(variant),
     }
@@ -68,7 +70,7 @@ pub fn secondary(primary: &CacheKey, vary: &[http::HeaderName], headers: &Header
         }
     }
     CacheKey {
-        distribution: primary.distribution,
+        distribution: primary.distribution.clone(),
         path: primary.path.clone(),
         variant: Arc::from(variant),
     }
@@ -211,7 +213,7 @@ mod tests {
             headers.insert("x-device", HeaderValue::from_static(device));
             headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(encoding));
             headers.insert("x-other", HeaderValue::from_static("ignored"));
-            primary(0, &keyed, "/a", None, &headers)
+            primary(&Arc::from("d"), &keyed, "/a", None, &headers)
         };
         assert_eq!(
             request("mobile", "gzip, br"),

@@ -114,11 +114,12 @@ impl Store {
 
     /// Drops every entry of `distribution` whose path matches `path` (exact, or a prefix when
     /// it ends in `*`). Returns how many entries were present at the time of the call.
-    pub fn invalidate(&self, distribution: usize, path: &str) -> u64 {
+    pub fn invalidate(&self, distribution: &str, path: &str) -> u64 {
         let (prefix, exact) = match path.strip_suffix('*') {
             Some(prefix) => (prefix.to_string(), false),
             None => (path.to_string(), true),
         };
+        let distribution: Arc<str> = Arc::from(distribution);
         let matches = move |key: &CacheKey| {
             key.distribution == distribution
                 && if exact {

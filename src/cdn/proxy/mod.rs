@@ -61,6 +61,8 @@ pub struct Conn {
 pub struct Edge {
     config: Arc<CdnConfig>,
     hosts: HashMap<String, usize>,
+    /// Each distribution's id, shared by its cache keys.
+    distribution_ids: Vec<Arc<str>>,
     origins: Vec<Vec<OriginHandle>>,
     pub store: Store,
     inflight: Arc<InFlight>,
@@ -193,6 +195,11 @@ impl Edge {
             geo,
             verifiers,
             store: Store::new(config.cache_size, MAX_LIFETIME, bodies),
+            distribution_ids: config
+                .distributions
+                .iter()
+                .map(|d| Arc::from(d.id.as_str()))
+                .collect(),
             config,
             hosts,
             origins,
@@ -216,9 +223,9 @@ impl Edge {
             .map(|(result, count)| (result.as_str(), count.load(Ordering::Relaxed)))
     }
 
-    /// The distribution index serving `host`, for the admin API.
-    pub fn distribution_index(&self, id: &str) -> Option<usize> {
-        self.config.distributions.iter().position(|d| d.id == id)
+    /// Whether a distribution has this id, for the admin API.
+    pub fn has_distribution(&self, id: &str) -> bool {
+        self.distribution_ids.iter().any(|d| &**d == id)
     }
 
     /// Answers one viewer request. Every response the pipeline makes passes here, so this
@@ -365,7 +372,7 @@ impl Edge {
     /// GET and HEAD: the cache in front of the origin.
     async fn cached(self: &Arc<Self>, ask: &Ask<'_>) -> Response<Body> {
         let primary = key::primary(
-            ask.distribution,
+            &self.distribution_ids[ask.distribution],
             ask.behavior,
             ask.path.as_str(),
             ask.query.as_deref(),
@@ -521,7 +528,8 @@ impl Edge {
         {
             Ok(mut response) => {
                 if response.status().is_success() || response.status().is_redirection() {
-                    self.store.invalidate(ask.distribution, ask.path.as_str());
+                    self.store
+                        .invalidate(&self.distribution_ids[ask.distribution], ask.path.as_str());
                 }
                 respond::finish(response.headers_mut(), CacheResult::Miss, ask.http2);
                 response
