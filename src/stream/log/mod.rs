@@ -35,7 +35,9 @@
 //! 30  4  data length
 //! 34  .. partition key (UTF-8), then data
 //! ```
-//! Offsets within and across a shard's segments are contiguous; a break is damage.
+//! Offsets within a segment are contiguous; a break is damage. The next segment starts at
+//! the offset after its last record, or above it where recovery cut a torn record (below);
+//! the sealed index records that end, so such a gap is known, not damage.
 //!
 //! ## Index files (`.idx`)
 //! An 8-byte header (`EWIX`, version 1) then 32-byte entries: offset, byte position, arrival
@@ -54,6 +56,21 @@
 //! an index point is placed on the next valid frame, and reads that reach the damage get
 //! [`LogError::Corrupt`] naming the file and byte position, while later records stay
 //! readable.
+//!
+//! ## A sequence number is never handed out twice
+//! A cut record may have been read (under `fsync = "interval"` appends are acknowledged
+//! before they are durable), and a consumer checkpointed on its sequence number would skip
+//! a new record that reused it. So the writer never continues after a cut: recovery first
+//! starts a new, empty last segment (file created, folder synced) at an offset above every
+//! record the cut bytes could have held — they were numbered on from the last valid record,
+//! each at least 34 bytes, so `end + ceil(cut bytes / 34)` — and only then cuts and seals
+//! the damaged one with its true end. The skip is written down by the new segment's *name*
+//! before anything is cut, so a crash at any point, a second cut, or a cut that empties a
+//! whole segment can only move the next offset further up; no other file has to agree.
+//! Reads and time seeks step over the gap. What never reached the disk leaves nothing to
+//! remember it by: under `fsync = "interval"` the records of the last interval can be lost
+//! whole, and their numbers reused; `fsync = "always"` acknowledges nothing before it is
+//! durable.
 //!
 //! # Writing
 //! Each shard has one writer thread that takes every append waiting for it, writes them with

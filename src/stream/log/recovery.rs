@@ -2,6 +2,7 @@
 //! their segments, rebuilding the rest by scanning, and repairing a torn last record.
 
 use std::fs::{self, File, OpenOptions};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use tracing::{error, warn};
 
 use super::LogError;
 use super::cursor::{Cursor, ScanError};
+use super::frame::MIN_FRAME_LEN;
 use super::index::{self, IndexEntry, IndexFile, SPACING, Seal};
 use super::meta::sync_dir;
 use super::segment::{self, Segment};
@@ -37,6 +39,39 @@ pub(super) struct Tail {
     pub last_point: Option<u64>,
 }
 
+impl Tail {
+    /// A new, empty last segment starting at offset `base`, durable in `dir` before it is
+    /// used. A file already at that name (left by a roll that failed) holds nothing
+    /// committed, so it is started afresh.
+    pub fn start(dir: &Path, base: u64, last_arrival: Option<u64>) -> Result<Tail, LogError> {
+        let path = dir.join(segment::file_name(base));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io_error("creating", &path))?;
+        let reader = File::open(&path).map_err(io_error("opening", &path))?;
+        let index_path = index::path_for(&path);
+        let index = index::write(&index_path, &[], None, false)
+            .and_then(|()| index::open_append(&index_path))
+            .inspect_err(|e| warn!(file = %index_path.display(), "cannot create the index: {e}"))
+            .ok();
+        sync_dir(dir).map_err(io_error("syncing", dir))?;
+        let segment = Segment::new(base, path, reader, 0, base, None, Vec::new());
+        Ok(Tail {
+            segment: Arc::new(segment),
+            file,
+            index,
+            len: 0,
+            next_offset: base,
+            last_arrival,
+            last_point: None,
+        })
+    }
+}
+
 fn io_error(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
     let context = format!("{context} {}", path.display());
     move |e| LogError::io(context, e)
@@ -50,20 +85,23 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered, LogError> {
             sync_dir(parent).map_err(io_error("syncing", parent))?;
         }
     }
-    let mut bases = list(dir)?;
-    if bases.is_empty() {
-        let path = dir.join(segment::file_name(0));
-        File::create_new(&path).map_err(io_error("creating", &path))?;
-        sync_dir(dir).map_err(io_error("syncing", dir))?;
-        bases.push(0);
-    }
-    let mut segments = Vec::with_capacity(bases.len());
+    let bases = list(dir)?;
+    let Some(&last_base) = bases.last() else {
+        let tail = Tail::start(dir, 0, None)?;
+        return Ok(Recovered {
+            segments: vec![Arc::clone(&tail.segment)],
+            latest_arrival: None,
+            tail,
+        });
+    };
+    let mut segments = Vec::with_capacity(bases.len() + 1);
     for pair in bases.windows(2) {
         segments.push(Arc::new(open_sealed(dir, pair[0], pair[1])?));
     }
-    let last_base = bases[bases.len() - 1];
-    let mut tail = open_last(dir, last_base)?;
-    let previous_arrival = segments.last().and_then(|s| s.last_arrival());
+    let (cut, mut tail) = open_last(dir, last_base)?;
+    segments.extend(cut);
+    // A segment cut empty has no arrival of its own.
+    let previous_arrival = segments.iter().rev().find_map(|s| s.last_arrival());
     tail.last_arrival = tail.last_arrival.or(previous_arrival);
     segments.push(Arc::clone(&tail.segment));
     Ok(Recovered {
@@ -203,12 +241,13 @@ fn open_sealed(dir: &Path, base: u64, next_base: u64) -> Result<Segment, LogErro
         Ok(Some(IndexFile {
             entries,
             seal: Some(seal),
-        })) if seal.len == len && seal.end_offset == next_base => {
+        })) if seal.len == len && seal.end_offset <= next_base => {
             return Ok(Segment::new(
                 base,
                 path,
                 file,
                 len,
+                seal.end_offset,
                 seal.last_arrival_ms,
                 entries,
             ));
@@ -225,16 +264,23 @@ fn open_sealed(dir: &Path, base: u64, next_base: u64) -> Result<Segment, LogErro
             "the end of a sealed segment is unreadable ({damage})"
         );
     }
-    if found.next_offset != next_base {
+    let end = found.next_offset.min(next_base);
+    if found.next_offset > next_base {
         error!(
             file = %path.display(),
-            "the segment ends at offset {} but the next one starts at {next_base}: offsets are \
-             not contiguous, reads across the gap will fail",
-            found.next_offset
+            "the segment holds offsets up to {} but the next one starts at {next_base}: reads \
+             take offsets from {next_base} on from the next segment",
+            found.next_offset - 1
+        );
+    } else if end < next_base {
+        warn!(
+            file = %path.display(),
+            "offsets {end}..{next_base} are not on disk: records lost before the next segment, \
+             or a gap left by cutting a torn record (its index, which says so, is gone)"
         );
     }
     let seal = Seal {
-        end_offset: found.next_offset,
+        end_offset: end,
         len,
         last_arrival_ms: found.last_arrival,
     };
@@ -246,21 +292,23 @@ fn open_sealed(dir: &Path, base: u64, next_base: u64) -> Result<Segment, LogErro
         path,
         file,
         len,
+        end,
         found.last_arrival,
         found.points,
     ))
 }
 
-/// The last segment: scanned from its last index point that still holds its frame, with a
-/// torn last record cut off.
-fn open_last(dir: &Path, base: u64) -> Result<Tail, LogError> {
+/// The last segment: scanned from its last index point that still holds its frame. A torn
+/// last record is cut off, and then the writer continues in a new segment (see
+/// [`cut_torn_tail`]), returned after the cut one.
+fn open_last(dir: &Path, base: u64) -> Result<(Option<Arc<Segment>>, Tail), LogError> {
     let path = dir.join(segment::file_name(base));
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
         .map_err(io_error("opening", &path))?;
-    let mut len = file
+    let len = file
         .metadata()
         .map_err(io_error("reading the size of", &path))?
         .len();
@@ -286,6 +334,7 @@ fn open_last(dir: &Path, base: u64) -> Result<Tail, LogError> {
     }
     let found = scan(&file, &path, len, base, points.last().copied())?;
     points.extend_from_slice(&found.points);
+    let reader = File::open(&path).map_err(io_error("opening", &path))?;
     if let Some((position, damage)) = &found.torn {
         warn!(
             file = %path.display(),
@@ -293,31 +342,71 @@ fn open_last(dir: &Path, base: u64) -> Result<Tail, LogError> {
             bytes = len - position,
             "cutting a torn record off the end of the segment ({damage})"
         );
-        file.set_len(*position)
-            .and_then(|()| file.sync_all())
-            .map_err(io_error("truncating", &path))?;
-        len = *position;
+        let tail = cut_torn_tail(dir, &file, &path, *position..len, &found)?;
+        let seal = Seal {
+            end_offset: found.next_offset,
+            len: *position,
+            last_arrival_ms: found.last_arrival,
+        };
+        if let Err(e) = index::write(&index_path, &points, Some(seal), true) {
+            warn!(file = %index_path.display(), "cannot write the index: {e}");
+        }
+        let cut = Segment::new(
+            base,
+            path,
+            reader,
+            *position,
+            found.next_offset,
+            found.last_arrival,
+            points,
+        );
+        return Ok((Some(Arc::new(cut)), tail));
     }
     let index = index::write(&index_path, &points, None, false)
         .and_then(|()| index::open_append(&index_path))
         .inspect_err(|e| warn!(file = %index_path.display(), "cannot write the index: {e}"))
         .ok();
-    let reader = File::open(&path).map_err(io_error("opening", &path))?;
-    let segment = Arc::new(Segment::new(
+    let segment = Segment::new(
         base,
         path,
         reader,
         len,
+        found.next_offset,
         found.last_arrival,
         points,
-    ));
-    Ok(Tail {
-        segment,
+    );
+    let tail = Tail {
+        segment: Arc::new(segment),
         file,
         index,
         len,
         next_offset: found.next_offset,
         last_arrival: found.last_arrival,
         last_point: found.last_point,
-    })
+    };
+    Ok((None, tail))
+}
+
+/// Cuts the bytes `torn` (its end) off the segment `file`, whose valid records end at offset
+/// `found.next_offset`, and returns the new, empty last segment the writer continues in.
+///
+/// The cut bytes may have held records a reader saw, and their offsets are unreadable, but
+/// bounded: they were numbered on from `found.next_offset`, at least [`MIN_FRAME_LEN`] bytes
+/// each. The new segment starts above that bound and is made durable *before* the cut, so
+/// its file name remembers the skip through a crash at any point, a second cut, or a cut
+/// that empties a whole segment.
+fn cut_torn_tail(
+    dir: &Path,
+    file: &File,
+    path: &Path,
+    torn: Range<u64>,
+    found: &Scan,
+) -> Result<Tail, LogError> {
+    let could_hold = (torn.end - torn.start).div_ceil(MIN_FRAME_LEN);
+    let next_base = found.next_offset.saturating_add(could_hold);
+    let tail = Tail::start(dir, next_base, found.last_arrival)?;
+    file.set_len(torn.start)
+        .and_then(|()| file.sync_all())
+        .map_err(io_error("truncating", path))?;
+    Ok(tail)
 }

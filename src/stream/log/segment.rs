@@ -39,6 +39,9 @@ pub(super) struct Segment {
     file: File,
     /// Bytes holding committed records; readers never look past it.
     len: AtomicU64,
+    /// The offset after its last committed record. The next segment may start above it: a
+    /// gap recovery left after cutting a torn tail, whose offsets are never handed out.
+    end: AtomicU64,
     last_arrival: AtomicU64,
     index: RwLock<Vec<IndexEntry>>,
 }
@@ -109,6 +112,7 @@ impl Segment {
         path: PathBuf,
         file: File,
         len: u64,
+        end: u64,
         last_arrival: Option<u64>,
         entries: Vec<IndexEntry>,
     ) -> Segment {
@@ -117,6 +121,7 @@ impl Segment {
             path,
             file,
             len: AtomicU64::new(len),
+            end: AtomicU64::new(end),
             last_arrival: AtomicU64::new(last_arrival.unwrap_or(NO_ARRIVAL)),
             index: RwLock::new(entries),
         }
@@ -124,6 +129,11 @@ impl Segment {
 
     pub fn committed_len(&self) -> u64 {
         self.len.load(Ordering::Acquire)
+    }
+
+    /// The offset after its last committed record.
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
     }
 
     pub fn last_arrival(&self) -> Option<u64> {
@@ -139,9 +149,9 @@ impl Segment {
             .clone()
     }
 
-    /// Makes the records in the first `len` bytes visible; called by the writer only, before
-    /// it moves the shard's tip.
-    pub fn publish(&self, len: u64, last_arrival: Option<u64>, points: &[IndexEntry]) {
+    /// Makes the records in the first `len` bytes (offsets below `end`) visible; called by
+    /// the writer only, before it moves the shard's tip.
+    pub fn publish(&self, len: u64, end: u64, last_arrival: Option<u64>, points: &[IndexEntry]) {
         if !points.is_empty() {
             self.index
                 .write()
@@ -150,6 +160,7 @@ impl Segment {
         }
         self.last_arrival
             .store(last_arrival.unwrap_or(NO_ARRIVAL), Ordering::Release);
+        self.end.store(end, Ordering::Release);
         self.len.store(len, Ordering::Release);
     }
 

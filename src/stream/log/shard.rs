@@ -188,7 +188,8 @@ impl Shard {
             let Some(segment) = segments.get(i) else {
                 break;
             };
-            let limit = segments.get(i + 1).map_or(tip, |next| next.base.min(tip));
+            // Offsets between a segment's end and the next one's base were never kept.
+            let limit = segment.end().min(tip);
             if out.next < limit
                 && let Err(e) = segment.read_into(limit, &mut out)
             {
@@ -196,6 +197,11 @@ impl Shard {
                     return Err(e);
                 }
                 break;
+            }
+            if !out.full() {
+                // The segment is read to its end, and no offset lies between it and the next.
+                let next_base = segments.get(i + 1).map_or(tip, |next| next.base.min(tip));
+                out.next = out.next.max(next_base);
             }
             i += 1;
         }
@@ -210,13 +216,16 @@ impl Shard {
     pub fn offset_at_timestamp(&self, ms: u64) -> Result<u64, LogError> {
         let tip = self.state.tip();
         let segments = self.state.segments();
-        // Arrivals never decrease, so segments are ordered by their newest arrival too.
-        let i = segments.partition_point(|s| s.last_arrival().is_some_and(|last| last < ms));
-        let Some(segment) = segments.get(i) else {
+        // Arrivals never decrease, so the answer is in the first segment holding a record
+        // that arrived at or after `ms`. Not a binary search: a segment that recovery cut
+        // empty has no arrival to order it by.
+        let found = segments
+            .iter()
+            .find(|s| s.last_arrival().is_some_and(|last| last >= ms));
+        let Some(segment) = found else {
             return Ok(tip);
         };
-        let limit = segments.get(i + 1).map_or(tip, |next| next.base.min(tip));
-        segment.find_time(ms, limit)
+        segment.find_time(ms, segment.end().min(tip))
     }
 
     /// Hands records to the writer and waits for its acknowledgement.

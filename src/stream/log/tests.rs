@@ -218,44 +218,120 @@ async fn reopening_gives_the_same_records_and_continues() {
     );
 }
 
+/// The offset past every record `bytes` of torn frames could have held.
+fn past_cut(end: u64, bytes: u64) -> u64 {
+    end + bytes.div_ceil(frame::MIN_FRAME_LEN)
+}
+
+fn last_segment(data: &Path) -> PathBuf {
+    files(&shard_dir(data, "s", 0), "seg").pop().unwrap()
+}
+
+fn cut_to(path: &Path, len: u64) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
 #[tokio::test]
-async fn a_torn_tail_is_cut_at_open_and_appends_continue() {
+async fn a_torn_tail_is_cut_at_open_and_its_offsets_are_never_handed_out_again() {
     let dir = tempfile::tempdir().unwrap();
     let written = records("t", 10, 50);
     {
         let (_log, stream) = log_with_stream(dir.path(), 1 << 20, 1);
         stream.append(0, written.clone()).await.unwrap();
     }
-    let segment = files(&shard_dir(dir.path(), "s", 0), "seg").remove(0);
+    let segment = last_segment(dir.path());
     let full_len = fs::metadata(&segment).unwrap().len();
-    // A last record only partly written.
-    OpenOptions::new()
-        .write(true)
-        .open(&segment)
-        .unwrap()
-        .set_len(full_len - 5)
-        .unwrap();
+    let frame_len = frame::encoded_len(written[9].partition_key.len(), 50) as u64;
+    // A last record only partly written: record 9 may have been read before the crash.
+    cut_to(&segment, full_len - 5);
+    let resumed = past_cut(9, frame_len - 5);
     {
         let (_log, stream) = reopen(dir.path(), 1 << 20);
         let shard = &stream.shards()[0];
-        assert_eq!(shard.next_offset(), 9);
+        assert_eq!(shard.next_offset(), resumed);
+        assert!(resumed > 9);
         assert_matches(&read_all(shard, 0), &written[..9], 0);
-        let frame_len = frame::encoded_len(written[9].partition_key.len(), 50) as u64;
         assert_eq!(fs::metadata(&segment).unwrap().len(), full_len - frame_len);
+        // A read that reaches the gap moves past it, so a consumer is never stuck there.
+        assert_eq!(shard.read(0, 100, 1 << 20).unwrap().next, resumed);
+        assert_eq!(shard.read(9, 100, 1 << 20).unwrap().next, resumed);
         let again = stream.append(0, written[9..].to_vec()).await.unwrap();
-        assert_eq!(again[0].seq.offset, 9);
+        assert_eq!(again[0].seq.offset, resumed);
+        // Reads step over the skipped offsets, from any of them.
+        let all = read_all(shard, 0);
+        assert_eq!(all.len(), 10);
+        assert_eq!(all[9].offset, resumed);
+        assert_eq!(read_all(shard, 9)[0].offset, resumed);
     }
-    // Garbage after the last record.
-    let mut garbage = fs::read(&segment).unwrap();
+    // Garbage after the last record of the new segment.
+    let tail = last_segment(dir.path());
+    assert_ne!(tail, segment);
+    let tail_len = fs::metadata(&tail).unwrap().len();
+    let mut garbage = fs::read(&tail).unwrap();
     garbage.extend_from_slice(&[0xEB, 0x5C, 1, 0, 9, 9, 9, 9, 1, 2, 3]);
-    fs::write(&segment, &garbage).unwrap();
+    fs::write(&tail, &garbage).unwrap();
     let (_log, stream) = reopen(dir.path(), 1 << 20);
     let shard = &stream.shards()[0];
-    assert_eq!(shard.next_offset(), 10);
-    assert_eq!(fs::metadata(&segment).unwrap().len(), full_len);
-    assert_matches(&read_all(shard, 0), &written, 0);
-    stream.append(0, records("u", 1, 5)).await.unwrap();
-    assert_eq!(read_all(shard, 10).len(), 1);
+    assert_eq!(shard.next_offset(), past_cut(resumed + 1, 11));
+    assert_eq!(fs::metadata(&tail).unwrap().len(), tail_len);
+    let kept = read_all(shard, 0);
+    assert_eq!(kept.len(), 10);
+    assert_eq!(kept[9].partition_key, written[9].partition_key);
+    let more = stream.append(0, records("u", 1, 5)).await.unwrap();
+    assert_eq!(more[0].seq.offset, past_cut(resumed + 1, 11));
+    assert_eq!(read_all(shard, resumed + 1).len(), 1);
+    // Time seeks find records on both sides of the gaps.
+    assert_eq!(shard.offset_at_timestamp(0).unwrap(), 0);
+    let newest = more[0].arrival_ms;
+    assert!(shard.offset_at_timestamp(newest).unwrap() <= more[0].seq.offset);
+    assert_eq!(
+        shard.offset_at_timestamp(newest + 1).unwrap(),
+        shard.next_offset()
+    );
+}
+
+#[tokio::test]
+async fn repeated_cuts_and_a_wholly_torn_segment_never_reuse_an_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut highest_seen = None;
+    drop(log_with_stream(dir.path(), 1 << 20, 1));
+    for round in 0..4 {
+        {
+            let (_log, stream) = reopen(dir.path(), 1 << 20);
+            let shard = &stream.shards()[0];
+            assert!(
+                highest_seen.is_none_or(|seen| shard.next_offset() > seen),
+                "round {round}: next offset {} after {highest_seen:?}",
+                shard.next_offset()
+            );
+            let appended = stream.append(0, records("r", 3, 20)).await.unwrap();
+            highest_seen = appended.last().map(|a| a.seq.offset);
+        }
+        let tail = last_segment(dir.path());
+        let len = fs::metadata(&tail).unwrap().len();
+        if round % 2 == 1 {
+            // The whole segment is garbage: it is cut empty.
+            fs::write(&tail, vec![0xEB; len as usize]).unwrap();
+        } else {
+            cut_to(&tail, len - 3);
+        }
+    }
+    // The gaps are kept by the segments' names: even without any index they stay skipped.
+    for index in files(&shard_dir(dir.path(), "s", 0), "idx") {
+        fs::remove_file(index).unwrap();
+    }
+    let (_log, stream) = reopen(dir.path(), 1 << 20);
+    let shard = &stream.shards()[0];
+    assert!(shard.next_offset() > highest_seen.unwrap());
+    let kept: Vec<u64> = read_all(shard, 0).iter().map(|r| r.offset).collect();
+    assert!(kept.windows(2).all(|w| w[0] < w[1]), "{kept:?}");
+    // Rounds 0 and 2 kept two of their three records; rounds 1 and 3 kept none.
+    assert_eq!(kept.len(), 4, "{kept:?}");
 }
 
 #[tokio::test]
@@ -289,7 +365,8 @@ async fn index_points_past_lost_bytes_are_dropped_at_open() {
 
     let (_log, stream) = reopen(dir.path(), 1 << 20);
     let shard = &stream.shards()[0];
-    assert_eq!(shard.next_offset(), kept as u64);
+    let resumed = past_cut(kept as u64, len - cut_at);
+    assert_eq!(shard.next_offset(), resumed);
     assert_eq!(fs::metadata(&segment).unwrap().len(), cut_at);
     assert_matches(&read_all(shard, 0), &written[..kept], 0);
     assert!(
@@ -299,8 +376,8 @@ async fn index_points_past_lost_bytes_are_dropped_at_open() {
             .all(|e| e.position < cut_at)
     );
     let again = stream.append(0, written[kept..].to_vec()).await.unwrap();
-    assert_eq!(again[0].seq.offset, kept as u64);
-    assert_matches(&read_all(shard, 0), &written, 0);
+    assert_eq!(again[0].seq.offset, resumed);
+    assert_matches(&read_all(shard, resumed), &written[kept..], resumed);
 }
 
 fn flip_byte(path: &Path, position: u64) {

@@ -7,7 +7,7 @@
 //! of them, writes them with one call and syncs once before acknowledging each. An idle
 //! writer is a parked thread.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -20,9 +20,8 @@ use tracing::{error, warn};
 
 use super::frame;
 use super::index::{self, IndexEntry, SPACING, Seal};
-use super::meta::sync_dir;
 use super::recovery::Tail;
-use super::segment::{self, Segment};
+use super::segment::Segment;
 use super::shard::ShardState;
 use super::{Appended, FsyncPolicy, LogError, LogOptions, NewRecord, SeqNo};
 
@@ -299,7 +298,7 @@ impl Writer {
         self.last_arrival = batch.last_arrival;
         self.last_point = batch.last_point;
         self.active
-            .publish(self.len, self.last_arrival, &batch.points);
+            .publish(self.len, self.next_offset, self.last_arrival, &batch.points);
         self.state.publish(self.next_offset, self.last_arrival);
         self.append_points(&batch.points);
         for pending in batch.pending {
@@ -393,38 +392,16 @@ impl Writer {
         let old_index = index::path_for(&old);
         index::write(&old_index, &self.active.entries(), Some(seal), true)
             .map_err(|e| LogError::io(context("writing", &old_index), e))?;
-        let path = self.dir.join(segment::file_name(self.next_offset));
-        // A file left by an earlier failed roll holds nothing committed: start it afresh.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| LogError::io(context("creating", &path), e))?;
-        let reader = File::open(&path).map_err(|e| LogError::io(context("opening", &path), e))?;
-        let new_index = index::path_for(&path);
-        let index = index::write(&new_index, &[], None, false)
-            .and_then(|()| index::open_append(&new_index))
-            .inspect_err(|e| warn!(file = %new_index.display(), "cannot create the index: {e}"))
-            .ok();
-        sync_dir(&self.dir).map_err(|e| LogError::io(context("syncing", &self.dir), e))?;
-        let segment = Arc::new(Segment::new(
-            self.next_offset,
-            path,
-            reader,
-            0,
-            None,
-            Vec::new(),
-        ));
+        let tail = Tail::start(&self.dir, self.next_offset, self.last_arrival)?;
+        let segment = Arc::clone(&tail.segment);
         self.state.change_segments(|current| {
             let mut next = current.to_vec();
             next.push(Arc::clone(&segment));
             Some(next)
         });
         self.active = segment;
-        self.file = file;
-        self.index = index;
+        self.file = tail.file;
+        self.index = tail.index;
         self.len = 0;
         self.last_point = None;
         self.needs_truncate = false;
