@@ -12,7 +12,8 @@
 //! - [`geo`]: client location from `[[geo.networks]]` and MaxMind-format databases
 //! - [`health`]: HTTP/HTTPS/TCP/calculated health checks, published as lock-free flags, and
 //!   the status listener that shows them
-//! - [`net`]: socket set-up shared by the servers
+//! - [`net`]: socket set-up shared by the servers; connection admission (per-client and
+//!   global caps, oldest-idle eviction) and the accept loop built on it
 //! - [`shutdown`]: SIGINT/SIGTERM → one cancellation token
 //! - [`stream`]: the Kinesis-compatible stream log: durable sharded log on disk, its API, ingest
 //!   and delivery

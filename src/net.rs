@@ -1,4 +1,8 @@
-//! Socket set-up shared by every server.
+//! Socket set-up shared by every server, and the connection admission and accept loop the
+//! DNS process's TCP listeners share.
+
+pub mod accept;
+pub mod admission;
 
 use std::io;
 use std::net::SocketAddr;

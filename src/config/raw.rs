@@ -116,6 +116,7 @@ pub struct RawDns {
     pub max_udp_payload: Option<Spanned<i64>>,
     pub tcp_idle_timeout: Option<Spanned<ConfigDuration>>,
     pub tcp_max_connections: Option<Spanned<i64>>,
+    pub tcp_max_per_client: Option<Spanned<i64>>,
     pub chaos: Option<RawChaos>,
     #[serde(default)]
     pub zones: Vec<Spanned<RawZone>>,

@@ -6,6 +6,7 @@
 //! - `answer`: the answer algorithm (pure)
 //! - `policy`: Route 53 routing policies over health and client location
 //! - `edns`: EDNS Client Subnet (RFC 7871)
+//! - `malformed`: counters and the rate-limited log line for malformed queries
 //! - `wire`: encoding, truncation, OPT
 //! - `snapshot`: precomputed answers and the state the request path reads
 //! - `responder`: bytes in, bytes out
@@ -13,6 +14,7 @@
 
 pub mod answer;
 pub mod edns;
+pub mod malformed;
 pub mod policy;
 pub mod rdata;
 pub mod responder;
@@ -22,4 +24,4 @@ pub mod wire;
 pub mod zone;
 pub mod zonefile;
 
-pub use server::{DnsServer, StartError};
+pub use server::{DnsServer, StartError, Timers};

@@ -5,9 +5,11 @@ use std::net::IpAddr;
 
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::answer::{self, Routing};
 use super::edns::{self, ClientSubnet};
+use super::malformed::Malformed;
 use super::policy::Client;
 use super::snapshot::{Prepared, Snapshot};
 use super::wire::{self, Encoded, HEADER_LEN, OptOut, QueryHeader};
@@ -24,18 +26,43 @@ pub enum Transport {
     Tcp,
 }
 
-/// Writes the response to `query` from `peer` into `out` (cleared first). Returns false when
-/// nothing must be sent: too short to have a header, or itself a response.
+/// What [`respond`] made of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome {
+    /// `out` holds the response.
+    Answered,
+    /// `out` holds FORMERR, or nothing when not even a header could be read.
+    Malformed(Malformed),
+    /// The packet is itself a response: answering it could start a loop between servers.
+    Ignored,
+}
+
+impl Outcome {
+    /// True when `out` holds a response to send.
+    pub fn has_reply(self) -> bool {
+        !matches!(
+            self,
+            Outcome::Ignored | Outcome::Malformed(Malformed::Header)
+        )
+    }
+}
+
+/// Writes the response to `query` from `peer` into `out` (cleared first), and says whether
+/// there is anything to send and whether the query was malformed.
 pub fn respond(
     snapshot: &Snapshot,
     query: &[u8],
     peer: IpAddr,
     transport: Transport,
     out: &mut Vec<u8>,
-) -> bool {
+) -> Outcome {
     out.clear();
-    if query.len() < HEADER_LEN || query[2] & 0x80 != 0 {
-        return false;
+    if query.len() < HEADER_LEN {
+        return Outcome::Malformed(Malformed::Header);
+    }
+    if query[2] & 0x80 != 0 {
+        return Outcome::Ignored;
     }
     let header = QueryHeader {
         id: u16::from_be_bytes([query[0], query[1]]),
@@ -43,27 +70,32 @@ pub fn respond(
         recursion_desired: query[2] & 0x01 != 0,
         checking_disabled: query[3] & 0x10 != 0,
     };
+    // Read before hickory decodes the message: hickory logs a WARN for every badly framed OPT
+    // record, and those packets can come from any spoofed address.
+    let subnet = match edns::client_subnet(query) {
+        Ok(subnet) => subnet,
+        Err(edns::MalformedSubnet) => {
+            match only_question(query) {
+                Some(question) => {
+                    wire::write_error(out, header, &question, ResponseCode::FormErr, None)
+                }
+                None => wire::write_bare_error(out, header, ResponseCode::FormErr),
+            }
+            return Outcome::Malformed(Malformed::Edns);
+        }
+    };
     let message = match Message::from_vec(query) {
         Ok(message) => message,
         Err(_) => {
             wire::write_bare_error(out, header, ResponseCode::FormErr);
-            return true;
+            return Outcome::Malformed(Malformed::Undecodable);
         }
     };
     let [question] = message.queries.as_slice() else {
         wire::write_bare_error(out, header, ResponseCode::FormErr);
-        return true;
+        return Outcome::Malformed(Malformed::QuestionCount);
     };
-    let subnet = match message.edns {
-        Some(_) => match edns::client_subnet(query) {
-            Ok(subnet) => subnet.filter(|_| snapshot.use_client_subnet),
-            Err(edns::MalformedSubnet) => {
-                wire::write_error(out, header, question, ResponseCode::FormErr, None);
-                return true;
-            }
-        },
-        None => None,
-    };
+    let subnet = subnet.filter(|_| snapshot.use_client_subnet);
     let opt = message.edns.as_ref().map(|edns| OptOut {
         payload: snapshot.max_udp_payload,
         ext_rcode: 0,
@@ -72,7 +104,7 @@ pub fn respond(
     });
     if message.metadata.op_code != OpCode::Query {
         wire::write_error(out, header, question, ResponseCode::NotImp, opt);
-        return true;
+        return Outcome::Answered;
     }
     if let (Some(edns), Some(opt)) = (&message.edns, opt)
         && edns.version() > 0
@@ -82,7 +114,7 @@ pub fn respond(
             ..opt
         };
         wire::write_error(out, header, question, ResponseCode::BADVERS, Some(badvers));
-        return true;
+        return Outcome::Answered;
     }
     let limit = match (transport, &message.edns) {
         (Transport::Tcp, _) => MAX_MESSAGE,
@@ -113,7 +145,17 @@ pub fn respond(
         }
         _ => wire::write_error(out, header, question, ResponseCode::Refused, opt),
     }
-    true
+    Outcome::Answered
+}
+
+/// The question of a packet hickory has not decoded, when it has exactly one that reads.
+fn only_question(packet: &[u8]) -> Option<Query> {
+    if packet.get(4..6)? != [0, 1] {
+        return None;
+    }
+    let mut decoder = BinDecoder::new(packet);
+    decoder.read_slice(HEADER_LEN).ok()?;
+    Query::read(&mut decoder).ok()
 }
 
 /// The client routing decisions see: the ECS subnet when it carries bits, else the peer.
@@ -232,7 +274,9 @@ records = [
             "192.0.2.7".parse().expect("an address"),
             transport,
             &mut out,
-        ) {
+        )
+        .has_reply()
+        {
             assert!(
                 query.len() < HEADER_LEN || query[2] & 0x80 != 0,
                 "silence only for headerless or response packets"

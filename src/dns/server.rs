@@ -1,4 +1,6 @@
-//! Transport: UDP (one SO_REUSEPORT socket per worker) and TCP per RFC 7766, with limits.
+//! Transport: UDP (one SO_REUSEPORT socket per worker) and TCP per RFC 7766, with limits:
+//! TCP connections go through [`crate::net::admission`] (per-client cap, oldest-idle eviction)
+//! and every malformed query is counted, never logged one by one.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,16 +10,18 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use super::responder::{MAX_MESSAGE, Transport, respond};
+use super::malformed::{DEFAULT_SUMMARY_INTERVAL, MalformedCounters};
+use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
 use super::snapshot::Snapshot;
 use crate::config::DnsConfig;
 use crate::geo::{GeoDb, GeoError};
+use crate::health::status::{self, StatusLimits};
 use crate::health::{self, HealthCheckConfig, HealthTable};
+use crate::net::admission::{Admission, Limits, Ticket};
 
 /// Kernel receive buffer asked for each UDP socket, to ride out bursts.
 const UDP_RECV_BUFFER: usize = 4 << 20;
@@ -35,7 +39,28 @@ pub struct DnsServer {
     addrs: Vec<SocketAddr>,
     status_addrs: Vec<SocketAddr>,
     tcp_idle_timeout: Duration,
-    tcp_slots: Arc<Semaphore>,
+    /// Shared by every TCP listener: the caps hold across addresses.
+    tcp_admission: Admission,
+    malformed: Arc<MalformedCounters>,
+    timers: Timers,
+}
+
+/// Fixed intervals, shortened by tests so they need not wait out production values.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// How often a summary of malformed queries may be logged.
+    pub malformed_summary: Duration,
+    /// The status listener's connection caps and lifetime.
+    pub status: StatusLimits,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            malformed_summary: DEFAULT_SUMMARY_INTERVAL,
+            status: StatusLimits::default(),
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -71,7 +96,12 @@ impl DnsServer {
             addrs: Vec::new(),
             status_addrs: Vec::new(),
             tcp_idle_timeout: config.tcp_idle_timeout,
-            tcp_slots: Arc::new(Semaphore::new(config.tcp_max_connections)),
+            tcp_admission: Admission::new(Limits {
+                max_connections: config.tcp_max_connections,
+                max_per_client: config.tcp_max_per_client,
+            }),
+            malformed: Arc::default(),
+            timers: Timers::default(),
         };
         for &addr in &config.listen {
             let (udp, tcp, bound) = bind_pair(addr, config.workers)
@@ -105,6 +135,11 @@ impl DnsServer {
         &self.status_addrs
     }
 
+    /// Replaces the [`Timers`] (tests use short ones).
+    pub fn set_timers(&mut self, timers: Timers) {
+        self.timers = timers;
+    }
+
     /// Runs health checks and serves until `shutdown` is cancelled, then lets TCP
     /// connections finish their query.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -114,31 +149,53 @@ impl DnsServer {
             shutdown.clone(),
         );
         let mut tasks = JoinSet::new();
+        let malformed = self.malformed.clone();
+        let (interval, token) = (self.timers.malformed_summary, shutdown.clone());
+        tasks.spawn(async move { malformed.log_summaries(interval, token).await });
+        // One admission for all status addresses, like the DNS listeners.
+        let status_admission = Admission::new(self.timers.status.admission);
         for listener in self.status {
-            tasks.spawn(health::status::serve(
-                listener,
-                self.health.clone(),
-                shutdown.clone(),
-            ));
+            let ctx = status::StatusContext {
+                table: self.health.clone(),
+                malformed: self.malformed.clone(),
+                lifetime: self.timers.status.lifetime,
+                shutdown: shutdown.clone(),
+            };
+            tasks.spawn(status::serve(listener, status_admission.clone(), ctx));
         }
+        let answerer = Answerer {
+            snapshot: self.snapshot.clone(),
+            malformed: self.malformed.clone(),
+        };
         for socket in self.udp {
-            let snapshot = self.snapshot.clone();
+            let answerer = answerer.clone();
             let token = shutdown.clone();
             tasks.spawn(async move {
                 tokio::select! {
                     () = token.cancelled() => {}
-                    () = serve_udp(socket, snapshot) => {}
+                    () = serve_udp(socket, answerer) => {}
                 }
             });
         }
         for listener in self.tcp {
             let ctx = TcpContext {
-                snapshot: self.snapshot.clone(),
+                answerer: answerer.clone(),
                 idle_timeout: self.tcp_idle_timeout,
-                slots: self.tcp_slots.clone(),
                 shutdown: shutdown.clone(),
             };
-            tasks.spawn(serve_tcp(listener, ctx));
+            tasks.spawn(crate::net::accept::serve(
+                listener,
+                self.tcp_admission.clone(),
+                shutdown.clone(),
+                move |stream, peer, ticket| {
+                    let ctx = ctx.clone();
+                    async move {
+                        if let Err(e) = serve_connection(stream, peer, ticket, &ctx).await {
+                            debug!("tcp {peer}: {e}");
+                        }
+                    }
+                },
+            ));
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -191,7 +248,31 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     Ok(socket)
 }
 
-async fn serve_udp(socket: UdpSocket, snapshot: Arc<Snapshot>) {
+/// The request path both transports share: respond, and count what was malformed.
+#[derive(Clone)]
+struct Answerer {
+    snapshot: Arc<Snapshot>,
+    malformed: Arc<MalformedCounters>,
+}
+
+impl Answerer {
+    /// Writes the response into `out`; false when nothing is to be sent.
+    fn answer(
+        &self,
+        query: &[u8],
+        peer: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let outcome = respond(&self.snapshot, query, peer.ip(), transport, out);
+        if let Outcome::Malformed(reason) = outcome {
+            self.malformed.record(reason);
+        }
+        outcome.has_reply()
+    }
+}
+
+async fn serve_udp(socket: UdpSocket, answerer: Answerer) {
     let mut query = vec![0u8; MAX_MESSAGE];
     let mut response = Vec::with_capacity(4096);
     loop {
@@ -202,13 +283,8 @@ async fn serve_udp(socket: UdpSocket, snapshot: Arc<Snapshot>) {
                 continue;
             }
         };
-        if respond(
-            &snapshot,
-            &query[..len],
-            peer.ip(),
-            Transport::Udp,
-            &mut response,
-        ) && let Err(e) = socket.send_to(&response, peer).await
+        if answerer.answer(&query[..len], peer, Transport::Udp, &mut response)
+            && let Err(e) = socket.send_to(&response, peer).await
         {
             debug!("udp send to {peer}: {e}");
         }
@@ -218,48 +294,19 @@ async fn serve_udp(socket: UdpSocket, snapshot: Arc<Snapshot>) {
 /// What every TCP connection task needs.
 #[derive(Clone)]
 struct TcpContext {
-    snapshot: Arc<Snapshot>,
+    answerer: Answerer,
     idle_timeout: Duration,
-    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
 
-async fn serve_tcp(listener: TcpListener, ctx: TcpContext) {
-    let mut connections = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            () = ctx.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                warn!("tcp accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
-            debug!("tcp connection from {peer} refused: connection limit reached");
-            continue;
-        };
-        let ctx = ctx.clone();
-        connections.spawn(async move {
-            if let Err(e) = serve_connection(stream, peer, &ctx).await {
-                debug!("tcp {peer}: {e}");
-            }
-            drop(permit);
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    while connections.join_next().await.is_some() {}
-}
-
-/// Answers length-prefixed queries in order until the client closes, goes idle, or we shut
-/// down (RFC 7766 §6.2: several queries per connection; idle connections are closed).
+/// Answers length-prefixed queries in order until the client closes, goes idle, is evicted
+/// to make room for another client, or we shut down (RFC 7766 §6.2: several queries per
+/// connection; idle connections are closed). The connection is idle while a query is still
+/// arriving, and busy (not evictable) from a complete query until its answer is written.
 async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
+    ticket: Ticket,
     ctx: &TcpContext,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
@@ -267,34 +314,51 @@ async fn serve_connection(
     let mut response = Vec::with_capacity(4096);
     let mut framed = Vec::with_capacity(4096);
     loop {
-        let mut prefix = [0u8; 2];
         let read = tokio::select! {
-            () = ctx.shutdown.cancelled() => return Ok(()),
-            read = tokio::time::timeout(ctx.idle_timeout, stream.read_exact(&mut prefix)) => read,
+            // A query already waiting (pipelined) is answered before anything else.
+            biased;
+            read = tokio::time::timeout(ctx.idle_timeout, read_query(&mut stream, &mut query)) => read,
+            () = ticket.evicted() => break,
+            () = ctx.shutdown.cancelled() => break,
         };
-        match read {
-            Err(_) => return Ok(()),
-            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(result) => result?,
+        let len = match read {
+            Err(_) => break,
+            Ok(Ok(Some(len))) => len,
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(e)) => return Err(e),
         };
-        let len = usize::from(u16::from_be_bytes(prefix));
-        tokio::time::timeout(ctx.idle_timeout, stream.read_exact(&mut query[..len]))
-            .await
-            .map_err(|_| {
-                io::Error::new(io::ErrorKind::TimedOut, "query body not received in time")
-            })??;
-        if !respond(
-            &ctx.snapshot,
-            &query[..len],
-            peer.ip(),
-            Transport::Tcp,
-            &mut response,
-        ) {
-            continue;
+        if !ticket.start_query() {
+            break;
         }
-        framed.clear();
-        framed.extend_from_slice(&(response.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&response);
-        stream.write_all(&framed).await?;
+        if ctx
+            .answerer
+            .answer(&query[..len], peer, Transport::Tcp, &mut response)
+        {
+            framed.clear();
+            framed.extend_from_slice(&(response.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&response);
+            // A client that does not read its answers must not hold a busy slot for ever.
+            tokio::time::timeout(ctx.idle_timeout, stream.write_all(&framed))
+                .await
+                .map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "answer not taken in time")
+                })??;
+        }
+        ticket.finish_query();
     }
+    // Closing our side with FIN, not a reset: nothing of the client's is left unread.
+    stream.shutdown().await
+}
+
+/// Reads one length-prefixed query into `buf`; its length, or `None` at a clean end of
+/// stream before a new query.
+async fn read_query(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    let mut prefix = [0u8; 2];
+    match stream.read_exact(&mut prefix).await {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        result => result?,
+    };
+    let len = usize::from(u16::from_be_bytes(prefix));
+    stream.read_exact(&mut buf[..len]).await?;
+    Ok(Some(len))
 }

@@ -1,5 +1,10 @@
 //! The status listener (`dns.status_listen`): `GET /health-checks` as JSON and `GET /metrics`
-//! as Prometheus text, both from the same [`HealthTable`] figures.
+//! as Prometheus text, both from the same [`HealthTable`] figures, plus the DNS server's
+//! malformed-query counters on `/metrics`.
+//!
+//! Connections go through the same admission as DNS over TCP (per-client cap, the longest-idle
+//! connection evicted when full), get one request each and live at most
+//! [`StatusLimits::lifetime`], so idle or slow sockets cannot keep scrapes out.
 
 use std::convert::Infallible;
 use std::fmt::Write;
@@ -13,52 +18,109 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::{CheckReport, HealthTable};
+use crate::dns::malformed::MalformedCounters;
+use crate::net::admission::{Admission, Limits, Ticket};
 
-/// Requests must send their headers within this.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Concurrent status connections; more are closed at once.
-const MAX_CONNECTIONS: usize = 64;
+/// Caps and timing of status connections.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusLimits {
+    /// 64 connections in all, 8 per client: a scraper needs one at a time.
+    pub admission: Limits,
+    /// A connection must have sent its request and taken the answer within this.
+    pub lifetime: Duration,
+}
 
-/// Serves the status endpoints on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, table: Arc<HealthTable>, shutdown: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, peer)) = accepted else {
-            continue;
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
-        let table = table.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let table = table.clone();
-                async move { Ok::<_, Infallible>(route(&request, &table)) }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
-                debug!("status connection from {peer}: {e}");
-            }
-            drop(permit);
-        });
+impl Default for StatusLimits {
+    fn default() -> StatusLimits {
+        StatusLimits {
+            admission: Limits {
+                max_connections: 64,
+                max_per_client: 8,
+            },
+            lifetime: Duration::from_secs(5),
+        }
     }
 }
 
-fn route<B>(request: &Request<B>, table: &HealthTable) -> Response<Full<Bytes>> {
+/// What every status connection needs.
+#[derive(Clone)]
+pub struct StatusContext {
+    pub table: Arc<HealthTable>,
+    pub malformed: Arc<MalformedCounters>,
+    pub lifetime: Duration,
+    pub shutdown: CancellationToken,
+}
+
+/// Serves the status endpoints on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, admission: Admission, ctx: StatusContext) {
+    let shutdown = ctx.shutdown.clone();
+    crate::net::accept::serve(
+        listener,
+        admission,
+        shutdown,
+        move |stream, peer, ticket| {
+            let ctx = ctx.clone();
+            async move {
+                match serve_connection(stream, ticket, &ctx).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => debug!("status connection from {peer}: {e}"),
+                    Err(Closed::Lifetime) => debug!(
+                        "status connection from {peer}: closed after {:?}",
+                        ctx.lifetime
+                    ),
+                    Err(Closed::Early) => {}
+                }
+            }
+        },
+    )
+    .await;
+}
+
+/// Why a connection was closed before hyper was done with it.
+enum Closed {
+    /// Its [`StatusContext::lifetime`] ran out.
+    Lifetime,
+    /// Evicted for another connection, or shutting down.
+    Early,
+}
+
+/// One request, no keep-alive; idle (evictable) until the request has arrived.
+async fn serve_connection(
+    stream: TcpStream,
+    ticket: Ticket,
+    ctx: &StatusContext,
+) -> Result<hyper::Result<()>, Closed> {
+    let ticket = Arc::new(ticket);
+    let service = {
+        let (ticket, ctx) = (ticket.clone(), ctx.clone());
+        service_fn(move |request| {
+            // False only if evicted a moment ago; the select below then closes the connection.
+            let _ = ticket.start_query();
+            let body = route(&request, &ctx.table, &ctx.malformed);
+            async move { Ok::<_, Infallible>(body) }
+        })
+    };
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        served = tokio::time::timeout(ctx.lifetime, connection) => served.map_err(|_| Closed::Lifetime),
+        () = ticket.evicted() => Err(Closed::Early),
+        () = ctx.shutdown.cancelled() => Err(Closed::Early),
+    }
+}
+
+fn route<B>(
+    request: &Request<B>,
+    table: &HealthTable,
+    malformed: &MalformedCounters,
+) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -75,7 +137,7 @@ fn route<B>(request: &Request<B>, table: &HealthTable) -> Response<Full<Bytes>> 
         "/metrics" => text(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            metrics(&table.report()),
+            metrics(&table.report(), malformed),
         ),
         _ => text(
             StatusCode::NOT_FOUND,
@@ -137,7 +199,7 @@ type MetricFamily = (
 );
 
 /// Prometheus text exposition format 0.0.4.
-fn metrics(reports: &[CheckReport]) -> String {
+fn metrics(reports: &[CheckReport], malformed: &MalformedCounters) -> String {
     let mut out = String::new();
     let families: [MetricFamily; 5] = [
         (
@@ -184,6 +246,7 @@ fn metrics(reports: &[CheckReport]) -> String {
             }
         }
     }
+    malformed.write_prometheus(&mut out);
     out
 }
 

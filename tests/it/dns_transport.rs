@@ -1,17 +1,18 @@
-//! Transport: TCP per RFC 7766 (several and pipelined queries, idle timeout, connection
-//! limit), IPv6 loopback, and clean shutdown.
+//! Transport: TCP per RFC 7766 (several and pipelined queries, idle timeout), IPv6 loopback,
+//! and clean shutdown. Connection limits are in `dns_limits`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType::{A, AAAA, MX};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
+use crate::dns_limits::closed_within;
 use crate::fixture::{main_config, main_server};
 use crate::harness::rcode::{NOERROR, NXDOMAIN};
 use crate::harness::{
     Reply, a, aaaa, assert_rcode, assert_rrs, framed, hickory_tcp, hickory_udp, q, rr, start,
-    start_on, tcp_connect, tcp_recv, tcp_recv_within, tcp_send,
+    start_on, tcp_connect, tcp_recv, tcp_send,
 };
 
 #[tokio::test]
@@ -87,15 +88,6 @@ async fn tcp_answers_pipelined_queries_matched_by_id() {
     assert_eq!(replies[&0x3333].answer.len(), 3, "{:?}", replies[&0x3333]);
 }
 
-/// True when the server closed the connection (EOF or reset) within `wait`.
-async fn closed_within(stream: &mut tokio::net::TcpStream, wait: Duration) -> bool {
-    let mut buf = [0u8; 64];
-    matches!(
-        tokio::time::timeout(wait, stream.read(&mut buf)).await,
-        Ok(Ok(0)) | Ok(Err(_))
-    )
-}
-
 #[tokio::test]
 async fn idle_tcp_connection_is_closed_after_the_idle_timeout() {
     let config = main_config().replace("[dns]\n", "[dns]\ntcp_idle_timeout = \"300ms\"\n");
@@ -121,56 +113,6 @@ async fn idle_tcp_connection_is_closed_after_the_idle_timeout() {
         elapsed < Duration::from_millis(2000),
         "closed only after {elapsed:?}"
     );
-}
-
-#[tokio::test]
-async fn tcp_connections_beyond_the_limit_are_closed() {
-    let config = main_config().replace("[dns]\n", "[dns]\ntcp_max_connections = 2\n");
-    let server = start(&config, &[]).await;
-    let query = q("www.zone.test.", A).bytes();
-    let mut held = Vec::new();
-    for i in 0..2 {
-        let mut stream = tcp_connect(server.addr()).await;
-        tcp_send(&mut stream, &query).await;
-        assert!(
-            tcp_recv(&mut stream).await.is_some(),
-            "connection {i} within the limit is answered"
-        );
-        held.push(stream);
-    }
-    let mut third = tcp_connect(server.addr()).await;
-    // Writing may already fail if the server reset the connection: that is a pass too.
-    let _ = third.write_all(&framed(&query)).await;
-    assert!(
-        tcp_recv_within(&mut third, Duration::from_secs(1))
-            .await
-            .is_none(),
-        "the third connection must not be answered"
-    );
-    assert!(
-        closed_within(&mut third, Duration::from_secs(1)).await,
-        "the third connection must be closed"
-    );
-    // The held ones still work.
-    tcp_send(&mut held[0], &query).await;
-    assert!(
-        tcp_recv(&mut held[0]).await.is_some(),
-        "held connection still served"
-    );
-    // Freeing a slot lets a new connection in.
-    drop(held.pop());
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let mut stream = tcp_connect(server.addr()).await;
-        let _ = stream.write_all(&framed(&query)).await;
-        if tcp_recv_within(&mut stream, Duration::from_millis(200))
-            .await
-            .is_some()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "a freed slot must be reusable");
-    }
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ mod config_binary;
 mod config_check;
 mod config_stream;
 mod dns_answers;
+mod dns_limits;
 mod dns_process;
 mod dns_protocol;
 mod dns_records;

@@ -26,6 +26,9 @@ const DEFAULT_ZONE_TTL: u32 = 3600;
 const DEFAULT_MAX_UDP_PAYLOAD: u16 = 1232;
 const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+/// A busy resolver needs a handful of connections; 32 leaves the other 992 default slots to
+/// everyone else.
+const DEFAULT_TCP_MAX_PER_CLIENT: usize = 32;
 
 /// Validated `[dns]`.
 #[derive(Debug, Clone)]
@@ -38,8 +41,12 @@ pub struct DnsConfig {
     pub max_udp_payload: u16,
     /// A TCP connection without a complete query for this long is closed. Defaults to 10 s.
     pub tcp_idle_timeout: Duration,
-    /// Connections beyond this are closed at once. Defaults to 1024.
+    /// Open TCP connections at most; at the limit the longest-idle one is closed to make room
+    /// (a new one is refused only when all are busy). Defaults to 1024.
     pub tcp_max_connections: usize,
+    /// TCP connections one client (IPv4 address or IPv6 /64) may hold; more are closed at
+    /// once. Defaults to 32.
+    pub tcp_max_per_client: usize,
     /// CHAOS TXT answers; `None` refuses the query. Both default to `None`.
     pub chaos: Chaos,
     /// Route on the EDNS Client Subnet address when a query carries one. Defaults to true.
@@ -223,6 +230,14 @@ pub(super) fn validate(
         errors,
     )
     .map_or(DEFAULT_TCP_MAX_CONNECTIONS, |n| n as usize);
+    let tcp_max_per_client = bounded(
+        &raw.tcp_max_per_client,
+        1..=1_000_000,
+        "dns.tcp_max_per_client",
+        map,
+        errors,
+    )
+    .map_or(DEFAULT_TCP_MAX_PER_CLIENT, |n| n as usize);
     let tcp_idle_timeout = match &raw.tcp_idle_timeout {
         Some(t) if t.get_ref().0.is_zero() => {
             errors.push(map.error(t.span(), "dns.tcp_idle_timeout", "must be longer than 0s"));
@@ -263,6 +278,7 @@ pub(super) fn validate(
         max_udp_payload,
         tcp_idle_timeout,
         tcp_max_connections,
+        tcp_max_per_client,
         chaos,
         use_client_subnet: raw.use_client_subnet.unwrap_or(true),
         status_listen,

@@ -1,0 +1,54 @@
+//! The accept loop the DNS process's TCP listeners share (DNS over TCP and the status
+//! listener): every connection goes through [`Admission`], runs as its own task, and is
+//! waited for at shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::admission::{Admission, Ticket};
+
+/// Pause after a failed accept (usually out of file descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Accepts on `listener` until `shutdown`, running `handle` for each admitted connection;
+/// refused connections are closed at once. Returns when every connection task has finished,
+/// so handlers must watch `shutdown` themselves.
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    admission: Admission,
+    shutdown: CancellationToken,
+    handle: H,
+) where
+    H: Fn(TcpStream, SocketAddr, Ticket) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                warn!("accept on {:?}: {e}", listener.local_addr().ok());
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        match admission.admit(peer.ip()) {
+            Ok(ticket) => {
+                connections.spawn(handle(stream, peer, ticket));
+            }
+            Err(refusal) => debug!("connection from {peer} closed: {refusal}"),
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    while connections.join_next().await.is_some() {}
+}
