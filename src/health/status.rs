@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -65,36 +66,19 @@ pub async fn serve(listener: TcpListener, admission: Admission, ctx: StatusConte
         shutdown,
         move |stream, peer, ticket| {
             let ctx = ctx.clone();
-            async move {
-                match serve_connection(stream, ticket, &ctx).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => debug!("status connection from {peer}: {e}"),
-                    Err(Closed::Lifetime) => debug!(
-                        "status connection from {peer}: closed after {:?}",
-                        ctx.lifetime
-                    ),
-                    Err(Closed::Early) => {}
-                }
-            }
+            async move { serve_connection(stream, peer, ticket, &ctx).await }
         },
     )
     .await;
 }
 
-/// Why a connection was closed before hyper was done with it.
-enum Closed {
-    /// Its [`StatusContext::lifetime`] ran out.
-    Lifetime,
-    /// Evicted for another connection, or shutting down.
-    Early,
-}
-
 /// One request, no keep-alive; idle (evictable) until the request has arrived.
 async fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     ticket: Ticket,
     ctx: &StatusContext,
-) -> Result<hyper::Result<()>, Closed> {
+) {
     let ticket = Arc::new(ticket);
     let service = {
         let (ticket, ctx) = (ticket.clone(), ctx.clone());
@@ -110,9 +94,14 @@ async fn serve_connection(
         .keep_alive(false)
         .serve_connection(TokioIo::new(stream), service);
     tokio::select! {
-        served = tokio::time::timeout(ctx.lifetime, connection) => served.map_err(|_| Closed::Lifetime),
-        () = ticket.evicted() => Err(Closed::Early),
-        () = ctx.shutdown.cancelled() => Err(Closed::Early),
+        served = tokio::time::timeout(ctx.lifetime, connection) => match served {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => debug!("status connection from {peer}: {e}"),
+            Err(_) => debug!("status connection from {peer}: closed after {:?}", ctx.lifetime),
+        },
+        // Evicted to make room, or shutting down: dropping the connection closes it.
+        () = ticket.evicted() => {}
+        () = ctx.shutdown.cancelled() => {}
     }
 }
 

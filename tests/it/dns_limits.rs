@@ -119,8 +119,7 @@ fn the_per_client_cap_defaults_well_below_the_global_limit_and_is_checked() {
     let config = main_config().replace("[dns]\n", "[dns]\ntcp_max_per_client = 0\n");
     let (_dir, path) = write_files(&config, &[]);
     let errors = Config::load(&path)
-        .err()
-        .expect("a cap of 0 is refused")
+        .expect_err("a cap of 0 is refused")
         .to_string();
     assert!(
         errors.contains("edgewise.toml:")
