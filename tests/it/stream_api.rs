@@ -2040,3 +2040,62 @@ async fn stream_get_records_returns_at_most_10_mib() {
     assert_eq!(got, seqs);
     assert_eq!(rest["MillisBehindLatest"], 0);
 }
+
+// ------------------------------------------------------------------ internal failures
+
+/// An internal failure's message names an incident for the server log, never a path.
+fn assert_no_server_path(message: &str, data: &std::path::Path) {
+    assert!(message.contains("incident"), "{message}");
+    assert!(
+        !message.contains('/') && !message.contains(&data.display().to_string()),
+        "a server path leaks: {message}"
+    );
+}
+
+#[tokio::test]
+async fn stream_internal_failures_name_an_incident_not_a_server_path() {
+    let streams = Streams::start(&config(
+        "allow_create_streams = true\nsegment_size = \"1MiB\"",
+        "[[stream.streams]]\nname = \"s\"\nshards = 1\n",
+    ))
+    .await;
+    let data = streams.dir.path().join("data");
+    // A record filling the 1 MiB segment, so the next append starts a new one...
+    streams.put("s", "k", &vec![b'x'; 1 << 20]).await;
+    // ...in a shard folder that is now a regular file: that fails even for root.
+    let shard = data.join("streams/s/shard-000000");
+    std::fs::rename(&shard, data.join("moved")).unwrap();
+    std::fs::write(&shard, "").unwrap();
+    let out = streams
+        .ok(
+            "PutRecords",
+            json!({"StreamName": "s", "Records": [{"PartitionKey": "k", "Data": b64(b"y")}]}),
+        )
+        .await;
+    assert_eq!(out["FailedRecordCount"], 1, "{out}");
+    assert_eq!(out["Records"][0]["ErrorCode"], "InternalFailure");
+    assert_no_server_path(out["Records"][0]["ErrorMessage"].as_str().unwrap(), &data);
+    let (status, out) = streams
+        .call(
+            "PutRecord",
+            json!({"StreamName": "s", "PartitionKey": "k", "Data": b64(b"y")}),
+        )
+        .await;
+    assert_eq!((status, &out["__type"]), (500, &json!("InternalFailure")));
+    assert_no_server_path(out["message"].as_str().unwrap(), &data);
+    let response = streams.post("/ingest/s", "{\"a\":1}\n").await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    let body = parse_json(&response);
+    assert_no_server_path(body["records"][0]["error"].as_str().unwrap(), &data);
+    // CreateStream builds the stream in staging/, now a file too.
+    std::fs::remove_dir_all(data.join("staging")).unwrap();
+    std::fs::write(data.join("staging"), "").unwrap();
+    let (status, out) = streams
+        .call(
+            "CreateStream",
+            json!({"StreamName": "new", "ShardCount": 1}),
+        )
+        .await;
+    assert_eq!((status, &out["__type"]), (500, &json!("InternalFailure")));
+    assert_no_server_path(out["message"].as_str().unwrap(), &data);
+}

@@ -463,10 +463,10 @@ fn flip_byte_of(segment: &Path, offset: u64) {
     std::fs::write(segment, bytes).unwrap();
 }
 
-/// Reading from TRIM_HORIZON stops at the damage with an error naming the file; reading
-/// from after it works.
+/// Reading from TRIM_HORIZON stops at the damage with an error whose incident the server
+/// log explains, naming the file; reading from after it works.
 async fn assert_damage_reported(
-    client: &mut Client,
+    server: &Server,
     stream: &str,
     shard: u32,
     segment: &Path,
@@ -474,6 +474,7 @@ async fn assert_damage_reported(
     count: usize,
     len: usize,
 ) {
+    let mut client = Client::new(server.addr);
     let iterator = client.iterator(stream, shard, "TRIM_HORIZON", None).await;
     let (before, error) = client.read_from(iterator).await;
     assert_numbered(&before, shard, 0..damaged as usize, len);
@@ -481,10 +482,20 @@ async fn assert_damage_reported(
         error.unwrap_or_else(|| panic!("shard {shard}: the damage is not skipped silently"));
     assert_eq!(error.status, 500, "{error:?}");
     assert_eq!(error.body["__type"], json!("InternalFailure"), "{error:?}");
+    // The client learns an incident id; the server log has the file under it.
     let message = error.body["message"].as_str().unwrap();
+    assert!(!message.contains('/'), "no server path: {message}");
+    let incident = message
+        .split_once("incident ")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(id, _)| id)
+        .unwrap_or_else(|| panic!("an incident id: {message}"));
+    let log = server.stderr();
+    let name = segment.display().to_string();
     assert!(
-        message.contains(&segment.display().to_string()),
-        "the message names the file: {message}"
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains(incident) && l.contains(&name)),
+        "the log names {name} under incident {incident}:\n{log}"
     );
     for (kind, seq) in [
         ("AT_SEQUENCE_NUMBER", seq_of(shard, damaged + 1)),
@@ -529,8 +540,8 @@ async fn stream_durability_damage_mid_segment_is_reported_not_skipped() {
         "damage followed by records is not cut:\n{log}"
     );
     let mut client = Client::new(server.addr);
-    assert_damage_reported(&mut client, "mid", 0, &seg0, 10, 30, 60).await;
-    assert_damage_reported(&mut client, "mid", 1, &seg1, 10, 200, 8 << 10).await;
+    assert_damage_reported(&server, "mid", 0, &seg0, 10, 30, 60).await;
+    assert_damage_reported(&server, "mid", 1, &seg1, 10, 200, 8 << 10).await;
     // Appends go on after the damage.
     put_numbered(&mut client, "mid", 0, 30, 5, 60).await;
     let iterator = client

@@ -108,6 +108,39 @@ impl KinesisError {
     }
 }
 
+/// A failure of the server itself, as a client may see it: a fixed message and an incident
+/// id. The detail (file paths, OS errors) goes to the server log under that id, never into
+/// a response: a client has no use for the server's layout, and an attacker would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    id: String,
+}
+
+impl Incident {
+    /// Logs `detail` at `error!` under a new incident id.
+    pub fn report(detail: &dyn std::fmt::Display) -> Incident {
+        let id = hex::encode(rand::random::<[u8; 4]>());
+        tracing::error!(incident = %id, "stream API internal failure: {detail}");
+        Incident { id }
+    }
+}
+
+impl std::fmt::Display for Incident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Internal service failure (incident {}); the server log has the details.",
+            self.id
+        )
+    }
+}
+
+impl From<Incident> for KinesisError {
+    fn from(incident: Incident) -> KinesisError {
+        KinesisError::new(ErrorCode::InternalFailure, incident.to_string())
+    }
+}
+
 /// A 200 response. `None` is for the operations with no output (CreateStream, DeleteStream,
 /// IncreaseStreamRetentionPeriod), which answer with an empty body as kinesalite does.
 pub fn success(format: Format, output: Option<&Value>) -> Response<Bytes> {

@@ -101,10 +101,10 @@ pub(super) async fn handle(api: &Api, name: &str, query: &str, body: &Bytes) -> 
                 api.counters.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
                 json!({"shardId": placed.shard_id, "sequenceNumber": placed.appended.seq.to_string()})
             }
-            Err(e) => {
+            Err(incident) => {
                 failed += 1;
                 api.counters.records_failed.fetch_add(1, Ordering::Relaxed);
-                json!({"error": e.to_string()})
+                json!({"error": incident.to_string()})
             }
         })
         .collect();

@@ -2,13 +2,12 @@
 //! shard by the MD5 of its partition key (or its explicit hash key), append every shard's
 //! records concurrently, and give each record its own outcome in request order.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures_util::future::join_all;
 use md5::{Digest, Md5};
 
-use crate::stream::log::{Appended, LogError, NewRecord, Stream};
+use super::error::Incident;
+use crate::stream::log::{Appended, NewRecord, Stream};
 
 /// A record to put, already validated.
 pub struct PutEntry {
@@ -38,12 +37,9 @@ pub fn parse_hash_key(text: &str) -> Option<u128> {
 }
 
 /// Appends `entries`, one shard's records together, and returns each record's outcome in
-/// the order given. Records of one shard keep their relative order; a failed append fails
-/// each of its records with the same (shared) error.
-pub async fn put_all(
-    stream: &Stream,
-    entries: Vec<PutEntry>,
-) -> Vec<Result<Placed, Arc<LogError>>> {
+/// the order given. Records of one shard keep their relative order; a failed append is
+/// logged once and fails each of its records with the same incident.
+pub async fn put_all(stream: &Stream, entries: Vec<PutEntry>) -> Vec<Result<Placed, Incident>> {
     let shard_count = stream.shards().len();
     let mut per_shard: Vec<(Vec<usize>, Vec<NewRecord>)> =
         (0..shard_count).map(|_| (Vec::new(), Vec::new())).collect();
@@ -72,8 +68,7 @@ pub async fn put_all(
         .map(|(shard, (positions, records))| async move {
             (shard, positions, stream.append(shard, records).await)
         });
-    let mut outcomes: Vec<Option<Result<Placed, Arc<LogError>>>> =
-        (0..total).map(|_| None).collect();
+    let mut outcomes: Vec<Option<Result<Placed, Incident>>> = (0..total).map(|_| None).collect();
     for (shard, positions, result) in join_all(appends).await {
         let shard_id = stream.shards()[shard].id();
         match result {
@@ -86,9 +81,13 @@ pub async fn put_all(
                 }
             }
             Err(e) => {
-                let e = Arc::new(e);
+                let incident = Incident::report(&format_args!(
+                    "appending {} records to {shard_id} of stream {}: {e}",
+                    positions.len(),
+                    stream.name()
+                ));
                 for position in positions {
-                    outcomes[position] = Some(Err(e.clone()));
+                    outcomes[position] = Some(Err(incident.clone()));
                 }
             }
         }
@@ -97,10 +96,9 @@ pub async fn put_all(
         .into_iter()
         .map(|o| {
             o.unwrap_or_else(|| {
-                Err(Arc::new(LogError::Io {
-                    context: "the log returned fewer sequence numbers than records".into(),
-                    source: std::io::Error::other("short append"),
-                }))
+                Err(Incident::report(
+                    &"the log returned fewer sequence numbers than records",
+                ))
             })
         })
         .collect()

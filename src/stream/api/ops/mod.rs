@@ -6,7 +6,7 @@ mod streams;
 
 use std::sync::Arc;
 
-use super::error::{ErrorCode, KinesisError};
+use super::error::{ErrorCode, Incident, KinesisError};
 use super::service::{Api, Caller};
 use super::value::{Fields, Value};
 use crate::stream::log::{LogError, Stream};
@@ -83,10 +83,8 @@ pub(super) fn arn(region: &str, name: &str) -> String {
     format!("arn:aws:kinesis:{region}:{ACCOUNT}:stream/{name}")
 }
 
-/// A log failure as the client sees it: retryable server errors, never the client's fault.
+/// A log failure as the client sees it: a retryable server error, never the client's fault,
+/// whose detail stays in the server log.
 pub(super) fn internal(e: &LogError) -> KinesisError {
-    KinesisError::new(
-        ErrorCode::InternalFailure,
-        format!("Internal service failure: {e}"),
-    )
+    Incident::report(e).into()
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::{internal, named_stream, not_found};
-use crate::stream::api::error::{ErrorCode, KinesisError};
+use crate::stream::api::error::{ErrorCode, Incident, KinesisError};
 use crate::stream::api::put::{self, PutEntry, parse_hash_key};
 use crate::stream::api::service::{Api, now_ms};
 use crate::stream::api::token::ShardIterator;
@@ -111,7 +111,7 @@ pub(super) async fn put_record(api: &Api, fields: &Fields<'_>) -> Result<Value, 
     let placed = put::put_all(&stream, vec![entry])
         .await
         .pop()
-        .ok_or_else(|| KinesisError::new(ErrorCode::InternalFailure, "no outcome"))?;
+        .ok_or_else(|| Incident::report(&"PutRecord got no outcome from the log"))?;
     match placed {
         Ok(placed) => {
             api.counters.records_in.fetch_add(1, Ordering::Relaxed);
@@ -127,9 +127,9 @@ pub(super) async fn put_record(api: &Api, fields: &Fields<'_>) -> Result<Value, 
                 ("EncryptionType", Value::from("NONE")),
             ]))
         }
-        Err(e) => {
+        Err(incident) => {
             api.counters.records_failed.fetch_add(1, Ordering::Relaxed);
-            Err(internal(&e))
+            Err(incident.into())
         }
     }
 }
@@ -178,15 +178,15 @@ pub(super) async fn put_records(api: &Api, fields: &Fields<'_>) -> Result<Value,
                     ("ShardId", Value::from(placed.shard_id)),
                 ])
             }
-            Err(e) => {
+            Err(incident) => {
                 failed += 1;
                 api.counters.records_failed.fetch_add(1, Ordering::Relaxed);
                 Value::map([
-                    ("ErrorCode", Value::from("InternalFailure")),
                     (
-                        "ErrorMessage",
-                        Value::from(format!("Internal service failure: {e}")),
+                        "ErrorCode",
+                        Value::from(ErrorCode::InternalFailure.as_str()),
                     ),
+                    ("ErrorMessage", Value::from(incident.to_string())),
                 ])
             }
         })
