@@ -2,14 +2,17 @@
 //! them, started together and stopped in order (CDN first, then its last log lines, then
 //! the stream log is closed).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::cdn::realtime_log::{self, RealtimeLogReceiver};
+use crate::cdn::reload::Reloader;
 use crate::cdn::{CdnServer, StartError};
 use crate::config::Config;
 use crate::stream::api::put::{self, PutEntry};
@@ -66,8 +69,25 @@ impl Edge {
         self.stream.as_ref()
     }
 
-    /// Serves until `shutdown`, then drains and closes everything.
+    /// Lets SIGHUP and the admin API's `POST /reload` re-read `path` (the file the config came
+    /// from) and apply its `[cdn]` without a restart.
+    pub fn reload_from(&mut self, path: PathBuf) {
+        if let Some(cdn) = &mut self.cdn {
+            cdn.reload_from(path);
+        }
+    }
+
+    /// Serves until `shutdown`, then drains and closes everything. SIGHUP reloads the CDN's
+    /// config when [`reload_from`](Self::reload_from) named the file.
     pub async fn run(self, shutdown: CancellationToken) {
+        if let Some(reloader) = self.cdn.as_ref().and_then(CdnServer::reloader) {
+            match signal(SignalKind::hangup()) {
+                Ok(hangups) => {
+                    tokio::spawn(reload_on_hangup(hangups, reloader, shutdown.clone()));
+                }
+                Err(e) => warn!("SIGHUP will not reload: {e}"),
+            }
+        }
         let log = self.stream.as_ref().map(|s| s.log().clone());
         let writer = match (self.realtime, &log) {
             (Some((receiver, name)), Some(log)) => Some(tokio::spawn(write_realtime_logs(
@@ -99,6 +119,27 @@ impl Edge {
             && let Err(e) = log.close().await
         {
             warn!("closing the stream log: {e}");
+        }
+    }
+}
+
+/// Reloads on every SIGHUP until shutdown; the reloader logs each outcome. A SIGHUP that
+/// arrives during a reload is taken once that one has finished.
+async fn reload_on_hangup(
+    mut hangups: Signal,
+    reloader: Arc<Reloader>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            received = hangups.recv() => {
+                if received.is_none() {
+                    return;
+                }
+                info!("SIGHUP: reloading the config");
+                let _ = reloader.reload().await;
+            }
         }
     }
 }

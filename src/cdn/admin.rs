@@ -1,5 +1,5 @@
 //! The admin listener: `POST /invalidations` (CloudFront-style paths: exact or a trailing
-//! `*`) and `GET /metrics`, behind a bearer token compared in constant time.
+//! `*`), `POST /reload` and `GET /metrics`, behind a bearer token compared in constant time.
 
 use std::convert::Infallible;
 use std::fmt::Write;
@@ -24,8 +24,8 @@ use tracing::{debug, info};
 use super::body::{self, Body};
 use super::cache::mapped;
 use super::proxy::Edge;
+use super::reload::{Live, ReloadError, Reloader};
 use super::request_path::RequestPath;
-use crate::config::CdnConfig;
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// An invalidation request is a short JSON document.
@@ -42,11 +42,13 @@ struct InvalidationRequest {
     paths: Vec<String>,
 }
 
-/// Serves the admin API on `listener` until `shutdown`.
+/// Serves the admin API on `listener` until `shutdown`. The token and everything else come
+/// from the live config, so a reload applies to the admin API too; `POST /reload` needs a
+/// `reloader` (a server started from a config file).
 pub async fn serve(
     listener: TcpListener,
-    edge: Arc<Edge>,
-    config: Arc<CdnConfig>,
+    live: Arc<Live>,
+    reloader: Option<Arc<Reloader>>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -57,11 +59,11 @@ pub async fn serve(
         let Ok((stream, peer)) = accepted else {
             continue;
         };
-        let (edge, config) = (edge.clone(), config.clone());
+        let (live, reloader) = (live.clone(), reloader.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let (edge, config) = (edge.clone(), config.clone());
-                async move { Ok::<_, Infallible>(route(request, &edge, &config).await) }
+                let (edge, reloader) = (live.edge(), reloader.clone());
+                async move { Ok::<_, Infallible>(route(request, &edge, reloader.as_deref()).await) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -74,8 +76,12 @@ pub async fn serve(
     }
 }
 
-async fn route(request: Request<Incoming>, edge: &Edge, config: &CdnConfig) -> Response<Body> {
-    if !authorized(request.headers(), config.admin_token.as_deref()) {
+async fn route(
+    request: Request<Incoming>,
+    edge: &Edge,
+    reloader: Option<&Reloader>,
+) -> Response<Body> {
+    if !authorized(request.headers(), edge.config().admin_token.as_deref()) {
         let mut response = json(
             StatusCode::UNAUTHORIZED,
             r#"{"message":"missing or wrong bearer token"}"#.to_string(),
@@ -87,11 +93,39 @@ async fn route(request: Request<Incoming>, edge: &Edge, config: &CdnConfig) -> R
     }
     match (request.method(), request.uri().path()) {
         (&Method::POST, "/invalidations") => invalidate(request, edge).await,
+        (&Method::POST, "/reload") => reload(reloader).await,
         (&Method::GET, "/metrics") => metrics(edge),
         _ => json(
             StatusCode::NOT_FOUND,
-            r#"{"message":"try POST /invalidations or GET /metrics"}"#.to_string(),
+            r#"{"message":"try POST /invalidations, POST /reload or GET /metrics"}"#.to_string(),
         ),
+    }
+}
+
+/// Re-reads the config file: 200 with what changed, or the reasons it was refused (the
+/// running config keeps serving).
+async fn reload(reloader: Option<&Reloader>) -> Response<Body> {
+    let Some(reloader) = reloader else {
+        return error(
+            StatusCode::CONFLICT,
+            "this server was not started from a config file",
+        );
+    };
+    match reloader.reload().await {
+        Ok(summary) => json(
+            StatusCode::OK,
+            serde_json::json!({ "reloaded": true, "changes": summary }).to_string(),
+        ),
+        Err(e) => {
+            let errors: Vec<String> = match &e {
+                ReloadError::Config(errors) => errors.0.iter().map(ToString::to_string).collect(),
+                other => vec![other.to_string()],
+            };
+            json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({ "reloaded": false, "errors": errors }).to_string(),
+            )
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod pattern;
 pub mod proxy;
 pub mod range;
 pub mod realtime_log;
+pub mod reload;
 pub mod request_path;
 mod server;
 pub mod signed;

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use tracing::{debug, info, warn};
 use super::admin;
 use super::proxy::{Conn, Edge};
 use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
+use super::reload::{Live, Reloader};
 use super::tls::{self, TlsError};
 use super::zero_copy::ZeroCopy;
 use crate::config::CdnConfig;
@@ -44,9 +46,12 @@ pub enum StartError {
 
 /// Bound listeners and the edge behind them.
 pub struct CdnServer {
-    edge: Arc<Edge>,
+    /// The edge and TLS setup, swapped whole on reload.
+    live: Arc<Live>,
+    /// Re-reads the config file on `POST /reload` (and SIGHUP, through the process).
+    reloader: Option<Arc<Reloader>>,
+    /// The settings fixed at start (listeners, connection cap).
     config: Arc<CdnConfig>,
-    tls: Option<TlsAcceptor>,
     https: Vec<TcpListener>,
     http: Vec<TcpListener>,
     admin: Vec<TcpListener>,
@@ -81,7 +86,7 @@ impl CdnServer {
         let tls = if config.https_listen.is_empty() {
             None
         } else {
-            Some(TlsAcceptor::from(tls::server_config(&config)?))
+            Some(tls::server_config(&config)?)
         };
         let bind = |addrs: &[SocketAddr],
                     kind: &str|
@@ -110,18 +115,16 @@ impl CdnServer {
             }
             None => (None, None),
         };
-        let edge = Arc::new(
-            Edge::new(
-                config.clone(),
-                https_addrs.first().map(SocketAddr::port),
-                logger,
-            )
-            .map_err(StartError::Origin)?,
-        );
+        let edge = Edge::new(
+            config.clone(),
+            https_addrs.first().map(SocketAddr::port),
+            logger,
+        )
+        .map_err(StartError::Origin)?;
         Ok(CdnServer {
-            edge,
+            live: Arc::new(Live::new(edge, tls)),
+            reloader: None,
             config,
-            tls,
             https,
             http,
             admin,
@@ -137,6 +140,17 @@ impl CdnServer {
     /// if nobody takes it, every record counts as dropped.
     pub fn realtime_log_receiver(&mut self) -> Option<RealtimeLogReceiver> {
         self.realtime_log.take()
+    }
+
+    /// Lets `POST /reload` (and [`reloader`](Self::reloader)) re-read `path`, the file this
+    /// server's config came from.
+    pub fn reload_from(&mut self, path: PathBuf) {
+        self.reloader = Some(Arc::new(Reloader::new(path, self.live.clone())));
+    }
+
+    /// What reloads the config, once [`reload_from`](Self::reload_from) named the file.
+    pub fn reloader(&self) -> Option<Arc<Reloader>> {
+        self.reloader.clone()
     }
 
     pub fn https_addrs(&self) -> &[SocketAddr] {
@@ -162,13 +176,13 @@ impl CdnServer {
         let listeners = self
             .https
             .into_iter()
-            .map(|l| (l, self.tls.clone()))
-            .chain(self.http.into_iter().map(|l| (l, None)));
-        for (listener, tls) in listeners {
+            .map(|l| (l, true))
+            .chain(self.http.into_iter().map(|l| (l, false)));
+        for (listener, https) in listeners {
             let ctx = Accept {
-                edge: self.edge.clone(),
+                live: self.live.clone(),
                 config: self.config.clone(),
-                tls,
+                https,
                 slots: slots.clone(),
                 connections: connections.clone(),
                 shutdown: shutdown.clone(),
@@ -178,8 +192,8 @@ impl CdnServer {
         for listener in self.admin {
             tasks.spawn(admin::serve(
                 listener,
-                self.edge.clone(),
-                self.config.clone(),
+                self.live.clone(),
+                self.reloader.clone(),
                 shutdown.clone(),
             ));
         }
@@ -196,9 +210,11 @@ impl CdnServer {
 
 /// One listener's accept loop and what its connections need.
 struct Accept {
-    edge: Arc<Edge>,
+    live: Arc<Live>,
+    /// The settings fixed at start.
     config: Arc<CdnConfig>,
-    tls: Option<TlsAcceptor>,
+    /// An HTTPS listener: connections are accepted with the live TLS setup.
+    https: bool,
     slots: Arc<Semaphore>,
     /// Every connection task, so shutdown can wait for them to drain.
     connections: TaskTracker,
@@ -238,11 +254,15 @@ impl Accept {
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
-        let io = match &self.tls {
-            Some(acceptor) => {
-                match tokio::time::timeout(self.config.header_timeout, acceptor.accept(stream))
-                    .await
-                {
+        // Timeouts and limits as configured when the connection arrived (a reload may change
+        // them for the next ones).
+        let settings = self.live.edge();
+        let settings = settings.config();
+        let tls = if self.https { self.live.tls() } else { None };
+        let io = match tls {
+            Some(tls) => {
+                let acceptor = TlsAcceptor::from(tls);
+                match tokio::time::timeout(settings.header_timeout, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => Either::Left(tls),
                     Ok(Err(e)) => return debug!("TLS handshake with {peer}: {e}"),
                     Err(_) => return debug!("TLS handshake with {peer} timed out"),
@@ -253,15 +273,16 @@ impl Accept {
         };
         let conn = Conn {
             peer,
-            https: self.tls.is_some(),
+            https: self.https,
             tls: match &io {
                 Either::Left(tls) => Some(TlsNames::of(tls.get_ref().1)),
                 Either::Right(_) => None,
             },
         };
-        let edge = self.edge.clone();
+        let live = self.live.clone();
         let service = service_fn(move |request| {
-            let edge = edge.clone();
+            // Each request runs to its end on the edge current when it arrived.
+            let edge: Arc<Edge> = live.edge();
             // The pipeline's state machine is large; boxed, hyper moves a pointer instead of
             // copying kilobytes each time it spawns or polls a request (HTTP/2 spawns a task
             // per stream). This took memcpy from 65% of the CPU time to noise.
@@ -272,14 +293,14 @@ impl Accept {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.config.header_timeout)
-            .max_buf_size(self.config.max_header_size.max(8192));
+            .header_read_timeout(settings.header_timeout)
+            .max_buf_size(settings.max_header_size.max(8192));
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(self.config.max_header_size).unwrap_or(u32::MAX))
-            .keep_alive_interval(Some(self.config.idle_timeout))
-            .keep_alive_timeout(self.config.header_timeout);
+            .max_header_list_size(u32::try_from(settings.max_header_size).unwrap_or(u32::MAX))
+            .keep_alive_interval(Some(settings.idle_timeout))
+            .keep_alive_timeout(settings.header_timeout);
         let connection = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(connection);
         // On shutdown: no new requests on this connection (HTTP/2 GOAWAY, HTTP/1.1 closes after

@@ -126,7 +126,7 @@ url = "{}"
     }
 
     /// Writes `toml` as `edgewise.toml` plus `files` (relative paths) into a temp folder,
-    /// binds and runs the CDN.
+    /// binds and runs the CDN, which reloads that file on `POST /reload`.
     pub async fn start_with(toml: &str, files: &[(&str, &[u8])]) -> Cdn {
         let dir = tempfile::tempdir().expect("temp dir");
         for (rel, bytes) in files {
@@ -138,6 +138,7 @@ url = "{}"
         std::fs::write(&path, toml).unwrap();
         let cdn = load_cdn(&path);
         let mut server = CdnServer::bind(&cdn).unwrap_or_else(|e| panic!("CDN bind: {e}"));
+        server.reload_from(path.clone());
         let realtime_log = server.realtime_log_receiver();
         let mut roots = RootCertStore::empty();
         for files in &cdn.certs {
@@ -161,6 +162,13 @@ url = "{}"
             realtime_log,
             roots: Arc::new(roots),
         }
+    }
+
+    /// Rewrites the config file with `toml` and asks the admin API to reload it.
+    pub async fn reload(&self, toml: &str) -> Resp {
+        std::fs::write(self.dir.path().join("edgewise.toml"), toml).unwrap();
+        self.admin(Method::POST, "/reload", Some(ADMIN_TOKEN), "")
+            .await
     }
 
     pub fn https_port(&self) -> u16 {

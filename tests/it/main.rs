@@ -11,6 +11,7 @@ mod cdn_origins;
 mod cdn_paths;
 mod cdn_process;
 mod cdn_realtime_logs;
+mod cdn_reload;
 mod cdn_routing;
 mod cdn_signed;
 mod cdn_streaming;

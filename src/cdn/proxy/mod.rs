@@ -116,6 +116,50 @@ impl Edge {
         https_port: Option<u16>,
         realtime_log: Option<RealtimeLogger>,
     ) -> std::io::Result<Edge> {
+        let bodies = match &config.cache_body_dir {
+            Some(dir) => BodyFiles::in_dir(dir)?,
+            None => BodyFiles::in_memory(),
+        };
+        let store = Store::new(config.cache_size, MAX_LIFETIME, bodies);
+        let inflight = Arc::new(InFlight::default());
+        Edge::assemble(config, https_port, realtime_log, store, inflight)
+    }
+
+    /// The edge for a reloaded `config`, sharing this one's cache, in-flight fills and
+    /// real-time log queue, so a reload loses no cached object and no log line. Objects of
+    /// distributions the new config no longer has are dropped.
+    ///
+    /// # Errors
+    /// A folder origin that cannot be opened, or a GeoIP database that cannot be read.
+    pub fn reconfigured(&self, config: Arc<CdnConfig>) -> std::io::Result<Edge> {
+        let realtime_log = match (&self.realtime_log, &config.realtime_logs) {
+            (Some(logger), Some(logs)) => Some(logger.reconfigured(logs, &config.distributions)),
+            _ => None,
+        };
+        let edge = Edge::assemble(
+            config,
+            self.https_port,
+            realtime_log,
+            self.store.clone(),
+            self.inflight.clone(),
+        )?;
+        for gone in self
+            .distribution_ids
+            .iter()
+            .filter(|id| !edge.distribution_ids.contains(id))
+        {
+            edge.store.invalidate(gone, "/*");
+        }
+        Ok(edge)
+    }
+
+    fn assemble(
+        config: Arc<CdnConfig>,
+        https_port: Option<u16>,
+        realtime_log: Option<RealtimeLogger>,
+        store: Store,
+        inflight: Arc<InFlight>,
+    ) -> std::io::Result<Edge> {
         let tls = crate::health::tls_client_config(true);
         let mut hosts = HashMap::new();
         let mut origins = Vec::new();
@@ -187,14 +231,10 @@ impl Edge {
                     .collect()
             })
             .collect();
-        let bodies = match &config.cache_body_dir {
-            Some(dir) => BodyFiles::in_dir(dir)?,
-            None => BodyFiles::in_memory(),
-        };
         Ok(Edge {
             geo,
             verifiers,
-            store: Store::new(config.cache_size, MAX_LIFETIME, bodies),
+            store,
             distribution_ids: config
                 .distributions
                 .iter()
@@ -203,7 +243,7 @@ impl Edge {
             config,
             hosts,
             origins,
-            inflight: Arc::new(InFlight::default()),
+            inflight,
             https_port,
             results: Default::default(),
             realtime_log,
@@ -221,6 +261,11 @@ impl Edge {
             .into_iter()
             .zip(&self.results)
             .map(|(result, count)| (result.as_str(), count.load(Ordering::Relaxed)))
+    }
+
+    /// The configuration this edge was built from.
+    pub fn config(&self) -> &CdnConfig {
+        &self.config
     }
 
     /// Whether a distribution has this id, for the admin API.

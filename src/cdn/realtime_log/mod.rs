@@ -63,6 +63,21 @@ struct Shared {
     next_id: AtomicU64,
 }
 
+/// Each distribution's id and behavior patterns, by position, for the lines' labels.
+fn labels(distributions: &[Distribution]) -> Vec<Labels> {
+    distributions
+        .iter()
+        .map(|d| Labels {
+            id: d.id.as_str().into(),
+            patterns: d
+                .behaviors
+                .iter()
+                .map(|b| b.pattern.as_str().into())
+                .collect(),
+        })
+        .collect()
+}
+
 /// The writer's end of the queue; see [`run_writer`].
 pub struct RealtimeLogReceiver {
     lines: mpsc::Receiver<BytesMut>,
@@ -83,18 +98,7 @@ impl RealtimeLogger {
         config: &RealtimeLogsConfig,
         distributions: &[Distribution],
     ) -> (RealtimeLogger, RealtimeLogReceiver) {
-        let labels = distributions
-            .iter()
-            .map(|d| Labels {
-                id: d.id.as_str().into(),
-                patterns: d
-                    .behaviors
-                    .iter()
-                    .map(|b| b.pattern.as_str().into())
-                    .collect(),
-            })
-            .collect();
-        RealtimeLogger::with_labels(config, labels)
+        RealtimeLogger::with_labels(config, labels(distributions))
     }
 
     fn with_labels(
@@ -103,6 +107,16 @@ impl RealtimeLogger {
     ) -> (RealtimeLogger, RealtimeLogReceiver) {
         let (queue, lines) = mpsc::channel(config.queue.max(1));
         let counters = Arc::new(Counters::default());
+        let logger = RealtimeLogger::sharing(config, labels, queue, counters.clone());
+        (logger, RealtimeLogReceiver { lines, counters })
+    }
+
+    fn sharing(
+        config: &RealtimeLogsConfig,
+        labels: Vec<Labels>,
+        queue: mpsc::Sender<BytesMut>,
+        counters: Arc<Counters>,
+    ) -> RealtimeLogger {
         let shared = Shared {
             capacity: config.fields.iter().map(|&f| typical_width(f) + 1).sum(),
             fields: config.fields.clone().into_boxed_slice(),
@@ -110,15 +124,27 @@ impl RealtimeLogger {
             wants_country: config.fields.contains(&LogField::ClientCountry),
             labels: labels.into_boxed_slice(),
             queue,
-            counters: counters.clone(),
+            counters,
             id_prefix: rand::random(),
             next_id: AtomicU64::new(0),
         };
-        (
-            RealtimeLogger {
-                shared: Arc::new(shared),
-            },
-            RealtimeLogReceiver { lines, counters },
+        RealtimeLogger {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// After a reload: the same queue, writer and counters, with `config`'s fields and
+    /// sampling and the new distributions' labels.
+    pub fn reconfigured(
+        &self,
+        config: &RealtimeLogsConfig,
+        distributions: &[Distribution],
+    ) -> RealtimeLogger {
+        RealtimeLogger::sharing(
+            config,
+            labels(distributions),
+            self.shared.queue.clone(),
+            self.shared.counters.clone(),
         )
     }
 

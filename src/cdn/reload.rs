@@ -1,0 +1,216 @@
+//! Hot reload of the CDN. A reloaded `[cdn]` becomes a whole new edge (distributions,
+//! origins, behaviors, key groups, geo) and TLS setup (certificates re-read from disk),
+//! built completely before anything is swapped: a reload either applies entirely or not at
+//! all. Requests hold the edge they started with until they finish; connections hold the
+//! TLS setup they were accepted with; the next ones get the new ones. The cache, in-flight
+//! fills and the real-time log queue carry over, so nothing cached or logged is lost.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use serde::Serialize;
+use tracing::info;
+
+use super::proxy::Edge;
+use super::tls::{self, TlsError};
+use crate::config::{CdnConfig, Config, ConfigErrors};
+
+/// What requests and connections read: swapped whole on reload.
+pub struct Live {
+    edge: ArcSwap<Edge>,
+    tls: ArcSwapOption<rustls::ServerConfig>,
+}
+
+/// Why a reload was refused; the running configuration is untouched in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file does not validate: exactly what `check` prints.
+    #[error("{0}")]
+    Config(ConfigErrors),
+    #[error("the config file has no [cdn] section")]
+    NoCdn,
+    /// Settings bound to sockets or memory at start.
+    #[error("these settings change only with a restart: {}", .0.join(", "))]
+    NeedsRestart(Vec<&'static str>),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A folder origin or GeoIP database that cannot be opened (the message names it).
+    #[error("{0}")]
+    Origin(std::io::Error),
+}
+
+/// What a reload changed, for the log and the `POST /reload` answer.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Distribution ids new in this config.
+    pub added: Vec<String>,
+    /// Distribution ids no longer configured; their cached objects were dropped.
+    pub removed: Vec<String>,
+    /// Distribution ids whose hosts, origins, behaviors or restrictions changed.
+    pub changed: Vec<String>,
+    pub distributions: usize,
+    pub behaviors: usize,
+    pub certificates: usize,
+    pub key_groups: usize,
+}
+
+impl Live {
+    pub fn new(edge: Edge, tls: Option<Arc<rustls::ServerConfig>>) -> Live {
+        Live {
+            edge: ArcSwap::from_pointee(edge),
+            tls: ArcSwapOption::new(tls),
+        }
+    }
+
+    /// The edge new requests go to.
+    pub fn edge(&self) -> Arc<Edge> {
+        self.edge.load_full()
+    }
+
+    /// The TLS setup new connections are accepted with.
+    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.load_full()
+    }
+
+    /// Builds everything `config` needs, then swaps it in.
+    ///
+    /// # Errors
+    /// A setting that needs a restart, a certificate or origin that cannot be loaded.
+    pub fn apply(&self, config: &CdnConfig) -> Result<Summary, ReloadError> {
+        let current = self.edge();
+        let old = current.config();
+        let fixed = restart_only(old, config);
+        if !fixed.is_empty() {
+            return Err(ReloadError::NeedsRestart(fixed));
+        }
+        if config.generate_dev_certs && !config.https_listen.is_empty() {
+            tls::generate_missing(config)?;
+        }
+        let tls = if config.https_listen.is_empty() {
+            None
+        } else {
+            Some(tls::server_config(config)?)
+        };
+        let config = Arc::new(config.clone());
+        let edge = current
+            .reconfigured(config.clone())
+            .map_err(ReloadError::Origin)?;
+        let summary = summarize(old, &config);
+        self.tls.store(tls);
+        self.edge.store(Arc::new(edge));
+        Ok(summary)
+    }
+}
+
+/// Re-reads a config file into a [`Live`], one reload at a time.
+pub struct Reloader {
+    path: PathBuf,
+    live: Arc<Live>,
+    /// Two reloads at once would race to swap; the second waits for the first.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    pub fn new(path: PathBuf, live: Arc<Live>) -> Reloader {
+        Reloader {
+            path,
+            live,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Reads and validates the whole file, then applies its `[cdn]`; logs the outcome.
+    ///
+    /// # Errors
+    /// The file's check errors, or why the new `[cdn]` cannot be applied.
+    pub async fn reload(&self) -> Result<Summary, ReloadError> {
+        let _one_at_a_time = self.running.lock().await;
+        let path = self.path.clone();
+        let live = self.live.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let config = Config::load(&path).map_err(ReloadError::Config)?;
+            let cdn = config.cdn.ok_or(ReloadError::NoCdn)?;
+            live.apply(&cdn)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        match &result {
+            Ok(summary) => info!(
+                added = ?summary.added,
+                removed = ?summary.removed,
+                changed = ?summary.changed,
+                distributions = summary.distributions,
+                behaviors = summary.behaviors,
+                certificates = summary.certificates,
+                "CDN config reloaded from {}",
+                self.path.display()
+            ),
+            Err(e) => tracing::error!(
+                "CDN reload from {} refused, the running config keeps serving: {e}",
+                self.path.display()
+            ),
+        }
+        result
+    }
+}
+
+/// The settings of `new` that differ from `old` but are fixed at start (bound sockets,
+/// memory sized once, the log queue's writer).
+fn restart_only(old: &CdnConfig, new: &CdnConfig) -> Vec<&'static str> {
+    let log_target = |c: &CdnConfig| {
+        c.realtime_logs
+            .as_ref()
+            .map(|l| (l.stream.clone(), l.queue))
+    };
+    [
+        ("cdn.https_listen", old.https_listen != new.https_listen),
+        ("cdn.http_listen", old.http_listen != new.http_listen),
+        ("cdn.admin_listen", old.admin_listen != new.admin_listen),
+        (
+            "cdn.max_connections",
+            old.max_connections != new.max_connections,
+        ),
+        ("cdn.cache_size", old.cache_size != new.cache_size),
+        (
+            "cdn.cache_body_dir",
+            old.cache_body_dir != new.cache_body_dir,
+        ),
+        (
+            "cdn.realtime_logs (stream, queue, on/off)",
+            log_target(old) != log_target(new),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, differs)| differs.then_some(key))
+    .collect()
+}
+
+fn summarize(old: &CdnConfig, new: &CdnConfig) -> Summary {
+    let before = |id: &str| old.distributions.iter().find(|d| d.id == id);
+    let mut summary = Summary {
+        distributions: new.distributions.len(),
+        behaviors: new.distributions.iter().map(|d| d.behaviors.len()).sum(),
+        certificates: new.certs.len(),
+        key_groups: new.key_groups.len(),
+        ..Summary::default()
+    };
+    for distribution in &new.distributions {
+        match before(&distribution.id) {
+            None => summary.added.push(distribution.id.clone()),
+            // The validated config has no equality of its own; its full debug form is an
+            // exact, if verbose, fingerprint (reloads are rare).
+            Some(old) if format!("{old:?}") != format!("{distribution:?}") => {
+                summary.changed.push(distribution.id.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    summary.removed = old
+        .distributions
+        .iter()
+        .filter(|d| !new.distributions.iter().any(|n| n.id == d.id))
+        .map(|d| d.id.clone())
+        .collect();
+    summary
+}

@@ -1,0 +1,235 @@
+//! CDN hot reload through the admin API: requests keep flowing across many reloads and each
+//! is answered wholly by one config; a broken config or a restart-only change is refused
+//! with its reasons while the old config keeps serving; cached objects survive unless their
+//! distribution goes; certificates are re-read from disk.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::Method;
+
+use crate::cdn_harness::*;
+
+/// "site" with `/v/*` sent to origin `v_origin` and everything else to "app" (`shared`);
+/// `extra` adds whole distributions.
+fn versioned(shared: &Origin, v_origin: &Origin, extra: &str) -> String {
+    config(
+        "",
+        &format!(
+            r#"[[cdn.distributions]]
+id = "site"
+hosts = ["{SITE}", "localhost"]
+[[cdn.distributions.origins]]
+id = "app"
+url = "{}"
+[[cdn.distributions.origins]]
+id = "v"
+url = "{}"
+[[cdn.distributions.behaviors]]
+path = "/v/*"
+origin = "v"
+[[cdn.distributions.behaviors]]
+path = "*"
+origin = "app"
+{extra}"#,
+            shared.url(),
+            v_origin.url()
+        ),
+    )
+}
+
+/// Two origins answering "A" and "B" for `/v/*` (never cached), and a shared one.
+async fn origins() -> (Origin, Origin, Origin) {
+    let (a, b, shared) = (
+        Origin::start().await,
+        Origin::start().await,
+        Origin::start().await,
+    );
+    a.route("*", Reply::ok("A").cc("no-store"));
+    b.route("*", Reply::ok("B").cc("no-store"));
+    shared.route("*", Reply::ok("cached").cc("max-age=600"));
+    (a, b, shared)
+}
+
+fn summary(response: &Resp) -> serde_json::Value {
+    assert_eq!(response.status, 200, "{}", response.text());
+    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(json["reloaded"], true, "{json}");
+    json["changes"].clone()
+}
+
+#[tokio::test]
+async fn requests_flow_across_twenty_reloads_each_answered_by_one_config() {
+    let (a, b, shared) = origins().await;
+    let (config_a, config_b) = (versioned(&shared, &a, ""), versioned(&shared, &b, ""));
+    let cdn = Arc::new(Cdn::start(&config_a).await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loops = tokio::task::JoinSet::new();
+    for proto in [Proto::H1, Proto::H2, Proto::Plain] {
+        let (cdn, stop) = (cdn.clone(), stop.clone());
+        loops.spawn(async move {
+            let mut answers = Vec::new();
+            for _ in 0..5_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let response = cdn.get("/v/x").proto(proto).try_send().await;
+                answers.push(response.map(|r| (r.status, r.text())));
+            }
+            answers
+        });
+    }
+    for round in 0..20 {
+        let (toml, want) = if round % 2 == 0 {
+            (&config_b, "B")
+        } else {
+            (&config_a, "A")
+        };
+        let changes = summary(&cdn.reload(toml).await);
+        assert_eq!(changes["changed"], serde_json::json!(["site"]), "{changes}");
+        // The first request after the reload is answered by the new config.
+        assert_eq!(cdn.get("/v/x").send().await.text(), want, "round {round}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut seen = 0;
+    while let Some(answers) = loops.join_next().await {
+        for answer in answers.unwrap() {
+            let (status, body) = answer.expect("no request fails across reloads");
+            assert_eq!(status, 200);
+            assert!(body == "A" || body == "B", "a mixed answer: {body:?}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 60, "the request loops ran ({seen} requests)");
+}
+
+#[tokio::test]
+async fn a_broken_config_is_refused_with_the_check_errors_and_changes_nothing() {
+    let (a, b, shared) = origins().await;
+    let cdn = Cdn::start(&versioned(&shared, &a, "")).await;
+    let broken = versioned(&shared, &b, "")
+        .replace(r#"path = "/v/*""#, r#"path = "/v/* bad""#)
+        .replace(r#"origin = "app""#, r#"origin = "nowhere""#);
+    let response = cdn.reload(&broken).await;
+    assert_eq!(response.status, 422, "{}", response.text());
+    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(json["reloaded"], false);
+    let errors: Vec<String> = json["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(errors.len(), 2, "both mistakes, in one answer: {errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.contains("behaviors[0].path")),
+        "{errors:#?}"
+    );
+    assert!(errors.iter().any(|e| e.contains("nowhere")), "{errors:#?}");
+    assert!(
+        errors.iter().all(|e| e.contains("edgewise.toml:")),
+        "{errors:#?}"
+    );
+    assert_eq!(
+        cdn.get("/v/x").send().await.text(),
+        "A",
+        "the old config serves"
+    );
+
+    // Listeners are fixed at start: such a change is refused, naming the key.
+    let moved = versioned(&shared, &b, "").replace(
+        r#"http_listen = ["127.0.0.1:0"]"#,
+        r#"http_listen = ["127.0.0.1:0", "127.0.0.2:0"]"#,
+    );
+    let response = cdn.reload(&moved).await;
+    assert_eq!(response.status, 422, "{}", response.text());
+    assert!(
+        response.text().contains("cdn.http_listen"),
+        "{}",
+        response.text()
+    );
+    assert_eq!(cdn.get("/v/x").send().await.text(), "A");
+}
+
+#[tokio::test]
+async fn cached_objects_survive_a_reload_unless_their_distribution_goes() {
+    let (a, _b, shared) = origins().await;
+    let other = format!(
+        r#"[[cdn.distributions]]
+id = "other"
+hosts = ["other.test"]
+[[cdn.distributions.origins]]
+id = "app"
+url = "{}"
+[[cdn.distributions.behaviors]]
+path = "*"
+origin = "app"
+"#,
+        shared.url()
+    );
+    let cdn = Cdn::start(&versioned(&shared, &a, &other)).await;
+    for host in [SITE, "other.test"] {
+        assert_eq!(cdn.get("/page").host(host).send().await.x_cache(), MISS);
+        assert_eq!(cdn.get("/page").host(host).send().await.x_cache(), HIT);
+    }
+    // Same config again: nothing changes, everything stays cached.
+    let changes = summary(&cdn.reload(&versioned(&shared, &a, &other)).await);
+    assert_eq!(changes["changed"], serde_json::json!([]), "{changes}");
+    assert_eq!(
+        cdn.get("/page").host("other.test").send().await.x_cache(),
+        HIT
+    );
+    // "other" removed: "site" keeps its objects, "other" no longer answers.
+    let changes = summary(&cdn.reload(&versioned(&shared, &a, "")).await);
+    assert_eq!(
+        changes["removed"],
+        serde_json::json!(["other"]),
+        "{changes}"
+    );
+    assert_eq!(cdn.get("/page").send().await.x_cache(), HIT);
+    assert_eq!(cdn.get("/page").host("other.test").send().await.status, 421);
+    // Back again: its objects were dropped with it.
+    let changes = summary(&cdn.reload(&versioned(&shared, &a, &other)).await);
+    assert_eq!(changes["added"], serde_json::json!(["other"]), "{changes}");
+    assert_eq!(
+        cdn.get("/page").host("other.test").send().await.x_cache(),
+        MISS
+    );
+}
+
+#[tokio::test]
+async fn certificates_are_read_again_on_reload() {
+    let (a, _b, shared) = origins().await;
+    let toml = versioned(&shared, &a, "");
+    let cdn = Cdn::start(&toml).await;
+    let before = cdn.presented_cert(Some("localhost")).await;
+    // A renewed certificate on disk (here: the dev certificate made anew).
+    std::fs::remove_file(cdn.dir.path().join("certs/cert.pem")).unwrap();
+    std::fs::remove_file(cdn.dir.path().join("certs/key.pem")).unwrap();
+    summary(&cdn.reload(&toml).await);
+    let after = cdn.presented_cert(Some("localhost")).await;
+    assert_ne!(
+        before, after,
+        "new connections get the certificate now on disk"
+    );
+}
+
+#[tokio::test]
+async fn a_new_admin_token_applies_at_once_and_reloads_need_the_token() {
+    let (a, _b, shared) = origins().await;
+    let toml = versioned(&shared, &a, "");
+    let cdn = Cdn::start(&toml).await;
+    let response = cdn.admin(Method::POST, "/reload", None, "").await;
+    assert_eq!(response.status, 401);
+    let rotated = toml.replace(ADMIN_TOKEN, "rotated-admin-token");
+    summary(&cdn.reload(&rotated).await);
+    let old = cdn
+        .admin(Method::GET, "/metrics", Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(old.status, 401);
+    let new = cdn
+        .admin(Method::GET, "/metrics", Some("rotated-admin-token"), "")
+        .await;
+    assert_eq!(new.status, 200);
+}
