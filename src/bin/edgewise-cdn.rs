@@ -79,6 +79,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
     }
+    if matches!(cli.command, None | Some(Command::Check))
+        && let Err(code) = edgewise::cli::check_paths(&config)
+    {
+        return code;
+    }
     let result = match cli.command {
         Some(Command::Check) => {
             println!(
@@ -102,7 +107,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("edgewise-cdn: {e:#}");
+            eprintln!("edgewise-cdn: {}", edgewise::cli::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

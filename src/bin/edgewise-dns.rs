@@ -34,6 +34,13 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
+    // `check` looks at the whole file, [cdn] and [stream] included, though this binary
+    // serves neither: one config, one verdict.
+    if matches!(cli.command, Some(Command::Check))
+        && let Err(code) = edgewise::cli::check_paths(&config)
+    {
+        return code;
+    }
     let Some(dns) = config.dns else {
         eprintln!(
             "{}: no [dns] section: nothing to serve",
@@ -48,7 +55,7 @@ fn main() -> ExitCode {
     match serve(&dns) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("edgewise-dns: {e:#}");
+            eprintln!("edgewise-dns: {}", edgewise::cli::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,7 @@ mod diag;
 pub mod dns;
 mod geo;
 mod health;
+mod probe;
 mod raw;
 pub mod realtime_logs;
 pub mod stream;
@@ -37,6 +38,8 @@ pub struct Config {
     pub cdn: Option<CdnConfig>,
     /// `[stream]`, when present (served by edgewise-cdn).
     pub stream: Option<StreamConfig>,
+    /// Folders and certificates to look at on disk before serving, see [`Config::check_paths`].
+    paths: Vec<probe::PathCheck>,
 }
 
 impl Config {
@@ -119,10 +122,31 @@ impl Config {
         if errors.is_empty() {
             Ok(Config {
                 path: path.to_path_buf(),
+                paths: probe::path_checks(&raw, cdn.as_ref(), stream.as_ref(), &map),
                 dns,
                 cdn,
                 stream,
             })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Looks at what a start would create, write or read on disk — `stream.data_dir`,
+    /// `cdn.cache_body_dir`, the certificates (or, with `generate_dev_certs`, where missing
+    /// ones go) — so that `check` fails where a start would, at the key's position, and a
+    /// start says so once, before it binds anything. Leaves nothing behind.
+    ///
+    /// # Errors
+    /// Every problem found, each at its key's position.
+    pub fn check_paths(&self) -> Result<(), ConfigErrors> {
+        let errors: Vec<ConfigError> = self
+            .paths
+            .iter()
+            .filter_map(probe::PathCheck::run)
+            .collect();
+        if errors.is_empty() {
+            Ok(())
         } else {
             Err(ConfigErrors(errors))
         }

@@ -19,6 +19,9 @@ const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Long enough for a 4096-bit DKIM key on one line; longer data can use parentheses.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// The error for an `$INCLUDE`d file that fails from its first entry on.
+const NOT_A_ZONE_FILE: &str = "an $INCLUDE of a file that is not a zone file: its first entry is no record or \
+     directive (its text is not repeated here)";
 /// RFC 2181 §8: TTLs are unsigned but limited to 2^31 - 1.
 const MAX_TTL: u32 = 2_147_483_647;
 const UNCLOSED_QUOTE: &str =
@@ -106,7 +109,7 @@ pub fn parse_zone_text(
         last_ttl: None,
         owner: Owner::Unset,
     };
-    loader.parse(text, path, &mut state);
+    loader.parse(text, path, &mut state, false);
     if loader.errors.is_empty() {
         Ok(loader.records)
     } else {
@@ -238,6 +241,13 @@ impl<'a> Lexer<'a> {
     }
 }
 
+fn is_include(entry: &Entry) -> bool {
+    entry
+        .fields
+        .first()
+        .is_some_and(|f| !f.quoted && f.text.eq_ignore_ascii_case("$INCLUDE"))
+}
+
 /// End of the field starting at `start`, or `None` for an unterminated quote. Escaped bytes
 /// never end a field; a quote inside a field opens a section that still belongs to it.
 fn field_end(bytes: &[u8], start: usize) -> Option<usize> {
@@ -289,20 +299,37 @@ struct Loader {
 }
 
 impl Loader {
-    fn parse(&mut self, text: &str, path: &Path, state: &mut FileState) {
+    /// Parses `text`, the file at `path`. An `$INCLUDE`d file (`included`) whose very first
+    /// entry fails is taken for something other than a zone file — say `/etc/shadow` — and
+    /// gets one error that quotes none of it, since errors are printed and logged.
+    fn parse(&mut self, text: &str, path: &Path, state: &mut FileState, included: bool) {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut entries_read = false;
         for entry in Lexer::run(text) {
-            let result = entry.and_then(|entry| {
-                self.entry(&entry, path, state)
-                    .map_err(|message| (entry.line, message))
-            });
-            if let Err((line, message)) = result {
+            let (line, message, nested) = match entry {
+                Ok(entry) => match self.entry(&entry, path, state) {
+                    Ok(()) => {
+                        entries_read = true;
+                        continue;
+                    }
+                    // A nested $INCLUDE's own errors (depth, cycle, unreadable) quote no text.
+                    Err(message) => (entry.line, message, is_include(&entry)),
+                },
+                Err((line, message)) => (line, message, false),
+            };
+            if included && !entries_read && !nested {
                 self.errors.push(ZoneFileError {
                     file: path.to_path_buf(),
                     line,
-                    message,
+                    message: NOT_A_ZONE_FILE.to_owned(),
                 });
+                return;
             }
+            self.errors.push(ZoneFileError {
+                file: path.to_path_buf(),
+                line,
+                message,
+            });
         }
     }
 
@@ -396,7 +423,7 @@ impl Loader {
             last_ttl: state.last_ttl,
             owner: Owner::Unset,
         };
-        self.parse(&text, &target, &mut included);
+        self.parse(&text, &target, &mut included, true);
         self.stack.pop();
         Ok(())
     }

@@ -561,3 +561,26 @@ fn directive_arguments() {
         ]
     );
 }
+
+#[test]
+fn an_included_file_that_is_no_zone_file_is_not_echoed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = "root:$6$secrethash:19000:0:99999:7:::\nAPI_TOKEN = \"s3cr3t\"\n";
+    fs::write(dir.path().join("shadow"), secret).expect("write include");
+    let main = dir.path().join("example.com.zone");
+    fs::write(&main, "$TTL 60\nok A 192.0.2.1\n$INCLUDE shadow\n").expect("write zone");
+    let errors = load_zone_file(&main, &zone(), None).expect_err("errors");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(
+        (errors[0].file.clone(), errors[0].line),
+        (dir.path().join("shadow"), 1)
+    );
+    assert!(
+        errors[0].message.contains("not a zone file"),
+        "{}",
+        errors[0].message
+    );
+    for part in ["root", "secrethash", "API_TOKEN", "s3cr3t"] {
+        assert!(!errors[0].message.contains(part), "{}", errors[0].message);
+    }
+}
