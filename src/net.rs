@@ -1,8 +1,9 @@
-//! Socket set-up shared by every server, and the connection admission and accept loop the
-//! DNS process's TCP listeners share.
+//! Socket set-up shared by every server, the connection admission and accept loop the
+//! DNS process's TCP listeners share, and bearer-token checks for control endpoints.
 
 pub mod accept;
 pub mod admission;
+pub mod bearer;
 
 use std::io;
 use std::net::SocketAddr;

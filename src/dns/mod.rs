@@ -11,12 +11,14 @@
 //! - `snapshot`: precomputed answers and the state the request path reads
 //! - `responder`: bytes in, bytes out
 //! - `server`: sockets and connection handling
+//! - `reload`: SIGHUP and `POST /reload`: a new snapshot swapped in whole, or nothing
 
 pub mod answer;
 pub mod edns;
 pub mod malformed;
 pub mod policy;
 pub mod rdata;
+pub mod reload;
 pub mod responder;
 mod server;
 pub mod snapshot;

@@ -4,9 +4,11 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -15,12 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::malformed::{DEFAULT_SUMMARY_INTERVAL, MalformedCounters};
+use super::reload::{self, Reloader};
 use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
 use super::snapshot::Snapshot;
 use crate::config::DnsConfig;
 use crate::geo::{GeoDb, GeoError};
+use crate::health::HealthChecks;
 use crate::health::status::{self, StatusLimits};
-use crate::health::{self, HealthCheckConfig, HealthTable};
 use crate::net::admission::{Admission, Limits, Ticket};
 
 /// Kernel receive buffer asked for each UDP socket, to ride out bursts.
@@ -30,9 +33,14 @@ const EPHEMERAL_ATTEMPTS: usize = 16;
 
 /// Bound sockets, ready to serve.
 pub struct DnsServer {
-    snapshot: Arc<Snapshot>,
-    health: Arc<HealthTable>,
-    health_checks: Arc<[HealthCheckConfig]>,
+    /// Swapped whole by reloads; each query loads it once.
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    health: Arc<HealthChecks>,
+    /// The config bound, kept for [`DnsServer::reload_from`] to compare reloads against.
+    config: DnsConfig,
+    reloader: Option<Reloader>,
+    /// Cancelled at shutdown: stops health checks and refuses reloads.
+    stop: CancellationToken,
     udp: Vec<UdpSocket>,
     tcp: Vec<TcpListener>,
     status: Vec<TcpListener>,
@@ -84,12 +92,15 @@ impl DnsServer {
     /// A database that cannot be opened, or an address that cannot be bound.
     pub fn bind(config: &DnsConfig) -> Result<DnsServer, StartError> {
         let geo = Arc::new(GeoDb::open(&config.geo)?);
-        let health = Arc::new(HealthTable::new(&config.health_checks));
-        let snapshot = Arc::new(Snapshot::build(config, health.clone(), geo));
+        let stop = CancellationToken::new();
+        let health = Arc::new(HealthChecks::new(&config.health_checks, stop.clone()));
+        let snapshot = Snapshot::build(config, health.table(), geo);
         let mut server = DnsServer {
-            snapshot,
+            snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             health,
-            health_checks: config.health_checks.clone().into(),
+            config: config.clone(),
+            reloader: None,
+            stop,
             udp: Vec::new(),
             tcp: Vec::new(),
             status: Vec::new(),
@@ -135,6 +146,20 @@ impl DnsServer {
         &self.status_addrs
     }
 
+    /// Enables reloads (`POST /reload` on the status listener, and [`reload::spawn_on_sighup`])
+    /// from the config file at `path`, which the bound config was read from.
+    pub fn reload_from(&mut self, path: PathBuf) -> Reloader {
+        let reloader = Reloader::new(reload::Parts {
+            path,
+            snapshot: self.snapshot.clone(),
+            health: self.health.clone(),
+            in_force: self.config.clone(),
+            stop: self.stop.clone(),
+        });
+        self.reloader = Some(reloader.clone());
+        reloader
+    }
+
     /// Replaces the [`Timers`] (tests use short ones).
     pub fn set_timers(&mut self, timers: Timers) {
         self.timers = timers;
@@ -143,12 +168,13 @@ impl DnsServer {
     /// Runs health checks and serves until `shutdown` is cancelled, then lets TCP
     /// connections finish their query.
     pub async fn run(self, shutdown: CancellationToken) {
-        health::spawn_checks(
-            self.health.clone(),
-            self.health_checks.clone(),
-            shutdown.clone(),
-        );
+        self.health.start();
         let mut tasks = JoinSet::new();
+        let (stop, token) = (self.stop.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            token.cancelled().await;
+            stop.cancel();
+        });
         let malformed = self.malformed.clone();
         let (interval, token) = (self.timers.malformed_summary, shutdown.clone());
         tasks.spawn(async move { malformed.log_summaries(interval, token).await });
@@ -156,7 +182,8 @@ impl DnsServer {
         let status_admission = Admission::new(self.timers.status.admission);
         for listener in self.status {
             let ctx = status::StatusContext {
-                table: self.health.clone(),
+                health: self.health.clone(),
+                reloader: self.reloader.clone(),
                 malformed: self.malformed.clone(),
                 lifetime: self.timers.status.lifetime,
                 shutdown: shutdown.clone(),
@@ -251,7 +278,7 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
 /// The request path both transports share: respond, and count what was malformed.
 #[derive(Clone)]
 struct Answerer {
-    snapshot: Arc<Snapshot>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
     malformed: Arc<MalformedCounters>,
 }
 
@@ -264,7 +291,9 @@ impl Answerer {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> bool {
-        let outcome = respond(&self.snapshot, query, peer.ip(), transport, out);
+        // One load per query: the whole answer comes from one snapshot, old or new.
+        let snapshot = self.snapshot.load();
+        let outcome = respond(&snapshot, query, peer.ip(), transport, out);
         if let Outcome::Malformed(reason) = outcome {
             self.malformed.record(reason);
         }

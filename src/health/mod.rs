@@ -6,8 +6,11 @@
 //! children are. Readers (DNS answers) only load an atomic flag.
 
 pub mod probe;
+mod runner;
 pub mod status;
 mod tls;
+
+pub use runner::{HealthChanges, HealthChecks, StagedHealth};
 
 pub use tls::client_config as tls_client_config;
 
@@ -15,12 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use rand::RngExt;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-/// Validated `[[health_checks]]` entry.
-#[derive(Debug, Clone)]
+/// Validated `[[health_checks]]` entry. Equality is "same definition" for endpoint checks,
+/// which a reload uses to decide whether a check keeps its state and timer.
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheckConfig {
     pub id: String,
     pub kind: CheckKind,
@@ -36,7 +38,7 @@ pub struct HealthCheckConfig {
 }
 
 /// What a check probes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     Http(HttpCheck),
     /// Certificates are not verified unless `verify_tls` (Route 53 never verifies them).
@@ -56,7 +58,7 @@ pub enum CheckKind {
 }
 
 /// An HTTP(S) GET target and how to judge the reply.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpCheck {
     pub host: String,
     pub port: u16,
@@ -78,17 +80,20 @@ pub enum StatusMatch {
 
 /// Time limits of one probe. Route 53: connect 4 s and response 2 s for HTTP(S), connect
 /// 10 s for TCP; a configured `timeout` bounds the whole probe instead.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeTimeouts {
     pub connect: Duration,
     pub response: Duration,
     pub total: Duration,
 }
 
-/// Live state of every check, indexed like the config list.
+/// Live state of every check, indexed like the config list. A reload builds a new table in
+/// which unchanged checks share their [`CheckState`] with the old one, so their state carries
+/// over without copying and their probe tasks keep writing where answers read.
 #[derive(Debug)]
 pub struct HealthTable {
-    checks: Vec<CheckState>,
+    checks: Vec<Arc<CheckState>>,
+    configs: Vec<HealthCheckConfig>,
 }
 
 #[derive(Debug)]
@@ -131,19 +136,18 @@ impl HealthTable {
     pub fn new(configs: &[HealthCheckConfig]) -> HealthTable {
         let checks = configs
             .iter()
-            .map(|c| CheckState {
-                id: c.id.clone(),
-                kind: c.kind.name(),
-                target: c.kind.target(),
-                healthy: AtomicBool::new(!c.invert),
-                status: Mutex::new(CheckStatus {
-                    healthy: !c.invert,
-                    ..CheckStatus::default()
-                }),
-            })
+            .map(|c| Arc::new(CheckState::new(c)))
             .collect();
-        let table = HealthTable { checks };
-        table.recompute_calculated(configs);
+        HealthTable::with_states(checks, configs)
+    }
+
+    /// A table over `checks` (one per config, in order), calculated checks derived.
+    fn with_states(checks: Vec<Arc<CheckState>>, configs: &[HealthCheckConfig]) -> HealthTable {
+        let table = HealthTable {
+            checks,
+            configs: configs.to_vec(),
+        };
+        table.recompute_calculated();
         table
     }
 
@@ -167,50 +171,12 @@ impl HealthTable {
             .collect()
     }
 
-    /// Records one probe outcome (before inversion); returns whether the state flipped.
-    fn record(
-        &self,
-        index: usize,
-        config: &HealthCheckConfig,
-        outcome: Result<(), String>,
-        latency: Duration,
-    ) -> bool {
-        let check = &self.checks[index];
-        let Ok(mut status) = check.status.lock() else {
-            return false;
-        };
-        let outcome = match (outcome, config.invert) {
-            (Ok(()), true) => Err("endpoint is up (inverted check)".to_string()),
-            (Err(_), true) => Ok(()),
-            (outcome, false) => outcome,
-        };
-        let flipped = observe(
-            &mut status,
-            outcome.is_ok(),
-            config.failure_threshold,
-            config.success_threshold,
-        );
-        match &outcome {
-            Ok(()) => status.probes_ok += 1,
-            Err(_) => status.probes_failed += 1,
-        }
-        status.last_result = Some(outcome);
-        status.last_latency = Some(latency);
-        status.last_checked = Some(SystemTime::now());
-        if flipped {
-            status.last_change = status.last_checked;
-            check.healthy.store(status.healthy, Ordering::Release);
-            log_change(&check.id, &status);
-        }
-        flipped
-    }
-
     /// Re-derives calculated checks from their children, until nothing changes (calculated
     /// checks may have calculated children; config validation rules out cycles).
-    fn recompute_calculated(&self, configs: &[HealthCheckConfig]) {
-        for _ in 0..=configs.len() {
+    fn recompute_calculated(&self) {
+        for _ in 0..=self.configs.len() {
             let mut changed = false;
-            for (index, config) in configs.iter().enumerate() {
+            for (index, config) in self.configs.iter().enumerate() {
                 let CheckKind::Calculated {
                     children,
                     healthy_threshold,
@@ -235,6 +201,59 @@ impl HealthTable {
                 break;
             }
         }
+    }
+}
+
+// === impl CheckState ===
+
+impl CheckState {
+    fn new(config: &HealthCheckConfig) -> CheckState {
+        CheckState {
+            id: config.id.clone(),
+            kind: config.kind.name(),
+            target: config.kind.target(),
+            healthy: AtomicBool::new(!config.invert),
+            status: Mutex::new(CheckStatus {
+                healthy: !config.invert,
+                ..CheckStatus::default()
+            }),
+        }
+    }
+
+    /// Records one probe outcome (before inversion); returns whether the state flipped.
+    fn record(
+        &self,
+        config: &HealthCheckConfig,
+        outcome: Result<(), String>,
+        latency: Duration,
+    ) -> bool {
+        let Ok(mut status) = self.status.lock() else {
+            return false;
+        };
+        let outcome = match (outcome, config.invert) {
+            (Ok(()), true) => Err("endpoint is up (inverted check)".to_string()),
+            (Err(_), true) => Ok(()),
+            (outcome, false) => outcome,
+        };
+        let flipped = observe(
+            &mut status,
+            outcome.is_ok(),
+            config.failure_threshold,
+            config.success_threshold,
+        );
+        match &outcome {
+            Ok(()) => status.probes_ok += 1,
+            Err(_) => status.probes_failed += 1,
+        }
+        status.last_result = Some(outcome);
+        status.last_latency = Some(latency);
+        status.last_checked = Some(SystemTime::now());
+        if flipped {
+            status.last_change = status.last_checked;
+            self.healthy.store(status.healthy, Ordering::Release);
+            log_change(&self.id, &status);
+        }
+        flipped
     }
 }
 
@@ -302,63 +321,6 @@ impl CheckKind {
             }
         }
     }
-}
-
-/// Starts one task per endpoint check; they stop when `shutdown` is cancelled.
-pub fn spawn_checks(
-    table: Arc<HealthTable>,
-    configs: Arc<[HealthCheckConfig]>,
-    shutdown: CancellationToken,
-) {
-    let insecure = tls::client_config(false);
-    let verified = tls::client_config(true);
-    for index in 0..configs.len() {
-        if matches!(configs[index].kind, CheckKind::Calculated { .. }) {
-            continue;
-        }
-        let (table, configs, shutdown) = (table.clone(), configs.clone(), shutdown.clone());
-        let tls = match &configs[index].kind {
-            CheckKind::Https {
-                verify_tls: true, ..
-            } => Some(verified.clone()),
-            CheckKind::Https { .. } => Some(insecure.clone()),
-            _ => None,
-        };
-        tokio::spawn(async move {
-            let config = &configs[index];
-            // Spread the first probes over one interval so checks do not fire in lockstep.
-            let mut delay = config.interval.mul_f64(rand::rng().random_range(0.0..1.0));
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
-                }
-                let started = tokio::time::Instant::now();
-                let outcome = run_probe(config, tls.as_ref()).await;
-                if table.record(index, config, outcome, started.elapsed()) {
-                    table.recompute_calculated(&configs);
-                }
-                delay = config.interval.mul_f64(rand::rng().random_range(0.9..1.1));
-            }
-        });
-    }
-}
-
-async fn run_probe(
-    config: &HealthCheckConfig,
-    tls: Option<&Arc<rustls::ClientConfig>>,
-) -> Result<(), String> {
-    let probe = async {
-        match &config.kind {
-            CheckKind::Http(check) => probe::http(check, None, config.timeouts).await,
-            CheckKind::Https { check, .. } => probe::http(check, tls, config.timeouts).await,
-            CheckKind::Tcp { host, port } => probe::tcp(host, *port, config.timeouts).await,
-            CheckKind::Calculated { .. } => Ok(()),
-        }
-    };
-    tokio::time::timeout(config.timeouts.total, probe)
-        .await
-        .unwrap_or_else(|_| Err(format!("probe timed out after {:?}", config.timeouts.total)))
 }
 
 #[cfg(test)]

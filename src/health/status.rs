@@ -1,6 +1,8 @@
 //! The status listener (`dns.status_listen`): `GET /health-checks` as JSON and `GET /metrics`
-//! as Prometheus text, both from the same [`HealthTable`] figures, plus the DNS server's
-//! malformed-query counters on `/metrics`.
+//! as Prometheus text, both from the same health table figures, plus the DNS server's
+//! malformed-query counters on `/metrics`; and `POST /reload`, which answers what the reload
+//! changed or why it was refused. Reloading takes `dns.status_token` as a bearer token when
+//! one is set, and is open to loopback peers only when none is.
 //!
 //! Connections go through the same admission as DNS over TCP (per-client cap, the longest-idle
 //! connection evicted when full), get one request each and live at most
@@ -23,9 +25,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::{CheckReport, HealthTable};
+use super::{CheckReport, HealthChecks};
 use crate::dns::malformed::MalformedCounters;
+use crate::dns::reload::{ReloadError, Reloader};
 use crate::net::admission::{Admission, Limits, Ticket};
+use crate::net::bearer;
 
 /// Caps and timing of status connections.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +55,9 @@ impl Default for StatusLimits {
 /// What every status connection needs.
 #[derive(Clone)]
 pub struct StatusContext {
-    pub table: Arc<HealthTable>,
+    pub health: Arc<HealthChecks>,
+    /// `None`: the server was not given a config file to reload from.
+    pub reloader: Option<Reloader>,
     pub malformed: Arc<MalformedCounters>,
     pub lifetime: Duration,
     pub shutdown: CancellationToken,
@@ -85,8 +91,8 @@ async fn serve_connection(
         service_fn(move |request| {
             // False only if evicted a moment ago; the select below then closes the connection.
             let _ = ticket.start_query();
-            let body = route(&request, &ctx.table, &ctx.malformed);
-            async move { Ok::<_, Infallible>(body) }
+            let ctx = ctx.clone();
+            async move { Ok::<_, Infallible>(route(&request, peer, &ctx).await) }
         })
     };
     let connection = http1::Builder::new()
@@ -105,11 +111,22 @@ async fn serve_connection(
     }
 }
 
-fn route<B>(
+async fn route<B>(
     request: &Request<B>,
-    table: &HealthTable,
-    malformed: &MalformedCounters,
+    peer: SocketAddr,
+    ctx: &StatusContext,
 ) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    if path == "/reload" {
+        if request.method() != Method::POST {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                "only POST\n".into(),
+            );
+        }
+        return reload(request, peer, ctx.reloader.as_ref()).await;
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -117,23 +134,98 @@ fn route<B>(
             "only GET\n".into(),
         );
     }
-    match request.uri().path() {
+    match path {
         "/health-checks" => text(
             StatusCode::OK,
             "application/json",
-            health_json(&table.report()),
+            health_json(&ctx.health.table().report()),
         ),
         "/metrics" => text(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            metrics(&table.report(), malformed),
+            metrics(&ctx.health.table().report(), &ctx.malformed),
         ),
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "not found: try /health-checks or /metrics\n".into(),
+            "not found: try /health-checks, /metrics or POST /reload\n".into(),
         ),
     }
+}
+
+/// `POST /reload`: `{"reloaded": true, "zones": ..., "health_checks": ...}`, or
+/// `{"reloaded": false, "errors": [...]}` with the lines `check` prints (the CDN admin API's
+/// shape).
+async fn reload<B>(
+    request: &Request<B>,
+    peer: SocketAddr,
+    reloader: Option<&Reloader>,
+) -> Response<Full<Bytes>> {
+    let Some(reloader) = reloader else {
+        return refused(
+            StatusCode::NOT_FOUND,
+            ["reload is not enabled on this server"],
+        );
+    };
+    match reloader.status_token() {
+        Some(token) if !bearer::matches(request.headers(), &token) => {
+            let mut response = refused(
+                StatusCode::UNAUTHORIZED,
+                ["POST /reload needs Authorization: Bearer <dns.status_token>"],
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+        None if !peer.ip().to_canonical().is_loopback() => {
+            return refused(
+                StatusCode::FORBIDDEN,
+                ["POST /reload is open to loopback peers only, unless dns.status_token is set"],
+            );
+        }
+        _ => {}
+    }
+    match reloader.reload_and_log().await {
+        Ok(summary) => {
+            let body = json!({
+                "reloaded": true,
+                "zones": summary.zones,
+                "health_checks": summary.health_checks,
+            });
+            text(StatusCode::OK, "application/json", pretty(&body))
+        }
+        Err(e) => {
+            let status = match &e {
+                ReloadError::Invalid(_) | ReloadError::Geo(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                ReloadError::RestartNeeded(_) => StatusCode::CONFLICT,
+                ReloadError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                ReloadError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let errors: Vec<String> = match e {
+                ReloadError::Invalid(errors) => errors.0.iter().map(ToString::to_string).collect(),
+                e => vec![e.to_string()],
+            };
+            refused(status, errors)
+        }
+    }
+}
+
+/// A refused reload's answer: `{"reloaded": false, "errors": [...]}`.
+fn refused<S: Into<String>>(
+    status: StatusCode,
+    errors: impl IntoIterator<Item = S>,
+) -> Response<Full<Bytes>> {
+    let errors: Vec<String> = errors.into_iter().map(Into::into).collect();
+    let body = json!({ "reloaded": false, "errors": errors });
+    text(status, "application/json", pretty(&body))
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    let mut body = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into());
+    body.push('\n');
+    body
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -174,9 +266,7 @@ fn health_json(reports: &[CheckReport]) -> String {
             })
         })
         .collect();
-    let mut body = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into());
-    body.push('\n');
-    body
+    pretty(&serde_json::Value::Array(rows))
 }
 
 /// Name, type, help text, and the value of one check (none: not known yet).

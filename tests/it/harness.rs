@@ -84,11 +84,18 @@ pub async fn start_on(config: &str, files: &[(&str, &str)], listen: &[&str]) -> 
     dns.listen = listen.iter().map(|a| a.parse().unwrap()).collect();
     dns.workers = 1;
     let server = DnsServer::bind(&dns).expect("bind on an ephemeral port");
-    let addrs = server.local_addrs().to_vec();
+    let server = serve(server, dir);
     assert!(
-        addrs.iter().all(|a| a.port() != 0),
-        "bound addresses have ports: {addrs:?}"
+        server.addrs.iter().all(|a| a.port() != 0),
+        "bound addresses have ports: {:?}",
+        server.addrs
     );
+    server
+}
+
+/// Runs a bound server in this test's runtime; `dir` (its files) lives as long as it does.
+pub fn serve(server: DnsServer, dir: TempDir) -> TestServer {
+    let addrs = server.local_addrs().to_vec();
     let token = CancellationToken::new();
     let handle = tokio::spawn(server.run(token.clone()));
     TestServer {

@@ -268,9 +268,28 @@ impl Drop for TcpEndpoint {
 
 /// `GET path` on the status listener: status code and body.
 pub async fn status_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    status_request(addr, "GET", path, &[]).await
+}
+
+/// `method path` on the status listener with extra header lines (no body): status code and
+/// body.
+pub async fn status_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+) -> (u16, String) {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.expect("connect to status");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+        let length = if method == "POST" {
+            "Content-Length: 0\r\n"
+        } else {
+            ""
+        };
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{length}{extra}\r\n"
+        );
         stream.write_all(request.as_bytes()).await.expect("send");
         let mut raw = Vec::new();
         stream
@@ -281,7 +300,7 @@ pub async fn status_get(addr: SocketAddr, path: &str) -> (u16, String) {
     };
     let raw = tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
-        .unwrap_or_else(|_| panic!("GET {path} from {addr} timed out"));
+        .unwrap_or_else(|_| panic!("{method} {path} from {addr} timed out"));
     let text = String::from_utf8(raw).expect("UTF-8 response");
     let (head, body) = text
         .split_once("\r\n\r\n")

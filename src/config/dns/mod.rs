@@ -51,8 +51,11 @@ pub struct DnsConfig {
     pub chaos: Chaos,
     /// Route on the EDNS Client Subnet address when a query carries one. Defaults to true.
     pub use_client_subnet: bool,
-    /// HTTP status listeners: `GET /health-checks`, `GET /metrics`.
+    /// HTTP status listeners: `GET /health-checks`, `GET /metrics`, `POST /reload`.
     pub status_listen: Vec<SocketAddr>,
+    /// Bearer token `POST /reload` requires; without one, only loopback peers may reload.
+    /// Defaults to none.
+    pub status_token: Option<String>,
     /// IP-based routing's named CIDR locations.
     pub cidr_collections: Vec<CidrCollection>,
     /// Every zone served, each with its SOA and record sets.
@@ -87,7 +90,7 @@ pub struct Chaos {
 }
 
 /// One zone's data: validated, deduplicated, grouped into RRsets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ZoneData {
     /// The apex, e.g. `home.example.`.
     pub origin: Name,
@@ -98,7 +101,7 @@ pub struct ZoneData {
 }
 
 /// All sets of one name and type that share a routing policy (Route 53's "group").
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RoutedGroupData {
     pub name: Name,
     pub rtype: RecordType,
@@ -107,7 +110,7 @@ pub struct RoutedGroupData {
 }
 
 /// One routed record set (`set_id`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RoutedMemberData {
     pub set_id: String,
     pub ttl: u32,
@@ -162,7 +165,7 @@ pub(super) struct RoutingRefs<'a> {
 
 /// Records of one owner name and type. TTL is the lowest of the records given (RFC 2181 §5.2
 /// says they must agree; the lowest is the safe reading when they do not).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RrsetData {
     pub name: Name,
     pub rtype: RecordType,
@@ -246,6 +249,7 @@ pub(super) fn validate(
         Some(t) => t.get_ref().0,
         None => DEFAULT_TCP_IDLE_TIMEOUT,
     };
+    let status_token = status_token(raw.status_token.as_ref(), map, errors);
     let chaos = raw.chaos.map_or_else(Chaos::default, |c| Chaos {
         version: c.version.map(|v| v.into_inner()),
         id: c.id.map(|v| v.into_inner()),
@@ -282,6 +286,7 @@ pub(super) fn validate(
         chaos,
         use_client_subnet: raw.use_client_subnet.unwrap_or(true),
         status_listen,
+        status_token,
         cidr_collections,
         zones,
         geo: GeoConfig::default(),
@@ -296,6 +301,25 @@ pub(super) struct ZoneContext<'a> {
     collections: &'a [CidrCollection],
     map: &'a SourceMap<'a>,
     base: &'a Path,
+}
+
+/// `dns.status_token`: long enough not to be guessed, and sendable in a header as is.
+fn status_token(
+    raw: Option<&toml::Spanned<String>>,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    let token = raw?;
+    let text = token.get_ref();
+    if text.len() < 8 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        errors.push(map.error(
+            token.span(),
+            "dns.status_token",
+            "must be at least 8 characters, printable ASCII without spaces",
+        ));
+        return None;
+    }
+    Some(text.clone())
 }
 
 /// Socket addresses, each once, none also in `taken`.

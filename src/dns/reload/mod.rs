@@ -1,0 +1,227 @@
+//! Hot reload: re-read the config file and every zone file, and swap the new snapshot in.
+//!
+//! A reload is all or nothing. Everything is built aside first — the config validated as
+//! `check` validates it, the geo databases opened, the health table staged, the answers
+//! precomputed — and only then put in force, with no await in between: the health table, the
+//! query snapshot ([`ArcSwap::store`]) and the status token. Queries load the snapshot once
+//! each, so one in flight finishes on the snapshot it started with and the next one sees the
+//! new one; nothing on the query path waits for a reload.
+//!
+//! Reloads are serialized by one async mutex, which also holds the config in force. A reload
+//! runs in its own task, so a caller that goes away (an HTTP client hanging up) cannot stop
+//! it halfway, and it refuses to start or to commit once the server is shutting down.
+//!
+//! Settings bound to sockets and threads (listen addresses, workers, TCP limits) are not
+//! reloaded: a config that changes them is refused, saying a restart is needed.
+
+mod summary;
+
+pub use summary::{ReloadSummary, ZoneChanges, ZoneFacts};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use super::snapshot::Snapshot;
+use crate::config::{Config, ConfigError, ConfigErrors, DnsConfig};
+use crate::geo::{GeoDb, GeoError};
+use crate::health::HealthChecks;
+
+/// Starts reloads; cheap to clone (the status listener and the SIGHUP task share one).
+#[derive(Clone)]
+pub struct Reloader {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    health: Arc<HealthChecks>,
+    status_token: ArcSwapOption<String>,
+    /// The config in force; its lock serializes reloads.
+    in_force: tokio::sync::Mutex<DnsConfig>,
+    /// Cancelled when the server shuts down.
+    stop: CancellationToken,
+}
+
+/// Why a reload was refused. The previous configuration keeps serving in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config or a zone file does not validate: the errors `check` prints.
+    #[error("{0}")]
+    Invalid(ConfigErrors),
+    #[error("{} changed: a restart is needed to apply that", .0.join(", "))]
+    RestartNeeded(Vec<&'static str>),
+    #[error(transparent)]
+    Geo(#[from] GeoError),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("the reload task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// What a reload needs of the running server.
+pub(super) struct Parts {
+    pub path: PathBuf,
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub health: Arc<HealthChecks>,
+    pub in_force: DnsConfig,
+    pub stop: CancellationToken,
+}
+
+// === impl Reloader ===
+
+impl Reloader {
+    pub(super) fn new(parts: Parts) -> Reloader {
+        Reloader {
+            inner: Arc::new(Inner {
+                path: parts.path,
+                snapshot: parts.snapshot,
+                health: parts.health,
+                status_token: ArcSwapOption::new(parts.in_force.status_token.clone().map(Arc::new)),
+                in_force: tokio::sync::Mutex::new(parts.in_force),
+                stop: parts.stop,
+            }),
+        }
+    }
+
+    /// The config file reloads read.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The `dns.status_token` in force.
+    pub fn status_token(&self) -> Option<Arc<String>> {
+        self.inner.status_token.load_full()
+    }
+
+    /// Re-reads the config and zone files and puts them in force, or changes nothing.
+    ///
+    /// # Errors
+    /// Why nothing changed: an invalid config, a setting that needs a restart, an unreadable
+    /// geo database, or shutdown.
+    pub async fn reload(&self) -> Result<ReloadSummary, ReloadError> {
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.reload().await })
+            .await
+            .map_err(ReloadError::Task)?
+    }
+
+    /// [`Reloader::reload`], logging the outcome as SIGHUP reloads report it.
+    ///
+    /// # Errors
+    /// As [`Reloader::reload`]; already logged.
+    pub async fn reload_and_log(&self) -> Result<ReloadSummary, ReloadError> {
+        let path = self.inner.path.display();
+        let outcome = self.reload().await;
+        match &outcome {
+            Ok(summary) => info!("reloaded {path}: {summary}"),
+            Err(e) => {
+                error!("reload of {path} refused, the previous configuration keeps serving: {e}")
+            }
+        }
+        outcome
+    }
+}
+
+/// Reloads on every SIGHUP until `shutdown`. Must be called inside a tokio runtime.
+///
+/// # Errors
+/// When the signal handler cannot be installed.
+pub fn spawn_on_sighup(reloader: Reloader, shutdown: CancellationToken) -> std::io::Result<()> {
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                received = hangups.recv() => if received.is_none() { return },
+            }
+            info!("SIGHUP received, reloading {}", reloader.path().display());
+            // The outcome is logged; a refused reload leaves the server as it was.
+            let _ = reloader.reload_and_log().await;
+        }
+    });
+    Ok(())
+}
+
+// === impl Inner ===
+
+impl Inner {
+    async fn reload(&self) -> Result<ReloadSummary, ReloadError> {
+        let mut in_force = self.in_force.lock().await;
+        if self.stop.is_cancelled() {
+            return Err(ReloadError::ShuttingDown);
+        }
+        let path = self.path.clone();
+        let (config, geo) = tokio::task::spawn_blocking(move || read(&path))
+            .await
+            .map_err(ReloadError::Task)??;
+        let changed = restart_only_changes(&in_force, &config);
+        if !changed.is_empty() {
+            return Err(ReloadError::RestartNeeded(changed));
+        }
+        let staged = self.health.stage(&config.health_checks);
+        let table = staged.table.clone();
+        let (config, snapshot) = tokio::task::spawn_blocking(move || {
+            let snapshot = Snapshot::build(&config, table, Arc::new(geo));
+            (config, snapshot)
+        })
+        .await
+        .map_err(ReloadError::Task)?;
+        if self.stop.is_cancelled() {
+            return Err(ReloadError::ShuttingDown);
+        }
+        let summary = ReloadSummary::between(&in_force, &config, staged.changes.clone());
+        self.health.commit(staged);
+        self.snapshot.store(Arc::new(snapshot));
+        self.status_token
+            .store(config.status_token.clone().map(Arc::new));
+        *in_force = config;
+        Ok(summary)
+    }
+}
+
+/// Loads and checks `path` as `edgewise-dns check` does, and opens its geo databases.
+fn read(path: &Path) -> Result<(DnsConfig, GeoDb), ReloadError> {
+    let config = Config::load(path).map_err(ReloadError::Invalid)?;
+    config.check_paths().map_err(ReloadError::Invalid)?;
+    let Some(dns) = config.dns else {
+        return Err(ReloadError::Invalid(ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            col: 0,
+            key_path: String::new(),
+            message: "no [dns] section: nothing to serve".into(),
+        }])));
+    };
+    let geo = GeoDb::open(&dns.geo)?;
+    Ok((dns, geo))
+}
+
+/// The keys whose new values only a restart can apply: sockets, threads and TCP limits.
+fn restart_only_changes(old: &DnsConfig, new: &DnsConfig) -> Vec<&'static str> {
+    [
+        ("dns.listen", old.listen != new.listen),
+        ("dns.status_listen", old.status_listen != new.status_listen),
+        ("dns.workers", old.workers != new.workers),
+        (
+            "dns.tcp_idle_timeout",
+            old.tcp_idle_timeout != new.tcp_idle_timeout,
+        ),
+        (
+            "dns.tcp_max_connections",
+            old.tcp_max_connections != new.tcp_max_connections,
+        ),
+        (
+            "dns.tcp_max_per_client",
+            old.tcp_max_per_client != new.tcp_max_per_client,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
+}

@@ -1,0 +1,128 @@
+//! What a reload changed, for the `POST /reload` answer and the SIGHUP log line.
+
+use std::fmt;
+
+use hickory_proto::rr::RData;
+use serde::Serialize;
+
+use crate::config::DnsConfig;
+use crate::config::dns::ZoneData;
+use crate::health::HealthChanges;
+
+/// Zones and health checks before and after a reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadSummary {
+    pub zones: ZoneChanges,
+    pub health_checks: HealthChanges,
+}
+
+/// Zones by what the reload did to them; added and changed ones with their new figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ZoneChanges {
+    pub added: Vec<ZoneFacts>,
+    pub removed: Vec<String>,
+    pub changed: Vec<ZoneFacts>,
+    /// How many zones serve exactly what they served before.
+    pub unchanged: usize,
+}
+
+/// A zone as now served: its apex, SOA serial and number of records (routed sets included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ZoneFacts {
+    pub name: String,
+    pub serial: u32,
+    pub records: usize,
+}
+
+// === impl ReloadSummary ===
+
+impl ReloadSummary {
+    /// Compares the zones of `old` and `new`; `health_checks` comes from staging the checks.
+    pub fn between(old: &DnsConfig, new: &DnsConfig, health_checks: HealthChanges) -> Self {
+        let mut zones = ZoneChanges::default();
+        for zone in &new.zones {
+            match old.zones.iter().find(|z| z.origin == zone.origin) {
+                None => zones.added.push(ZoneFacts::of(zone)),
+                Some(before) if before != zone => zones.changed.push(ZoneFacts::of(zone)),
+                Some(_) => zones.unchanged += 1,
+            }
+        }
+        zones.removed = old
+            .zones
+            .iter()
+            .filter(|z| !new.zones.iter().any(|n| n.origin == z.origin))
+            .map(|z| z.origin.to_string())
+            .collect();
+        ReloadSummary {
+            zones,
+            health_checks,
+        }
+    }
+}
+
+/// One line: `zones: +a. (serial 3, 12 records), ~b. (...), -c.; 4 unchanged; health checks: ...`
+impl fmt::Display for ReloadSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let zones = &self.zones;
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(zones.added.iter().map(|z| format!("added {z}")));
+        parts.extend(zones.changed.iter().map(|z| format!("changed {z}")));
+        parts.extend(zones.removed.iter().map(|z| format!("removed {z}")));
+        parts.push(format!("{} unchanged", zones.unchanged));
+        write!(f, "zones: {}", parts.join(", "))?;
+        let checks = &self.health_checks;
+        let lists = [
+            ("added", &checks.added),
+            ("removed", &checks.removed),
+            ("restarted", &checks.restarted),
+            ("kept", &checks.kept),
+        ];
+        let said: Vec<String> = lists
+            .iter()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(what, ids)| format!("{what} {}", ids.join(" ")))
+            .collect();
+        if !said.is_empty() {
+            write!(f, "; health checks: {}", said.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+// === impl ZoneFacts ===
+
+impl ZoneFacts {
+    fn of(zone: &ZoneData) -> ZoneFacts {
+        let serial = zone
+            .rrsets
+            .iter()
+            .flat_map(|set| &set.rdatas)
+            .find_map(|rdata| match rdata {
+                RData::SOA(soa) => Some(soa.serial),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let plain: usize = zone.rrsets.iter().map(|set| set.rdatas.len()).sum();
+        let routed: usize = zone
+            .routed
+            .iter()
+            .flat_map(|group| &group.members)
+            .map(|member| member.rdatas.len())
+            .sum();
+        ZoneFacts {
+            name: zone.origin.to_string(),
+            serial,
+            records: plain + routed,
+        }
+    }
+}
+
+impl fmt::Display for ZoneFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (serial {}, {} records)",
+            self.name, self.serial, self.records
+        )
+    }
+}
