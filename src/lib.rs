@@ -1,6 +1,7 @@
 //! Edgewise: a homelab-sized AWS edge.
 //!
 //! # Layout
+//! - [`app`]: process wiring shared by both binaries (folder locks: one process per folder)
 //! - [`cli`]: logging and config loading shared by the two binaries
 //! - [`config`]: the one TOML file both binaries read, validated into typed values with
 //!   file:line:col errors
@@ -18,6 +19,7 @@
 //! - [`stream`]: the Kinesis-compatible stream log: durable sharded log on disk, its API, ingest
 //!   and delivery
 
+pub mod app;
 pub mod cdn;
 pub mod cli;
 pub mod config;

@@ -2,9 +2,11 @@
 //! HTTP and HTTPS (hyper-util auto: HTTP/1.1 keep-alive as the SDKs expect, and HTTP/2),
 //! runs the deliveries and the log's maintenance, and closes the log cleanly on shutdown.
 
+use crate::app::dir_lock::{DirLock, DirLockError};
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +47,10 @@ pub enum StreamStartError {
     Log { dir: String, source: LogError },
     #[error("{0}")]
     Key(String),
+    #[error("delivery folder: {0}")]
+    DeliveryDir(#[from] DirLockError),
+    #[error("cannot create the delivery folder {}: {source}", dir.display())]
+    CreateDeliveryDir { dir: PathBuf, source: io::Error },
 }
 
 /// The open log and the bound API listeners.
@@ -57,6 +63,8 @@ pub struct StreamServer {
     addrs: Vec<SocketAddr>,
     https_addrs: Vec<SocketAddr>,
     delivery_stats: Arc<DeliveryStats>,
+    /// One process per delivery folder, held while the server lives.
+    _delivery_locks: Vec<DirLock>,
 }
 
 impl StreamServer {
@@ -90,6 +98,21 @@ impl StreamServer {
             }
             _ => None,
         };
+        let mut delivery_locks = Vec::new();
+        let mut locked = std::collections::HashSet::new();
+        for spec in &config.deliveries {
+            std::fs::create_dir_all(&spec.dir).map_err(|source| {
+                StreamStartError::CreateDeliveryDir {
+                    dir: spec.dir.clone(),
+                    source,
+                }
+            })?;
+            // Two deliveries of one config may share a folder; only other processes are kept out.
+            let key = std::fs::canonicalize(&spec.dir).unwrap_or_else(|_| spec.dir.clone());
+            if locked.insert(key) {
+                delivery_locks.push(DirLock::acquire(&spec.dir)?);
+            }
+        }
         let delivery_stats = Arc::new(DeliveryStats::default());
         let api = Arc::new(
             Api::new(log.clone(), config, delivery_stats.clone()).map_err(StreamStartError::Key)?,
@@ -127,6 +150,7 @@ impl StreamServer {
             addrs,
             https_addrs,
             delivery_stats,
+            _delivery_locks: delivery_locks,
         })
     }
 

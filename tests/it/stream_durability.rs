@@ -718,3 +718,53 @@ async fn put_more(client: &mut Client, from: usize, count: usize, len: usize) {
         assert_eq!(outcome, Ok((0, n as u64)));
     }
 }
+
+#[test]
+fn a_second_process_on_the_same_data_dir_stops_before_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &two_shard_config("shared", "1MiB"));
+    let mut first = Server::start(&config);
+    let before = snapshot(&dir.path().join("data"));
+    let second = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env_remove("EDGEWISE_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success(),
+        "the second process must not run: {stderr}"
+    );
+    assert!(
+        stderr.contains("in use by another edgewise process")
+            && stderr.contains(&format!("(pid {})", first.pid())),
+        "{stderr}"
+    );
+    assert_eq!(
+        snapshot(&dir.path().join("data")),
+        before,
+        "nothing on disk was touched"
+    );
+    assert!(first.terminate().success(), "the first process is unharmed");
+}
+
+/// Every file under `dir` with its length and modification time.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files.push((entry.path(), meta.len(), meta.modified().unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}

@@ -29,6 +29,7 @@
 //! a file or mapping cannot be made (a full disk), the body stays on the heap (counted in
 //! [`fallbacks`]).
 
+use crate::app::dir_lock::DirLock;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -62,12 +63,17 @@ static FD_BUDGET: LazyLock<usize> = LazyLock::new(fd_budget);
 pub struct BodyFiles {
     /// The folder (opened once) and its path for messages; `None`: memfds.
     dir: Option<(OwnedFd, PathBuf)>,
+    /// Keeps a second process from sharing the folder.
+    _lock: Option<DirLock>,
 }
 
 impl BodyFiles {
     /// Memory files (`memfd`).
     pub fn in_memory() -> BodyFiles {
-        BodyFiles { dir: None }
+        BodyFiles {
+            dir: None,
+            _lock: None,
+        }
     }
 
     /// Anonymous files in `dir`, which is created when missing. One file is made and dropped
@@ -83,9 +89,11 @@ impl BodyFiles {
             )
         };
         std::fs::create_dir_all(dir).map_err(|e| context(e, "cannot create it"))?;
+        let lock = DirLock::acquire(dir).map_err(io::Error::other)?;
         let opened = open_dir(dir).map_err(|e| context(e, "cannot open it"))?;
         let files = BodyFiles {
             dir: Some((opened, dir.into())),
+            _lock: Some(lock),
         };
         files
             .new_file()
@@ -529,6 +537,19 @@ mod tests {
             std::fs::read_dir(&folder).unwrap().count(),
             0,
             "the files have no names"
+        );
+    }
+
+    #[test]
+    fn a_folder_already_in_use_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = BodyFiles::in_dir(dir.path()).unwrap();
+        let Err(e) = BodyFiles::in_dir(dir.path()) else {
+            panic!("a second user of the folder");
+        };
+        assert!(
+            e.to_string().contains("in use by another edgewise process"),
+            "{e}"
         );
     }
 

@@ -1,5 +1,6 @@
 //! What can go wrong in the log, each saying what and where.
 
+use crate::app::dir_lock::DirLockError;
 use std::io;
 use std::path::PathBuf;
 
@@ -51,6 +52,8 @@ pub enum LogError {
     },
     #[error("{} is not a valid stream meta file: {detail}", file.display())]
     BadMeta { file: PathBuf, detail: String },
+    #[error(transparent)]
+    Locked(#[from] DirLockError),
 }
 
 impl LogError {

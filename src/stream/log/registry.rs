@@ -1,6 +1,7 @@
 //! The set of streams: opening the data folder, reconciling it with the config, creating
 //! and deleting streams, and background maintenance.
 
+use crate::app::dir_lock::DirLock;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
@@ -32,6 +33,8 @@ pub struct Log {
     changes: Mutex<u64>,
     /// Makes trash folder names unique.
     deletions: AtomicU64,
+    /// Keeps a second process out of `data_dir` for as long as the log is open.
+    _lock: DirLock,
 }
 
 fn now_ms() -> u64 {
@@ -57,11 +60,16 @@ impl Log {
     /// whose shard count on disk differs from the config is an error naming both: remapping
     /// keys would scatter partitions.
     pub fn open(options: LogOptions, configured: &[StreamSpec]) -> Result<Arc<Log>, LogError> {
+        let data_dir = &options.data_dir;
+        fs::create_dir_all(data_dir).map_err(io_error("creating", data_dir))?;
+        // Before anything on disk is read or changed: a second process stops here.
+        let lock = DirLock::acquire(data_dir).map_err(LogError::Locked)?;
         let log = Log {
             options,
             streams: ArcSwap::from_pointee(HashMap::new()),
             changes: Mutex::new(0),
             deletions: AtomicU64::new(0),
+            _lock: lock,
         };
         let streams_dir = log.streams_dir();
         fs::create_dir_all(&streams_dir).map_err(io_error("creating", &streams_dir))?;
