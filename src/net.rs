@@ -4,6 +4,7 @@
 pub mod accept;
 pub mod admission;
 pub mod bearer;
+pub mod tls;
 
 use std::io;
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edgewise::cdn::signed::{self, SignPolicy};
-use edgewise::cdn::tls;
+use edgewise::net::tls;
 use edgewise::config::{CdnConfig, Config, DEFAULT_CONFIG_PATH};
 use edgewise::edge::Edge;
 

@@ -14,7 +14,6 @@ pub mod reload;
 pub mod request_path;
 mod server;
 pub mod signed;
-pub mod tls;
 pub mod viewer;
 pub mod zero_copy;
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tracing::info;
 
 use super::proxy::Edge;
-use super::tls::{self, TlsError};
+use crate::net::tls::{self, TlsError};
 use crate::config::{CdnConfig, Config, ConfigErrors};
 
 /// What requests and connections read: swapped whole on reload.

@@ -25,7 +25,7 @@ use super::admin;
 use super::proxy::{Conn, Edge};
 use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
 use super::reload::{Live, Reloader};
-use super::tls::{self, TlsError};
+use crate::net::tls::{self, TlsError};
 use super::zero_copy::ZeroCopy;
 use crate::config::CdnConfig;
 

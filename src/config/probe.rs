@@ -101,7 +101,7 @@ impl PathCheck {
             Probe::WritableDir(dir) => writable_dir(dir)
                 .err()
                 .map(|why| format!("{} cannot be a folder to write in: {why}", dir.display())),
-            Probe::Certificate(files) => crate::cdn::tls::check_pair(files)
+            Probe::Certificate(files) => crate::net::tls::check_pair(files)
                 .err()
                 .map(|e| e.to_string()),
             Probe::DevCertificate(file) if file.exists() => None,

@@ -8,11 +8,9 @@
 pub mod probe;
 mod runner;
 pub mod status;
-mod tls;
 
 pub use runner::{HealthChanges, HealthChecks, StagedHealth};
 
-pub use tls::client_config as tls_client_config;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

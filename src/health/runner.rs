@@ -15,7 +15,8 @@ use rand::RngExt;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{CheckKind, CheckState, HealthCheckConfig, HealthTable, probe, tls};
+use super::{CheckKind, CheckState, HealthCheckConfig, HealthTable, probe};
+use crate::net::tls;
 
 /// The live health table and the tasks probing its endpoint checks.
 pub struct HealthChecks {

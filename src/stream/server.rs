@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 use super::api::Api;
 use super::delivery::{self, DeliveryStats};
 use super::log::{Log, LogError, LogOptions};
-use crate::cdn::tls::{self, TlsError};
+use crate::net::tls::{self, TlsError};
 use crate::config::{CdnConfig, StreamConfig};
 
 /// A request's headers must arrive within this.

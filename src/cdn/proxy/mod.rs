@@ -160,7 +160,7 @@ impl Edge {
         store: Store,
         inflight: Arc<InFlight>,
     ) -> std::io::Result<Edge> {
-        let tls = crate::health::tls_client_config(true);
+        let tls = crate::net::tls::client_config(true);
         let mut hosts = HashMap::new();
         let mut origins = Vec::new();
         for (index, distribution) in config.distributions.iter().enumerate() {

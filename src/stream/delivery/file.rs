@@ -13,7 +13,6 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use crate::cdn::compress::{self, Encoding};
 use crate::config::stream::{DeliveryCompression, DeliverySpec};
 use crate::stream::log::{SeqNo, Shard, StoredRecord, Stream};
 
@@ -97,9 +96,7 @@ impl Batch {
         let path = file_path(spec, stream, first, arrival_ms, self.compression);
         let bytes = match self.compression {
             DeliveryCompression::None => self.text.clone(),
-            DeliveryCompression::Gzip => compress::compress(&self.text, Encoding::Gzip)
-                .await?
-                .to_vec(),
+            DeliveryCompression::Gzip => gzip(&self.text).await?,
         };
         let target = path.clone();
         tokio::task::spawn_blocking(move || write_atomically(&target, &bytes))
@@ -211,6 +208,16 @@ fn utc_hour(secs: u64) -> (i64, u32, u32, u32) {
     } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day, hour)
+}
+
+/// A delivery file's gzip form (what Firehose writes with GZIP compression).
+async fn gzip(text: &[u8]) -> io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::with_capacity(text.len() / 4 + 64);
+    async_compression::tokio::bufread::GzipEncoder::new(text)
+        .read_to_end(&mut out)
+        .await?;
+    Ok(out)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, renames it into place and

@@ -1,6 +1,8 @@
-//! TLS for the CDN: PEM certificates chosen by SNI against their names, modern protocol
-//! versions only (TLS 1.2 and 1.3, ring's suites), ALPN h2 and http/1.1, and self-signed
-//! development certificates written where configured files are missing.
+//! TLS for every server and client: the CDN's and the stream API's HTTPS listeners (PEM
+//! certificates chosen by SNI against their names, modern protocol versions only: TLS 1.2
+//! and 1.3, ring's suites; ALPN h2 and http/1.1; self-signed development certificates
+//! written where configured files are missing), and the client side of origins and health
+//! checks ([`client_config`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,10 @@ use tracing::{info, warn};
 use crate::config::CdnConfig;
 use crate::config::cdn::CertFiles;
 
+mod client;
 mod validity;
+
+pub use client::client_config;
 
 /// Why the TLS setup failed.
 #[derive(Debug, thiserror::Error)]
