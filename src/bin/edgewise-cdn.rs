@@ -179,7 +179,8 @@ fn serve(config: &Config) -> anyhow::Result<()> {
         edgewise::cli::runtime(edgewise::cli::available_cpus()).context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = edgewise::shutdown::on_signal().context("installing signal handlers")?;
-        let edge = Edge::bind(config)?;
+        let mut edge = Edge::bind(config)?;
+        edge.reload_from(config.path.clone());
         edge.run(shutdown).await;
         Ok(())
     })

@@ -92,12 +92,140 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The status code curl gets for `url` with one extra request header.
+fn http_status(url: &str, header: &str) -> String {
+    curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        header,
+        url,
+    ])
+}
+
 /// The value of `name` in a curl `-D -` header dump (last response), trimmed.
 fn header<'a>(dump: &'a str, name: &str) -> Option<&'a str> {
     dump.lines().find_map(|line| {
         let (n, v) = line.split_once(':')?;
         n.eq_ignore_ascii_case(name).then(|| v.trim())
     })
+}
+
+/// The real binary serving a config, with the ports it printed and its log lines.
+struct Server {
+    child: Reaper,
+    pid: u32,
+    lines: mpsc::Receiver<String>,
+    https: u16,
+    http: u16,
+    admin: u16,
+    api: u16,
+}
+
+impl Server {
+    /// Starts edgewise-cdn on `path` and waits for its four listening lines.
+    fn start(path: &Path) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["--config", path.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start edgewise-cdn");
+        let stderr = child.stderr.take().unwrap();
+        let pid = child.id();
+        let child = Reaper(Some(child));
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut https, mut http, mut admin, mut api) = (None, None, None, None);
+        let deadline = Instant::now() + LIMIT;
+        let mut log = Vec::new();
+        while https.is_none() || http.is_none() || admin.is_none() || api.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no listening lines within {LIMIT:?}:\n{}", log.join("\n"))
+            });
+            for (kind, slot) in [
+                ("https", &mut https),
+                ("http", &mut http),
+                ("admin", &mut admin),
+                ("stream API http", &mut api),
+            ] {
+                let stream_line = line.contains("stream API listening");
+                let (pattern, wanted) = match kind.strip_prefix("stream API ") {
+                    Some(kind) => (format!("stream API listening on {kind} "), stream_line),
+                    None => (format!("listening on {kind} "), !stream_line),
+                };
+                if let Some(rest) = line.split(&pattern).nth(1).filter(|_| wanted) {
+                    let addr: std::net::SocketAddr = rest.trim().parse().unwrap();
+                    *slot = Some(addr.port());
+                }
+            }
+            log.push(line);
+        }
+        Server {
+            child,
+            pid,
+            lines,
+            https: https.unwrap(),
+            http: http.unwrap(),
+            admin: admin.unwrap(),
+            api: api.unwrap(),
+        }
+    }
+
+    /// Waits (bounded) for a log line containing `needle`, returning it.
+    fn log_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within {LIMIT:?}"),
+            }
+        }
+    }
+
+    /// `kill -HUP` and the like, by pid.
+    fn kill(&self, signal: &str) {
+        let killed = run(Command::new("kill").args([signal, &self.pid.to_string()]));
+        assert!(killed.status.success(), "{killed:?}");
+    }
+
+    /// Sends `signal` and waits (bounded) for the process to exit.
+    fn signal(mut self, signal: &str) -> std::process::ExitStatus {
+        self.kill(signal);
+        let mut child = self.child.0.take().unwrap();
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("edgewise-cdn still running {LIMIT:?} after {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// True while the process has not exited.
+    fn running(&mut self) -> bool {
+        let child = self.child.0.as_mut().unwrap();
+        child.try_wait().unwrap().is_none()
+    }
 }
 
 #[test]
@@ -142,53 +270,8 @@ fn check_rejects_a_broken_config_with_exit_status_1() {
 #[test]
 fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigterm() {
     let (dir, path) = example_copy();
-    let mut child = Command::new(BIN)
-        .args(["--config", path.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start edgewise-cdn");
-    let stderr = child.stderr.take().unwrap();
-    let pid = child.id();
-    let mut reaper = Reaper(Some(child));
-    let (lines_tx, lines_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut https, mut http, mut admin, mut api) = (None, None, None, None);
-    let deadline = Instant::now() + LIMIT;
-    let mut log = Vec::new();
-    while https.is_none() || http.is_none() || admin.is_none() || api.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines_rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no listening lines within {LIMIT:?}:\n{}", log.join("\n")));
-        for (kind, slot) in [
-            ("https", &mut https),
-            ("http", &mut http),
-            ("admin", &mut admin),
-            ("stream API http", &mut api),
-        ] {
-            let stream_line = line.contains("stream API listening");
-            let (pattern, wanted) = match kind.strip_prefix("stream API ") {
-                Some(kind) => (format!("stream API listening on {kind} "), stream_line),
-                None => (format!("listening on {kind} "), !stream_line),
-            };
-            if let Some(rest) = line.split(&pattern).nth(1).filter(|_| wanted) {
-                let addr: std::net::SocketAddr = rest.trim().parse().unwrap();
-                *slot = Some(addr.port());
-            }
-        }
-        log.push(line);
-    }
-    let (https, http) = (https.unwrap(), http.unwrap());
+    let server = Server::start(&path);
+    let (https, http) = (server.https, server.http);
     assert!(
         dir.path().join("certs/dev-cert.pem").is_file(),
         "the dev cert was written"
@@ -282,23 +365,82 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
 
     let secret = std::fs::read_to_string(dir.path().join("config/www/private/secret.txt")).unwrap();
     private_spellings_are_refused(https, &secret);
-    stream_api_end_to_end(api.unwrap());
+    stream_api_end_to_end(server.api);
 
-    let killed = run(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    assert!(killed.status.success(), "{killed:?}");
-    let mut child = reaper.0.take().unwrap();
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("edgewise-cdn still running {LIMIT:?} after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        server.signal("-TERM").code(),
+        Some(0),
+        "exit status after SIGTERM"
+    );
+}
+
+#[test]
+fn sighup_applies_an_edited_config_and_keeps_the_old_one_when_the_edit_is_broken() {
+    let (_dir, path) = example_copy();
+    let mut server = Server::start(&path);
+    let admin = server.admin;
+    let metrics = |token: &str| {
+        http_status(
+            &format!("http://127.0.0.1:{admin}/metrics"),
+            &format!("Authorization: Bearer {token}"),
+        )
     };
-    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+    let new_host =
+        |http: u16| http_status(&format!("http://127.0.0.1:{http}/"), "Host: reloaded.test");
+    assert_eq!(metrics("change-me"), "200");
+    assert_eq!(
+        new_host(server.http),
+        "404",
+        "not a distribution's host yet"
+    );
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text
+        .replace(
+            "admin_token = \"change-me\"",
+            "admin_token = \"rotated-token\"",
+        )
+        .replace(
+            "hosts = [\"media.home.example\",",
+            "hosts = [\"reloaded.test\", \"media.home.example\",",
+        );
+    assert_ne!(edited, text);
+    std::fs::write(&path, &edited).unwrap();
+    server.kill("-HUP");
+    server.log_line("CDN config reloaded from");
+    assert!(server.running(), "SIGHUP does not stop the process");
+    assert_eq!(metrics("rotated-token"), "200", "the new admin token");
+    assert_eq!(metrics("change-me"), "401", "the old admin token");
+    assert_eq!(new_host(server.http), "301", "the added host is served");
+
+    std::fs::write(
+        &path,
+        edited.replace("origin = \"files\"", "origin = \"nowhere\""),
+    )
+    .unwrap();
+    server.kill("-HUP");
+    server.log_line("refused, the running config keeps serving");
+    server.log_line("no origin or origin group has id \"nowhere\"");
+    assert!(
+        server.running(),
+        "a broken config does not stop the process"
+    );
+    assert_eq!(
+        metrics("rotated-token"),
+        "200",
+        "the previous config serves"
+    );
+    assert_eq!(new_host(server.http), "301");
+    let page = curl(&[
+        "-sk",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("https://localhost:{}/", server.https),
+    ]);
+    assert_eq!(page, "200");
+    assert_eq!(server.signal("-TERM").code(), Some(0));
 }
 
 /// The example's `/private/*` behavior needs a signature: curl `--path-as-is` spellings of the
