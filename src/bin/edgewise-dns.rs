@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         println!("{}: ok ({} zones)", cli.config.display(), dns.zones.len());
         return ExitCode::SUCCESS;
     }
-    match serve(&dns) {
+    match serve(&dns, &cli.config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("edgewise-dns: {}", edgewise::cli::error_chain(e.as_ref()));
@@ -61,11 +61,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(dns: &edgewise::config::DnsConfig) -> anyhow::Result<()> {
+fn serve(dns: &edgewise::config::DnsConfig, path: &std::path::Path) -> anyhow::Result<()> {
     let runtime = edgewise::cli::runtime(dns.workers).context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = edgewise::shutdown::on_signal().context("installing signal handlers")?;
-        let server = DnsServer::bind(dns)?;
+        let mut server = DnsServer::bind(dns)?;
+        let reloader = server.reload_from(path.to_path_buf());
+        edgewise::dns::reload::spawn_on_sighup(reloader, shutdown.clone())
+            .context("installing the SIGHUP handler")?;
         server.run(shutdown).await;
         Ok(())
     })

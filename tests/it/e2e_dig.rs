@@ -8,15 +8,16 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The example server, stopped with SIGTERM when dropped.
-struct ExampleServer {
-    child: Child,
-    port: u16,
-    status_port: u16,
-    _dir: tempfile::TempDir,
+pub struct ExampleServer {
+    pub child: Child,
+    pub port: u16,
+    pub status_port: u16,
+    /// The copy of `config/` it serves.
+    pub dir: tempfile::TempDir,
 }
 
 impl ExampleServer {
-    fn start() -> ExampleServer {
+    pub fn start() -> ExampleServer {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().expect("temp dir");
         copy_dir(&root.join("config"), dir.path());
@@ -47,7 +48,7 @@ impl ExampleServer {
             child,
             port,
             status_port,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -73,7 +74,7 @@ impl ExampleServer {
     }
 
     /// The answer section only, one record per line with whitespace normalised.
-    fn answer(&self, args: &str) -> Vec<String> {
+    pub fn answer(&self, args: &str) -> Vec<String> {
         self.section(args, "answer")
     }
 

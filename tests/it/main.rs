@@ -28,6 +28,7 @@ mod dns_protocol;
 mod dns_records;
 mod dns_referrals;
 mod dns_reload;
+mod dns_reload_process;
 mod dns_routing;
 mod dns_transport;
 mod e2e_dig;

@@ -94,6 +94,9 @@ pub struct Chaos {
 pub struct ZoneData {
     /// The apex, e.g. `home.example.`.
     pub origin: Name,
+    /// The SOA serial is the load time, not configured: a reload keeps the previous one while
+    /// the zone's data stay the same.
+    pub serial_generated: bool,
     /// Every RRset, the SOA included; CNAME exclusivity and NS presence already checked.
     pub rrsets: Vec<RrsetData>,
     /// Routed record sets: several sets under one name and type, one chosen per query.

@@ -108,12 +108,17 @@ pub(super) fn validate_zone(
     if errors.len() > errors_before {
         return None;
     }
+    let serial_generated = match &raw.soa {
+        Some(soa) => soa.get_ref().serial.is_none(),
+        None => !records.iter().any(|r| r.rtype == RecordType::SOA),
+    };
     let zone_span = raw.name.span();
     let rrsets = group_and_check(
         records, &routed, &origin, zone_ttl, map, &key, zone_span, errors,
     )?;
     Some(ZoneData {
         origin,
+        serial_generated,
         rrsets,
         routed: routed.into_iter().map(|(group, _)| group).collect(),
     })

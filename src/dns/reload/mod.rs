@@ -14,6 +14,7 @@
 //! Settings bound to sockets and threads (listen addresses, workers, TCP limits) are not
 //! reloaded: a config that changes them is refused, saying a restart is needed.
 
+mod serial;
 mod summary;
 
 pub use summary::{ReloadSummary, ZoneChanges, ZoneFacts};
@@ -157,13 +158,14 @@ impl Inner {
             return Err(ReloadError::ShuttingDown);
         }
         let path = self.path.clone();
-        let (config, geo) = tokio::task::spawn_blocking(move || read(&path))
+        let (mut config, geo) = tokio::task::spawn_blocking(move || read(&path))
             .await
             .map_err(ReloadError::Task)??;
         let changed = restart_only_changes(&in_force, &config);
         if !changed.is_empty() {
             return Err(ReloadError::RestartNeeded(changed));
         }
+        serial::keep_generated(&in_force, &mut config);
         let staged = self.health.stage(&config.health_checks);
         let table = staged.table.clone();
         let (config, snapshot) = tokio::task::spawn_blocking(move || {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use hickory_proto::rr::RData;
 use serde::Serialize;
 
 use crate::config::DnsConfig;
@@ -93,15 +92,6 @@ impl fmt::Display for ReloadSummary {
 
 impl ZoneFacts {
     fn of(zone: &ZoneData) -> ZoneFacts {
-        let serial = zone
-            .rrsets
-            .iter()
-            .flat_map(|set| &set.rdatas)
-            .find_map(|rdata| match rdata {
-                RData::SOA(soa) => Some(soa.serial),
-                _ => None,
-            })
-            .unwrap_or_default();
         let plain: usize = zone.rrsets.iter().map(|set| set.rdatas.len()).sum();
         let routed: usize = zone
             .routed
@@ -111,7 +101,7 @@ impl ZoneFacts {
             .sum();
         ZoneFacts {
             name: zone.origin.to_string(),
-            serial,
+            serial: super::serial::of(zone),
             records: plain + routed,
         }
     }
