@@ -28,13 +28,13 @@ fn signed_config() -> String {
 async fn stream_with_access_keys_unsigned_requests_are_refused() {
     let streams = Streams::start(&signed_config()).await;
     let (status, out) = streams.call("ListStreams", json!({})).await;
-    assert_eq!(status, 400, "{out}");
+    assert_eq!(status, 403, "{out}");
     assert_eq!(
         out["__type"], "MissingAuthenticationTokenException",
         "{out}"
     );
     let response = streams.post("/ingest/cfg", "{}\n").await;
-    assert_eq!(response.status, 400, "{}", response.text());
+    assert_eq!(response.status, 403, "{}", response.text());
     streams.read_all_unsigned_is_refused().await;
 }
 
@@ -49,7 +49,7 @@ impl Streams {
             .await;
         assert_eq!(
             (status, out["__type"].as_str()),
-            (400, Some("MissingAuthenticationTokenException")),
+            (403, Some("MissingAuthenticationTokenException")),
             "{out}"
         );
     }

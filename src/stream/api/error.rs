@@ -61,6 +61,8 @@ impl ErrorCode {
         match self {
             Self::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // As AWS answers a request that carries no credentials at all.
+            Self::MissingAuthenticationToken => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -129,7 +129,11 @@ impl Format {
     /// accepted too, as kinesalite accepts them and the bodies are the same.
     pub fn from_content_type(content_type: Option<&str>) -> Result<Self, KinesisError> {
         let Some(raw) = content_type else {
-            return Err(unsupported_media("no Content-Type"));
+            return Err(KinesisError::new(
+                ErrorCode::UnknownOperation,
+                "The request has no Content-Type header: Kinesis requests are \
+                 application/x-amz-json-1.1 (JSON) or application/x-amz-cbor-1.1 (CBOR)",
+            ));
         };
         let essence = raw.split(';').next().unwrap_or_default().trim();
         let lower = essence.to_ascii_lowercase();
