@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use crate::config::Config;
 
-/// Exit status for an invalid configuration (distinct from runtime failures, which exit 1
-/// through `ExitCode::FAILURE` as well, but after something started).
-pub const EXIT_BAD_CONFIG: u8 = 1;
+/// Exit status for an invalid configuration, or a folder another process holds: the
+/// operator must change what they run (sysexits' EX_USAGE, as linkerd and others use), so
+/// a supervisor can tell it from a runtime failure, which exits 1.
+pub const EXIT_BAD_CONFIG: u8 = 64;
 
 /// Logs to stderr, `RUST_LOG` filtering (default `info`), colours only on a terminal.
 pub fn init_tracing() {

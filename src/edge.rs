@@ -11,12 +11,13 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::app::dir_lock::DirLockError;
 use crate::cdn::realtime_log::{self, RealtimeLogReceiver};
 use crate::cdn::reload::Reloader;
 use crate::cdn::{CdnServer, StartError};
 use crate::config::Config;
 use crate::stream::api::put::{self, PutEntry};
-use crate::stream::log::Log;
+use crate::stream::log::{Log, LogError};
 use crate::stream::{StreamServer, StreamStartError};
 
 /// How long the real-time log writer gets to drain after the CDN stops.
@@ -29,6 +30,27 @@ pub enum EdgeStartError {
     Cdn(#[from] StartError),
     #[error(transparent)]
     Stream(#[from] StreamStartError),
+}
+
+impl EdgeStartError {
+    /// True when a folder this process would write (`stream.data_dir`, a delivery folder,
+    /// `cdn.cache_body_dir`) is locked by another process: an operator's mistake in what
+    /// was started, not a runtime failure, so the binary exits as for a bad config.
+    pub fn folder_held(&self) -> bool {
+        let held = |e: &DirLockError| matches!(e, DirLockError::Held { .. });
+        match self {
+            EdgeStartError::Cdn(StartError::Origin(io)) => io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<DirLockError>())
+                .is_some_and(held),
+            EdgeStartError::Stream(StreamStartError::Log {
+                source: LogError::Locked(e),
+                ..
+            })
+            | EdgeStartError::Stream(StreamStartError::DeliveryDir(e)) => held(e),
+            _ => false,
+        }
+    }
 }
 
 /// Everything bound and ready to serve.

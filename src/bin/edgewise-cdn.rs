@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use edgewise::cdn::signed::{self, SignPolicy};
 use edgewise::net::tls;
 use edgewise::config::{CdnConfig, Config, DEFAULT_CONFIG_PATH};
-use edgewise::edge::Edge;
+use edgewise::edge::{Edge, EdgeStartError};
 
 /// mimalloc: the request paths allocate and free many small objects per request (header
 /// maps, HTTP/2 frames, tasks), which it serves from per-thread pages faster than glibc.
@@ -108,7 +108,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("edgewise-cdn: {}", edgewise::cli::error_chain(e.as_ref()));
-            ExitCode::FAILURE
+            match e.downcast_ref::<EdgeStartError>() {
+                Some(start) if start.folder_held() => {
+                    ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG)
+                }
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

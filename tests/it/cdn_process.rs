@@ -249,7 +249,7 @@ fn check_accepts_the_example_config() {
 }
 
 #[test]
-fn check_rejects_a_broken_config_with_exit_status_1() {
+fn check_rejects_a_broken_config_with_exit_status_64() {
     let (dir, path) = example_copy();
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
@@ -258,7 +258,7 @@ fn check_rejects_a_broken_config_with_exit_status_1() {
     )
     .unwrap();
     let output = run(Command::new(BIN).args(["--config", path.to_str().unwrap(), "check"]));
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(output.status.code(), Some(64), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("no origin or origin group has id \"nowhere\""),

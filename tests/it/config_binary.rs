@@ -106,7 +106,7 @@ fn check_rejects_an_invalid_config_printing_every_error() {
         Duration::from_secs(10),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "must fail: {:?}", output.status);
+    assert_eq!(output.status.code(), Some(64), "a bad config: {:?}", output.status);
     assert!(
         !String::from_utf8_lossy(&output.stdout).contains("ok"),
         "must not say ok"
@@ -132,9 +132,10 @@ fn server_refuses_to_start_on_an_invalid_config() {
         Duration::from_secs(10),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "must exit non-zero: {:?}\n{stderr}",
+    assert_eq!(
+        output.status.code(),
+        Some(64),
+        "a refused start exits 64: {:?}\n{stderr}",
         output.status
     );
     for error in &expected {
@@ -238,7 +239,7 @@ fn check_and_start_report_unusable_certificates_and_folders_at_their_keys() {
     let before = tree(dir.path());
     for args in [&["check"][..], &[]] {
         let (code, stdout, stderr) = cdn(&path, args);
-        assert_eq!(code, Some(1), "{args:?} fails:\n{stdout}\n{stderr}");
+        assert_eq!(code, Some(64), "{args:?} fails:\n{stdout}\n{stderr}");
         assert!(
             !stdout.contains("ok") && !stderr.contains("listening"),
             "{stdout}{stderr}"
@@ -281,7 +282,7 @@ fn check_and_start_report_unusable_certificates_and_folders_at_their_keys() {
     ] {
         let (dir, path) = write_files(&config, &[("tls/cert.pem", &cert), ("tls/key.pem", &key)]);
         let (code, stdout, stderr) = cdn(&path, &["check"]);
-        assert_eq!(code, Some(1), "{message}:\n{stdout}\n{stderr}");
+        assert_eq!(code, Some(64), "{message}:\n{stdout}\n{stderr}");
         assert_reported_once(
             &stderr,
             &path,
@@ -307,7 +308,7 @@ fn check_and_start_report_unusable_certificates_and_folders_at_their_keys() {
     let config = cdn_config(true, "cache", "data").replace("tls/cert.pem", "blocker/cert.pem");
     let (_dir, path) = write_files(&config, &[("blocker", "a file")]);
     let (code, _, stderr) = cdn(&path, &["check"]);
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(64), "{stderr}");
     assert_reported_once(
         &stderr,
         &path,
@@ -338,7 +339,7 @@ fn an_include_of_a_non_zone_file_is_not_echoed() {
         Duration::from_secs(10),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("not a zone file"), "{stderr}");
     for secret in ["root", "secrethash", "TOKEN", "s3cr3t"] {
         assert!(!stderr.contains(secret), "{secret} echoed:\n{stderr}");
