@@ -134,6 +134,17 @@ async fn route<B>(
             "only GET\n".into(),
         );
     }
+    // The rule of every listener: readable from loopback, else with the listener's token.
+    let token = ctx.reloader.as_ref().and_then(Reloader::status_token);
+    if !peer.ip().to_canonical().is_loopback()
+        && !token.is_some_and(|token| bearer::matches(request.headers(), &token))
+    {
+        return text(
+            StatusCode::FORBIDDEN,
+            "text/plain; charset=utf-8",
+            "served to loopback peers, or with Authorization: Bearer <dns.status_token>\n".into(),
+        );
+    }
     match path {
         "/health-checks" => text(
             StatusCode::OK,

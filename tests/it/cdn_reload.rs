@@ -224,12 +224,18 @@ async fn a_new_admin_token_applies_at_once_and_reloads_need_the_token() {
     assert_eq!(response.status, 401);
     let rotated = toml.replace(ADMIN_TOKEN, "rotated-admin-token");
     summary(&cdn.reload(&rotated).await);
+    let body = r#"{"distribution": "site", "paths": ["/a"]}"#;
     let old = cdn
-        .admin(Method::GET, "/metrics", Some(ADMIN_TOKEN), "")
+        .admin(Method::POST, "/invalidations", Some(ADMIN_TOKEN), body)
         .await;
     assert_eq!(old.status, 401);
     let new = cdn
-        .admin(Method::GET, "/metrics", Some("rotated-admin-token"), "")
+        .admin(
+            Method::POST,
+            "/invalidations",
+            Some("rotated-admin-token"),
+            body,
+        )
         .await;
-    assert_eq!(new.status, 200);
+    assert_eq!(new.status, 201, "{}", new.text());
 }
