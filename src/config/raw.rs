@@ -118,6 +118,7 @@ pub struct RawDns {
     pub tcp_max_connections: Option<Spanned<i64>>,
     pub tcp_max_per_client: Option<Spanned<i64>>,
     pub status_token: Option<Spanned<String>>,
+    pub watch_zones: Option<bool>,
     pub chaos: Option<RawChaos>,
     #[serde(default)]
     pub zones: Vec<Spanned<RawZone>>,

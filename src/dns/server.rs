@@ -14,10 +14,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use super::malformed::{DEFAULT_SUMMARY_INTERVAL, MalformedCounters};
-use super::reload::{self, Reloader};
+use super::reload::{self, Reloader, ZoneWatch};
 use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
 use super::snapshot::Snapshot;
 use crate::config::DnsConfig;
@@ -39,6 +39,8 @@ pub struct DnsServer {
     /// The config bound, kept for [`DnsServer::reload_from`] to compare reloads against.
     config: DnsConfig,
     reloader: Option<Reloader>,
+    /// Set up with the reloader when `watch_zones` is on; run with the server.
+    zone_watch: Option<ZoneWatch>,
     /// Cancelled at shutdown: stops health checks and refuses reloads.
     stop: CancellationToken,
     udp: Vec<UdpSocket>,
@@ -100,6 +102,7 @@ impl DnsServer {
             health,
             config: config.clone(),
             reloader: None,
+            zone_watch: None,
             stop,
             udp: Vec::new(),
             tcp: Vec::new(),
@@ -147,8 +150,18 @@ impl DnsServer {
     }
 
     /// Enables reloads (`POST /reload` on the status listener, and [`reload::spawn_on_sighup`])
-    /// from the config file at `path`, which the bound config was read from.
+    /// from the config file at `path`, which the bound config was read from. With
+    /// `watch_zones`, the config and zone files are watched from now on, and changes reload
+    /// once the server runs.
     pub fn reload_from(&mut self, path: PathBuf) -> Reloader {
+        if self.config.watch_zones {
+            match ZoneWatch::start(&path, &self.config) {
+                Ok(watch) => self.zone_watch = Some(watch),
+                Err(e) => error!(
+                    "watch_zones: cannot watch files ({e}); reload with SIGHUP or POST /reload"
+                ),
+            }
+        }
         let reloader = Reloader::new(reload::Parts {
             path,
             snapshot: self.snapshot.clone(),
@@ -178,6 +191,9 @@ impl DnsServer {
         let malformed = self.malformed.clone();
         let (interval, token) = (self.timers.malformed_summary, shutdown.clone());
         tasks.spawn(async move { malformed.log_summaries(interval, token).await });
+        if let (Some(watch), Some(reloader)) = (self.zone_watch, self.reloader.clone()) {
+            tasks.spawn(watch.run(reloader, shutdown.clone()));
+        }
         // One admission for all status addresses, like the DNS listeners.
         let status_admission = Admission::new(self.timers.status.admission);
         for listener in self.status {

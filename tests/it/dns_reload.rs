@@ -32,14 +32,15 @@ const QUERIES_PER_RELOAD: u64 = 10;
 // ------------------------------------------------------------------ servers and configs
 
 /// A served config in a temp folder, reloadable from its file.
-struct Reloadable {
+pub struct Reloadable {
     routing: Routing,
     reloader: Reloader,
     path: PathBuf,
 }
 
 impl Reloadable {
-    async fn start(config: &str, files: &[(&str, &str)]) -> Reloadable {
+    /// Serves `config`, written with `files` (relative path, text) into a new temp folder.
+    pub async fn start(config: &str, files: &[(&str, &str)]) -> Reloadable {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("edgewise.toml");
         std::fs::write(&path, config).expect("write the config");
@@ -61,13 +62,18 @@ impl Reloadable {
         }
     }
 
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.path.parent().expect("config folder").join(rel);
-        std::fs::write(path, text).expect("rewrite a file");
+    /// `rel`'s path in the config's folder.
+    pub fn file(&self, rel: &str) -> PathBuf {
+        self.path.parent().expect("config folder").join(rel)
+    }
+
+    /// Rewrites `rel` in place (truncate and write, as `>` in a shell does).
+    pub fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.file(rel), text).expect("rewrite a file");
     }
 
     /// The addresses `name A` answers with, sorted.
-    async fn addresses(&self, name: &str) -> Vec<String> {
+    pub async fn addresses(&self, name: &str) -> Vec<String> {
         let mut got = ipv4s(&self.routing.ask(name, RecordType::A, None).await);
         got.sort();
         got

@@ -31,6 +31,7 @@ mod dns_reload;
 mod dns_reload_process;
 mod dns_routing;
 mod dns_transport;
+mod dns_watch;
 mod e2e_dig;
 mod fixture;
 mod harness;

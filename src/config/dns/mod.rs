@@ -56,6 +56,9 @@ pub struct DnsConfig {
     /// Bearer token `POST /reload` requires; without one, only loopback peers may reload.
     /// Defaults to none.
     pub status_token: Option<String>,
+    /// Reload when the config file or a zone file changes, after 500 ms without further
+    /// changes. Defaults to false (reload on SIGHUP or `POST /reload` only).
+    pub watch_zones: bool,
     /// IP-based routing's named CIDR locations.
     pub cidr_collections: Vec<CidrCollection>,
     /// Every zone served, each with its SOA and record sets.
@@ -97,6 +100,9 @@ pub struct ZoneData {
     /// The SOA serial is the load time, not configured: a reload keeps the previous one while
     /// the zone's data stay the same.
     pub serial_generated: bool,
+    /// The master files read for this zone: its `file` and every file that file includes
+    /// (`$INCLUDE`) with records in it. `watch_zones` watches them.
+    pub files: Vec<PathBuf>,
     /// Every RRset, the SOA included; CNAME exclusivity and NS presence already checked.
     pub rrsets: Vec<RrsetData>,
     /// Routed record sets: several sets under one name and type, one chosen per query.
@@ -290,6 +296,7 @@ pub(super) fn validate(
         use_client_subnet: raw.use_client_subnet.unwrap_or(true),
         status_listen,
         status_token,
+        watch_zones: raw.watch_zones.unwrap_or(false),
         cidr_collections,
         zones,
         geo: GeoConfig::default(),

@@ -38,18 +38,25 @@ pub(super) fn validate_zone(
     let errors_before = errors.len();
     let mut records = Vec::new();
     let mut routed: Vec<(RoutedGroupData, Origin)> = Vec::new();
+    let mut files = Vec::new();
     if let Some(file) = &raw.file {
         let path = base.join(file.get_ref());
+        files.push(path.clone());
         match zonefile::load_zone_file(&path, &origin, Some(zone_ttl)) {
-            Ok(loaded) => records.extend(loaded.into_iter().map(|r| PendingRecord {
-                name: r.name,
-                rtype: r.rtype,
-                ttl: r.ttl,
-                rdata: r.rdata,
-                origin: Origin::File {
-                    file: r.file,
-                    line: r.line,
-                },
+            Ok(loaded) => records.extend(loaded.into_iter().map(|r| {
+                if !files.contains(&r.file) {
+                    files.push(r.file.clone());
+                }
+                PendingRecord {
+                    name: r.name,
+                    rtype: r.rtype,
+                    ttl: r.ttl,
+                    rdata: r.rdata,
+                    origin: Origin::File {
+                        file: r.file,
+                        line: r.line,
+                    },
+                }
             })),
             Err(file_errors) => errors.extend(file_errors.into_iter().map(|e| ConfigError {
                 file: e.file,
@@ -119,6 +126,7 @@ pub(super) fn validate_zone(
     Some(ZoneData {
         origin,
         serial_generated,
+        files,
         rrsets,
         routed: routed.into_iter().map(|(group, _)| group).collect(),
     })

@@ -16,8 +16,10 @@
 
 mod serial;
 mod summary;
+mod watch;
 
 pub use summary::{ReloadSummary, ZoneChanges, ZoneFacts};
+pub use watch::{QUIET as WATCH_QUIET, ZoneWatch};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,6 +95,13 @@ impl Reloader {
     /// The config file reloads read.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Runs `f` on the config file's path and the config in force, once any reload under
+    /// way has finished.
+    async fn with_config<T>(&self, f: impl FnOnce(&Path, &DnsConfig) -> T) -> T {
+        let config = self.inner.in_force.lock().await;
+        f(&self.inner.path, &config)
     }
 
     /// The `dns.status_token` in force.
@@ -210,6 +219,7 @@ fn restart_only_changes(old: &DnsConfig, new: &DnsConfig) -> Vec<&'static str> {
         ("dns.listen", old.listen != new.listen),
         ("dns.status_listen", old.status_listen != new.status_listen),
         ("dns.workers", old.workers != new.workers),
+        ("dns.watch_zones", old.watch_zones != new.watch_zones),
         (
             "dns.tcp_idle_timeout",
             old.tcp_idle_timeout != new.tcp_idle_timeout,
