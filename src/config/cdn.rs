@@ -551,6 +551,13 @@ fn distribution(
         }
     }
     let singles = origins.len();
+    // Origins whose own errors are reported: naming one adds no "no origin has id" error.
+    let broken: Vec<&str> = raw
+        .origins
+        .iter()
+        .map(|o| o.get_ref().id.get_ref().as_str())
+        .filter(|id| !origins.iter().any(|known| known.id == *id))
+        .collect();
     for (i, group) in raw.origin_groups.iter().enumerate() {
         let gkey = format!("{key}.origin_groups[{i}]");
         let g = group.get_ref();
@@ -558,6 +565,7 @@ fn distribution(
         for member in g.members.get_ref() {
             match origins[..singles].iter().position(|o| o.id == *member) {
                 Some(index) => members.push(index),
+                None if broken.contains(&member.as_str()) => {}
                 None => errors.push(map.error(
                     g.members.span(),
                     format!("{gkey}.members"),
@@ -611,7 +619,10 @@ fn distribution(
         if let Some(b) = single_behavior(
             behavior.get_ref(),
             &bkey,
-            &origins,
+            &OriginRefs {
+                valid: &origins,
+                broken: &broken,
+            },
             group_ids,
             distribution_protocol,
             map,
@@ -855,10 +866,18 @@ fn geo_restriction(
     })
 }
 
+/// The origins and groups a behavior may name.
+struct OriginRefs<'a> {
+    /// Validated, in index order.
+    valid: &'a [Origin],
+    /// Ids of origins left out for their own (reported) errors.
+    broken: &'a [&'a str],
+}
+
 fn single_behavior(
     raw: &RawBehavior,
     key: &str,
-    origins: &[Origin],
+    origins: &OriginRefs,
     group_ids: &[&str],
     distribution_protocol: ViewerProtocol,
     map: &SourceMap,
@@ -868,8 +887,11 @@ fn single_behavior(
     let pattern = PathPattern::new(raw.path.get_ref())
         .map_err(|e| errors.push(map.error(raw.path.span(), format!("{key}.path"), e.to_string())))
         .ok();
-    let origin = origins.iter().position(|o| o.id == *raw.origin.get_ref());
-    if origin.is_none() {
+    let origin = origins
+        .valid
+        .iter()
+        .position(|o| o.id == *raw.origin.get_ref());
+    if origin.is_none() && !origins.broken.contains(&raw.origin.get_ref().as_str()) {
         errors.push(map.error(
             raw.origin.span(),
             format!("{key}.origin"),

@@ -1,20 +1,29 @@
-//! Every structural mistake, not just the first one serde meets.
+//! Every structural mistake, not just the first one serde meets, and the rest of the file
+//! for the value checks.
 //!
 //! Deserializing the whole file stops at the first wrong type or unknown key. When that
 //! happens, the file is read again as a spanned tree and each section, and each element of
 //! every array of tables, is deserialized on its own (without its nested arrays), so one
-//! mistake per table is found, each with its own position and key path.
+//! mistake per table is found, each with its own position and key path. The keys those
+//! mistakes are about are then cut from the tree and the rest is read as a [`RawConfig`], so
+//! value errors (a bad duration, an unknown reference, a missing file) are found in the same
+//! pass; a section that still does not read (a required key was the mistake) is left out,
+//! with the sections that refer into it, so their checks add no follow-on errors.
 
+use std::ops::Range;
+
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diag::{ConfigError, SourceMap};
 use super::raw::{
-    RawBehavior, RawCdn, RawCert, RawCidrCollection, RawDelivery, RawDistribution, RawDns, RawGeo,
-    RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawStream,
-    RawStreamSpec, RawZone,
+    RawBehavior, RawCdn, RawCert, RawCidrCollection, RawConfig, RawDelivery, RawDistribution,
+    RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord,
+    RawRegion, RawStream, RawStreamSpec, RawZone,
 };
+use super::wording;
 
 /// Enough to list every mistake of a hand-written table, bounded for pathological files.
 const MAX_ERRORS_PER_TABLE: usize = 64;
@@ -22,68 +31,165 @@ const MAX_ERRORS_PER_TABLE: usize = 64;
 /// Top-level sections a config may have; the CDN and stream ones are read by their own binary.
 const SECTIONS: [&str; 6] = ["dns", "geo", "health_checks", "regions", "cdn", "stream"];
 
-/// Every error in `text`: syntax errors if there are any, else one per mistaken table.
-pub(super) fn structural_errors(map: &SourceMap) -> Vec<ConfigError> {
+/// Sections whose checks look into other sections: left out with them, since every
+/// reference into a left-out section would be reported as unknown.
+const DEPENDS_ON: [(&str, &[&str]); 3] = [
+    ("dns", &["geo", "health_checks", "regions"]),
+    ("cdn", &["geo", "stream"]),
+    ("stream", &["cdn"]),
+];
+
+/// What the piecewise reading found.
+pub(super) struct Partial {
+    /// Syntax errors, or one error per mistaken key; sorted by position.
+    pub errors: Vec<ConfigError>,
+    /// The file without the mistaken keys (and without sections that then still do not
+    /// read), for the value checks; `None` after syntax errors.
+    pub raw: Option<RawConfig>,
+}
+
+/// Errors found so far, and the spans of the keys they are about (cut before the rest is read).
+struct Found {
+    errors: Vec<ConfigError>,
+    culprits: Vec<Range<usize>>,
+}
+
+/// Every structural error in `map`'s text, and what can still be read around them.
+pub(super) fn read(map: &SourceMap) -> Partial {
     let (root, syntax) = DeTable::parse_recoverable(map.text);
     if !syntax.is_empty() {
-        return syntax.iter().map(|e| error(map, e, "")).collect();
+        return Partial {
+            errors: syntax.iter().map(|e| error(map, e, "")).collect(),
+            raw: None,
+        };
     }
-    let mut errors = Vec::new();
-    for (key, value) in root.into_inner() {
+    let mut found = Found {
+        errors: Vec::new(),
+        culprits: Vec::new(),
+    };
+    let root_span = root.span();
+    let mut root = root.into_inner();
+    for (key, value) in root.clone() {
         let name: &str = key.get_ref();
         match name {
-            "dns" => dns(value, map, &mut errors),
+            "dns" => dns(value, map, &mut found),
             "geo" => {
                 let mut value = value;
                 let networks = split_off(&mut value, "networks");
-                check::<RawGeo>(value, "geo", map, &mut errors);
-                each::<RawGeoNetwork>(networks, "geo.networks", map, &mut errors, &[], leaf);
+                check::<RawGeo>(value, "geo", map, &mut found);
+                each::<RawGeoNetwork>(networks, "geo.networks", map, &mut found, &[], leaf);
             }
             "health_checks" => {
-                each::<RawHealthCheck>(Some(value), "health_checks", map, &mut errors, &[], leaf)
+                each::<RawHealthCheck>(Some(value), "health_checks", map, &mut found, &[], leaf)
             }
-            "regions" => each::<RawRegion>(Some(value), "regions", map, &mut errors, &[], leaf),
-            "cdn" => cdn(value, map, &mut errors),
+            "regions" => each::<RawRegion>(Some(value), "regions", map, &mut found, &[], leaf),
+            "cdn" => cdn(value, map, &mut found),
             "stream" => {
                 let mut value = value;
                 let streams = split_off(&mut value, "streams");
                 let deliveries = split_off(&mut value, "deliveries");
-                check::<RawStream>(value, "stream", map, &mut errors);
-                each::<RawStreamSpec>(streams, "stream.streams", map, &mut errors, &[], leaf);
-                each::<RawDelivery>(deliveries, "stream.deliveries", map, &mut errors, &[], leaf);
+                check::<RawStream>(value, "stream", map, &mut found);
+                each::<RawStreamSpec>(streams, "stream.streams", map, &mut found, &[], leaf);
+                each::<RawDelivery>(deliveries, "stream.deliveries", map, &mut found, &[], leaf);
             }
-            other => errors.push(map.error(
-                key.span(),
-                other,
-                format!(
-                    "unknown section `{other}`, expected one of {}",
-                    SECTIONS.join(", ")
-                ),
-            )),
+            other => {
+                found.errors.push(map.error(
+                    key.span(),
+                    other,
+                    format!(
+                        "unknown section `{other}`, expected one of {}",
+                        SECTIONS.join(", ")
+                    ),
+                ));
+                found.culprits.push(key.span());
+            }
         }
     }
+    let mut errors = found.errors;
     errors.sort_by_key(|e| (e.line, e.col));
     errors.dedup();
-    errors
+    prune_table(&mut root, &found.culprits);
+    Partial {
+        errors,
+        raw: readable(root, root_span),
+    }
 }
 
-fn dns(mut value: Spanned<DeValue<'_>>, map: &SourceMap, errors: &mut Vec<ConfigError>) {
+/// The pruned tree as a [`RawConfig`], leaving out sections that still do not read (and
+/// those that depend on them).
+fn readable(mut root: DeTable<'_>, span: Range<usize>) -> Option<RawConfig> {
+    let reads = |table: DeTable<'_>| {
+        RawConfig::deserialize(ValueDeserializer::from(Spanned::new(
+            span.clone(),
+            DeValue::Table(table),
+        )))
+    };
+    let broken: Vec<String> = root
+        .iter()
+        .filter(|(key, value)| {
+            let mut alone = DeTable::default();
+            alone.insert((*key).clone(), (*value).clone());
+            reads(alone).is_err()
+        })
+        .map(|(key, _)| key.get_ref().to_string())
+        .collect();
+    let left_out = |section: &str| {
+        broken.iter().any(|b| b == section)
+            || DEPENDS_ON.iter().any(|(dependent, needs)| {
+                *dependent == section && needs.iter().any(|n| broken.iter().any(|b| b == n))
+            })
+    };
+    let names: Vec<String> = root.iter().map(|(k, _)| k.get_ref().to_string()).collect();
+    for name in names.iter().filter(|n| left_out(n)) {
+        root.remove(name.as_str());
+    }
+    reads(root).ok()
+}
+
+/// Cuts every key whose span is among `culprits`, at any depth.
+fn prune_table(table: &mut DeTable<'_>, culprits: &[Range<usize>]) {
+    let cut: Vec<String> = table
+        .iter()
+        .filter(|(key, _)| culprits.contains(&key.span()))
+        .map(|(key, _)| key.get_ref().to_string())
+        .collect();
+    for key in cut {
+        table.remove(key.as_str());
+    }
+    for (_, value) in table.iter_mut() {
+        prune_value(value.get_mut(), culprits);
+    }
+}
+
+fn prune_value(value: &mut DeValue<'_>, culprits: &[Range<usize>]) {
+    match value {
+        DeValue::Table(table) => prune_table(table, culprits),
+        DeValue::Array(items) => {
+            for item in items.iter_mut() {
+                prune_value(item.get_mut(), culprits);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn dns(mut value: Spanned<DeValue<'_>>, map: &SourceMap, found: &mut Found) {
     let zones = split_off(&mut value, "zones");
     let collections = split_off(&mut value, "cidr_collections");
-    check::<RawDns>(value, "dns", map, errors);
-    each::<RawCidrCollection>(collections, "dns.cidr_collections", map, errors, &[], leaf);
+    check::<RawDns>(value, "dns", map, found);
+    each::<RawCidrCollection>(collections, "dns.cidr_collections", map, found, &[], leaf);
     each::<RawZone>(
         zones,
         "dns.zones",
         map,
-        errors,
+        found,
         &["records"],
-        |mut nested, path, map, errors| {
+        |mut nested, path, map, found| {
             each::<RawRecord>(
                 nested.remove(0),
                 &format!("{path}.records"),
                 map,
-                errors,
+                found,
                 &[],
                 leaf,
             );
@@ -91,25 +197,25 @@ fn dns(mut value: Spanned<DeValue<'_>>, map: &SourceMap, errors: &mut Vec<Config
     );
 }
 
-fn cdn(mut value: Spanned<DeValue<'_>>, map: &SourceMap, errors: &mut Vec<ConfigError>) {
+fn cdn(mut value: Spanned<DeValue<'_>>, map: &SourceMap, found: &mut Found) {
     let distributions = split_off(&mut value, "distributions");
     let certs = split_off(&mut value, "certs");
-    check::<RawCdn>(value, "cdn", map, errors);
-    each::<RawCert>(certs, "cdn.certs", map, errors, &[], leaf);
+    check::<RawCdn>(value, "cdn", map, found);
+    each::<RawCert>(certs, "cdn.certs", map, found, &[], leaf);
     let children = ["origins", "origin_groups", "behaviors"];
     each::<RawDistribution>(
         distributions,
         "cdn.distributions",
         map,
-        errors,
+        found,
         &children,
-        |nested, path, map, errors| {
+        |nested, path, map, found| {
             let mut nested = nested.into_iter();
             each::<RawOrigin>(
                 nested.next().flatten(),
                 &format!("{path}.origins"),
                 map,
-                errors,
+                found,
                 &[],
                 leaf,
             );
@@ -117,7 +223,7 @@ fn cdn(mut value: Spanned<DeValue<'_>>, map: &SourceMap, errors: &mut Vec<Config
                 nested.next().flatten(),
                 &format!("{path}.origin_groups"),
                 map,
-                errors,
+                found,
                 &[],
                 leaf,
             );
@@ -125,7 +231,7 @@ fn cdn(mut value: Spanned<DeValue<'_>>, map: &SourceMap, errors: &mut Vec<Config
                 nested.next().flatten(),
                 &format!("{path}.behaviors"),
                 map,
-                errors,
+                found,
                 &[],
                 leaf,
             );
@@ -142,7 +248,7 @@ fn split_off<'i>(value: &mut Spanned<DeValue<'i>>, key: &str) -> Option<Spanned<
 }
 
 /// Nested arrays of tables an element holds, handed on once the element itself is checked.
-type Nested = fn(Vec<Option<Spanned<DeValue<'_>>>>, &str, &SourceMap, &mut Vec<ConfigError>);
+type Nested = fn(Vec<Option<Spanned<DeValue<'_>>>>, &str, &SourceMap, &mut Found);
 
 /// Checks each element of an array of tables without its `children` keys, then hands those
 /// (in order) to `nested`.
@@ -150,7 +256,7 @@ fn each<T: DeserializeOwned>(
     value: Option<Spanned<DeValue<'_>>>,
     path: &str,
     map: &SourceMap,
-    errors: &mut Vec<ConfigError>,
+    found: &mut Found,
     children: &[&str],
     nested: Nested,
 ) {
@@ -164,24 +270,24 @@ fn each<T: DeserializeOwned>(
                     .iter()
                     .map(|child| split_off(&mut item, child))
                     .collect();
-                check::<T>(item, &item_path, map, errors);
-                nested(split, &item_path, map, errors);
+                check::<T>(item, &item_path, map, found);
+                nested(split, &item_path, map, found);
             }
         }
-        other => check::<Vec<T>>(Spanned::new(span, other), path, map, errors),
+        other => check::<Vec<T>>(Spanned::new(span, other), path, map, found),
     }
 }
 
 /// For elements without nested arrays.
-fn leaf(_: Vec<Option<Spanned<DeValue<'_>>>>, _: &str, _: &SourceMap, _: &mut Vec<ConfigError>) {}
+fn leaf(_: Vec<Option<Spanned<DeValue<'_>>>>, _: &str, _: &SourceMap, _: &mut Found) {}
 
-/// Deserializes a table as `T`; after each error the offending key is dropped and the rest
-/// tried again, so several mistakes in one table are all found.
+/// Deserializes a table as `T`; after each error the offending key is dropped (and noted as
+/// a culprit) and the rest tried again, so several mistakes in one table are all found.
 fn check<T: DeserializeOwned>(
     mut value: Spanned<DeValue<'_>>,
     path: &str,
     map: &SourceMap,
-    errors: &mut Vec<ConfigError>,
+    found: &mut Found,
 ) {
     let mut removed: Vec<String> = Vec::new();
     for _ in 0..MAX_ERRORS_PER_TABLE {
@@ -193,7 +299,7 @@ fn check<T: DeserializeOwned>(
         if !removed.is_empty() && e.message().starts_with("missing field") {
             return;
         }
-        errors.push(error(map, &e, path));
+        found.errors.push(error(map, &e, path));
         let Some(span) = e.span() else { return };
         let DeValue::Table(table) = value.get_mut() else {
             return;
@@ -205,10 +311,11 @@ fn check<T: DeserializeOwned>(
                     || item.span().contains(&span.start)
                     || item.span() == span
             })
-            .map(|(key, _)| key.get_ref().to_string());
+            .map(|(key, _)| (key.get_ref().to_string(), key.span()));
         match culprit {
-            Some(key) => {
+            Some((key, key_span)) => {
                 table.remove(key.as_str());
+                found.culprits.push(key_span);
                 removed.push(key);
             }
             None => return,
@@ -216,13 +323,19 @@ fn check<T: DeserializeOwned>(
     }
 }
 
-/// A toml error as a config error; the path is the table's plus the key before the value.
-fn error(map: &SourceMap, e: &toml::de::Error, table: &str) -> ConfigError {
+/// A toml error as a config error in TOML's words; the path is the table's plus the key
+/// before the value.
+pub(super) fn error(map: &SourceMap, e: &toml::de::Error, table: &str) -> ConfigError {
     let span = e.span().unwrap_or(0..0);
-    let path = match map.key_before(span.start) {
-        Some(key) if table.is_empty() => key,
+    let key = map.key_before(span.start);
+    let path = match &key {
+        Some(key) if table.is_empty() => key.clone(),
         Some(key) => format!("{table}.{key}"),
         None => table.to_string(),
     };
-    map.error(span, path, e.message().trim())
+    map.error(
+        span,
+        path,
+        wording::in_toml_terms(e.message().trim(), key.as_deref()),
+    )
 }

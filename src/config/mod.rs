@@ -15,6 +15,7 @@ mod raw;
 pub mod realtime_logs;
 pub mod stream;
 pub mod units;
+mod wording;
 
 use std::path::{Path, PathBuf};
 
@@ -66,22 +67,30 @@ impl Config {
     /// Every problem found, each with its position and key path.
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         let map = SourceMap { file: path, text };
-        let mut raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
-            let errors = collect::structural_errors(&map);
-            if errors.is_empty() {
-                // The piecewise reading found nothing: report what the whole-file reading said.
-                let span = e.span().unwrap_or(0..0);
-                ConfigErrors(vec![map.error(
-                    span.clone(),
-                    map.value_path_at(span.start),
-                    e.message().trim(),
-                )])
-            } else {
-                ConfigErrors(errors)
+        // The whole file at once when it reads; else piecewise: every structural error, and
+        // the rest of the file for the value checks below, so both are reported together.
+        let (mut raw, mut errors) = match toml::from_str::<raw::RawConfig>(text) {
+            Ok(raw) => (raw, Vec::new()),
+            Err(e) => {
+                let partial = collect::read(&map);
+                match partial.raw {
+                    Some(raw) if !partial.errors.is_empty() => (raw, partial.errors),
+                    _ if partial.errors.is_empty() => {
+                        // The piecewise reading found nothing: report what the whole-file
+                        // reading said.
+                        let span = e.span().unwrap_or(0..0);
+                        let key = map.key_before(span.start);
+                        return Err(ConfigErrors(vec![map.error(
+                            span.clone(),
+                            map.value_path_at(span.start),
+                            wording::in_toml_terms(e.message().trim(), key.as_deref()),
+                        )]));
+                    }
+                    _ => return Err(ConfigErrors(partial.errors)),
+                }
             }
-        })?;
+        };
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut errors = Vec::new();
         let geo = raw
             .geo
             .as_ref()
@@ -89,8 +98,15 @@ impl Config {
             .unwrap_or_default();
         let regions = geo::validate_regions(&raw.regions, &map, &mut errors);
         let health_checks = health::validate(&raw.health_checks, &map, &mut errors);
+        let broken_health_checks: Vec<&str> = raw
+            .health_checks
+            .iter()
+            .map(|c| c.get_ref().id.get_ref().as_str())
+            .filter(|id| !health_checks.iter().any(|c| c.id == *id))
+            .collect();
         let refs = dns::RoutingRefs {
             health_checks: &health_checks,
+            broken_health_checks: &broken_health_checks,
             regions: &regions,
             geo: &geo,
         };
@@ -128,6 +144,9 @@ impl Config {
                 stream,
             })
         } else {
+            // In the file's order (zone-file lines after the config's), structural and value
+            // errors interleaved as the operator will fix them.
+            errors.sort_by_key(|e| (e.file != path, e.line, e.col));
             Err(ConfigErrors(errors))
         }
     }

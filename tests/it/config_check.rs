@@ -510,3 +510,169 @@ fn missing_zone_file_is_reported_with_its_path() {
     );
     assert_eq!(errors[0].key_path, "dns.zones[0].file", "{shown}");
 }
+
+/// Ten independent mistakes of every kind, structural and value ones mixed, each expected at
+/// `(needle, nth occurrence, key path, words of the message)`.
+const TEN_MISTAKES: &str = r#"[dns]
+listen = ["127.0.0.1:0"]
+workerz = 2
+
+[[health_checks]]
+id = "web"
+type = "tcp"
+target = "127.0.0.1:1"
+interval = "10 parsecs"
+
+[[dns.zones]]
+name = "zone.test"
+ttl = "300"
+
+[[dns.zones.records]]
+name = "@"
+type = "NS"
+values = ["ns.zone.test."]
+
+[[dns.zones.records]]
+name = "ns"
+type = "A"
+values = ["192.0.2.53"]
+
+[[dns.zones.records]]
+name = "www"
+type = "CNAME"
+values = ["ns.zone.test."]
+
+[[dns.zones.records]]
+name = "www"
+type = "A"
+values = ["192.0.2.1"]
+
+[[dns.zones.records]]
+name = "app"
+type = "A"
+set_id = "a"
+weight = 1
+health_check = "web"
+values = ["192.0.2.2"]
+
+[[dns.zones.records]]
+name = "app"
+type = "A"
+set_id = "b"
+failover = "primary"
+values = ["192.0.2.3"]
+
+[[dns.zones.records]]
+name = "h"
+type = "A"
+set_id = "one"
+weight = 1
+health_check = "nope"
+values = ["192.0.2.4"]
+
+[[dns.zones]]
+name = "missing.test"
+file = "missing.zone"
+
+[[dns.zones]]
+name = "file.test"
+file = "file.zone"
+
+[cdn]
+http_listen = ["127.0.0.1:0"]
+
+[[cdn.distributions]]
+id = "d"
+hosts = ["d.test"]
+
+[[cdn.distributions.origins]]
+id = "files"
+dir = "nowhere"
+
+[[cdn.distributions.behaviors]]
+path = "*"
+origin = "files"
+compress = "yes"
+"#;
+
+#[test]
+fn ten_independent_mistakes_get_ten_messages_in_one_pass() {
+    let zone = "$ORIGIN file.test.\n@ 3600 IN SOA ns hostmaster 1 3600 900 1209600 300\n@ 3600 IN NS ns.zone.test.\nwww 3600 IN A 999.1.1.1\n";
+    let (errors, path, dir) = errors_of(TEN_MISTAKES, &[("file.zone", zone)]);
+    let shown = list(&errors);
+    assert_eq!(errors.len(), 10, "ten mistakes, ten messages:\n{shown}");
+    let folder = dir.path();
+    for (needle, nth, key, words) in [
+        ("workerz", 0, "dns", "unknown key `workerz`".to_string()),
+        (
+            "\"10 parsecs\"",
+            0,
+            "health_checks[0].interval",
+            "is not a duration".to_string(),
+        ),
+        (
+            "\"300\"",
+            0,
+            "dns.zones[0].ttl",
+            "expected an integer (seconds), found the string \"300\"".to_string(),
+        ),
+        (
+            "\"ns.zone.test.\"",
+            1,
+            "dns.zones[0].records[2].values[0]",
+            "CNAME at www.zone.test. cannot stand beside other data (A)".to_string(),
+        ),
+        (
+            "[[dns.zones.records]]\nname = \"app\"",
+            1,
+            "dns.zones[0].records[5]",
+            "mixes routing policies (weighted and failover)".to_string(),
+        ),
+        (
+            "\"nope\"",
+            0,
+            "dns.zones[0].records[6].health_check",
+            "no health check has id \"nope\"".to_string(),
+        ),
+        (
+            "\"missing.zone\"",
+            0,
+            "dns.zones[1].file",
+            format!("cannot read {}", folder.join("missing.zone").display()),
+        ),
+        (
+            "\"nowhere\"",
+            0,
+            "cdn.distributions[0].origins[0].dir",
+            "is not a readable folder".to_string(),
+        ),
+        (
+            "\"yes\"",
+            0,
+            "cdn.distributions[0].behaviors[0].compress",
+            "expected true or false, found the string \"yes\"".to_string(),
+        ),
+    ] {
+        let error = error_at(&errors, key);
+        assert_at(error, &path, TEN_MISTAKES, needle, nth);
+        assert!(error.message.contains(&words), "{words:?}:\n{shown}");
+    }
+    let zone_line = error_at(&errors, "dns.zones[2].file");
+    assert_eq!(
+        (zone_line.file.clone(), zone_line.line),
+        (folder.join("file.zone"), 4),
+        "{shown}"
+    );
+    assert!(
+        zone_line.message.contains("\"999.1.1.1\" is not an IPv4 address"),
+        "{shown}"
+    );
+    for rust in ["i64", "u32", "invalid type", "field", "sequence"] {
+        assert!(!shown.contains(rust), "speaks Rust ({rust}):\n{shown}");
+    }
+    // Follow-on errors are not reported: the behavior using the broken origin, the record
+    // using the broken health check, the zone whose NS may be in its unreadable file.
+    for follow_on in ["no origin", "\"web\"", "no NS"] {
+        assert!(!shown.contains(follow_on), "{follow_on}:\n{shown}");
+    }
+}

@@ -168,6 +168,9 @@ pub enum GeoTarget {
 /// Names the routed records may refer to, resolved before the zones are checked.
 pub(super) struct RoutingRefs<'a> {
     pub health_checks: &'a [HealthCheckConfig],
+    /// Ids of health checks left out for their own (reported) errors: naming one is no
+    /// further error.
+    pub broken_health_checks: &'a [&'a str],
     pub regions: &'a [Region],
     pub geo: &'a GeoConfig,
 }

@@ -58,12 +58,20 @@ pub(super) fn validate_zone(
                     },
                 }
             })),
-            Err(file_errors) => errors.extend(file_errors.into_iter().map(|e| ConfigError {
-                file: e.file,
-                line: e.line,
-                col: 0,
-                key_path: format!("{key}.file"),
-                message: e.message,
+            // The file itself unreadable: said at the `file = ...` that names it (the
+            // message gives the path it resolved to); anything else at its own line.
+            Err(file_errors) => errors.extend(file_errors.into_iter().map(|e| {
+                if e.line == 0 && e.file == path {
+                    map.error(file.span(), format!("{key}.file"), e.message)
+                } else {
+                    ConfigError {
+                        file: e.file,
+                        line: e.line,
+                        col: 0,
+                        key_path: format!("{key}.file"),
+                        message: e.message,
+                    }
+                }
             })),
         }
     }
@@ -112,17 +120,18 @@ pub(super) fn validate_zone(
             },
         });
     }
-    if errors.len() > errors_before {
-        return None;
-    }
+    // Checks across records still run on the records that parsed, so a CNAME beside other
+    // data is reported with a bad value elsewhere in the zone.
+    let complete = errors.len() == errors_before;
     let serial_generated = match &raw.soa {
         Some(soa) => soa.get_ref().serial.is_none(),
         None => !records.iter().any(|r| r.rtype == RecordType::SOA),
     };
     let zone_span = raw.name.span();
     let rrsets = group_and_check(
-        records, &routed, &origin, zone_ttl, map, &key, zone_span, errors,
-    )?;
+        records, &routed, &origin, zone_ttl, map, &key, zone_span, complete, errors,
+    )
+    .filter(|_| complete)?;
     Some(ZoneData {
         origin,
         serial_generated,
@@ -308,6 +317,7 @@ fn group_and_check(
     map: &SourceMap,
     key: &str,
     zone_span: Range<usize>,
+    complete: bool,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Vec<RrsetData>> {
     let error_at = |origin: &Origin, message: String| match origin {
@@ -404,7 +414,8 @@ fn group_and_check(
         }
     }
     let apex = LowerName::new(origin);
-    if !sets.contains_key(&(apex.clone(), u16::from(RecordType::NS))) {
+    // A zone with a record that did not parse may have lost its NS that way: not repeated.
+    if complete && !sets.contains_key(&(apex.clone(), u16::from(RecordType::NS))) {
         errors.push(map.error(
             zone_span.clone(),
             format!("{key}.name"),
