@@ -2,6 +2,7 @@
 //! every config error printed once.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -44,6 +45,29 @@ pub fn check_paths(config: &Config) -> Result<(), ExitCode> {
         eprint!("{errors}");
         ExitCode::from(EXIT_BAD_CONFIG)
     })
+}
+
+/// Prints why `binary` stops, once, and returns its exit status: [`EXIT_BAD_CONFIG`] when
+/// `usage` (the operator must change what runs), else 1. A listen address that could not be
+/// bound (`bind`) is said at the key of the served `sections` that names it, the OS's reason
+/// given once.
+pub fn failed(
+    binary: &str,
+    error: &anyhow::Error,
+    config: &Config,
+    sections: &[&str],
+    bind: Option<(SocketAddr, &std::io::Error)>,
+    usage: bool,
+) -> ExitCode {
+    match bind.and_then(|(addr, cause)| config.bind_error(addr, cause, sections)) {
+        Some(at_key) => eprintln!("{binary}: {at_key}"),
+        None => eprintln!("{binary}: {}", error_chain(error.as_ref())),
+    }
+    if usage {
+        ExitCode::from(EXIT_BAD_CONFIG)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `error` and its sources as one line, each cause said once: many of our errors already

@@ -51,6 +51,17 @@ impl EdgeStartError {
             _ => false,
         }
     }
+
+    /// The listen address that could not be bound, and why.
+    pub fn bind_failure(&self) -> Option<(std::net::SocketAddr, &std::io::Error)> {
+        match self {
+            EdgeStartError::Cdn(StartError::Bind { addr, source })
+            | EdgeStartError::Stream(StreamStartError::Bind { addr, source }) => {
+                Some((*addr, source))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Everything bound and ready to serve.

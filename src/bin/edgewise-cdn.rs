@@ -107,13 +107,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("edgewise-cdn: {}", edgewise::cli::error_chain(e.as_ref()));
-            match e.downcast_ref::<EdgeStartError>() {
-                Some(start) if start.folder_held() => {
-                    ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG)
-                }
-                _ => ExitCode::FAILURE,
-            }
+            let start = e.downcast_ref::<EdgeStartError>();
+            edgewise::cli::failed(
+                "edgewise-cdn",
+                &e,
+                &config,
+                &["cdn", "stream"],
+                start.and_then(EdgeStartError::bind_failure),
+                start.is_some_and(EdgeStartError::folder_held),
+            )
         }
     }
 }

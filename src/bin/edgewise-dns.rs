@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edgewise::config::DEFAULT_CONFIG_PATH;
-use edgewise::dns::DnsServer;
+use edgewise::dns::{DnsServer, StartError};
 
 #[derive(Parser)]
 #[command(
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
     {
         return code;
     }
-    let Some(dns) = config.dns else {
+    let Some(dns) = &config.dns else {
         eprintln!(
             "{}: no [dns] section: nothing to serve",
             cli.config.display()
@@ -52,11 +52,14 @@ fn main() -> ExitCode {
         println!("{}: ok ({} zones)", cli.config.display(), dns.zones.len());
         return ExitCode::SUCCESS;
     }
-    match serve(&dns, &cli.config) {
+    match serve(dns, &cli.config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("edgewise-dns: {}", edgewise::cli::error_chain(e.as_ref()));
-            ExitCode::FAILURE
+            let bind = match e.downcast_ref::<StartError>() {
+                Some(StartError::Bind { addr, source }) => Some((*addr, source)),
+                _ => None,
+            };
+            edgewise::cli::failed("edgewise-dns", &e, &config, &["dns"], bind, false)
         }
     }
 }

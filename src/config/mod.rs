@@ -12,11 +12,13 @@ mod geo;
 mod health;
 mod probe;
 mod raw;
+mod sites;
 pub mod realtime_logs;
 pub mod stream;
 pub mod units;
 mod wording;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use cdn::CdnConfig;
@@ -41,6 +43,8 @@ pub struct Config {
     pub stream: Option<StreamConfig>,
     /// Folders and certificates to look at on disk before serving, see [`Config::check_paths`].
     paths: Vec<probe::PathCheck>,
+    /// Where each listen address is written, see [`Config::bind_error`].
+    listens: Vec<sites::ListenSite>,
 }
 
 impl Config {
@@ -91,6 +95,7 @@ impl Config {
             }
         };
         let base = path.parent().unwrap_or(Path::new("."));
+        let listens = sites::listen_sites(&raw, &map);
         let geo = raw
             .geo
             .as_ref()
@@ -139,6 +144,7 @@ impl Config {
             Ok(Config {
                 path: path.to_path_buf(),
                 paths: probe::path_checks(&raw, cdn.as_ref(), stream.as_ref(), &map),
+                listens,
                 dns,
                 cdn,
                 stream,
@@ -169,6 +175,27 @@ impl Config {
         } else {
             Err(ConfigErrors(errors))
         }
+    }
+
+    /// `addr` could not be bound at start: said at the first listen key of the `sections`
+    /// being served (e.g. `["cdn", "stream"]`) that names it, with the OS's reason once.
+    /// `None` when no such key names it.
+    pub fn bind_error(
+        &self,
+        addr: SocketAddr,
+        cause: &std::io::Error,
+        sections: &[&str],
+    ) -> Option<ConfigError> {
+        let listen = self.listens.iter().find(|l| {
+            l.addr == addr
+                && sections
+                    .iter()
+                    .any(|s| l.site.key_path.starts_with(&format!("{s}.")))
+        })?;
+        Some(ConfigError {
+            message: format!("cannot bind {addr}: {cause}"),
+            ..listen.site.clone()
+        })
     }
 }
 

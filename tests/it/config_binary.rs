@@ -345,3 +345,59 @@ fn an_include_of_a_non_zone_file_is_not_echoed() {
         assert!(!stderr.contains(secret), "{secret} echoed:\n{stderr}");
     }
 }
+
+#[test]
+fn an_address_in_use_is_reported_once_at_its_listen_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let config = format!(
+        r#"[dns]
+listen = ["127.0.0.1:0", "{addr}"]
+[[dns.zones]]
+name = "zone.test"
+records = [{{ name = "@", type = "NS", values = ["ns1.zone.test."] }}]
+
+[cdn]
+http_listen = ["{addr}"]
+[[cdn.distributions]]
+id = "site"
+hosts = ["localhost"]
+[[cdn.distributions.origins]]
+id = "o"
+url = "http://127.0.0.1:9"
+[[cdn.distributions.behaviors]]
+path = "*"
+origin = "o"
+"#
+    );
+    let (_dir, path) = write_files(&config, &[]);
+    let message = format!("cannot bind {addr}: Address already in use");
+    let needle = format!("\"{addr}\"");
+    let (code, _, stderr) = cdn(&path, &[]);
+    assert_eq!(code, Some(1), "a runtime failure:\n{stderr}");
+    let (line, col) = crate::config_check::position(&config, &needle, 1);
+    let at = format!("{}:{line}:{col}: cdn.http_listen[0]: ", path.display());
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(&message)).collect();
+    assert_eq!(lines.len(), 1, "{message:?} once:\n{stderr}");
+    assert!(lines[0].contains(&at), "at {at}:\n{stderr}");
+
+    let dns = run(&["--config", path.to_str().unwrap()], Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&dns.stderr);
+    assert_eq!(dns.status.code(), Some(1), "{stderr}");
+    assert_reported_once(
+        &stderr,
+        &path,
+        &config,
+        &needle,
+        "dns.listen[1]",
+        &message,
+    );
+    for stderr in [stderr.as_ref(), lines[0]] {
+        assert_eq!(
+            stderr.matches("Address already in use").count(),
+            1,
+            "the OS's reason once:\n{stderr}"
+        );
+    }
+    drop(taken);
+}
