@@ -121,6 +121,15 @@ impl CdnServer {
             logger,
         )
         .map_err(StartError::Origin)?;
+        for distribution in &config.distributions {
+            info!(
+                hosts = ?distribution.hosts,
+                origins = distribution.origins.len(),
+                behaviors = distribution.behaviors.len(),
+                "serving distribution {}",
+                distribution.id
+            );
+        }
         Ok(CdnServer {
             live: Arc::new(Live::new(edge, tls)),
             reloader: None,

@@ -378,6 +378,8 @@ fn the_binary_serves_the_example_over_https_and_http_and_exits_cleanly_on_sigter
 fn sighup_applies_an_edited_config_and_keeps_the_old_one_when_the_edit_is_broken() {
     let (_dir, path) = example_copy();
     let mut server = Server::start(&path);
+    let started = server.log_line("serving distribution media");
+    assert!(started.contains("behaviors=4"), "{started}");
     let admin = server.admin;
     // A token-only admin page: 404 (no such page) once the token is accepted, else 401.
     // (Metrics would not tell: loopback reads them without a token.)
