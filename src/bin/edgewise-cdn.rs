@@ -18,6 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
+    name = "edgewise-cdn",
     version,
     about = "CloudFront-style caching HTTPS reverse proxy and Kinesis-compatible stream log"
 )]

@@ -10,6 +10,7 @@ use edgewise::dns::{DnsServer, StartError};
 
 #[derive(Parser)]
 #[command(
+    name = "edgewise-dns",
     version,
     about = "Authoritative DNS with Route 53-style traffic routing"
 )]

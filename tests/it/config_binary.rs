@@ -401,3 +401,15 @@ origin = "o"
     }
     drop(taken);
 }
+
+#[test]
+fn version_names_each_binary() {
+    for (bin, name) in [(BIN, "edgewise-dns"), (CDN_BIN, "edgewise-cdn")] {
+        let output = run_bin(bin, &["--version"], Duration::from_secs(10));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.starts_with(&format!("{name} {}", env!("CARGO_PKG_VERSION"))),
+            "{stdout}"
+        );
+    }
+}
