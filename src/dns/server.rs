@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
 use super::malformed::{DEFAULT_SUMMARY_INTERVAL, MalformedCounters};
-use super::reload::{self, Reloader, ZoneWatch};
+use super::reload::{self, Reloader, ZoneFacts, ZoneWatch};
 use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
 use super::snapshot::Snapshot;
 use crate::config::DnsConfig;
@@ -97,6 +97,9 @@ impl DnsServer {
         let stop = CancellationToken::new();
         let health = Arc::new(HealthChecks::new(&config.health_checks, stop.clone()));
         let snapshot = Snapshot::build(config, health.table(), geo);
+        for zone in &config.zones {
+            info!("serving zone {}", ZoneFacts::of(zone));
+        }
         let mut server = DnsServer {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             health,

@@ -14,6 +14,8 @@ pub struct ExampleServer {
     pub status_port: u16,
     /// The copy of `config/` it serves.
     pub dir: tempfile::TempDir,
+    /// The "serving zone" lines it logged at start.
+    pub zones_logged: Vec<String>,
 }
 
 impl ExampleServer {
@@ -43,12 +45,14 @@ impl ExampleServer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start edgewise-dns");
-        let (port, status_port) = listening_ports(child.stderr.take().expect("stderr piped"));
+        let (port, status_port, zones_logged) =
+            listening_ports(child.stderr.take().expect("stderr piped"));
         ExampleServer {
             child,
             port,
             status_port,
             dir,
+            zones_logged,
         }
     }
 
@@ -113,10 +117,14 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Reads the server's log until it says where UDP and the status listener are bound; keeps
 /// draining it afterwards.
-fn listening_ports(stderr: ChildStderr) -> (u16, u16) {
+/// The UDP and status ports from the start-up log, and the zones it named before them.
+fn listening_ports(stderr: ChildStderr) -> (u16, u16, Vec<String>) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(zone) = line.split("serving zone ").nth(1) {
+                let _ = tx.send(("zone", zone.trim().to_string()));
+            }
             for kind in ["udp", "http"] {
                 if let Some(addr) = line.split(&format!("listening on {kind} ")).nth(1) {
                     let _ = tx.send((kind, addr.trim().to_string()));
@@ -124,11 +132,15 @@ fn listening_ports(stderr: ChildStderr) -> (u16, u16) {
             }
         }
     });
-    let (mut udp, mut http) = (None, None);
+    let (mut udp, mut http, mut zones) = (None, None, Vec::new());
     while udp.is_none() || http.is_none() {
         let (kind, addr) = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("server logs 'listening on udp/http ADDR'");
+        if kind == "zone" {
+            zones.push(addr);
+            continue;
+        }
         let port = addr
             .rsplit(':')
             .next()
@@ -140,7 +152,18 @@ fn listening_ports(stderr: ChildStderr) -> (u16, u16) {
             http = Some(port)
         }
     }
-    (udp.expect("udp port"), http.expect("http port"))
+    (udp.expect("udp port"), http.expect("http port"), zones)
+}
+
+#[test]
+fn the_start_names_each_zone_with_its_serial_and_records() {
+    let server = ExampleServer::start();
+    assert_eq!(server.zones_logged.len(), 2, "{:?}", server.zones_logged);
+    let home = &server.zones_logged[0];
+    assert!(
+        home.starts_with("home.example. (serial ") && home.ends_with(" records)"),
+        "{home}"
+    );
 }
 
 #[test]

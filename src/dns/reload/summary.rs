@@ -91,7 +91,8 @@ impl fmt::Display for ReloadSummary {
 // === impl ZoneFacts ===
 
 impl ZoneFacts {
-    fn of(zone: &ZoneData) -> ZoneFacts {
+    /// The facts of `zone` as it will be served.
+    pub fn of(zone: &ZoneData) -> ZoneFacts {
         let plain: usize = zone.rrsets.iter().map(|set| set.rdatas.len()).sum();
         let routed: usize = zone
             .routed
