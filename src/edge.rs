@@ -13,11 +13,12 @@ use tracing::{info, warn};
 
 use crate::app::dir_lock::DirLockError;
 use crate::cdn::realtime_log::{self, RealtimeLogReceiver};
-use crate::cdn::reload::Reloader;
+use crate::cdn::reload::{Companion, Reloader, StagedCompanion};
 use crate::cdn::{CdnServer, StartError};
 use crate::config::Config;
 use crate::stream::api::put::{self, PutEntry};
 use crate::stream::log::{Log, LogError};
+use crate::stream::reload::{StagedStreams, StreamControl};
 use crate::stream::{StreamServer, StreamStartError};
 
 /// How long the real-time log writer gets to drain after the CDN stops.
@@ -103,15 +104,18 @@ impl Edge {
     }
 
     /// Lets SIGHUP and the admin API's `POST /reload` re-read `path` (the file the config came
-    /// from) and apply its `[cdn]` without a restart.
+    /// from) and apply its `[cdn]` and `[stream]` together without a restart.
     pub fn reload_from(&mut self, path: PathBuf) {
+        let companion = self.stream.as_ref().map(|stream| {
+            Arc::new(StreamCompanion(stream.control())) as Arc<dyn Companion>
+        });
         if let Some(cdn) = &mut self.cdn {
-            cdn.reload_from(path);
+            cdn.reload_from(path, companion);
         }
     }
 
-    /// Serves until `shutdown`, then drains and closes everything. SIGHUP reloads the CDN's
-    /// config when [`reload_from`](Self::reload_from) named the file.
+    /// Serves until `shutdown`, then drains and closes everything. SIGHUP reloads the config
+    /// when [`reload_from`](Self::reload_from) named the file.
     pub async fn run(self, shutdown: CancellationToken) {
         if let Some(reloader) = self.cdn.as_ref().and_then(CdnServer::reloader) {
             match signal(SignalKind::hangup()) {
@@ -153,6 +157,27 @@ impl Edge {
         {
             warn!("closing the stream log: {e}");
         }
+    }
+}
+
+/// The stream side as the CDN's reload sees it: the reloaded file's `[stream]`.
+struct StreamCompanion(Arc<StreamControl>);
+
+impl Companion for StreamCompanion {
+    fn stage(&self, config: &Config) -> Result<Box<dyn StagedCompanion>, String> {
+        let stream = config
+            .stream
+            .as_ref()
+            .ok_or("[stream] was removed: stopping the stream API needs a restart")?;
+        Ok(Box::new(self.0.stage(stream)?))
+    }
+}
+
+impl StagedCompanion for StagedStreams {
+    fn commit(self: Box<Self>) -> Result<(&'static str, serde_json::Value), String> {
+        let summary = StagedStreams::commit(*self)?;
+        let value = serde_json::to_value(summary).map_err(|e| e.to_string())?;
+        Ok(("stream", value))
     }
 }
 

@@ -4,7 +4,12 @@
 //! all. Requests hold the edge they started with until they finish; connections hold the
 //! TLS setup they were accepted with; the next ones get the new ones. The cache, in-flight
 //! fills and the real-time log queue carry over, so nothing cached or logged is lost.
+//!
+//! A [`Companion`] (edgewise-cdn's stream side) is reloaded with the CDN by the same
+//! request or signal: both are staged before either is committed, so a refusal from one
+//! leaves both as they were.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,8 +18,8 @@ use serde::Serialize;
 use tracing::info;
 
 use super::proxy::Edge;
-use crate::net::tls::{self, TlsError};
 use crate::config::{CdnConfig, Config, ConfigErrors};
+use crate::net::tls::{self, TlsError};
 
 /// What requests and connections read: swapped whole on reload.
 pub struct Live {
@@ -38,6 +43,24 @@ pub enum ReloadError {
     /// A folder origin or GeoIP database that cannot be opened (the message names it).
     #[error("{0}")]
     Origin(std::io::Error),
+    /// What the [`Companion`] refused, or could not apply.
+    #[error("{0}")]
+    Companion(String),
+}
+
+/// Another part of the process a reload applies along with `[cdn]`. A trait, so the CDN
+/// needs nothing of what it reloads.
+pub trait Companion: Send + Sync {
+    /// Checks the reloaded `config` against what runs and prepares it, changing nothing in
+    /// force; or says why it cannot apply. Runs on the blocking pool.
+    fn stage(&self, config: &Config) -> Result<Box<dyn StagedCompanion>, String>;
+}
+
+/// A companion's reload, staged; dropped uncommitted, it changes nothing.
+pub trait StagedCompanion: Send {
+    /// Puts it in force: the answer's key for it and what changed. Runs on the blocking
+    /// pool, inside the runtime.
+    fn commit(self: Box<Self>) -> Result<(&'static str, serde_json::Value), String>;
 }
 
 /// What a reload changed, for the log and the `POST /reload` answer.
@@ -53,6 +76,17 @@ pub struct Summary {
     pub behaviors: usize,
     pub certificates: usize,
     pub key_groups: usize,
+    /// What the companion's reload changed, under its key (edgewise-cdn: `stream`).
+    #[serde(flatten)]
+    pub companions: BTreeMap<&'static str, serde_json::Value>,
+}
+
+/// A new edge and TLS setup, built and ready to swap in.
+pub struct Staged<'a> {
+    live: &'a Live,
+    edge: Edge,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    summary: Summary,
 }
 
 impl Live {
@@ -73,11 +107,11 @@ impl Live {
         self.tls.load_full()
     }
 
-    /// Builds everything `config` needs, then swaps it in.
+    /// Builds everything `config` needs, changing nothing in force.
     ///
     /// # Errors
     /// A setting that needs a restart, a certificate or origin that cannot be loaded.
-    pub fn apply(&self, config: &CdnConfig) -> Result<Summary, ReloadError> {
+    pub fn stage(&self, config: &CdnConfig) -> Result<Staged<'_>, ReloadError> {
         let current = self.edge();
         let old = current.config();
         let fixed = restart_only(old, config);
@@ -96,10 +130,21 @@ impl Live {
         let edge = current
             .reconfigured(config.clone())
             .map_err(ReloadError::Origin)?;
-        let summary = summarize(old, &config);
-        self.tls.store(tls);
-        self.edge.store(Arc::new(edge));
-        Ok(summary)
+        Ok(Staged {
+            live: self,
+            edge,
+            tls,
+            summary: summarize(old, &config),
+        })
+    }
+}
+
+impl Staged<'_> {
+    /// Swaps the new edge and TLS setup in; what changed.
+    pub fn commit(self) -> Summary {
+        self.live.tls.store(self.tls);
+        self.live.edge.store(Arc::new(self.edge));
+        self.summary
     }
 }
 
@@ -107,31 +152,48 @@ impl Live {
 pub struct Reloader {
     path: PathBuf,
     live: Arc<Live>,
+    companion: Option<Arc<dyn Companion>>,
     /// Two reloads at once would race to swap; the second waits for the first.
     running: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
-    pub fn new(path: PathBuf, live: Arc<Live>) -> Reloader {
+    /// Reloads `live` from `path`, and `companion` with it.
+    pub fn new(path: PathBuf, live: Arc<Live>, companion: Option<Arc<dyn Companion>>) -> Reloader {
         Reloader {
             path,
             live,
+            companion,
             running: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Reads and validates the whole file, then applies its `[cdn]`; logs the outcome.
+    /// Reads and validates the whole file, stages its `[cdn]` and the companion's part,
+    /// then commits both; logs the outcome.
     ///
     /// # Errors
-    /// The file's check errors, or why the new `[cdn]` cannot be applied.
+    /// The file's check errors, or why the new `[cdn]` or the companion's part cannot be
+    /// applied.
     pub async fn reload(&self) -> Result<Summary, ReloadError> {
         let _one_at_a_time = self.running.lock().await;
         let path = self.path.clone();
-        let live = self.live.clone();
+        let (live, companion) = (self.live.clone(), self.companion.clone());
         let result = tokio::task::spawn_blocking(move || {
             let config = Config::load(&path).map_err(ReloadError::Config)?;
-            let cdn = config.cdn.ok_or(ReloadError::NoCdn)?;
-            live.apply(&cdn)
+            let cdn = config.cdn.as_ref().ok_or(ReloadError::NoCdn)?;
+            let staged = live.stage(cdn)?;
+            let companion = companion
+                .map(|c| c.stage(&config))
+                .transpose()
+                .map_err(ReloadError::Companion)?;
+            // The companion first: it can still fail (disk I/O), the CDN's swap cannot.
+            let part = companion
+                .map(StagedCompanion::commit)
+                .transpose()
+                .map_err(ReloadError::Companion)?;
+            let mut summary = staged.commit();
+            summary.companions.extend(part);
+            Ok(summary)
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));

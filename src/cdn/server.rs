@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::admin;
 use super::proxy::{Conn, Edge};
 use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
-use super::reload::{Live, Reloader};
+use super::reload::{Companion, Live, Reloader};
 use crate::net::tls::{self, TlsError};
 use super::zero_copy::ZeroCopy;
 use crate::config::CdnConfig;
@@ -152,9 +152,13 @@ impl CdnServer {
     }
 
     /// Lets `POST /reload` (and [`reloader`](Self::reloader)) re-read `path`, the file this
-    /// server's config came from.
-    pub fn reload_from(&mut self, path: PathBuf) {
-        self.reloader = Some(Arc::new(Reloader::new(path, self.live.clone())));
+    /// server's config came from, applying it to `companion` too (the process's stream side).
+    pub fn reload_from(&mut self, path: PathBuf, companion: Option<Arc<dyn Companion>>) {
+        self.reloader = Some(Arc::new(Reloader::new(
+            path,
+            self.live.clone(),
+            companion,
+        )));
     }
 
     /// What reloads the config, once [`reload_from`](Self::reload_from) named the file.

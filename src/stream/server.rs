@@ -2,7 +2,7 @@
 //! HTTP and HTTPS (hyper-util auto: HTTP/1.1 keep-alive as the SDKs expect, and HTTP/2),
 //! runs the deliveries and the log's maintenance, and closes the log cleanly on shutdown.
 
-use crate::app::dir_lock::{DirLock, DirLockError};
+use crate::app::dir_lock::DirLockError;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -23,7 +23,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::api::Api;
-use super::delivery::{self, DeliveryStats};
+use super::delivery::DeliveryStats;
+use super::reload::{self, StreamControl};
 use super::log::{Log, LogError, LogOptions};
 use crate::net::tls::{self, TlsError};
 use crate::config::{CdnConfig, StreamConfig};
@@ -57,14 +58,12 @@ pub enum StreamStartError {
 pub struct StreamServer {
     log: Arc<Log>,
     api: Arc<Api>,
-    config: StreamConfig,
     tls: Option<TlsAcceptor>,
     listeners: Vec<(TcpListener, bool)>,
     addrs: Vec<SocketAddr>,
     https_addrs: Vec<SocketAddr>,
-    delivery_stats: Arc<DeliveryStats>,
-    /// One process per delivery folder, held while the server lives.
-    _delivery_locks: Vec<DirLock>,
+    /// The streams and deliveries in force; reloads change them.
+    control: Arc<StreamControl>,
 }
 
 impl StreamServer {
@@ -98,21 +97,7 @@ impl StreamServer {
             }
             _ => None,
         };
-        let mut delivery_locks = Vec::new();
-        let mut locked = std::collections::HashSet::new();
-        for spec in &config.deliveries {
-            std::fs::create_dir_all(&spec.dir).map_err(|source| {
-                StreamStartError::CreateDeliveryDir {
-                    dir: spec.dir.clone(),
-                    source,
-                }
-            })?;
-            // Two deliveries of one config may share a folder; only other processes are kept out.
-            let key = std::fs::canonicalize(&spec.dir).unwrap_or_else(|_| spec.dir.clone());
-            if locked.insert(key) {
-                delivery_locks.push(DirLock::acquire(&spec.dir)?);
-            }
-        }
+        let delivery_locks = reload::lock_folders(&config.deliveries, &[])?;
         let delivery_stats = Arc::new(DeliveryStats::default());
         let api = Arc::new(
             Api::new(log.clone(), config, delivery_stats.clone()).map_err(StreamStartError::Key)?,
@@ -142,16 +127,24 @@ impl StreamServer {
             listeners.push((listener, https));
         }
         Ok(StreamServer {
-            log,
+            log: log.clone(),
             api,
-            config: config.clone(),
             tls,
             listeners,
             addrs,
             https_addrs,
-            delivery_stats,
-            _delivery_locks: delivery_locks,
+            control: Arc::new(StreamControl::new(
+                log,
+                delivery_stats,
+                config.clone(),
+                delivery_locks,
+            )),
         })
+    }
+
+    /// What applies a reloaded `[stream]`.
+    pub fn control(&self) -> Arc<StreamControl> {
+        self.control.clone()
     }
 
     /// The open log, e.g. for the CDN's real-time logs.
@@ -171,15 +164,7 @@ impl StreamServer {
     /// open for other writers (the CDN's real-time logs); [`Log::close`] it afterwards.
     pub async fn run(self, shutdown: CancellationToken) {
         let maintenance = self.log.spawn_maintenance(shutdown.clone());
-        let mut deliveries = JoinSet::new();
-        for spec in &self.config.deliveries {
-            deliveries.spawn(delivery::run(
-                self.log.clone(),
-                spec.clone(),
-                self.delivery_stats.clone(),
-                shutdown.clone(),
-            ));
-        }
+        self.control.start(shutdown.clone());
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let connections = TaskTracker::new();
         let mut accepting = JoinSet::new();
@@ -202,7 +187,7 @@ impl StreamServer {
         {
             warn!("stream API connections still open after {DRAIN_TIMEOUT:?}; closing them");
         }
-        while deliveries.join_next().await.is_some() {}
+        self.control.join().await;
         let _ = maintenance.await;
     }
 }

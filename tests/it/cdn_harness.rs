@@ -138,7 +138,7 @@ url = "{}"
         std::fs::write(&path, toml).unwrap();
         let cdn = load_cdn(&path);
         let mut server = CdnServer::bind(&cdn).unwrap_or_else(|e| panic!("CDN bind: {e}"));
-        server.reload_from(path.clone());
+        server.reload_from(path.clone(), None);
         let realtime_log = server.realtime_log_receiver();
         let mut roots = RootCertStore::empty();
         for files in &cdn.certs {

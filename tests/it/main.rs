@@ -43,4 +43,5 @@ mod stream_delivery;
 mod stream_durability;
 mod stream_harness;
 mod stream_process;
+mod stream_reload;
 mod wire;

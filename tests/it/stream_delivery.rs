@@ -100,7 +100,7 @@ struct Line {
 
 /// Every delivery file under `dir` (temporary and checkpoint files, which start with a
 /// dot, are not), with its path relative to `dir`.
-fn delivery_files(dir: &Path) -> Vec<PathBuf> {
+pub fn delivery_files(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

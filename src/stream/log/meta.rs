@@ -68,6 +68,26 @@ impl StreamMeta {
         }
     }
 
+    /// Puts the stream under the config with its `retention_secs` (`Some`), or under the API
+    /// (`None`: out of the config, kept and now deletable). A configured retention other than
+    /// the one last applied replaces the current one; the same one leaves an API change in
+    /// place.
+    pub fn configure(&mut self, retention_secs: Option<u64>) {
+        match retention_secs {
+            Some(retention) => {
+                self.configured = true;
+                if self.configured_retention_secs != Some(retention) {
+                    self.retention_secs = retention;
+                    self.configured_retention_secs = Some(retention);
+                }
+            }
+            None => {
+                self.configured = false;
+                self.configured_retention_secs = None;
+            }
+        }
+    }
+
     /// Writes the meta file of the stream folder `dir`: temp file, fsync, rename, fsync of
     /// the folder.
     pub fn store(&self, dir: &Path) -> Result<(), LogError> {

@@ -102,7 +102,7 @@ pub use crate::config::stream::{FsyncPolicy, MAX_SHARDS};
 pub use error::LogError;
 pub use hash::hash_ranges;
 pub use record::{Appended, NewRecord, ReadBatch, StoredRecord};
-pub use registry::Log;
+pub use registry::{Log, StreamChanges};
 pub use seqno::{ParseSeqNoError, SeqNo};
 pub use shard::Shard;
 pub use stream::Stream;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -21,6 +22,17 @@ use crate::config::stream::{StreamSpec, valid_stream_name};
 
 /// How often maintenance applies retention.
 const RETENTION_SWEEP: Duration = Duration::from_secs(30);
+
+/// What a reload did to the streams, for the reload's answer and log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StreamChanges {
+    /// Created, or made through the API earlier and now under the config.
+    pub added: Vec<String>,
+    /// Out of the config: kept with their data, managed through the API from now on.
+    pub removed: Vec<String>,
+    /// Configured streams whose retention changed.
+    pub retention_changed: Vec<String>,
+}
 
 pub struct Log {
     options: LogOptions,
@@ -83,33 +95,13 @@ impl Log {
         }
         let mut metas = log.load_metas()?;
         let mut last_created = metas.values().map(|m| m.created_ms).max().unwrap_or(0);
-        for spec in configured {
-            if !valid_stream_name(&spec.name) {
-                return Err(LogError::InvalidName(spec.name.clone()));
-            }
-            check_shards(spec.shards)?;
-            if let Some(meta) = metas.get(&spec.name)
-                && meta.shards != spec.shards
-            {
-                return Err(LogError::ShardMismatch {
-                    name: spec.name.clone(),
-                    on_disk: meta.shards,
-                    configured: spec.shards,
-                });
-            }
-        }
+        check_configured(configured, |name| metas.get(name).map(|m| m.shards))?;
         for spec in configured {
             let retention = spec.retention.as_secs();
             match metas.get_mut(&spec.name) {
                 Some(meta) => {
                     let mut updated = meta.clone();
-                    updated.configured = true;
-                    // A config retention that changed wins; an unchanged one leaves any API
-                    // change in place.
-                    if updated.configured_retention_secs != Some(retention) {
-                        updated.retention_secs = retention;
-                        updated.configured_retention_secs = Some(retention);
-                    }
+                    updated.configure(Some(retention));
                     if updated != *meta {
                         updated.store(&streams_dir.join(&spec.name))?;
                         *meta = updated;
@@ -119,8 +111,7 @@ impl Log {
                     last_created = creation_ms(last_created);
                     let mut meta =
                         StreamMeta::new(&spec.name, spec.shards, retention, last_created);
-                    meta.configured = true;
-                    meta.configured_retention_secs = Some(retention);
+                    meta.configure(Some(retention));
                     log.make_stream_dir(&meta)?;
                     info!(stream = %spec.name, shards = spec.shards, "created configured stream");
                     metas.insert(spec.name.clone(), meta);
@@ -132,8 +123,7 @@ impl Log {
             let dir = streams_dir.join(&name);
             if meta.configured && !configured.iter().any(|s| s.name == name) {
                 // Out of the config: kept, and now managed through the API.
-                meta.configured = false;
-                meta.configured_retention_secs = None;
+                meta.configure(None);
                 meta.store(&dir)?;
             }
             let stream = Stream::open(dir, meta, &log.options)?;
@@ -212,6 +202,71 @@ impl Log {
         shards: u32,
         retention: Duration,
     ) -> Result<Arc<Stream>, LogError> {
+        self.create_stream(name, shards, retention, false)
+    }
+
+    /// Checks a reloaded `[[stream.streams]]` as [`Log::open`] checks the config: names,
+    /// shard counts, and each existing stream's shard count (remapping keys would scatter
+    /// partitions). Changes nothing.
+    pub fn check_config(&self, configured: &[StreamSpec]) -> Result<(), LogError> {
+        check_configured(configured, |name| {
+            self.get(name)
+                .map(|s| u32::try_from(s.shards().len()).unwrap_or(u32::MAX))
+        })
+    }
+
+    /// Applies a reloaded `[[stream.streams]]` by the rules [`Log::open`] applies at start:
+    /// streams new to the config are created (or, made earlier through the API, taken under
+    /// the config); streams that left it are kept, data and all, and managed through the API
+    /// from then on; a changed configured retention applies. Blocks on file I/O.
+    ///
+    /// # Errors
+    /// What [`Log::check_config`] refuses (before anything changes), or a file that cannot
+    /// be written (the streams handled before it keep their new state).
+    pub fn reconfigure(&self, configured: &[StreamSpec]) -> Result<StreamChanges, LogError> {
+        self.check_config(configured)?;
+        let mut changes = StreamChanges::default();
+        for spec in configured {
+            match self.get(&spec.name) {
+                Some(stream) => {
+                    let adopted = !stream.configured();
+                    if stream.configure(Some(spec.retention))? && !adopted {
+                        changes.retention_changed.push(spec.name.clone());
+                    }
+                    if adopted {
+                        changes.added.push(spec.name.clone());
+                    }
+                }
+                None => {
+                    self.create_stream(&spec.name, spec.shards, spec.retention, true)?;
+                    changes.added.push(spec.name.clone());
+                }
+            }
+        }
+        let streams = self.streams.load_full();
+        for stream in streams.values() {
+            if stream.configured() && !configured.iter().any(|s| s.name == stream.name()) {
+                stream.configure(None)?;
+                info!(
+                    stream = stream.name(),
+                    "out of the config: kept, managed through the API"
+                );
+                changes.removed.push(stream.name().to_owned());
+            }
+        }
+        changes.removed.sort_unstable();
+        Ok(changes)
+    }
+
+    /// [`Log::create`], for the config (`configured`: not deletable through the API) or
+    /// the API.
+    fn create_stream(
+        &self,
+        name: &str,
+        shards: u32,
+        retention: Duration,
+        configured: bool,
+    ) -> Result<Arc<Stream>, LogError> {
         if !valid_stream_name(name) {
             return Err(LogError::InvalidName(name.to_owned()));
         }
@@ -221,7 +276,10 @@ impl Log {
             return Err(LogError::AlreadyExists(name.to_owned()));
         }
         *last_created = creation_ms(*last_created);
-        let meta = StreamMeta::new(name, shards, retention.as_secs(), *last_created);
+        let mut meta = StreamMeta::new(name, shards, retention.as_secs(), *last_created);
+        if configured {
+            meta.configure(Some(retention.as_secs()));
+        }
         let dir = self.make_stream_dir(&meta)?;
         let stream = match Stream::open(dir.clone(), meta, &self.options) {
             Ok(stream) => Arc::new(stream),
@@ -233,7 +291,7 @@ impl Log {
         let mut streams = HashMap::clone(&self.streams.load());
         streams.insert(name.to_owned(), Arc::clone(&stream));
         self.streams.store(Arc::new(streams));
-        info!(stream = name, shards, "created stream");
+        info!(stream = name, shards, configured, "created stream");
         Ok(stream)
     }
 
@@ -336,6 +394,30 @@ impl Log {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// Refuses a config list with a bad name or shard count, or naming a stream whose shard
+/// count (`shards_of`, if it exists) differs.
+fn check_configured(
+    configured: &[StreamSpec],
+    shards_of: impl Fn(&str) -> Option<u32>,
+) -> Result<(), LogError> {
+    for spec in configured {
+        if !valid_stream_name(&spec.name) {
+            return Err(LogError::InvalidName(spec.name.clone()));
+        }
+        check_shards(spec.shards)?;
+        if let Some(on_disk) = shards_of(&spec.name)
+            && on_disk != spec.shards
+        {
+            return Err(LogError::ShardMismatch {
+                name: spec.name.clone(),
+                on_disk,
+                configured: spec.shards,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_shards(shards: u32) -> Result<(), LogError> {

@@ -1,7 +1,7 @@
 //! A stream: its shards, its hash key split and its retention.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,8 @@ pub struct Stream {
     name: Arc<str>,
     dir: PathBuf,
     created: SystemTime,
-    configured: bool,
+    /// Changed by a reload that adds the stream to the config or takes it out.
+    configured: AtomicBool,
     retention_secs: AtomicU64,
     /// The persisted meta; its lock serialises retention changes.
     meta: Mutex<StreamMeta>,
@@ -41,7 +42,7 @@ impl Stream {
             created: UNIX_EPOCH
                 .checked_add(Duration::from_millis(meta.created_ms))
                 .unwrap_or(UNIX_EPOCH),
-            configured: meta.configured,
+            configured: AtomicBool::new(meta.configured),
             retention_secs: AtomicU64::new(meta.retention_secs),
             meta: Mutex::new(meta),
             ranges,
@@ -59,7 +60,7 @@ impl Stream {
 
     /// Named in the config file (so not deletable through the API).
     pub fn configured(&self) -> bool {
-        self.configured
+        self.configured.load(Ordering::Acquire)
     }
 
     pub fn retention(&self) -> Duration {
@@ -77,6 +78,24 @@ impl Stream {
             .store(changed.retention_secs, Ordering::Release);
         *meta = changed;
         Ok(())
+    }
+
+    /// Puts the stream under the config or the API by [`StreamMeta::configure`]'s rule and
+    /// persists that; true when its retention changed.
+    pub(super) fn configure(&self, retention: Option<Duration>) -> Result<bool, LogError> {
+        let mut meta = self.meta.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut changed = meta.clone();
+        changed.configure(retention.map(|r| r.as_secs()));
+        if changed == *meta {
+            return Ok(false);
+        }
+        changed.store(&self.dir)?;
+        let retention_changed = changed.retention_secs != meta.retention_secs;
+        self.configured.store(changed.configured, Ordering::Release);
+        self.retention_secs
+            .store(changed.retention_secs, Ordering::Release);
+        *meta = changed;
+        Ok(retention_changed)
     }
 
     pub fn shards(&self) -> &[Shard] {
@@ -147,7 +166,7 @@ impl std::fmt::Debug for Stream {
             .field("name", &self.name)
             .field("shards", &self.shards.len())
             .field("retention", &self.retention())
-            .field("configured", &self.configured)
+            .field("configured", &self.configured())
             .finish_non_exhaustive()
     }
 }
