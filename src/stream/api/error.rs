@@ -240,6 +240,10 @@ mod tests {
         );
         assert_eq!(
             ErrorCode::MissingAuthenticationToken.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            ErrorCode::IncompleteSignature.status(),
             StatusCode::BAD_REQUEST
         );
     }
