@@ -17,7 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
@@ -26,9 +26,17 @@ use super::cache::mapped;
 use super::proxy::Edge;
 use super::reload::{Live, ReloadError, Reloader};
 use super::request_path::RequestPath;
+use crate::net::accept;
+use crate::net::admission::{Admission, Limits, Ticket};
 use crate::net::bearer;
 
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one admin connection may take, request and answer (a reload included).
+const LIFETIME: Duration = Duration::from_secs(30);
+/// As the DNS status listener: a few operators and scrapers, never one client's to fill.
+const LIMITS: Limits = Limits {
+    max_connections: 64,
+    max_per_client: 8,
+};
 /// An invalidation request is a short JSON document.
 const MAX_BODY: usize = 64 << 10;
 /// CloudFront accepts up to 3,000 paths per invalidation.
@@ -45,37 +53,60 @@ struct InvalidationRequest {
 
 /// Serves the admin API on `listener` until `shutdown`. The token and everything else come
 /// from the live config, so a reload applies to the admin API too; `POST /reload` needs a
-/// `reloader` (a server started from a config file).
+/// `reloader` (a server started from a config file). Connections go through the shared
+/// admission (64 in all, 8 per client, the longest-idle evicted) and carry one request each.
 pub async fn serve(
     listener: TcpListener,
     live: Arc<Live>,
     reloader: Option<Arc<Reloader>>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, peer)) = accepted else {
-            continue;
-        };
-        let (live, reloader) = (live.clone(), reloader.clone());
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let (edge, reloader) = (live.edge(), reloader.clone());
-                async move {
-                    Ok::<_, Infallible>(route(request, peer, &edge, reloader.as_deref()).await)
-                }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
-                debug!("admin connection from {peer}: {e}");
-            }
-        });
+    let stop = shutdown.clone();
+    accept::serve(
+        listener,
+        Admission::new(LIMITS),
+        stop,
+        move |stream, peer, ticket| {
+            let (live, reloader, shutdown) = (live.clone(), reloader.clone(), shutdown.clone());
+            async move { connection(stream, peer, ticket, live, reloader, shutdown).await }
+        },
+    )
+    .await;
+}
+
+/// One request, no keep-alive; idle (evictable) until the request has arrived.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+    live: Arc<Live>,
+    reloader: Option<Arc<Reloader>>,
+    shutdown: CancellationToken,
+) {
+    let ticket = Arc::new(ticket);
+    let service = {
+        let ticket = ticket.clone();
+        service_fn(move |request| {
+            // False only if evicted a moment ago; the select below then closes the connection.
+            let _ = ticket.start_query();
+            let (edge, reloader) = (live.edge(), reloader.clone());
+            async move { Ok::<_, Infallible>(route(request, peer, &edge, reloader).await) }
+        })
+    };
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        served = tokio::time::timeout(LIFETIME, connection) => match served {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => debug!("admin connection from {peer}: {e}"),
+            Err(_) => debug!("admin connection from {peer}: closed after {LIFETIME:?}"),
+        },
+        // Evicted to make room, or shutting down: dropping the connection closes it (a reload
+        // it started still completes whole: it runs in a task of its own).
+        () = ticket.evicted() => {}
+        () = shutdown.cancelled() => {}
     }
 }
 
@@ -83,7 +114,7 @@ async fn route(
     request: Request<Incoming>,
     peer: SocketAddr,
     edge: &Edge,
-    reloader: Option<&Reloader>,
+    reloader: Option<Arc<Reloader>>,
 ) -> Response<Body> {
     // The rule of every listener: metrics are readable from loopback without a token;
     // everything else, and metrics from elsewhere, need the admin token.
@@ -113,14 +144,19 @@ async fn route(
 
 /// Re-reads the config file: 200 with what changed, or the reasons it was refused (the
 /// running config keeps serving).
-async fn reload(reloader: Option<&Reloader>) -> Response<Body> {
+async fn reload(reloader: Option<Arc<Reloader>>) -> Response<Body> {
     let Some(reloader) = reloader else {
         return error(
             StatusCode::CONFLICT,
             "this server was not started from a config file",
         );
     };
-    match reloader.reload().await {
+    // A task of its own: a client that hangs up (or an evicted connection) cannot stop a
+    // reload halfway, nor let a second one start before this one has finished.
+    let reloaded = tokio::spawn(async move { reloader.reload().await })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    match reloaded {
         Ok(summary) => json(
             StatusCode::OK,
             serde_json::json!({ "reloaded": true, "changes": summary }).to_string(),

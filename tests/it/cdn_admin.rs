@@ -5,6 +5,7 @@ use std::time::Duration;
 use http::Method;
 
 use crate::cdn_harness::*;
+use crate::dns_limits::connect_from;
 
 async fn cached_site() -> (Origin, Cdn) {
     let origin = Origin::start().await;
@@ -80,6 +81,28 @@ async fn invalidation_paths_are_canonical_like_request_paths() {
     assert_eq!(origin.hits("/dir/b"), 2);
     let bad = cdn.invalidate("site", &["/a%2fb"]).await;
     assert_eq!(bad.status, 400, "{}", bad.text());
+}
+
+#[tokio::test]
+async fn idle_admin_sockets_never_keep_an_operator_out() {
+    let (_origin, cdn) = cached_site().await;
+    let admin = cdn.admin.unwrap();
+    // More idle connections than the listener's 64 slots, from 70 clients.
+    let mut idle = Vec::new();
+    for i in 1..=70 {
+        idle.push(connect_from(std::net::Ipv4Addr::new(127, 0, 1, i), admin).await);
+    }
+    // The longest-idle ones make room: the operator is answered at once.
+    let started = std::time::Instant::now();
+    let metrics = cdn
+        .admin(Method::GET, "/metrics", Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

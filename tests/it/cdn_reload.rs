@@ -105,6 +105,31 @@ async fn requests_flow_across_twenty_reloads_each_answered_by_one_config() {
 }
 
 #[tokio::test]
+async fn two_reloads_at_once_both_apply_one_after_the_other() {
+    let (a, b, shared) = origins().await;
+    let cdn = Cdn::start(&versioned(&shared, &a, "")).await;
+    std::fs::write(
+        cdn.dir.path().join("edgewise.toml"),
+        versioned(&shared, &b, ""),
+    )
+    .unwrap();
+    let (first, second) = tokio::join!(
+        cdn.admin(Method::POST, "/reload", Some(ADMIN_TOKEN), ""),
+        cdn.admin(Method::POST, "/reload", Some(ADMIN_TOKEN), ""),
+    );
+    let changed: Vec<serde_json::Value> = [&first, &second]
+        .iter()
+        .map(|response| summary(response)["changed"].clone())
+        .collect();
+    // One of them found "site" changed, the other (after it) nothing left to change.
+    assert!(
+        changed.contains(&serde_json::json!(["site"])) && changed.contains(&serde_json::json!([])),
+        "{changed:?}"
+    );
+    assert_eq!(cdn.get("/v/x").send().await.text(), "B");
+}
+
+#[tokio::test]
 async fn a_broken_config_is_refused_with_the_check_errors_and_changes_nothing() {
     let (a, b, shared) = origins().await;
     let cdn = Cdn::start(&versioned(&shared, &a, "")).await;

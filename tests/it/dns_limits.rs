@@ -62,7 +62,7 @@ async fn start_with(dns_keys: &str, timers: Timers) -> (TestServer, SocketAddr) 
 }
 
 /// A TCP connection to `addr` from the loopback address `source`.
-async fn connect_from(source: Ipv4Addr, addr: SocketAddr) -> TcpStream {
+pub async fn connect_from(source: Ipv4Addr, addr: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("a socket");
     socket
         .bind((source, 0).into())
