@@ -749,6 +749,15 @@ fn a_second_process_on_the_same_data_dir_stops_before_touching_it() {
         "nothing on disk was touched"
     );
     assert!(first.terminate().success(), "the first process is unharmed");
+    // Once it has gone, the folder is free; the start names the stream it reopened.
+    let mut next = Server::start(&config);
+    let log = next.stderr();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("reopened stream") && line.contains("stream=\"shared\"")),
+        "{log}"
+    );
+    assert!(next.terminate().success());
 }
 
 /// Every file under `dir` with its length and modification time.
