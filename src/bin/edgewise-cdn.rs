@@ -47,7 +47,9 @@ enum Command {
     SignCookies(SignArgs),
 }
 
+/// Exactly one of `--expires` (canned policy) and `--policy` (custom), as the usage line says.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("policy_kind").required(true).args(["expires", "policy"])))]
 struct SignArgs {
     /// The key's id in its key group (Key-Pair-Id).
     #[arg(long)]
@@ -59,7 +61,7 @@ struct SignArgs {
     #[arg(long)]
     url: String,
     /// Expiry: Unix seconds, or a duration from now such as "1h" or "7d" (canned policy).
-    #[arg(long, required_unless_present = "policy")]
+    #[arg(long)]
     expires: Option<String>,
     /// A custom policy JSON file instead of a canned policy.
     #[arg(long)]

@@ -1127,6 +1127,37 @@ fn run_bin(cdn: &Cdn, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+#[test]
+fn sign_url_help_says_that_expires_or_policy_is_required() {
+    let help = Command::new(BIN)
+        .args(["sign-url", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("<--expires <EXPIRES>|--policy <POLICY>>"),
+        "{text}"
+    );
+    let neither = Command::new(BIN)
+        .args([
+            "sign-url",
+            "--key-pair-id",
+            "K",
+            "--private-key",
+            "k.pem",
+            "--url",
+            "https://h/",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&neither.stderr);
+    assert_eq!(neither.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("required arguments were not provided"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn edgewise_cdn_sign_url_output_is_accepted() {
     let (origin, cdn) = setup("").await;
