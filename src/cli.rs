@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::Config;
+use crate::config::{Config, Sections};
 
 /// Exit status for an invalid configuration, or a folder another process holds: the
 /// operator must change what they run (sysexits' EX_USAGE, as linkerd and others use), so
@@ -24,12 +24,27 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Loads `path`, printing every error and returning the exit code on failure.
+/// `check`'s arguments, the same for both binaries.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Check the whole file, the other binary's sections too, not only this binary's own.
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl CheckArgs {
+    /// What to check: the binary's `own` sections, or with `--all` the whole file.
+    pub fn sections(&self, own: Sections) -> Sections {
+        if self.all { Sections::All } else { own }
+    }
+}
+
+/// Loads `sections` of `path`, printing every error and returning the exit code on failure.
 ///
 /// # Errors
 /// The exit code to leave with; the errors are already printed.
-pub fn load_config(path: &Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|errors| {
+pub fn load_config(path: &Path, sections: Sections) -> Result<Config, ExitCode> {
+    Config::load_sections(path, sections).map_err(|errors| {
         eprint!("{errors}");
         ExitCode::from(EXIT_BAD_CONFIG)
     })

@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edgewise::cdn::signed::{self, SignPolicy};
 use edgewise::net::tls;
-use edgewise::config::{CdnConfig, Config, DEFAULT_CONFIG_PATH};
+use edgewise::cli::CheckArgs;
+use edgewise::config::{CdnConfig, Config, DEFAULT_CONFIG_PATH, Sections};
 use edgewise::edge::{Edge, EdgeStartError};
 
 /// mimalloc: the request paths allocate and free many small objects per request (header
@@ -32,8 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate the configuration, print every error, and exit.
-    Check,
+    /// Validate this binary's sections ([cdn], [stream], [geo]), print every error, and exit.
+    Check(CheckArgs),
     /// Write self-signed development certificates for the distributions' hosts to the
     /// configured [[cdn.certs]] files.
     GenCert {
@@ -71,7 +72,11 @@ struct SignArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     edgewise::cli::init_tracing();
-    let config = match edgewise::cli::load_config(&cli.config) {
+    let sections = match &cli.command {
+        Some(Command::Check(check)) => check.sections(Sections::Cdn),
+        _ => Sections::Cdn,
+    };
+    let config = match edgewise::cli::load_config(&cli.config, sections) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -82,13 +87,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
     }
-    if matches!(cli.command, None | Some(Command::Check))
+    if matches!(cli.command, None | Some(Command::Check(_)))
         && let Err(code) = edgewise::cli::check_paths(&config)
     {
         return code;
     }
     let result = match cli.command {
-        Some(Command::Check) => {
+        Some(Command::Check(_)) => {
             println!(
                 "{}: ok ({} distributions, {} streams)",
                 cli.config.display(),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use edgewise::config::DEFAULT_CONFIG_PATH;
+use edgewise::config::{DEFAULT_CONFIG_PATH, Sections};
 use edgewise::dns::{DnsServer, StartError};
 
 #[derive(Parser)]
@@ -24,20 +24,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate the configuration and its zone files, print every error, and exit.
-    Check,
+    /// Validate this binary's sections and their zone files, print every error, and exit.
+    Check(edgewise::cli::CheckArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     edgewise::cli::init_tracing();
-    let config = match edgewise::cli::load_config(&cli.config) {
+    let own = Sections::Dns;
+    let sections = (cli.command.as_ref()).map_or(own, |Command::Check(c)| c.sections(own));
+    let config = match edgewise::cli::load_config(&cli.config, sections) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    // `check` looks at the whole file, [cdn] and [stream] included, though this binary
-    // serves neither: one config, one verdict.
-    if matches!(cli.command, Some(Command::Check))
+    if matches!(cli.command, Some(Command::Check(_)))
         && let Err(code) = edgewise::cli::check_paths(&config)
     {
         return code;
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
     };
-    if let Some(Command::Check) = cli.command {
+    if let Some(Command::Check(_)) = cli.command {
         println!("{}: ok ({} zones)", cli.config.display(), dns.zones.len());
         return ExitCode::SUCCESS;
     }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use tracing::info;
 
 use super::proxy::Edge;
-use crate::config::{CdnConfig, Config, ConfigErrors};
+use crate::config::{CdnConfig, Config, ConfigErrors, Sections};
 use crate::net::tls::{self, TlsError};
 
 /// What requests and connections read: swapped whole on reload.
@@ -168,8 +168,9 @@ impl Reloader {
         }
     }
 
-    /// Reads and validates the whole file, stages its `[cdn]` and the companion's part,
-    /// then commits both; logs the outcome.
+    /// Reads and validates the file's `[cdn]`, `[stream]` and `[geo]` as a start does (a
+    /// broken `[dns]` is not this process's to refuse), stages its `[cdn]` and the
+    /// companion's part, then commits both; logs the outcome.
     ///
     /// # Errors
     /// The file's check errors, or why the new `[cdn]` or the companion's part cannot be
@@ -179,7 +180,8 @@ impl Reloader {
         let path = self.path.clone();
         let (live, companion) = (self.live.clone(), self.companion.clone());
         let result = tokio::task::spawn_blocking(move || {
-            let config = Config::load(&path).map_err(ReloadError::Config)?;
+            let config =
+                Config::load_sections(&path, Sections::Cdn).map_err(ReloadError::Config)?;
             let cdn = config.cdn.as_ref().ok_or(ReloadError::NoCdn)?;
             let staged = live.stage(cdn)?;
             let companion = companion

@@ -1,10 +1,11 @@
-//! Every structural mistake, not just the first one serde meets, and the rest of the file
-//! for the value checks.
+//! The sections a binary reads ([`Sections`]), with every structural mistake in them, not
+//! just the first one serde meets, and the rest of them for the value checks.
 //!
-//! Deserializing the whole file stops at the first wrong type or unknown key. When that
-//! happens, the file is read again as a spanned tree and each section, and each element of
-//! every array of tables, is deserialized on its own (without its nested arrays), so one
-//! mistake per table is found, each with its own position and key path. The keys those
+//! Sections out of scope are dropped from the spanned tree before anything reads it, so
+//! their mistakes stop no one but the binary that serves them. Deserializing the rest at
+//! once stops at the first wrong type or unknown key. When that happens, each section, and
+//! each element of every array of tables, is deserialized on its own (without its nested
+//! arrays), so one mistake per table is found, each with its own position and key path. The keys those
 //! mistakes are about are then cut from the tree and the rest is read as a [`RawConfig`], so
 //! value errors (a bad duration, an unknown reference, a missing file) are found in the same
 //! pass; a section that still does not read (a required key was the mistake) is left out,
@@ -18,6 +19,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diag::{ConfigError, SourceMap};
+use super::Sections;
 use super::raw::{
     RawBehavior, RawCdn, RawCert, RawCidrCollection, RawConfig, RawDelivery, RawDistribution,
     RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord,
@@ -54,8 +56,9 @@ struct Found {
     culprits: Vec<Range<usize>>,
 }
 
-/// Every structural error in `map`'s text, and what can still be read around them.
-pub(super) fn read(map: &SourceMap) -> Partial {
+/// The `sections` of `map`'s text, every structural error in them, and what can still be
+/// read around those. Syntax errors anywhere in the file are reported in every scope.
+pub(super) fn read(map: &SourceMap, sections: Sections) -> Partial {
     let (root, syntax) = DeTable::parse_recoverable(map.text);
     if !syntax.is_empty() {
         return Partial {
@@ -63,12 +66,29 @@ pub(super) fn read(map: &SourceMap) -> Partial {
             raw: None,
         };
     }
+    let root_span = root.span();
+    let mut root = root.into_inner();
+    let skipped: Vec<String> = root
+        .keys()
+        .map(|key| key.get_ref().to_string())
+        .filter(|name| !sections.covers(name))
+        .collect();
+    for name in &skipped {
+        root.remove(name.as_str());
+    }
+    let whole = match as_raw(root.clone(), root_span.clone()) {
+        Ok(raw) => {
+            return Partial {
+                errors: Vec::new(),
+                raw: Some(raw),
+            };
+        }
+        Err(e) => e,
+    };
     let mut found = Found {
         errors: Vec::new(),
         culprits: Vec::new(),
     };
-    let root_span = root.span();
-    let mut root = root.into_inner();
     for (key, value) in root.clone() {
         let name: &str = key.get_ref();
         match name {
@@ -106,6 +126,13 @@ pub(super) fn read(map: &SourceMap) -> Partial {
         }
     }
     let mut errors = found.errors;
+    if errors.is_empty() {
+        // The piecewise reading found nothing: report what the whole reading said.
+        return Partial {
+            errors: vec![whole_error(map, &whole)],
+            raw: None,
+        };
+    }
     errors.sort_by_key(|e| (e.line, e.col));
     errors.dedup();
     prune_table(&mut root, &found.culprits);
@@ -115,15 +142,18 @@ pub(super) fn read(map: &SourceMap) -> Partial {
     }
 }
 
+/// A table of top-level sections, spanning `span`, as a [`RawConfig`].
+fn as_raw(table: DeTable<'_>, span: Range<usize>) -> Result<RawConfig, toml::de::Error> {
+    RawConfig::deserialize(ValueDeserializer::from(Spanned::new(
+        span,
+        DeValue::Table(table),
+    )))
+}
+
 /// The pruned tree as a [`RawConfig`], leaving out sections that still do not read (and
 /// those that depend on them).
 fn readable(mut root: DeTable<'_>, span: Range<usize>) -> Option<RawConfig> {
-    let reads = |table: DeTable<'_>| {
-        RawConfig::deserialize(ValueDeserializer::from(Spanned::new(
-            span.clone(),
-            DeValue::Table(table),
-        )))
-    };
+    let reads = |table: DeTable<'_>| as_raw(table, span.clone());
     let broken: Vec<String> = root
         .iter()
         .filter(|(key, value)| {
@@ -321,6 +351,17 @@ fn check<T: DeserializeOwned>(
             None => return,
         }
     }
+}
+
+/// An error of the whole reading, at the value it is about.
+fn whole_error(map: &SourceMap, e: &toml::de::Error) -> ConfigError {
+    let span = e.span().unwrap_or(0..0);
+    let key = map.key_before(span.start);
+    map.error(
+        span.clone(),
+        map.value_path_at(span.start),
+        wording::in_toml_terms(e.message().trim(), key.as_deref()),
+    )
 }
 
 /// A toml error as a config error in TOML's words; the path is the table's plus the key

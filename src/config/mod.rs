@@ -12,6 +12,7 @@ mod geo;
 mod health;
 mod probe;
 mod raw;
+mod sections;
 mod sites;
 pub mod realtime_logs;
 pub mod stream;
@@ -25,6 +26,7 @@ pub use cdn::CdnConfig;
 use diag::SourceMap;
 pub use diag::{ConfigError, ConfigErrors};
 pub use dns::DnsConfig;
+pub use sections::Sections;
 pub use stream::StreamConfig;
 
 /// Where the binaries look for the config when neither `--config` nor `$EDGEWISE_CONFIG` is given.
@@ -35,11 +37,12 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/edgewise.toml";
 pub struct Config {
     /// The file it was read from (relative paths inside resolve against its folder).
     pub path: PathBuf,
-    /// `[dns]`, when present, with the `[geo]`, `[[health_checks]]` and `[[regions]]` it uses.
+    /// `[dns]`, when present and read, with the `[geo]`, `[[health_checks]]` and `[[regions]]`
+    /// it uses.
     pub dns: Option<DnsConfig>,
-    /// `[cdn]`, when present.
+    /// `[cdn]`, when present and read.
     pub cdn: Option<CdnConfig>,
-    /// `[stream]`, when present (served by edgewise-cdn).
+    /// `[stream]`, when present and read (served by edgewise-cdn).
     pub stream: Option<StreamConfig>,
     /// Folders and certificates to look at on disk before serving, see [`Config::check_paths`].
     paths: Vec<probe::PathCheck>,
@@ -48,11 +51,20 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates `path`, and every zone file it names.
+    /// Reads and validates the whole of `path`, and every zone file it names.
     ///
     /// # Errors
     /// Every problem found, each with its position and key path.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_sections(path, Sections::All)
+    }
+
+    /// Reads `path` and validates only `sections` (a binary's own, see [`Sections`]); the
+    /// others are left out of the result, unread.
+    ///
+    /// # Errors
+    /// Every problem found in those sections, each with its position and key path.
+    pub fn load_sections(path: &Path, sections: Sections) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: path.to_path_buf(),
@@ -62,37 +74,33 @@ impl Config {
                 message: format!("cannot read the config file: {e}"),
             }])
         })?;
-        Self::from_str(&text, path)
+        Self::from_str_sections(&text, path, sections)
     }
 
-    /// Validates config text as if read from `path`.
+    /// Validates the whole of config text as if read from `path`.
     ///
     /// # Errors
     /// Every problem found, each with its position and key path.
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+        Self::from_str_sections(text, path, Sections::All)
+    }
+
+    /// Validates `sections` of config text as if read from `path`.
+    ///
+    /// # Errors
+    /// Every problem found in those sections, each with its position and key path.
+    pub fn from_str_sections(
+        text: &str,
+        path: &Path,
+        sections: Sections,
+    ) -> Result<Config, ConfigErrors> {
         let map = SourceMap { file: path, text };
-        // The whole file at once when it reads; else piecewise: every structural error, and
-        // the rest of the file for the value checks below, so both are reported together.
-        let (mut raw, mut errors) = match toml::from_str::<raw::RawConfig>(text) {
-            Ok(raw) => (raw, Vec::new()),
-            Err(e) => {
-                let partial = collect::read(&map);
-                match partial.raw {
-                    Some(raw) if !partial.errors.is_empty() => (raw, partial.errors),
-                    _ if partial.errors.is_empty() => {
-                        // The piecewise reading found nothing: report what the whole-file
-                        // reading said.
-                        let span = e.span().unwrap_or(0..0);
-                        let key = map.key_before(span.start);
-                        return Err(ConfigErrors(vec![map.error(
-                            span.clone(),
-                            map.value_path_at(span.start),
-                            wording::in_toml_terms(e.message().trim(), key.as_deref()),
-                        )]));
-                    }
-                    _ => return Err(ConfigErrors(partial.errors)),
-                }
-            }
+        // Every structural error of the sections read, and the rest of them for the value
+        // checks below, so both are reported together.
+        let partial = collect::read(&map, sections);
+        let (mut raw, mut errors) = match partial.raw {
+            Some(raw) => (raw, partial.errors),
+            None => return Err(ConfigErrors(partial.errors)),
         };
         let base = path.parent().unwrap_or(Path::new("."));
         let listens = sites::listen_sites(&raw, &map);

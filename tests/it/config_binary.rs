@@ -203,9 +203,14 @@ fn tree(dir: &Path) -> Vec<std::path::PathBuf> {
 
 /// Runs `edgewise-cdn --config path` with `args`; (exit code, stdout, stderr).
 fn cdn(path: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    run_with_config(CDN_BIN, path, args)
+}
+
+/// Runs `bin --config path` with `args`; (exit code, stdout, stderr).
+pub fn run_with_config(bin: &str, path: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let mut all = vec!["--config", path.to_str().unwrap()];
     all.extend_from_slice(args);
-    let output = run_bin(CDN_BIN, &all, Duration::from_secs(10));
+    let output = run_bin(bin, &all, Duration::from_secs(10));
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),

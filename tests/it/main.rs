@@ -20,6 +20,7 @@ mod cdn_tls;
 mod cdn_viewer;
 mod config_binary;
 mod config_check;
+mod config_sections;
 mod config_stream;
 mod dns_answers;
 mod dns_limits;

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use super::snapshot::Snapshot;
-use crate::config::{Config, ConfigError, ConfigErrors, DnsConfig};
+use crate::config::{Config, ConfigError, ConfigErrors, DnsConfig, Sections};
 use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
 
@@ -196,9 +196,10 @@ impl Inner {
     }
 }
 
-/// Loads and checks `path` as `edgewise-dns check` does, and opens its geo databases.
+/// Loads and checks `path` as `edgewise-dns check` and a start do (its own sections only:
+/// a broken `[cdn]` is not this process's to refuse), and opens its geo databases.
 fn read(path: &Path) -> Result<(DnsConfig, GeoDb), ReloadError> {
-    let config = Config::load(path).map_err(ReloadError::Invalid)?;
+    let config = Config::load_sections(path, Sections::Dns).map_err(ReloadError::Invalid)?;
     config.check_paths().map_err(ReloadError::Invalid)?;
     let Some(dns) = config.dns else {
         return Err(ReloadError::Invalid(ConfigErrors(vec![ConfigError {
