@@ -11,7 +11,6 @@ pub mod status;
 
 pub use runner::{HealthChanges, HealthChecks, StagedHealth};
 
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -187,11 +186,16 @@ impl HealthTable {
                 let check = &self.checks[index];
                 if check.healthy.swap(healthy, Ordering::AcqRel) != healthy {
                     changed = true;
+                    let result = if healthy {
+                        Ok(())
+                    } else {
+                        Err(self.calculated_reason(children, *healthy_threshold, config.invert))
+                    };
+                    log_change(&check.id, &result);
                     if let Ok(mut status) = check.status.lock() {
                         status.healthy = healthy;
                         status.last_change = Some(SystemTime::now());
-                        status.last_result = Some(Ok(()));
-                        log_change(&check.id, &status);
+                        status.last_result = Some(result);
                     }
                 }
             }
@@ -199,6 +203,30 @@ impl HealthTable {
                 break;
             }
         }
+    }
+
+    /// Why a calculated check is unhealthy: how many of its children are healthy against its
+    /// threshold and, unless inverted, each unhealthy child's own reason, so the log and the
+    /// status page lead to the probe that failed.
+    fn calculated_reason(&self, children: &[usize], threshold: usize, invert: bool) -> String {
+        let healthy = children.iter().filter(|&&c| self.is_healthy(c)).count();
+        let counts = format!("{healthy} of {} children healthy", children.len());
+        if invert {
+            return format!("{counts}, at least {threshold} (inverted check)");
+        }
+        let failing: Vec<String> = children
+            .iter()
+            .filter(|&&c| !self.is_healthy(c))
+            .map(|&c| {
+                let child = &self.checks[c];
+                let last = child.status.lock().ok().and_then(|s| s.last_result.clone());
+                match last {
+                    Some(Err(reason)) => format!("{}: {reason}", child.id),
+                    _ => format!("{}: unhealthy, not probed yet", child.id),
+                }
+            })
+            .collect();
+        format!("{counts}, needs {threshold}: {}", failing.join("; "))
     }
 }
 
@@ -243,27 +271,24 @@ impl CheckState {
             Ok(()) => status.probes_ok += 1,
             Err(_) => status.probes_failed += 1,
         }
-        status.last_result = Some(outcome);
         status.last_latency = Some(latency);
         status.last_checked = Some(SystemTime::now());
         if flipped {
             status.last_change = status.last_checked;
             self.healthy.store(status.healthy, Ordering::Release);
-            log_change(&self.id, &status);
+            // A flip follows the result that completed the run, so that result says why.
+            log_change(&self.id, &outcome);
         }
+        status.last_result = Some(outcome);
         flipped
     }
 }
 
-fn log_change(id: &str, status: &CheckStatus) {
-    let reason = match &status.last_result {
-        Some(Err(e)) => e.as_str(),
-        _ => "ok",
-    };
-    if status.healthy {
-        info!(check = id, "health check is now healthy");
-    } else {
-        warn!(check = id, reason, "health check is now unhealthy");
+/// Logs a flip of check `id`, caused by `result`: a flip to unhealthy always has a reason.
+fn log_change(id: &str, result: &Result<(), String>) {
+    match result {
+        Ok(()) => info!(check = id, "health check is now healthy"),
+        Err(reason) => warn!(check = id, reason, "health check is now unhealthy"),
     }
 }
 
@@ -323,7 +348,98 @@ impl CheckKind {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
+
+    /// A TCP check of `127.0.0.1:port` that flips after one result.
+    fn tcp_check(id: &str, port: u16) -> HealthCheckConfig {
+        HealthCheckConfig {
+            id: id.into(),
+            kind: CheckKind::Tcp {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            interval: Duration::from_secs(1),
+            timeouts: ProbeTimeouts {
+                connect: Duration::from_secs(1),
+                response: Duration::from_secs(1),
+                total: Duration::from_secs(1),
+            },
+            failure_threshold: 1,
+            success_threshold: 1,
+            invert: false,
+        }
+    }
+
+    /// Log lines written while `f` runs, without colours.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl Write for Capture {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_flip_to_unhealthy_logs_and_records_the_failing_probes_reason() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let mut both = tcp_check("both", 0);
+        both.kind = CheckKind::Calculated {
+            children: vec![0],
+            healthy_threshold: 1,
+        };
+        let configs = [tcp_check("web", port), both];
+        let refused = probe::tcp("127.0.0.1", port, configs[0].timeouts)
+            .await
+            .expect_err("nothing listens there");
+        let table = HealthTable::new(&configs);
+        let log = logged(|| {
+            assert!(table.checks[0].record(&configs[0], Err(refused.clone()), Duration::ZERO));
+            table.recompute_calculated();
+        });
+
+        let unhealthy: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("now unhealthy"))
+            .collect();
+        assert_eq!(unhealthy.len(), 2, "both flips logged:\n{log}");
+        let quoted = format!("{refused:?}");
+        assert!(
+            unhealthy[0].contains("check=\"web\"") && unhealthy[0].contains(&quoted),
+            "the endpoint's line gives the probe's error {quoted}:\n{log}"
+        );
+        assert!(
+            unhealthy[1].contains("check=\"both\"")
+                && unhealthy[1].contains("0 of 1 children healthy, needs 1: web: ")
+                && unhealthy[1].contains(refused.as_str()),
+            "the calculated check's line leads to the child's error:\n{log}"
+        );
+        assert!(!log.contains("reason=\"ok\""), "never \"ok\":\n{log}");
+        let report = table.report();
+        assert_eq!(report[0].status.last_result, Some(Err(refused.clone())));
+        let Some(Err(reason)) = &report[1].status.last_result else {
+            panic!("the calculated check records why: {:?}", report[1].status);
+        };
+        assert!(reason.ends_with(&format!("web: {refused}")), "{reason}");
+    }
 
     #[test]
     fn flips_only_after_consecutive_results() {
