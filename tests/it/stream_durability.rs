@@ -490,11 +490,20 @@ async fn assert_damage_reported(
         .and_then(|(_, rest)| rest.split_once(')'))
         .map(|(id, _)| id)
         .unwrap_or_else(|| panic!("an incident id: {message}"));
-    let log = server.stderr();
+    // The line may reach the test's reader a moment after the answer: wait for it (bounded).
     let name = segment.display().to_string();
-    assert!(
+    let logged = |log: &str| {
         log.lines()
-            .any(|l| l.contains("ERROR") && l.contains(incident) && l.contains(&name)),
+            .any(|l| l.contains("ERROR") && l.contains(incident) && l.contains(&name))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut log = server.stderr();
+    while !logged(&log) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        log = server.stderr();
+    }
+    assert!(
+        logged(&log),
         "the log names {name} under incident {incident}:\n{log}"
     );
     for (kind, seq) in [
