@@ -1,3 +1,5 @@
-//! Process wiring shared by both binaries: what keeps an operator's mistake from costing data.
+//! Process wiring: what keeps an operator's mistake from costing data (folder locks), and
+//! the commands of the binaries beyond parsing their arguments.
 
+pub mod cdn_commands;
 pub mod dir_lock;

@@ -4,13 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use edgewise::cdn::signed::{self, SignPolicy};
-use edgewise::net::tls;
-use edgewise::cli::CheckArgs;
-use edgewise::config::{CdnConfig, Config, DEFAULT_CONFIG_PATH, Sections};
-use edgewise::edge::{Edge, EdgeStartError};
+use clap::Parser;
+use edgewise::app::cdn_commands::{self as commands, Command};
+use edgewise::config::{DEFAULT_CONFIG_PATH, Sections};
 
 /// mimalloc: the request paths allocate and free many small objects per request (header
 /// maps, HTTP/2 frames, tasks), which it serves from per-thread pages faster than glibc.
@@ -31,44 +27,6 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Validate this binary's sections ([cdn], [stream], [geo]), print every error, and exit.
-    Check(CheckArgs),
-    /// Write self-signed development certificates for the distributions' hosts to the
-    /// configured [[cdn.certs]] files.
-    GenCert {
-        /// Replace files that already exist.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Sign a URL as CloudFront does (canned policy, or custom with --policy).
-    SignUrl(SignArgs),
-    /// Print the three signed cookies CloudFront would set for a resource (URL, may use *).
-    SignCookies(SignArgs),
-}
-
-/// Exactly one of `--expires` (canned policy) and `--policy` (custom), as the usage line says.
-#[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("policy_kind").required(true).args(["expires", "policy"])))]
-struct SignArgs {
-    /// The key's id in its key group (Key-Pair-Id).
-    #[arg(long)]
-    key_pair_id: String,
-    /// The RSA private key (PEM, PKCS#1 or PKCS#8).
-    #[arg(long)]
-    private_key: PathBuf,
-    /// The URL to sign (for cookies: the resource they cover).
-    #[arg(long)]
-    url: String,
-    /// Expiry: Unix seconds, or a duration from now such as "1h" or "7d" (canned policy).
-    #[arg(long)]
-    expires: Option<String>,
-    /// A custom policy JSON file instead of a canned policy.
-    #[arg(long)]
-    policy: Option<PathBuf>,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     edgewise::cli::init_tracing();
@@ -80,123 +38,5 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if config.cdn.is_none() && config.stream.is_none() {
-        eprintln!(
-            "{}: no [cdn] or [stream] section: nothing to serve",
-            cli.config.display()
-        );
-        return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
-    }
-    if matches!(cli.command, None | Some(Command::Check(_)))
-        && let Err(code) = edgewise::cli::check_paths(&config)
-    {
-        return code;
-    }
-    let result = match cli.command {
-        Some(Command::Check(_)) => {
-            println!(
-                "{}: ok ({} distributions, {} streams)",
-                cli.config.display(),
-                config.cdn.as_ref().map_or(0, |c| c.distributions.len()),
-                config.stream.as_ref().map_or(0, |s| s.streams.len())
-            );
-            Ok(())
-        }
-        Some(Command::GenCert { force }) => match &config.cdn {
-            Some(cdn) => gen_cert(cdn, force),
-            None => Err(anyhow::anyhow!(
-                "no [cdn] section: no certificates to write"
-            )),
-        },
-        Some(Command::SignUrl(args)) => sign(&args, false),
-        Some(Command::SignCookies(args)) => sign(&args, true),
-        None => serve(&config),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let start = e.downcast_ref::<EdgeStartError>();
-            edgewise::cli::failed(
-                "edgewise-cdn",
-                &e,
-                &config,
-                &["cdn", "stream"],
-                start.and_then(EdgeStartError::bind_failure),
-                start.is_some_and(EdgeStartError::folder_held),
-            )
-        }
-    }
-}
-
-fn gen_cert(cdn: &CdnConfig, force: bool) -> anyhow::Result<()> {
-    let names = tls::dev_cert_names(cdn);
-    for files in &cdn.certs {
-        if !force && (files.cert.exists() || files.key.exists()) {
-            println!(
-                "{} exists; keeping it (--force replaces it)",
-                files.cert.display()
-            );
-            continue;
-        }
-        tls::generate(files, &names).context("generating a certificate")?;
-        println!(
-            "wrote {} and {} for {}",
-            files.cert.display(),
-            files.key.display(),
-            names.join(", ")
-        );
-    }
-    Ok(())
-}
-
-fn sign(args: &SignArgs, cookies: bool) -> anyhow::Result<()> {
-    let pem = std::fs::read_to_string(&args.private_key)
-        .with_context(|| format!("reading {}", args.private_key.display()))?;
-    let key = signed::parse_private_key_pem(&pem)
-        .with_context(|| format!("{}", args.private_key.display()))?;
-    let policy = match (&args.policy, &args.expires) {
-        (Some(file), _) => SignPolicy::Custom {
-            json: std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?,
-        },
-        (None, Some(expires)) => SignPolicy::Canned {
-            expires: expiry(expires)?,
-        },
-        (None, None) => anyhow::bail!("give --expires or --policy"),
-    };
-    if cookies {
-        for (name, value) in signed::sign_cookies(&args.url, &args.key_pair_id, &key, &policy)? {
-            println!("{name}={value}");
-        }
-    } else {
-        println!(
-            "{}",
-            signed::sign_url(&args.url, &args.key_pair_id, &key, &policy)?
-        );
-    }
-    Ok(())
-}
-
-/// Unix seconds as given, or now plus a duration ("1h", "7d").
-fn expiry(text: &str) -> anyhow::Result<u64> {
-    if let Ok(epoch) = text.parse::<u64>() {
-        return Ok(epoch);
-    }
-    let ahead = edgewise::config::units::parse_duration(text).map_err(anyhow::Error::msg)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("the clock is before 1970")?;
-    Ok((now + ahead).as_secs())
-}
-
-fn serve(config: &Config) -> anyhow::Result<()> {
-    let runtime =
-        edgewise::cli::runtime(edgewise::cli::available_cpus()).context("starting the runtime")?;
-    runtime.block_on(async {
-        let shutdown = edgewise::shutdown::on_signal().context("installing signal handlers")?;
-        let mut edge = Edge::bind(config)?;
-        edge.reload_from(config.path.clone());
-        edge.run(shutdown).await;
-        Ok(())
-    })
+    commands::run(&cli.config, &config, cli.command)
 }
