@@ -106,9 +106,10 @@ impl Edge {
     /// Lets SIGHUP and the admin API's `POST /reload` re-read `path` (the file the config came
     /// from) and apply its `[cdn]` and `[stream]` together without a restart.
     pub fn reload_from(&mut self, path: PathBuf) {
-        let companion = self.stream.as_ref().map(|stream| {
-            Arc::new(StreamCompanion(stream.control())) as Arc<dyn Companion>
-        });
+        let companion = self
+            .stream
+            .as_ref()
+            .map(|stream| Arc::new(StreamCompanion(stream.control())) as Arc<dyn Companion>);
         if let Some(cdn) = &mut self.cdn {
             cdn.reload_from(path, companion);
         }

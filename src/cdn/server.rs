@@ -25,9 +25,9 @@ use super::admin;
 use super::proxy::{Conn, Edge};
 use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
 use super::reload::{Companion, Live, Reloader};
-use crate::net::tls::{self, TlsError};
 use super::zero_copy::ZeroCopy;
 use crate::config::CdnConfig;
+use crate::net::tls::{self, TlsError};
 
 /// How long in-flight requests get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -154,11 +154,7 @@ impl CdnServer {
     /// Lets `POST /reload` (and [`reloader`](Self::reloader)) re-read `path`, the file this
     /// server's config came from, applying it to `companion` too (the process's stream side).
     pub fn reload_from(&mut self, path: PathBuf, companion: Option<Arc<dyn Companion>>) {
-        self.reloader = Some(Arc::new(Reloader::new(
-            path,
-            self.live.clone(),
-            companion,
-        )));
+        self.reloader = Some(Arc::new(Reloader::new(path, self.live.clone(), companion)));
     }
 
     /// What reloads the config, once [`reload_from`](Self::reload_from) named the file.

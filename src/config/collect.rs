@@ -18,12 +18,12 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::diag::{ConfigError, SourceMap};
 use super::Sections;
+use super::diag::{ConfigError, SourceMap};
 use super::raw::{
     RawBehavior, RawCdn, RawCert, RawCidrCollection, RawConfig, RawDelivery, RawDistribution,
-    RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord,
-    RawRegion, RawStream, RawStreamSpec, RawZone,
+    RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion,
+    RawStream, RawStreamSpec, RawZone,
 };
 use super::wording;
 

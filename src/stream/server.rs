@@ -24,10 +24,10 @@ use tracing::{debug, info, warn};
 
 use super::api::Api;
 use super::delivery::DeliveryStats;
-use super::reload::{self, StreamControl};
 use super::log::{Log, LogError, LogOptions};
-use crate::net::tls::{self, TlsError};
+use super::reload::{self, StreamControl};
 use crate::config::{CdnConfig, StreamConfig};
+use crate::net::tls::{self, TlsError};
 
 /// A request's headers must arrive within this.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);

@@ -106,7 +106,12 @@ fn check_rejects_an_invalid_config_printing_every_error() {
         Duration::from_secs(10),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(64), "a bad config: {:?}", output.status);
+    assert_eq!(
+        output.status.code(),
+        Some(64),
+        "a bad config: {:?}",
+        output.status
+    );
     assert!(
         !String::from_utf8_lossy(&output.stdout).contains("ok"),
         "must not say ok"
@@ -386,17 +391,13 @@ origin = "o"
     assert_eq!(lines.len(), 1, "{message:?} once:\n{stderr}");
     assert!(lines[0].contains(&at), "at {at}:\n{stderr}");
 
-    let dns = run(&["--config", path.to_str().unwrap()], Duration::from_secs(10));
+    let dns = run(
+        &["--config", path.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
     let stderr = String::from_utf8_lossy(&dns.stderr);
     assert_eq!(dns.status.code(), Some(1), "{stderr}");
-    assert_reported_once(
-        &stderr,
-        &path,
-        &config,
-        &needle,
-        "dns.listen[1]",
-        &message,
-    );
+    assert_reported_once(&stderr, &path, &config, &needle, "dns.listen[1]", &message);
     for stderr in [stderr.as_ref(), lines[0]] {
         assert_eq!(
             stderr.matches("Address already in use").count(),

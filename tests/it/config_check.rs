@@ -664,7 +664,9 @@ fn ten_independent_mistakes_get_ten_messages_in_one_pass() {
         "{shown}"
     );
     assert!(
-        zone_line.message.contains("\"999.1.1.1\" is not an IPv4 address"),
+        zone_line
+            .message
+            .contains("\"999.1.1.1\" is not an IPv4 address"),
         "{shown}"
     );
     for rust in ["i64", "u32", "invalid type", "field", "sequence"] {

@@ -53,7 +53,12 @@ pub(super) fn routed_record(
             .health_checks
             .iter()
             .position(|c| c.id == *h.get_ref());
-        if found.is_none() && !ctx.refs.broken_health_checks.contains(&h.get_ref().as_str()) {
+        if found.is_none()
+            && !ctx
+                .refs
+                .broken_health_checks
+                .contains(&h.get_ref().as_str())
+        {
             errors.push(map.error(
                 h.span(),
                 format!("{key}.health_check"),
