@@ -17,10 +17,9 @@ use edgewise::config::{CdnConfig, Config};
 use http::{HeaderMap, Method, Request, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName};
 use tempfile::TempDir;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -233,20 +232,15 @@ url = "{}"
     /// The leaf certificate the HTTPS listener presents for `sni` (None: connect by IP, no SNI),
     /// whatever names it has.
     pub async fn presented_cert(&self, sni: Option<&str>) -> CertificateDer<'static> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-            .with_no_client_auth();
+        // The client health checks use when they do not verify: any certificate is taken.
+        let config = edgewise::net::tls::client_config(false);
         let name = match sni {
             Some(name) => ServerName::try_from(name.to_string()).unwrap(),
             None => ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
         };
         let connect = async {
             let tcp = TcpStream::connect(self.https.unwrap()).await?;
-            tokio_rustls::TlsConnector::from(Arc::new(config))
+            tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await
         };
@@ -298,54 +292,6 @@ pub fn read_certs(path: &Path) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_slice_iter(&pem)
         .map(|c| c.expect("a PEM certificate"))
         .collect()
-}
-
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 // ------------------------------------------------------------------ the client
