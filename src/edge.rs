@@ -18,7 +18,7 @@ use crate::cdn::{CdnServer, StartError};
 use crate::config::Config;
 use crate::stream::api::put::{self, PutEntry};
 use crate::stream::log::{Log, LogError};
-use crate::stream::reload::{StagedStreams, StreamControl};
+use crate::stream::reload::{StageError, StagedStreams, StreamControl};
 use crate::stream::{StreamServer, StreamStartError};
 
 /// How long the real-time log writer gets to drain after the CDN stops.
@@ -56,10 +56,8 @@ impl EdgeStartError {
     /// The listen address that could not be bound, and why.
     pub fn bind_failure(&self) -> Option<(std::net::SocketAddr, &std::io::Error)> {
         match self {
-            EdgeStartError::Cdn(StartError::Bind { addr, source })
-            | EdgeStartError::Stream(StreamStartError::Bind { addr, source }) => {
-                Some((*addr, source))
-            }
+            EdgeStartError::Cdn(StartError::Bind(e))
+            | EdgeStartError::Stream(StreamStartError::Bind(e)) => Some((e.addr, &e.source)),
             _ => None,
         }
     }
@@ -170,7 +168,13 @@ impl Companion for StreamCompanion {
             .stream
             .as_ref()
             .ok_or("[stream] was removed: stopping the stream API needs a restart")?;
-        Ok(Box::new(self.0.stage(stream)?))
+        match self.0.stage(stream, config.cdn.as_ref()) {
+            Ok(staged) => Ok(Box::new(staged)),
+            Err(StageError::Bind(e)) => Err(config
+                .bind_error(e.addr, &e.source, &["stream"])
+                .map_or_else(|| e.to_string(), |site| site.to_string())),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 

@@ -1,9 +1,11 @@
-//! Socket set-up shared by every server, the connection admission and accept loop the
-//! DNS process's TCP listeners share, and bearer-token checks for control endpoints.
+//! Socket set-up shared by every server, listener sets that reloads change, the connection
+//! admission and accept loop the DNS process's TCP listeners share, and bearer-token
+//! checks for control endpoints.
 
 pub mod accept;
 pub mod admission;
 pub mod bearer;
+pub mod listeners;
 pub mod tls;
 
 use std::io;
@@ -27,6 +29,17 @@ pub fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
+}
+
+/// [`tcp_listener`] and the address it got (the port filled in when `addr` said 0), as
+/// [`listeners::ListenerSet`] binds.
+///
+/// # Errors
+/// The OS refused to create or bind the socket.
+pub fn bound_tcp_listener(addr: SocketAddr) -> io::Result<(TcpListener, SocketAddr)> {
+    let listener = tcp_listener(addr)?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
 }
 
 /// Raises the soft limit on open files to the hard limit (often 1,024 against 524,288):

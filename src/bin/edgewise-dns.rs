@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let bind = match e.downcast_ref::<StartError>() {
-                Some(StartError::Bind { addr, source }) => Some((*addr, source)),
+                Some(StartError::Bind(e)) => Some((e.addr, &e.source)),
                 _ => None,
             };
             edgewise::cli::failed("edgewise-dns", &e, &config, &["dns"], bind, false)

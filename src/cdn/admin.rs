@@ -51,26 +51,28 @@ struct InvalidationRequest {
     paths: Vec<String>,
 }
 
-/// Serves the admin API on `listener` until `shutdown`. The token and everything else come
-/// from the live config, so a reload applies to the admin API too; `POST /reload` needs a
-/// `reloader` (a server started from a config file). Connections go through the shared
-/// admission (64 in all, 8 per client, the longest-idle evicted) and carry one request each.
+/// The admission every admin listener shares: 64 connections in all, 8 per client, the
+/// longest-idle evicted.
+pub fn admission() -> Admission {
+    Admission::new(LIMITS)
+}
+
+/// Serves the admin API on `listener` until `retire` (a reload removed it, or shutdown).
+/// The token and everything else come from the live config, so a reload applies to the
+/// admin API too; `POST /reload` needs a `reloader` (a server started from a config file).
+/// Connections go through the shared `admission` and carry one request each.
 pub async fn serve(
     listener: TcpListener,
+    admission: Admission,
     live: Arc<Live>,
     reloader: Option<Arc<Reloader>>,
+    retire: CancellationToken,
     shutdown: CancellationToken,
 ) {
-    let stop = shutdown.clone();
-    accept::serve(
-        listener,
-        Admission::new(LIMITS),
-        stop,
-        move |stream, peer, ticket| {
-            let (live, reloader, shutdown) = (live.clone(), reloader.clone(), shutdown.clone());
-            async move { connection(stream, peer, ticket, live, reloader, shutdown).await }
-        },
-    )
+    accept::serve(listener, admission, retire, move |stream, peer, ticket| {
+        let (live, reloader, shutdown) = (live.clone(), reloader.clone(), shutdown.clone());
+        async move { connection(stream, peer, ticket, live, reloader, shutdown).await }
+    })
     .await;
 }
 

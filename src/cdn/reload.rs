@@ -5,6 +5,10 @@
 //! TLS setup they were accepted with; the next ones get the new ones. The cache, in-flight
 //! fills and the real-time log queue carry over, so nothing cached or logged is lost.
 //!
+//! Listen addresses follow the config ([`CdnListeners`]): new ones are bound while staging,
+//! so one that cannot be bound refuses the reload; removed ones stop accepting at the
+//! commit and their connections finish.
+//!
 //! A [`Companion`] (edgewise-cdn's stream side) is reloaded with the CDN by the same
 //! request or signal: both are staged before either is committed, so a refusal from one
 //! leaves both as they were.
@@ -18,7 +22,9 @@ use serde::Serialize;
 use tracing::info;
 
 use super::proxy::Edge;
+use super::server::CdnListeners;
 use crate::config::{CdnConfig, Config, ConfigErrors, Sections};
+use crate::net::listeners::ListenerChanges;
 use crate::net::tls::{self, TlsError};
 
 /// What requests and connections read: swapped whole on reload.
@@ -76,6 +82,8 @@ pub struct Summary {
     pub behaviors: usize,
     pub certificates: usize,
     pub key_groups: usize,
+    /// The CDN's addresses bound and retired (`https`, `http`, `admin`).
+    pub listeners: ListenerChanges,
     /// What the companion's reload changed, under its key (edgewise-cdn: `stream`).
     #[serde(flatten)]
     pub companions: BTreeMap<&'static str, serde_json::Value>,
@@ -107,11 +115,16 @@ impl Live {
         self.tls.load_full()
     }
 
-    /// Builds everything `config` needs, changing nothing in force.
+    /// Builds everything `config` needs, changing nothing in force; HTTP requests will be
+    /// redirected to `https_port` for HTTPS.
     ///
     /// # Errors
     /// A setting that needs a restart, a certificate or origin that cannot be loaded.
-    pub fn stage(&self, config: &CdnConfig) -> Result<Staged<'_>, ReloadError> {
+    pub fn stage(
+        &self,
+        config: &CdnConfig,
+        https_port: Option<u16>,
+    ) -> Result<Staged<'_>, ReloadError> {
         let current = self.edge();
         let old = current.config();
         let fixed = restart_only(old, config);
@@ -128,7 +141,7 @@ impl Live {
         };
         let config = Arc::new(config.clone());
         let edge = current
-            .reconfigured(config.clone())
+            .reconfigured(config.clone(), https_port)
             .map_err(ReloadError::Origin)?;
         Ok(Staged {
             live: self,
@@ -152,17 +165,24 @@ impl Staged<'_> {
 pub struct Reloader {
     path: PathBuf,
     live: Arc<Live>,
+    listeners: Arc<CdnListeners>,
     companion: Option<Arc<dyn Companion>>,
     /// Two reloads at once would race to swap; the second waits for the first.
     running: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
-    /// Reloads `live` from `path`, and `companion` with it.
-    pub fn new(path: PathBuf, live: Arc<Live>, companion: Option<Arc<dyn Companion>>) -> Reloader {
+    /// Reloads `live` and `listeners` from `path`, and `companion` with them.
+    pub fn new(
+        path: PathBuf,
+        live: Arc<Live>,
+        listeners: Arc<CdnListeners>,
+        companion: Option<Arc<dyn Companion>>,
+    ) -> Reloader {
         Reloader {
             path,
             live,
+            listeners,
             companion,
             running: tokio::sync::Mutex::new(()),
         }
@@ -179,11 +199,15 @@ impl Reloader {
         let _one_at_a_time = self.running.lock().await;
         let path = self.path.clone();
         let (live, companion) = (self.live.clone(), self.companion.clone());
+        let listeners = self.listeners.clone();
         let result = tokio::task::spawn_blocking(move || {
             let config =
                 Config::load_sections(&path, Sections::Cdn).map_err(ReloadError::Config)?;
             let cdn = config.cdn.as_ref().ok_or(ReloadError::NoCdn)?;
-            let staged = live.stage(cdn)?;
+            let addresses = listeners.stage(cdn).map_err(|e| {
+                ReloadError::Config(config.reload_bind_errors(&path, e.addr, &e.source, &["cdn"]))
+            })?;
+            let staged = live.stage(cdn, addresses.https_port())?;
             let companion = companion
                 .map(|c| c.stage(&config))
                 .transpose()
@@ -194,6 +218,7 @@ impl Reloader {
                 .transpose()
                 .map_err(ReloadError::Companion)?;
             let mut summary = staged.commit();
+            summary.listeners = addresses.commit();
             summary.companions.extend(part);
             Ok(summary)
         })
@@ -207,6 +232,8 @@ impl Reloader {
                 distributions = summary.distributions,
                 behaviors = summary.behaviors,
                 certificates = summary.certificates,
+                listeners_added = ?summary.listeners.added,
+                listeners_removed = ?summary.listeners.removed,
                 "CDN config reloaded from {}",
                 self.path.display()
             ),
@@ -219,8 +246,8 @@ impl Reloader {
     }
 }
 
-/// The settings of `new` that differ from `old` but are fixed at start (bound sockets,
-/// memory sized once, the log queue's writer).
+/// The settings of `new` that differ from `old` but are fixed at start (the connection
+/// cap, memory sized once, the log queue's writer).
 fn restart_only(old: &CdnConfig, new: &CdnConfig) -> Vec<&'static str> {
     let log_target = |c: &CdnConfig| {
         c.realtime_logs
@@ -228,9 +255,6 @@ fn restart_only(old: &CdnConfig, new: &CdnConfig) -> Vec<&'static str> {
             .map(|l| (l.stream.clone(), l.queue))
     };
     [
-        ("cdn.https_listen", old.https_listen != new.https_listen),
-        ("cdn.http_listen", old.http_listen != new.http_listen),
-        ("cdn.admin_listen", old.admin_listen != new.admin_listen),
         (
             "cdn.max_connections",
             old.max_connections != new.max_connections,

@@ -27,6 +27,7 @@ use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
 use super::reload::{Companion, Live, Reloader};
 use super::zero_copy::ZeroCopy;
 use crate::config::CdnConfig;
+use crate::net::listeners::{BindError, ListenerChanges, ListenerSet, StagedListeners};
 use crate::net::tls::{self, TlsError};
 
 /// How long in-flight requests get to finish after shutdown begins.
@@ -35,8 +36,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why the CDN could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// A folder origin or the cached-body folder could not be opened (the message names it).
@@ -50,14 +51,10 @@ pub struct CdnServer {
     live: Arc<Live>,
     /// Re-reads the config file on `POST /reload` (and SIGHUP, through the process).
     reloader: Option<Arc<Reloader>>,
-    /// The settings fixed at start (listeners, connection cap).
+    /// The settings fixed at start (connection cap).
     config: Arc<CdnConfig>,
-    https: Vec<TcpListener>,
-    http: Vec<TcpListener>,
-    admin: Vec<TcpListener>,
-    https_addrs: Vec<SocketAddr>,
-    http_addrs: Vec<SocketAddr>,
-    admin_addrs: Vec<SocketAddr>,
+    /// Reloads add and remove addresses.
+    listeners: Arc<CdnListeners>,
     /// The real-time log queue's far end, until a writer takes it.
     realtime_log: Option<RealtimeLogReceiver>,
 }
@@ -88,26 +85,7 @@ impl CdnServer {
         } else {
             Some(tls::server_config(&config)?)
         };
-        let bind = |addrs: &[SocketAddr],
-                    kind: &str|
-         -> Result<(Vec<TcpListener>, Vec<SocketAddr>), StartError> {
-            let mut listeners = Vec::new();
-            let mut bound = Vec::new();
-            for &addr in addrs {
-                let listener = crate::net::tcp_listener(addr)
-                    .map_err(|source| StartError::Bind { addr, source })?;
-                let local = listener
-                    .local_addr()
-                    .map_err(|source| StartError::Bind { addr, source })?;
-                info!("listening on {kind} {local}");
-                listeners.push(listener);
-                bound.push(local);
-            }
-            Ok((listeners, bound))
-        };
-        let (https, https_addrs) = bind(&config.https_listen, "https")?;
-        let (http, http_addrs) = bind(&config.http_listen, "http")?;
-        let (admin, admin_addrs) = bind(&config.admin_listen, "admin")?;
+        let listeners = Arc::new(CdnListeners::bind(&config)?);
         let (logger, realtime_log) = match &config.realtime_logs {
             Some(logs) => {
                 let (logger, receiver) = RealtimeLogger::new(logs, &config.distributions);
@@ -115,12 +93,8 @@ impl CdnServer {
             }
             None => (None, None),
         };
-        let edge = Edge::new(
-            config.clone(),
-            https_addrs.first().map(SocketAddr::port),
-            logger,
-        )
-        .map_err(StartError::Origin)?;
+        let edge = Edge::new(config.clone(), listeners.https_port(), logger)
+            .map_err(StartError::Origin)?;
         for distribution in &config.distributions {
             info!(
                 hosts = ?distribution.hosts,
@@ -134,12 +108,7 @@ impl CdnServer {
             live: Arc::new(Live::new(edge, tls)),
             reloader: None,
             config,
-            https,
-            http,
-            admin,
-            https_addrs,
-            http_addrs,
-            admin_addrs,
+            listeners,
             realtime_log,
         })
     }
@@ -154,7 +123,12 @@ impl CdnServer {
     /// Lets `POST /reload` (and [`reloader`](Self::reloader)) re-read `path`, the file this
     /// server's config came from, applying it to `companion` too (the process's stream side).
     pub fn reload_from(&mut self, path: PathBuf, companion: Option<Arc<dyn Companion>>) {
-        self.reloader = Some(Arc::new(Reloader::new(path, self.live.clone(), companion)));
+        self.reloader = Some(Arc::new(Reloader::new(
+            path,
+            self.live.clone(),
+            self.listeners.clone(),
+            companion,
+        )));
     }
 
     /// What reloads the config, once [`reload_from`](Self::reload_from) named the file.
@@ -162,16 +136,17 @@ impl CdnServer {
         self.reloader.clone()
     }
 
-    pub fn https_addrs(&self) -> &[SocketAddr] {
-        &self.https_addrs
+    /// The HTTPS addresses bound now (ports filled in when the config said 0).
+    pub fn https_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.https.bound()
     }
 
-    pub fn http_addrs(&self) -> &[SocketAddr] {
-        &self.http_addrs
+    pub fn http_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.http.bound()
     }
 
-    pub fn admin_addrs(&self) -> &[SocketAddr] {
-        &self.admin_addrs
+    pub fn admin_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.admin.bound()
     }
 
     /// Serves until `shutdown`, then gives in-flight requests up to 10 s to finish.
@@ -182,30 +157,50 @@ impl CdnServer {
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
         let connections = TaskTracker::new();
         let mut tasks = JoinSet::new();
-        let listeners = self
-            .https
-            .into_iter()
-            .map(|l| (l, true))
-            .chain(self.http.into_iter().map(|l| (l, false)));
-        for (listener, https) in listeners {
-            let ctx = Accept {
+        for https in [true, false] {
+            let ctx = Arc::new(Accept {
                 live: self.live.clone(),
                 config: self.config.clone(),
                 https,
                 slots: slots.clone(),
                 connections: connections.clone(),
                 shutdown: shutdown.clone(),
-            };
-            tasks.spawn(ctx.serve(listener));
+            });
+            let (listeners, token) = (self.listeners.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                let set = if https {
+                    &listeners.https
+                } else {
+                    &listeners.http
+                };
+                set.serve(token, |listener, retire| {
+                    ctx.clone().serve(listener, retire)
+                })
+                .await;
+            });
         }
-        for listener in self.admin {
-            tasks.spawn(admin::serve(
-                listener,
-                self.live.clone(),
-                self.reloader.clone(),
-                shutdown.clone(),
-            ));
-        }
+        let admission = admin::admission();
+        let (listeners, live, reloader) = (
+            self.listeners.clone(),
+            self.live.clone(),
+            self.reloader.clone(),
+        );
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            listeners
+                .admin
+                .serve(token.clone(), |listener, retire| {
+                    admin::serve(
+                        listener,
+                        admission.clone(),
+                        live.clone(),
+                        reloader.clone(),
+                        retire,
+                        token.clone(),
+                    )
+                })
+                .await;
+        });
         while tasks.join_next().await.is_some() {}
         connections.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
@@ -231,11 +226,13 @@ struct Accept {
 }
 
 impl Accept {
-    async fn serve(self, listener: TcpListener) {
-        let this = Arc::new(self);
+    /// Accepts until `retire` (a reload removed the address, or shutdown); the connections
+    /// run on, tracked, until they finish or shutdown drains them.
+    async fn serve(self: Arc<Self>, listener: TcpListener, retire: CancellationToken) {
+        let this = self;
         loop {
             let accepted = tokio::select! {
-                () = this.shutdown.cancelled() => return,
+                () = retire.cancelled() => return,
                 accepted = listener.accept() => accepted,
             };
             let (stream, peer) = match accepted {
@@ -324,5 +321,67 @@ impl Accept {
         if let Err(e) = result {
             debug!("connection from {peer}: {e}");
         }
+    }
+}
+
+/// The CDN's three kinds of listener, which reloads change together.
+pub struct CdnListeners {
+    https: Arc<ListenerSet<TcpListener>>,
+    http: Arc<ListenerSet<TcpListener>>,
+    admin: Arc<ListenerSet<TcpListener>>,
+}
+
+/// A reload's new CDN addresses, bound and not yet serving.
+pub struct StagedCdnListeners {
+    https: StagedListeners<TcpListener>,
+    http: StagedListeners<TcpListener>,
+    admin: StagedListeners<TcpListener>,
+}
+
+impl CdnListeners {
+    fn bind(config: &CdnConfig) -> Result<CdnListeners, BindError> {
+        let bind = |kind, addrs: &[SocketAddr]| {
+            ListenerSet::bind(kind, addrs, crate::net::bound_tcp_listener)
+        };
+        Ok(CdnListeners {
+            https: bind("https", &config.https_listen)?,
+            http: bind("http", &config.http_listen)?,
+            admin: bind("admin", &config.admin_listen)?,
+        })
+    }
+
+    /// The port HTTP requests are redirected to for HTTPS: the first HTTPS listener's.
+    fn https_port(&self) -> Option<u16> {
+        self.https.bound().first().map(SocketAddr::port)
+    }
+
+    /// Binds the addresses of `config` not listened on yet; nothing in force changes.
+    ///
+    /// # Errors
+    /// An address that cannot be bound: the reload fails as a whole.
+    pub fn stage(&self, config: &CdnConfig) -> Result<StagedCdnListeners, BindError> {
+        let stage = |set: &Arc<ListenerSet<TcpListener>>, addrs: &[SocketAddr]| {
+            set.stage(addrs, crate::net::bound_tcp_listener)
+        };
+        Ok(StagedCdnListeners {
+            https: stage(&self.https, &config.https_listen)?,
+            http: stage(&self.http, &config.http_listen)?,
+            admin: stage(&self.admin, &config.admin_listen)?,
+        })
+    }
+}
+
+impl StagedCdnListeners {
+    /// The port HTTPS redirects will name once this is committed.
+    pub fn https_port(&self) -> Option<u16> {
+        self.https.first_bound().map(|addr| addr.port())
+    }
+
+    /// Serves the new addresses and retires the removed ones.
+    pub fn commit(self) -> ListenerChanges {
+        let mut changes = self.https.commit();
+        changes.extend(self.http.commit());
+        changes.extend(self.admin.commit());
+        changes
     }
 }

@@ -207,6 +207,29 @@ impl Config {
     }
 }
 
+impl Config {
+    /// [`Config::bind_error`] for a reload, which answers with config errors only: when no
+    /// key of `sections` names `addr`, the error is said of the file `path` as a whole.
+    pub fn reload_bind_errors(
+        &self,
+        path: &Path,
+        addr: SocketAddr,
+        cause: &std::io::Error,
+        sections: &[&str],
+    ) -> ConfigErrors {
+        let error = self
+            .bind_error(addr, cause, sections)
+            .unwrap_or_else(|| ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                col: 0,
+                key_path: String::new(),
+                message: format!("cannot bind {addr}: {cause}"),
+            });
+        ConfigErrors(vec![error])
+    }
+}
+
 /// What `[cdn]` needs of `[stream]`: the real-time log stream, and certificates for HTTPS.
 fn cross_check_streams(
     raw: &raw::RawConfig,

@@ -25,6 +25,7 @@ use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
 use crate::health::status::{self, StatusLimits};
 use crate::net::admission::{Admission, Limits, Ticket};
+use crate::net::listeners::{BindError, ListenerSet};
 
 /// Kernel receive buffer asked for each UDP socket, to ride out bursts.
 const UDP_RECV_BUFFER: usize = 4 << 20;
@@ -43,11 +44,9 @@ pub struct DnsServer {
     zone_watch: Option<ZoneWatch>,
     /// Cancelled at shutdown: stops health checks and refuses reloads.
     stop: CancellationToken,
-    udp: Vec<UdpSocket>,
-    tcp: Vec<TcpListener>,
-    status: Vec<TcpListener>,
-    addrs: Vec<SocketAddr>,
-    status_addrs: Vec<SocketAddr>,
+    /// UDP and TCP on each `listen` address; reloads add and remove them.
+    dns: Arc<ListenerSet<DnsSockets>>,
+    status: Arc<ListenerSet<TcpListener>>,
     tcp_idle_timeout: Duration,
     /// Shared by every TCP listener: the caps hold across addresses.
     tcp_admission: Admission,
@@ -76,14 +75,22 @@ impl Default for Timers {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot bind {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error(transparent)]
     Geo(#[from] GeoError),
+}
+
+/// The sockets of one DNS address: UDP (one per worker) and TCP on the same port.
+pub(super) struct DnsSockets {
+    udp: Vec<UdpSocket>,
+    tcp: TcpListener,
+}
+
+/// Binds one `listen` address for [`ListenerSet`], logging what it got.
+pub(super) fn bind_dns(addr: SocketAddr, workers: usize) -> io::Result<(DnsSockets, SocketAddr)> {
+    let (udp, tcp, bound) = bind_pair(addr, workers)?;
+    Ok((DnsSockets { udp, tcp }, bound))
 }
 
 impl DnsServer {
@@ -100,18 +107,22 @@ impl DnsServer {
         for zone in &config.zones {
             info!("serving zone {}", ZoneFacts::of(zone));
         }
-        let mut server = DnsServer {
+        let workers = config.workers;
+        let dns = ListenerSet::bind("udp+tcp", &config.listen, |addr| bind_dns(addr, workers))?;
+        let status = ListenerSet::bind(
+            "http",
+            &config.status_listen,
+            crate::net::bound_tcp_listener,
+        )?;
+        let server = DnsServer {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             health,
             config: config.clone(),
             reloader: None,
             zone_watch: None,
             stop,
-            udp: Vec::new(),
-            tcp: Vec::new(),
-            status: Vec::new(),
-            addrs: Vec::new(),
-            status_addrs: Vec::new(),
+            dns,
+            status,
             tcp_idle_timeout: config.tcp_idle_timeout,
             tcp_admission: Admission::new(Limits {
                 max_connections: config.tcp_max_connections,
@@ -120,36 +131,17 @@ impl DnsServer {
             malformed: Arc::default(),
             timers: Timers::default(),
         };
-        for &addr in &config.listen {
-            let (udp, tcp, bound) = bind_pair(addr, config.workers)
-                .map_err(|source| StartError::Bind { addr, source })?;
-            info!("listening on udp {bound}");
-            info!("listening on tcp {bound}");
-            server.udp.extend(udp);
-            server.tcp.push(tcp);
-            server.addrs.push(bound);
-        }
-        for &addr in &config.status_listen {
-            let listener = crate::net::tcp_listener(addr)
-                .map_err(|source| StartError::Bind { addr, source })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| StartError::Bind { addr, source })?;
-            info!("listening on http {bound}");
-            server.status.push(listener);
-            server.status_addrs.push(bound);
-        }
         Ok(server)
     }
 
-    /// The DNS addresses actually bound (ports filled in when the config said 0).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+    /// The DNS addresses bound now (ports filled in when the config said 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.dns.bound()
     }
 
-    /// The status (HTTP) addresses actually bound.
-    pub fn status_addrs(&self) -> &[SocketAddr] {
-        &self.status_addrs
+    /// The status (HTTP) addresses bound now.
+    pub fn status_addrs(&self) -> Vec<SocketAddr> {
+        self.status.bound()
     }
 
     /// Enables reloads (`POST /reload` on the status listener, and [`reload::spawn_on_sighup`])
@@ -171,6 +163,8 @@ impl DnsServer {
             health: self.health.clone(),
             in_force: self.config.clone(),
             stop: self.stop.clone(),
+            dns: self.dns.clone(),
+            status: self.status.clone(),
         });
         self.reloader = Some(reloader.clone());
         reloader
@@ -199,52 +193,73 @@ impl DnsServer {
         }
         // One admission for all status addresses, like the DNS listeners.
         let status_admission = Admission::new(self.timers.status.admission);
-        for listener in self.status {
-            let ctx = status::StatusContext {
-                health: self.health.clone(),
-                reloader: self.reloader.clone(),
-                malformed: self.malformed.clone(),
-                lifetime: self.timers.status.lifetime,
-                shutdown: shutdown.clone(),
-            };
-            tasks.spawn(status::serve(listener, status_admission.clone(), ctx));
-        }
-        let answerer = Answerer {
-            snapshot: self.snapshot.clone(),
+        let ctx = status::StatusContext {
+            health: self.health.clone(),
+            reloader: self.reloader.clone(),
             malformed: self.malformed.clone(),
+            lifetime: self.timers.status.lifetime,
+            shutdown: shutdown.clone(),
         };
-        for socket in self.udp {
-            let answerer = answerer.clone();
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                tokio::select! {
-                    () = token.cancelled() => {}
-                    () = serve_udp(socket, answerer) => {}
-                }
-            });
-        }
-        for listener in self.tcp {
-            let ctx = TcpContext {
-                answerer: answerer.clone(),
-                idle_timeout: self.tcp_idle_timeout,
-                shutdown: shutdown.clone(),
-            };
-            tasks.spawn(crate::net::accept::serve(
-                listener,
-                self.tcp_admission.clone(),
-                shutdown.clone(),
-                move |stream, peer, ticket| {
-                    let ctx = ctx.clone();
-                    async move {
-                        if let Err(e) = serve_connection(stream, peer, ticket, &ctx).await {
-                            debug!("tcp {peer}: {e}");
-                        }
-                    }
-                },
-            ));
-        }
+        let (listeners, token) = (self.status.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            listeners
+                .serve(token, |listener, retire| {
+                    status::serve(listener, status_admission.clone(), retire, ctx.clone())
+                })
+                .await;
+        });
+        let ctx = TcpContext {
+            answerer: Answerer {
+                snapshot: self.snapshot.clone(),
+                malformed: self.malformed.clone(),
+            },
+            idle_timeout: self.tcp_idle_timeout,
+            shutdown: shutdown.clone(),
+        };
+        let (listeners, admission) = (self.dns.clone(), self.tcp_admission.clone());
+        tasks.spawn(async move {
+            listeners
+                .serve(shutdown, |sockets, retire| {
+                    serve_address(sockets, admission.clone(), ctx.clone(), retire)
+                })
+                .await;
+        });
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// Answers on one address's sockets until `retire` (a reload removed the address, or
+/// shutdown): UDP stops at once, TCP stops accepting and lets its connections finish.
+async fn serve_address(
+    sockets: DnsSockets,
+    admission: Admission,
+    ctx: TcpContext,
+    retire: CancellationToken,
+) {
+    let mut tasks = JoinSet::new();
+    for socket in sockets.udp {
+        let (answerer, retire) = (ctx.answerer.clone(), retire.clone());
+        tasks.spawn(async move {
+            tokio::select! {
+                () = retire.cancelled() => {}
+                () = serve_udp(socket, answerer) => {}
+            }
+        });
+    }
+    tasks.spawn(crate::net::accept::serve(
+        sockets.tcp,
+        admission,
+        retire,
+        move |stream, peer, ticket| {
+            let ctx = ctx.clone();
+            async move {
+                if let Err(e) = serve_connection(stream, peer, ticket, &ctx).await {
+                    debug!("tcp {peer}: {e}");
+                }
+            }
+        },
+    ));
+    while tasks.join_next().await.is_some() {}
 }
 
 /// Binds UDP socket(s) and a TCP listener on one port, retrying when `addr` has port 0 and

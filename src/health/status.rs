@@ -63,18 +63,18 @@ pub struct StatusContext {
     pub shutdown: CancellationToken,
 }
 
-/// Serves the status endpoints on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, admission: Admission, ctx: StatusContext) {
-    let shutdown = ctx.shutdown.clone();
-    crate::net::accept::serve(
-        listener,
-        admission,
-        shutdown,
-        move |stream, peer, ticket| {
-            let ctx = ctx.clone();
-            async move { serve_connection(stream, peer, ticket, &ctx).await }
-        },
-    )
+/// Serves the status endpoints on `listener` until `retire` (a reload removed it, or
+/// shutdown).
+pub async fn serve(
+    listener: TcpListener,
+    admission: Admission,
+    retire: CancellationToken,
+    ctx: StatusContext,
+) {
+    crate::net::accept::serve(listener, admission, retire, move |stream, peer, ticket| {
+        let ctx = ctx.clone();
+        async move { serve_connection(stream, peer, ticket, &ctx).await }
+    })
     .await;
 }
 
@@ -204,6 +204,7 @@ async fn reload<B>(
                 "reloaded": true,
                 "zones": summary.zones,
                 "health_checks": summary.health_checks,
+                "listeners": summary.listeners,
             });
             text(StatusCode::OK, "application/json", pretty(&body))
         }

@@ -16,13 +16,14 @@ use super::admission::{Admission, Ticket};
 /// Pause after a failed accept (usually out of file descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Accepts on `listener` until `shutdown`, running `handle` for each admitted connection;
-/// refused connections are closed at once. Returns when every connection task has finished,
-/// so handlers must watch `shutdown` themselves.
+/// Accepts on `listener` until `stop` (shutdown, or a reload that removed the address),
+/// running `handle` for each admitted connection; refused connections are closed at once.
+/// The listener closes as soon as `stop` comes; the call returns when every connection task
+/// has finished, so handlers must watch for shutdown themselves.
 pub async fn serve<H, F>(
     listener: TcpListener,
     admission: Admission,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
     handle: H,
 ) where
     H: Fn(TcpStream, SocketAddr, Ticket) -> F,
@@ -31,7 +32,7 @@ pub async fn serve<H, F>(
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -50,5 +51,6 @@ pub async fn serve<H, F>(
         }
         while connections.try_join_next().is_some() {}
     }
+    drop(listener);
     while connections.join_next().await.is_some() {}
 }

@@ -8,8 +8,11 @@
 //! (each flushes what it has buffered first) and starts the new ones. A delivery whose
 //! spec did not change keeps running untouched; a changed one is stopped and started anew.
 //!
-//! Listeners, the data folder, fsync and segment settings, keys and API stream management
-//! are fixed at start: a config that changes them is refused as needing a restart.
+//! Listen addresses follow the config: staging binds the new ones (one that cannot be bound
+//! refuses the reload), the commit retires the removed ones (their connections finish).
+//! The HTTPS certificates are re-read. The data folder, fsync and segment settings, keys and
+//! API stream management are fixed at start: a config that changes them is refused as
+//! needing a restart.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,14 +26,17 @@ use tracing::info;
 use super::StreamStartError;
 use super::delivery::{self, DeliveryStats};
 use super::log::{Log, StreamChanges};
+use super::server::{StreamListeners, server_tls};
 use crate::app::dir_lock::DirLock;
-use crate::config::StreamConfig;
 use crate::config::stream::DeliverySpec;
+use crate::config::{CdnConfig, StreamConfig};
+use crate::net::listeners::{BindError, ListenerChanges, StagedListeners};
 
 /// The streams and deliveries in force, and what a reload changes them to.
 pub struct StreamControl {
     log: Arc<Log>,
     stats: Arc<DeliveryStats>,
+    listeners: StreamListeners,
     state: Mutex<State>,
 }
 
@@ -56,6 +62,19 @@ pub struct StagedStreams {
     config: StreamConfig,
     /// Locks of folders no delivery of ours held yet.
     new_locks: HashMap<PathBuf, DirLock>,
+    http: StagedListeners<tokio::net::TcpListener>,
+    https: StagedListeners<tokio::net::TcpListener>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Why a reloaded `[stream]` cannot apply; nothing in force changed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{0}")]
+    Refused(String),
+    /// A new listen address that cannot be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
 }
 
 /// What a reload did to `[stream]`, for the reload's answer and log line.
@@ -63,6 +82,8 @@ pub struct StagedStreams {
 pub struct StreamSummary {
     pub streams: StreamChanges,
     pub deliveries: DeliveryChanges,
+    /// The API's addresses bound and retired.
+    pub listeners: ListenerChanges,
 }
 
 /// Deliveries, named `<stream> -> <folder>`.
@@ -84,10 +105,12 @@ impl StreamControl {
         stats: Arc<DeliveryStats>,
         config: StreamConfig,
         locks: HashMap<PathBuf, DirLock>,
+        listeners: StreamListeners,
     ) -> StreamControl {
         StreamControl {
             log,
             stats,
+            listeners,
             state: Mutex::new(State {
                 config,
                 locks,
@@ -95,6 +118,11 @@ impl StreamControl {
                 running: Vec::new(),
             }),
         }
+    }
+
+    /// The API's listeners and TLS setup in force.
+    pub(super) fn listeners(&self) -> &StreamListeners {
+        &self.listeners
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -131,35 +159,48 @@ impl StreamControl {
         Running { spec, stop, task }
     }
 
-    /// Checks `config` against what runs and locks the folders of its new deliveries;
-    /// nothing in force changes. Blocks on file I/O.
+    /// Checks `config` against what runs, locks the folders of its new deliveries, binds
+    /// its new listen addresses and loads the HTTPS certificates from `cdn`; nothing in
+    /// force changes. Blocks on file I/O.
     ///
     /// # Errors
     /// The reasons it cannot apply: settings fixed at start, a stream the log refuses, a
-    /// delivery folder that cannot be made or another process holds, or shutdown.
-    pub fn stage(self: &Arc<Self>, config: &StreamConfig) -> Result<StagedStreams, String> {
+    /// delivery folder that cannot be made or another process holds, a certificate that
+    /// cannot be loaded, an address that cannot be bound, or shutdown.
+    pub fn stage(
+        self: &Arc<Self>,
+        config: &StreamConfig,
+        cdn: Option<&CdnConfig>,
+    ) -> Result<StagedStreams, StageError> {
         let held: Vec<PathBuf> = {
             let state = self.state();
             if state.shutdown.as_ref().is_some_and(|s| s.is_cancelled()) {
-                return Err("the server is shutting down".into());
+                return Err(StageError::Refused("the server is shutting down".into()));
             }
             let fixed = restart_only(&state.config, config);
             if !fixed.is_empty() {
-                return Err(format!(
+                return Err(StageError::Refused(format!(
                     "these settings change only with a restart: {}",
                     fixed.join(", ")
-                ));
+                )));
             }
             state.locks.keys().cloned().collect()
         };
         self.log
             .check_config(&config.streams)
-            .map_err(|e| format!("stream.streams: {e}"))?;
-        let new_locks = lock_folders(&config.deliveries, &held).map_err(|e| e.to_string())?;
+            .map_err(|e| StageError::Refused(format!("stream.streams: {e}")))?;
+        let tls = server_tls(config, cdn)
+            .map_err(|e| StageError::Refused(format!("stream.https_listen: {e}")))?;
+        let new_locks = lock_folders(&config.deliveries, &held)
+            .map_err(|e| StageError::Refused(e.to_string()))?;
+        let bind = crate::net::bound_tcp_listener;
         Ok(StagedStreams {
             control: self.clone(),
             config: config.clone(),
             new_locks,
+            http: self.listeners.http.stage(&config.listen, bind)?,
+            https: self.listeners.https.stage(&config.https_listen, bind)?,
+            tls,
         })
     }
 }
@@ -218,9 +259,14 @@ impl StagedStreams {
             state.locks.retain(|folder, _| in_use.contains(folder));
             state.config = self.config;
         }
+        // The TLS setup first, so a new HTTPS listener never serves without it.
+        control.listeners.tls.store(self.tls);
+        let mut listeners = self.http.commit();
+        listeners.extend(self.https.commit());
         let summary = StreamSummary {
             streams,
             deliveries,
+            listeners,
         };
         info!(
             streams_added = ?summary.streams.added,
@@ -229,6 +275,8 @@ impl StagedStreams {
             deliveries_started = ?summary.deliveries.started,
             deliveries_stopped = ?summary.deliveries.stopped,
             deliveries_unchanged = summary.deliveries.unchanged,
+            listeners_added = ?summary.listeners.added,
+            listeners_removed = ?summary.listeners.removed,
             "stream config reloaded"
         );
         Ok(summary)
@@ -279,8 +327,6 @@ fn restart_only(old: &StreamConfig, new: &StreamConfig) -> Vec<&'static str> {
             .collect::<Vec<_>>()
     };
     [
-        ("stream.listen", old.listen != new.listen),
-        ("stream.https_listen", old.https_listen != new.https_listen),
         ("stream.data_dir", old.data_dir != new.data_dir),
         ("stream.fsync", old.fsync != new.fsync),
         ("stream.segment_size", old.segment_size != new.segment_size),

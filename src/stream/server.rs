@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -20,13 +21,14 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::api::Api;
 use super::delivery::DeliveryStats;
 use super::log::{Log, LogError, LogOptions};
 use super::reload::{self, StreamControl};
 use crate::config::{CdnConfig, StreamConfig};
+use crate::net::listeners::{BindError, ListenerSet};
 use crate::net::tls::{self, TlsError};
 
 /// A request's headers must arrive within this.
@@ -40,8 +42,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why the stream service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamStartError {
-    #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("stream log in {dir}: {source}")]
@@ -58,12 +60,36 @@ pub enum StreamStartError {
 pub struct StreamServer {
     log: Arc<Log>,
     api: Arc<Api>,
-    tls: Option<TlsAcceptor>,
-    listeners: Vec<(TcpListener, bool)>,
-    addrs: Vec<SocketAddr>,
-    https_addrs: Vec<SocketAddr>,
-    /// The streams and deliveries in force; reloads change them.
+    /// The streams, deliveries, listeners and TLS setup in force; reloads change them.
     control: Arc<StreamControl>,
+}
+
+/// The API's plain and HTTPS listeners, and the TLS setup HTTPS connections are accepted
+/// with (certificates re-read on reload).
+pub(super) struct StreamListeners {
+    pub http: Arc<ListenerSet<TcpListener>>,
+    pub https: Arc<ListenerSet<TcpListener>>,
+    pub tls: ArcSwapOption<rustls::ServerConfig>,
+}
+
+/// The TLS setup the API's HTTPS listeners need: the CDN's certificates (written first
+/// when dev certificates are allowed), or none without HTTPS listeners.
+///
+/// # Errors
+/// A certificate that cannot be made or loaded.
+pub(super) fn server_tls(
+    config: &StreamConfig,
+    cdn: Option<&CdnConfig>,
+) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
+    match cdn {
+        Some(cdn) if !config.https_listen.is_empty() => {
+            if cdn.generate_dev_certs {
+                tls::generate_missing(cdn)?;
+            }
+            Ok(Some(tls::server_config(cdn)?))
+        }
+        _ => Ok(None),
+    }
 }
 
 impl StreamServer {
@@ -88,56 +114,34 @@ impl StreamServer {
             dir: config.data_dir.display().to_string(),
             source,
         })?;
-        let tls = match cdn {
-            Some(cdn) if !config.https_listen.is_empty() => {
-                if cdn.generate_dev_certs {
-                    tls::generate_missing(cdn)?;
-                }
-                Some(TlsAcceptor::from(tls::server_config(cdn)?))
-            }
-            _ => None,
-        };
+        let tls = server_tls(config, cdn)?;
         let delivery_locks = reload::lock_folders(&config.deliveries, &[])?;
         let delivery_stats = Arc::new(DeliveryStats::default());
         let api = Arc::new(
             Api::new(log.clone(), config, delivery_stats.clone()).map_err(StreamStartError::Key)?,
         );
-        let mut listeners = Vec::new();
-        let (mut addrs, mut https_addrs) = (Vec::new(), Vec::new());
-        for (&addr, https) in config
-            .listen
-            .iter()
-            .map(|a| (a, false))
-            .chain(config.https_listen.iter().map(|a| (a, true)))
-        {
-            let listener = crate::net::tcp_listener(addr)
-                .map_err(|source| StreamStartError::Bind { addr, source })?;
-            let local = listener
-                .local_addr()
-                .map_err(|source| StreamStartError::Bind { addr, source })?;
-            info!(
-                "stream API listening on {} {local}",
-                if https { "https" } else { "http" }
-            );
-            if https {
-                https_addrs.push(local);
-            } else {
-                addrs.push(local);
-            }
-            listeners.push((listener, https));
-        }
+        let listeners = StreamListeners {
+            http: ListenerSet::bind(
+                "stream API http",
+                &config.listen,
+                crate::net::bound_tcp_listener,
+            )?,
+            https: ListenerSet::bind(
+                "stream API https",
+                &config.https_listen,
+                crate::net::bound_tcp_listener,
+            )?,
+            tls: ArcSwapOption::new(tls),
+        };
         Ok(StreamServer {
             log: log.clone(),
             api,
-            tls,
-            listeners,
-            addrs,
-            https_addrs,
             control: Arc::new(StreamControl::new(
                 log,
                 delivery_stats,
                 config.clone(),
                 delivery_locks,
+                listeners,
             )),
         })
     }
@@ -152,12 +156,13 @@ impl StreamServer {
         &self.log
     }
 
-    pub fn addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+    /// The plain HTTP addresses bound now (ports filled in when the config said 0).
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.control.listeners().http.bound()
     }
 
-    pub fn https_addrs(&self) -> &[SocketAddr] {
-        &self.https_addrs
+    pub fn https_addrs(&self) -> Vec<SocketAddr> {
+        self.control.listeners().https.bound()
     }
 
     /// Serves until `shutdown`; then drains requests and flushes deliveries. The log stays
@@ -168,16 +173,28 @@ impl StreamServer {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let connections = TaskTracker::new();
         let mut accepting = JoinSet::new();
-        for (listener, https) in self.listeners {
-            let tls = if https { self.tls.clone() } else { None };
-            accepting.spawn(accept_loop(
-                listener,
-                tls,
-                self.api.clone(),
-                slots.clone(),
-                connections.clone(),
-                shutdown.clone(),
-            ));
+        for https in [false, true] {
+            let ctx = Accepting {
+                https,
+                control: self.control.clone(),
+                api: self.api.clone(),
+                slots: slots.clone(),
+                connections: connections.clone(),
+                shutdown: shutdown.clone(),
+            };
+            let (control, token) = (self.control.clone(), shutdown.clone());
+            accepting.spawn(async move {
+                let listeners = control.listeners();
+                let set = if https {
+                    &listeners.https
+                } else {
+                    &listeners.http
+                };
+                set.serve(token, |listener, retire| {
+                    accept_loop(listener, ctx.clone(), retire)
+                })
+                .await;
+            });
         }
         while accepting.join_next().await.is_some() {}
         connections.close();
@@ -192,17 +209,25 @@ impl StreamServer {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+/// What every API connection of one kind (plain or HTTPS) needs.
+#[derive(Clone)]
+struct Accepting {
+    https: bool,
+    /// Holds the TLS setup in force.
+    control: Arc<StreamControl>,
     api: Arc<Api>,
     slots: Arc<Semaphore>,
+    /// Every connection task, so shutdown can wait for them to drain.
     connections: TaskTracker,
     shutdown: CancellationToken,
-) {
+}
+
+/// Accepts until `retire` (a reload removed the address, or shutdown); the connections run
+/// on, tracked, until they finish or shutdown drains them.
+async fn accept_loop(listener: TcpListener, ctx: Accepting, retire: CancellationToken) {
     loop {
         let accepted = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = retire.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -213,12 +238,24 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
             debug!("stream API connection from {peer} refused: {MAX_CONNECTIONS} open");
             continue;
         };
-        let (tls, api, shutdown) = (tls.clone(), api.clone(), shutdown.clone());
-        connections.spawn(async move {
+        // The TLS setup in force when the connection arrived (a reload may renew it).
+        let tls = if ctx.https {
+            match ctx.control.listeners().tls.load_full() {
+                Some(tls) => Some(TlsAcceptor::from(tls)),
+                None => {
+                    debug!("stream API connection from {peer} closed: no TLS setup");
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let (api, shutdown) = (ctx.api.clone(), ctx.shutdown.clone());
+        ctx.connections.spawn(async move {
             connection(stream, peer, tls, api, shutdown).await;
             drop(permit);
         });

@@ -162,12 +162,7 @@ impl Server {
                 ("admin", &mut admin),
                 ("stream API http", &mut api),
             ] {
-                let stream_line = line.contains("stream API listening");
-                let (pattern, wanted) = match kind.strip_prefix("stream API ") {
-                    Some(kind) => (format!("stream API listening on {kind} "), stream_line),
-                    None => (format!("listening on {kind} "), !stream_line),
-                };
-                if let Some(rest) = line.split(&pattern).nth(1).filter(|_| wanted) {
+                if let Some(rest) = line.split(&format!("listening on {kind} ")).nth(1) {
                     let addr: std::net::SocketAddr = rest.trim().parse().unwrap();
                     *slot = Some(addr.port());
                 }

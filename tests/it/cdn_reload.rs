@@ -161,20 +161,79 @@ async fn a_broken_config_is_refused_with_the_check_errors_and_changes_nothing() 
         "A",
         "the old config serves"
     );
+}
 
-    // Listeners are fixed at start: such a change is refused, naming the key.
+#[tokio::test]
+async fn a_moved_listener_is_bound_and_the_old_one_drains_its_requests() {
+    let (a, b, shared) = origins().await;
+    a.route("/v/slow", Reply::ok("slow A").cc("no-store").delay_ms(800));
+    let cdn = Cdn::start(&versioned(&shared, &a, "")).await;
+    let old = cdn.http.expect("an HTTP listener");
+    let in_flight = cdn.get("/v/slow").plain().send();
     let moved = versioned(&shared, &b, "").replace(
         r#"http_listen = ["127.0.0.1:0"]"#,
-        r#"http_listen = ["127.0.0.1:0", "127.0.0.2:0"]"#,
+        r#"http_listen = ["127.0.0.2:0"]"#,
     );
-    let response = cdn.reload(&moved).await;
-    assert_eq!(response.status, 422, "{}", response.text());
+    let (answer, response) = tokio::join!(in_flight, async {
+        // The slow request is under way before the reload.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        cdn.reload(&moved).await
+    });
+    let changes = summary(&response);
+    assert_eq!(
+        changes["listeners"]["removed"],
+        serde_json::json!([format!("http {old}")])
+    );
+    let added = changes["listeners"]["added"][0]
+        .as_str()
+        .and_then(|l| l.strip_prefix("http "))
+        .expect("an added HTTP listener");
+    let new: std::net::SocketAddr = added.parse().unwrap();
+    assert_eq!(new.ip().to_string(), "127.0.0.2");
+    assert_eq!(answer.status, 200, "the request in flight finishes");
+    assert_eq!(answer.text(), "slow A", "on the config it started with");
     assert!(
-        response.text().contains("cdn.http_listen"),
-        "{}",
-        response.text()
+        tokio::net::TcpStream::connect(old).await.is_err(),
+        "the old address still accepts"
     );
-    assert_eq!(cdn.get("/v/x").send().await.text(), "A");
+    let request = http::Request::get("/v/x")
+        .header("host", SITE)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let io = tokio::net::TcpStream::connect(new)
+        .await
+        .expect("connect to the new address");
+    let response = exchange(io, false, request).await.expect("a response");
+    assert_eq!(
+        response.text(),
+        "B",
+        "the new address serves the new config"
+    );
+}
+
+#[tokio::test]
+async fn a_listener_that_cannot_be_bound_refuses_the_whole_reload() {
+    let (a, b, shared) = origins().await;
+    let cdn = Cdn::start(&versioned(&shared, &a, "")).await;
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap();
+    let blocked = versioned(&shared, &b, "").replace(
+        r#"http_listen = ["127.0.0.1:0"]"#,
+        &format!(r#"http_listen = ["127.0.0.1:0", "{taken}"]"#),
+    );
+    let response = cdn.reload(&blocked).await;
+    assert_eq!(response.status, 422, "{}", response.text());
+    let text = response.text();
+    assert!(
+        text.contains("edgewise.toml:") && text.contains("cdn.http_listen[1]"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("cannot bind {taken}")), "{text}");
+    assert_eq!(
+        cdn.get("/v/x").send().await.text(),
+        "A",
+        "nothing of the refused config applies"
+    );
 }
 
 #[tokio::test]

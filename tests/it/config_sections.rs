@@ -169,7 +169,7 @@ fn a_broken_cdn_section_stops_neither_dns_check_nor_dns_serving_and_reloading() 
         keys,
     );
 
-    let (mut running, addr) = start(DNS_BIN, &path, "udp");
+    let (mut running, addr) = start(DNS_BIN, &path, "udp+tcp");
     assert_eq!(
         dig(addr, "www.zone.test"),
         "192.0.2.10",

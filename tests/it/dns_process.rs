@@ -87,12 +87,12 @@ async fn binary_serves_on_its_logged_port_and_exits_cleanly_on_sigterm() {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = lines_rx.recv_timeout(left).unwrap_or_else(|_| {
             panic!(
-                "no \"listening on udp\" line within 10 s; log:\n{}",
+                "no \"listening on udp+tcp\" line within 10 s; log:\n{}",
                 log.join("\n")
             )
         });
         log.push(line.clone());
-        if let Some(rest) = line.split("listening on udp ").nth(1) {
+        if let Some(rest) = line.split("listening on udp+tcp ").nth(1) {
             break rest
                 .trim()
                 .parse()

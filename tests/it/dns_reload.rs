@@ -21,7 +21,10 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use serde_json::Value;
 
 use crate::dns_routing::{Routing, eventually, ipv4s, plain, route_config, routed};
-use crate::harness::{RECV_TIMEOUT, load_ok, serve};
+use crate::harness::{
+    RECV_TIMEOUT, hickory_tcp, hickory_udp, load_ok, q, serve, tcp_connect, tcp_recv, tcp_send,
+    udp_exchange_within,
+};
 use crate::health_checks::{
     TcpEndpoint, check, check_row, health_checks, status_request, wait_healthy,
 };
@@ -448,21 +451,89 @@ async fn post_reload_needs_exactly_one_right_bearer_token_once_one_is_set() {
     );
 }
 
-#[tokio::test]
-async fn a_changed_listen_address_is_refused_as_needing_a_restart() {
-    let server = Reloadable::start(&www_config(1), &[]).await;
-    let moved = www_config(2).replace(
+/// `www_config(last)` listening on `listen` instead of 127.0.0.1:0.
+fn www_config_on(last: u8, listen: &str) -> String {
+    www_config(last).replace(
         "listen = [\"127.0.0.1:0\"]\nstatus",
-        "listen = [\"127.0.0.2:0\"]\nstatus",
-    );
-    server.write("edgewise.toml", &moved);
+        &format!("listen = [{listen}]\nstatus"),
+    )
+}
+
+/// The address a reload answer says it bound for `kind`, e.g. `udp+tcp`.
+fn added_listener(body: &Value, kind: &str) -> SocketAddr {
+    let added = body["listeners"]["added"]
+        .as_array()
+        .expect("listeners.added");
+    added
+        .iter()
+        .filter_map(|l| l.as_str()?.strip_prefix(&format!("{kind} ")))
+        .map(|addr| addr.parse().expect("an address"))
+        .next()
+        .unwrap_or_else(|| panic!("no {kind} listener added: {body:#}"))
+}
+
+#[tokio::test]
+async fn a_changed_listen_address_is_bound_and_the_old_one_drains() {
+    let server = Reloadable::start(&www_config(1), &[]).await;
+    let old = server.routing.addr();
+    let www = q("www.route.test.", RecordType::A);
+    // Opened before the reload: served until the client is done with it.
+    let mut open = tcp_connect(old).await;
+    server.write("edgewise.toml", &www_config_on(2, "\"127.0.0.2:0\""));
     let (status, body) = status_post(server.routing.status(), "/reload", &[]).await;
-    assert_eq!(status, 409, "{body:#}");
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(
+        body["listeners"]["removed"],
+        serde_json::json!([format!("udp+tcp {old}")])
+    );
+    let new = added_listener(&body, "udp+tcp");
+    assert_eq!(new.ip().to_string(), "127.0.0.2");
+    for reply in [
+        hickory_udp(new, "www.route.test.", RecordType::A).await,
+        hickory_tcp(new, "www.route.test.", RecordType::A).await,
+    ] {
+        assert_eq!(ipv4s(&reply), ["192.0.2.10", "192.0.2.2"]);
+    }
+    assert_eq!(
+        udp_exchange_within(old, &www.bytes(), Duration::from_millis(500)).await,
+        None,
+        "the old address still answers over UDP"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(old).await.is_err(),
+        "the old address still accepts TCP"
+    );
+    tcp_send(&mut open, &www.bytes()).await;
+    let answer = tcp_recv(&mut open)
+        .await
+        .expect("the open connection is answered");
+    assert_eq!(
+        ipv4s(&crate::wire::Reply::new("tcp", answer)),
+        ["192.0.2.10", "192.0.2.2"]
+    );
+}
+
+#[tokio::test]
+async fn a_listen_address_that_cannot_be_bound_refuses_the_whole_reload() {
+    let server = Reloadable::start(&www_config(1), &[]).await;
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket to hold");
+    let taken = taken.local_addr().expect("its address");
+    server.write(
+        "edgewise.toml",
+        &www_config_on(2, &format!("\"127.0.0.1:0\", \"{taken}\"")),
+    );
+    let (status, body) = status_post(server.routing.status(), "/reload", &[]).await;
+    assert_eq!(status, 422, "{body:#}");
     let message = body["errors"][0].as_str().expect("a message");
     assert!(
-        message.contains("dns.listen") && message.contains("restart"),
+        message.contains("edgewise.toml:") && message.contains("dns.listen[1]"),
         "{message}"
     );
+    assert!(
+        message.contains(&format!("cannot bind {taken}")),
+        "{message}"
+    );
+    // Nothing of the refused config applies: the record change neither.
     assert_eq!(
         server.addresses("www.route.test.").await,
         ["192.0.2.1", "192.0.2.10"]

@@ -125,7 +125,7 @@ fn listening_ports(stderr: ChildStderr) -> (u16, u16, Vec<String>) {
             if let Some(zone) = line.split("serving zone ").nth(1) {
                 let _ = tx.send(("zone", zone.trim().to_string()));
             }
-            for kind in ["udp", "http"] {
+            for kind in ["udp+tcp", "http"] {
                 if let Some(addr) = line.split(&format!("listening on {kind} ")).nth(1) {
                     let _ = tx.send((kind, addr.trim().to_string()));
                 }
@@ -136,7 +136,7 @@ fn listening_ports(stderr: ChildStderr) -> (u16, u16, Vec<String>) {
     while udp.is_none() || http.is_none() {
         let (kind, addr) = rx
             .recv_timeout(Duration::from_secs(20))
-            .expect("server logs 'listening on udp/http ADDR'");
+            .expect("server logs 'listening on udp+tcp/http ADDR'");
         if kind == "zone" {
             zones.push(addr);
             continue;
@@ -146,7 +146,7 @@ fn listening_ports(stderr: ChildStderr) -> (u16, u16, Vec<String>) {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("address has a port");
-        if kind == "udp" {
+        if kind == "udp+tcp" {
             udp = Some(port)
         } else {
             http = Some(port)

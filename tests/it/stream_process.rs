@@ -58,7 +58,7 @@ impl Server {
         let deadline = Instant::now() + LIMIT;
         loop {
             let found = server.lines.lock().unwrap().iter().find_map(|line| {
-                let rest = line.split("stream API listening on http ").nth(1)?;
+                let rest = line.split("listening on stream API http ").nth(1)?;
                 rest.trim().parse::<SocketAddr>().ok()
             });
             if let Some(addr) = found {

@@ -321,3 +321,51 @@ origin = "app"
     );
     process.put("t", "x").await.expect("t takes puts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_api_moves_to_a_new_address_and_a_taken_one_refuses_the_reload() {
+    let process = Process::start(&config("", &stream("s", "24h"))).await;
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let taken = held.local_addr().expect("its address");
+    let blocked = config("", &format!("{}{}", stream("s", "24h"), stream("t", "24h"))).replacen(
+        r#"listen = ["127.0.0.1:0"]"#,
+        &format!(r#"listen = ["127.0.0.1:0", "{taken}"]"#),
+        1,
+    );
+    let (status, body) = process.reload(&blocked).await;
+    assert_eq!(status, 422, "{body:#}");
+    let message = body["errors"][0].as_str().expect("a reason");
+    assert!(
+        message.contains("stream.listen[1]") && message.contains(&format!("cannot bind {taken}")),
+        "{message}"
+    );
+    assert!(process.log.get("t").is_none(), "nothing of it applied");
+
+    let moved = config("", &stream("s", "24h")).replacen(
+        r#"listen = ["127.0.0.1:0"]"#,
+        r#"listen = ["127.0.0.2:0"]"#,
+        1,
+    );
+    let changes = process.reload_ok(&moved).await;
+    let listeners = &changes["stream"]["listeners"];
+    assert_eq!(
+        listeners["removed"],
+        json!([format!("stream API http {}", process.api)]),
+        "{changes:#}"
+    );
+    let new: SocketAddr = listeners["added"][0]
+        .as_str()
+        .and_then(|l| l.strip_prefix("stream API http "))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("an added listener: {changes:#}"));
+    assert!(
+        TcpStream::connect(process.api).await.is_err(),
+        "the old address still accepts"
+    );
+    let body = json!({"StreamName": "s", "PartitionKey": "k", "Data": b64(b"moved")});
+    let out = Client::new(new)
+        .call("PutRecord", &body)
+        .await
+        .unwrap_or_else(|e| panic!("PutRecord at the new address: {e:?}"));
+    assert_eq!(out["ShardId"], "shardId-000000000000");
+}

@@ -125,20 +125,25 @@ impl Edge {
         Edge::assemble(config, https_port, realtime_log, store, inflight)
     }
 
-    /// The edge for a reloaded `config`, sharing this one's cache, in-flight fills and
-    /// real-time log queue, so a reload loses no cached object and no log line. Objects of
-    /// distributions the new config no longer has are dropped.
+    /// The edge for a reloaded `config` (its first HTTPS listener on `https_port`), sharing
+    /// this one's cache, in-flight fills and real-time log queue, so a reload loses no
+    /// cached object and no log line. Objects of distributions the new config no longer has
+    /// are dropped.
     ///
     /// # Errors
     /// A folder origin that cannot be opened, or a GeoIP database that cannot be read.
-    pub fn reconfigured(&self, config: Arc<CdnConfig>) -> std::io::Result<Edge> {
+    pub fn reconfigured(
+        &self,
+        config: Arc<CdnConfig>,
+        https_port: Option<u16>,
+    ) -> std::io::Result<Edge> {
         let realtime_log = match (&self.realtime_log, &config.realtime_logs) {
             (Some(logger), Some(logs)) => Some(logger.reconfigured(logs, &config.distributions)),
             _ => None,
         };
         let edge = Edge::assemble(
             config,
-            self.https_port,
+            https_port,
             realtime_log,
             self.store.clone(),
             self.inflight.clone(),

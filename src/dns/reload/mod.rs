@@ -11,8 +11,11 @@
 //! runs in its own task, so a caller that goes away (an HTTP client hanging up) cannot stop
 //! it halfway, and it refuses to start or to commit once the server is shutting down.
 //!
-//! Settings bound to sockets and threads (listen addresses, workers, TCP limits) are not
-//! reloaded: a config that changes them is refused, saying a restart is needed.
+//! Listen addresses follow the config: new ones are bound before anything is committed (one
+//! that cannot be bound refuses the reload), removed ones stop accepting once it commits
+//! and close after their connections finish. Settings bound to threads and to the TCP
+//! admission (workers, TCP limits, file watching) are not reloaded: a config that changes
+//! them is refused, saying a restart is needed.
 
 mod serial;
 mod summary;
@@ -29,10 +32,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::server::{DnsSockets, bind_dns};
 use super::snapshot::Snapshot;
 use crate::config::{Config, ConfigError, ConfigErrors, DnsConfig, Sections};
 use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
+use crate::net::listeners::{BindError, ListenerSet};
 
 /// Starts reloads; cheap to clone (the status listener and the SIGHUP task share one).
 #[derive(Clone)]
@@ -49,6 +54,8 @@ struct Inner {
     in_force: tokio::sync::Mutex<DnsConfig>,
     /// Cancelled when the server shuts down.
     stop: CancellationToken,
+    dns: Arc<ListenerSet<DnsSockets>>,
+    status: Arc<ListenerSet<tokio::net::TcpListener>>,
 }
 
 /// Why a reload was refused. The previous configuration keeps serving in every case.
@@ -74,6 +81,8 @@ pub(super) struct Parts {
     pub health: Arc<HealthChecks>,
     pub in_force: DnsConfig,
     pub stop: CancellationToken,
+    pub dns: Arc<ListenerSet<DnsSockets>>,
+    pub status: Arc<ListenerSet<tokio::net::TcpListener>>,
 }
 
 // === impl Reloader ===
@@ -88,6 +97,8 @@ impl Reloader {
                 status_token: ArcSwapOption::new(parts.in_force.status_token.clone().map(Arc::new)),
                 in_force: tokio::sync::Mutex::new(parts.in_force),
                 stop: parts.stop,
+                dns: parts.dns,
+                status: parts.status,
             }),
         }
     }
@@ -167,7 +178,7 @@ impl Inner {
             return Err(ReloadError::ShuttingDown);
         }
         let path = self.path.clone();
-        let (mut config, geo) = tokio::task::spawn_blocking(move || read(&path))
+        let (file, mut config, geo) = tokio::task::spawn_blocking(move || read(&path))
             .await
             .map_err(ReloadError::Task)??;
         let changed = restart_only_changes(&in_force, &config);
@@ -183,25 +194,40 @@ impl Inner {
         })
         .await
         .map_err(ReloadError::Task)?;
+        let workers = in_force.workers;
+        let dns = (self.dns)
+            .stage(&config.listen, |addr| bind_dns(addr, workers))
+            .map_err(|e| bind_failure(&file, &self.path, &e))?;
+        let status = (self.status)
+            .stage(&config.status_listen, crate::net::bound_tcp_listener)
+            .map_err(|e| bind_failure(&file, &self.path, &e))?;
         if self.stop.is_cancelled() {
             return Err(ReloadError::ShuttingDown);
         }
-        let summary = ReloadSummary::between(&in_force, &config, staged.changes.clone());
+        let mut summary = ReloadSummary::between(&in_force, &config, staged.changes.clone());
         self.health.commit(staged);
         self.snapshot.store(Arc::new(snapshot));
         self.status_token
             .store(config.status_token.clone().map(Arc::new));
+        summary.listeners = dns.commit();
+        summary.listeners.extend(status.commit());
         *in_force = config;
         Ok(summary)
     }
 }
 
+/// A new address that cannot be bound, said at its config key as a start says it.
+fn bind_failure(file: &Config, path: &Path, e: &BindError) -> ReloadError {
+    ReloadError::Invalid(file.reload_bind_errors(path, e.addr, &e.source, &["dns"]))
+}
+
 /// Loads and checks `path` as `edgewise-dns check` and a start do (its own sections only:
-/// a broken `[cdn]` is not this process's to refuse), and opens its geo databases.
-fn read(path: &Path) -> Result<(DnsConfig, GeoDb), ReloadError> {
-    let config = Config::load_sections(path, Sections::Dns).map_err(ReloadError::Invalid)?;
+/// a broken `[cdn]` is not this process's to refuse), and opens its geo databases. The
+/// file (its `[dns]` taken out) still says where each listen address is written.
+fn read(path: &Path) -> Result<(Config, DnsConfig, GeoDb), ReloadError> {
+    let mut config = Config::load_sections(path, Sections::Dns).map_err(ReloadError::Invalid)?;
     config.check_paths().map_err(ReloadError::Invalid)?;
-    let Some(dns) = config.dns else {
+    let Some(dns) = config.dns.take() else {
         return Err(ReloadError::Invalid(ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
             line: 0,
@@ -211,14 +237,12 @@ fn read(path: &Path) -> Result<(DnsConfig, GeoDb), ReloadError> {
         }])));
     };
     let geo = GeoDb::open(&dns.geo)?;
-    Ok((dns, geo))
+    Ok((config, dns, geo))
 }
 
-/// The keys whose new values only a restart can apply: sockets, threads and TCP limits.
+/// The keys whose new values only a restart can apply: threads, file watching and TCP limits.
 fn restart_only_changes(old: &DnsConfig, new: &DnsConfig) -> Vec<&'static str> {
     [
-        ("dns.listen", old.listen != new.listen),
-        ("dns.status_listen", old.status_listen != new.status_listen),
         ("dns.workers", old.workers != new.workers),
         ("dns.watch_zones", old.watch_zones != new.watch_zones),
         (

@@ -7,12 +7,15 @@ use serde::Serialize;
 use crate::config::DnsConfig;
 use crate::config::dns::ZoneData;
 use crate::health::HealthChanges;
+use crate::net::listeners::ListenerChanges;
 
-/// Zones and health checks before and after a reload.
+/// Zones, health checks and listeners before and after a reload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReloadSummary {
     pub zones: ZoneChanges,
     pub health_checks: HealthChanges,
+    /// Addresses bound and retired (`udp+tcp` for `listen`, `http` for `status_listen`).
+    pub listeners: ListenerChanges,
 }
 
 /// Zones by what the reload did to them; added and changed ones with their new figures.
@@ -55,6 +58,7 @@ impl ReloadSummary {
         ReloadSummary {
             zones,
             health_checks,
+            listeners: ListenerChanges::default(),
         }
     }
 }
@@ -83,6 +87,13 @@ impl fmt::Display for ReloadSummary {
             .collect();
         if !said.is_empty() {
             write!(f, "; health checks: {}", said.join(", "))?;
+        }
+        let listeners = &self.listeners;
+        if !listeners.is_empty() {
+            let changes: Vec<String> = (listeners.added.iter().map(|l| format!("added {l}")))
+                .chain(listeners.removed.iter().map(|l| format!("removed {l}")))
+                .collect();
+            write!(f, "; listeners: {}", changes.join(", "))?;
         }
         Ok(())
     }
