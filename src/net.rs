@@ -1,10 +1,11 @@
-//! Socket set-up shared by every server, listener sets that reloads change, the connection
-//! admission and accept loop the DNS process's TCP listeners share, and bearer-token
-//! checks for control endpoints.
+//! Socket set-up shared by every server, listener sets that reloads change, the HTTP serve
+//! loop of the CDN and the stream API, the per-client admission and accept loop of DNS
+//! over TCP and the control listeners, and bearer-token checks for control endpoints.
 
 pub mod accept;
 pub mod admission;
 pub mod bearer;
+pub mod http;
 pub mod listeners;
 pub mod tls;
 

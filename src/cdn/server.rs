@@ -1,6 +1,6 @@
-//! Listeners: HTTPS (rustls, ALPN h2 + http/1.1) and plain HTTP, served by hyper-util's
-//! auto builder with header timeouts, header size limits, a connection cap, and a graceful
-//! drain on shutdown; plus the admin listener.
+//! Listeners: HTTPS (rustls, ALPN h2 + http/1.1) and plain HTTP, served by the shared
+//! [`crate::net::http`] loop (header timeouts and size limits, a connection cap, a graceful
+//! drain on shutdown), plus the admin listener; reloads change their addresses.
 
 use std::convert::Infallible;
 use std::io;
@@ -10,15 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::admin;
@@ -27,6 +24,7 @@ use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
 use super::reload::{Companion, Live, Reloader};
 use super::zero_copy::ZeroCopy;
 use crate::config::CdnConfig;
+use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
 use crate::net::listeners::{BindError, ListenerChanges, ListenerSet, StagedListeners};
 use crate::net::tls::{self, TlsError};
 
@@ -154,19 +152,16 @@ impl CdnServer {
         if self.realtime_log.take().is_some() {
             warn!("real-time logs are configured but no writer drains them; records are dropped");
         }
-        let slots = Arc::new(Semaphore::new(self.config.max_connections));
-        let connections = TaskTracker::new();
+        let connections = Arc::new(HttpConnections::new("CDN", self.config.max_connections));
         let mut tasks = JoinSet::new();
         for https in [true, false] {
-            let ctx = Arc::new(Accept {
+            let viewer = Arc::new(Viewer {
                 live: self.live.clone(),
-                config: self.config.clone(),
                 https,
-                slots: slots.clone(),
-                connections: connections.clone(),
                 shutdown: shutdown.clone(),
             });
-            let (listeners, token) = (self.listeners.clone(), shutdown.clone());
+            let (listeners, connections) = (self.listeners.clone(), connections.clone());
+            let token = shutdown.clone();
             tasks.spawn(async move {
                 let set = if https {
                     &listeners.https
@@ -174,7 +169,14 @@ impl CdnServer {
                     &listeners.http
                 };
                 set.serve(token, |listener, retire| {
-                    ctx.clone().serve(listener, retire)
+                    let (connections, viewer) = (connections.clone(), viewer.clone());
+                    async move {
+                        connections
+                            .accept(listener, retire, |stream, peer| {
+                                viewer.clone().connection(stream, peer)
+                            })
+                            .await;
+                    }
                 })
                 .await;
             });
@@ -202,68 +204,29 @@ impl CdnServer {
                 .await;
         });
         while tasks.join_next().await.is_some() {}
-        connections.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
-            .await
-            .is_err()
-        {
-            warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
-        }
+        connections.drain(DRAIN_TIMEOUT).await;
     }
 }
 
-/// One listener's accept loop and what its connections need.
-struct Accept {
+/// What a viewer connection of one kind (HTTPS or plain) needs.
+struct Viewer {
     live: Arc<Live>,
-    /// The settings fixed at start.
-    config: Arc<CdnConfig>,
-    /// An HTTPS listener: connections are accepted with the live TLS setup.
+    /// HTTPS: connections are accepted with the live TLS setup.
     https: bool,
-    slots: Arc<Semaphore>,
-    /// Every connection task, so shutdown can wait for them to drain.
-    connections: TaskTracker,
     shutdown: CancellationToken,
 }
 
-impl Accept {
-    /// Accepts until `retire` (a reload removed the address, or shutdown); the connections
-    /// run on, tracked, until they finish or shutdown drains them.
-    async fn serve(self: Arc<Self>, listener: TcpListener, retire: CancellationToken) {
-        let this = self;
-        loop {
-            let accepted = tokio::select! {
-                () = retire.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    warn!("accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let Ok(permit) = this.slots.clone().try_acquire_owned() else {
-                debug!(
-                    "connection from {peer} refused: {} connections open",
-                    this.config.max_connections
-                );
-                continue;
-            };
-            let this = this.clone();
-            this.connections.clone().spawn(async move {
-                this.connection(stream, peer).await;
-                drop(permit);
-            });
-        }
-    }
-
-    async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(true);
+impl Viewer {
+    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         // Timeouts and limits as configured when the connection arrived (a reload may change
         // them for the next ones).
         let settings = self.live.edge();
         let settings = settings.config();
+        let limits = HttpLimits {
+            header_timeout: settings.header_timeout,
+            max_header_size: settings.max_header_size,
+            h2_keep_alive: Some(settings.idle_timeout),
+        };
         let tls = if self.https { self.live.tls() } else { None };
         let io = match tls {
             Some(tls) => {
@@ -295,30 +258,7 @@ impl Accept {
             let answer = Box::pin(async move { edge.handle(request, conn).await });
             async move { Ok::<_, Infallible>(answer.await) }
         });
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(settings.header_timeout)
-            .max_buf_size(settings.max_header_size.max(8192));
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(settings.max_header_size).unwrap_or(u32::MAX))
-            .keep_alive_interval(Some(settings.idle_timeout))
-            .keep_alive_timeout(settings.header_timeout);
-        let connection = builder.serve_connection(TokioIo::new(io), service);
-        tokio::pin!(connection);
-        // On shutdown: no new requests on this connection (HTTP/2 GOAWAY, HTTP/1.1 closes after
-        // the current response), but those in flight finish.
-        let result = tokio::select! {
-            result = connection.as_mut() => result,
-            () = self.shutdown.cancelled() => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
-        };
-        if let Err(e) = result {
+        if let Err(e) = serve_connection(TokioIo::new(io), service, limits, &self.shutdown).await {
             debug!("connection from {peer}: {e}");
         }
     }

@@ -1,6 +1,6 @@
-//! The accept loop the DNS process's TCP listeners share (DNS over TCP and the status
-//! listener): every connection goes through [`Admission`], runs as its own task, and is
-//! waited for at shutdown.
+//! The accept loop of the listeners that admit per client (DNS over TCP, the DNS status
+//! listener and the CDN admin listener): every connection goes through [`Admission`], runs
+//! as its own task, and is waited for when the loop ends.
 
 use std::future::Future;
 use std::net::SocketAddr;

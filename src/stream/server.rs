@@ -12,30 +12,30 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::api::Api;
 use super::delivery::DeliveryStats;
 use super::log::{Log, LogError, LogOptions};
 use super::reload::{self, StreamControl};
 use crate::config::{CdnConfig, StreamConfig};
+use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
 use crate::net::listeners::{BindError, ListenerSet};
 use crate::net::tls::{self, TlsError};
 
-/// A request's headers must arrive within this.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests are at most 5 MiB of records, base64-inflated; 8 KiB of headers is far more
-/// than the SDKs send.
-const MAX_HEADER_BYTES: usize = 64 << 10;
+/// Headers within 10 s; requests are at most 5 MiB of records, base64-inflated, and 64 KiB
+/// of headers is far more than the SDKs send.
+const LIMITS: HttpLimits = HttpLimits {
+    header_timeout: Duration::from_secs(10),
+    max_header_size: 64 << 10,
+    h2_keep_alive: None,
+};
 const MAX_CONNECTIONS: usize = 4096;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -170,19 +170,17 @@ impl StreamServer {
     pub async fn run(self, shutdown: CancellationToken) {
         let maintenance = self.log.spawn_maintenance(shutdown.clone());
         self.control.start(shutdown.clone());
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let connections = TaskTracker::new();
+        let connections = Arc::new(HttpConnections::new("stream API", MAX_CONNECTIONS));
         let mut accepting = JoinSet::new();
         for https in [false, true] {
-            let ctx = Accepting {
+            let ctx = Arc::new(Accepting {
                 https,
                 control: self.control.clone(),
                 api: self.api.clone(),
-                slots: slots.clone(),
-                connections: connections.clone(),
                 shutdown: shutdown.clone(),
-            };
-            let (control, token) = (self.control.clone(), shutdown.clone());
+            });
+            let (control, connections) = (self.control.clone(), connections.clone());
+            let token = shutdown.clone();
             accepting.spawn(async move {
                 let listeners = control.listeners();
                 let set = if https {
@@ -191,118 +189,57 @@ impl StreamServer {
                     &listeners.http
                 };
                 set.serve(token, |listener, retire| {
-                    accept_loop(listener, ctx.clone(), retire)
+                    let (connections, ctx) = (connections.clone(), ctx.clone());
+                    async move {
+                        connections
+                            .accept(listener, retire, |stream, peer| {
+                                ctx.clone().connection(stream, peer)
+                            })
+                            .await;
+                    }
                 })
                 .await;
             });
         }
         while accepting.join_next().await.is_some() {}
-        connections.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
-            .await
-            .is_err()
-        {
-            warn!("stream API connections still open after {DRAIN_TIMEOUT:?}; closing them");
-        }
+        connections.drain(DRAIN_TIMEOUT).await;
         self.control.join().await;
         let _ = maintenance.await;
     }
 }
 
 /// What every API connection of one kind (plain or HTTPS) needs.
-#[derive(Clone)]
 struct Accepting {
     https: bool,
     /// Holds the TLS setup in force.
     control: Arc<StreamControl>,
     api: Arc<Api>,
-    slots: Arc<Semaphore>,
-    /// Every connection task, so shutdown can wait for them to drain.
-    connections: TaskTracker,
     shutdown: CancellationToken,
 }
 
-/// Accepts until `retire` (a reload removed the address, or shutdown); the connections run
-/// on, tracked, until they finish or shutdown drains them.
-async fn accept_loop(listener: TcpListener, ctx: Accepting, retire: CancellationToken) {
-    loop {
-        let accepted = tokio::select! {
-            () = retire.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                warn!("stream API accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
-            debug!("stream API connection from {peer} refused: {MAX_CONNECTIONS} open");
-            continue;
-        };
-        // The TLS setup in force when the connection arrived (a reload may renew it).
-        let tls = if ctx.https {
-            match ctx.control.listeners().tls.load_full() {
-                Some(tls) => Some(TlsAcceptor::from(tls)),
-                None => {
-                    debug!("stream API connection from {peer} closed: no TLS setup");
-                    continue;
-                }
+impl Accepting {
+    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+        let io = if self.https {
+            // The TLS setup in force when the connection arrived (a reload may renew it).
+            let Some(tls) = self.control.listeners().tls.load_full() else {
+                return debug!("stream API connection from {peer} closed: no TLS setup");
+            };
+            let accept = TlsAcceptor::from(tls).accept(stream);
+            match tokio::time::timeout(LIMITS.header_timeout, accept).await {
+                Ok(Ok(tls)) => Either::Left(tls),
+                Ok(Err(e)) => return debug!("stream API TLS handshake with {peer}: {e}"),
+                Err(_) => return debug!("stream API TLS handshake with {peer} timed out"),
             }
         } else {
-            None
+            Either::Right(stream)
         };
-        let (api, shutdown) = (ctx.api.clone(), ctx.shutdown.clone());
-        ctx.connections.spawn(async move {
-            connection(stream, peer, tls, api, shutdown).await;
-            drop(permit);
+        let api = self.api.clone();
+        let service = service_fn(move |request| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(api.handle(request, peer).await) }
         });
-    }
-}
-
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
-    api: Arc<Api>,
-    shutdown: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
-    let service = service_fn(move |request| {
-        let api = api.clone();
-        async move { Ok::<_, Infallible>(api.handle(request, peer).await) }
-    });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
-    let io = match tls {
-        Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
-        {
-            Ok(Ok(tls)) => Either::Left(tls),
-            Ok(Err(e)) => return debug!("stream API TLS handshake with {peer}: {e}"),
-            Err(_) => return debug!("stream API TLS handshake with {peer} timed out"),
-        },
-        None => Either::Right(stream),
-    };
-    let connection = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
+        if let Err(e) = serve_connection(TokioIo::new(io), service, LIMITS, &self.shutdown).await {
+            debug!("stream API connection from {peer}: {e}");
         }
-    };
-    if let Err(e) = result {
-        debug!("stream API connection from {peer}: {e}");
     }
 }
