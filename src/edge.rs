@@ -68,6 +68,8 @@ pub struct Edge {
     cdn: Option<CdnServer>,
     stream: Option<StreamServer>,
     realtime: Option<(RealtimeLogReceiver, String)>,
+    /// Set by [`Edge::reload_from`]; SIGHUP runs it.
+    reloader: Option<Arc<Reloader>>,
 }
 
 impl Edge {
@@ -90,6 +92,7 @@ impl Edge {
             cdn,
             stream,
             realtime,
+            reloader: None,
         })
     }
 
@@ -104,19 +107,20 @@ impl Edge {
     /// Lets SIGHUP and the admin API's `POST /reload` re-read `path` (the file the config came
     /// from) and apply its `[cdn]` and `[stream]` together without a restart.
     pub fn reload_from(&mut self, path: PathBuf) {
-        let companion = self
-            .stream
-            .as_ref()
-            .map(|stream| Arc::new(StreamCompanion(stream.control())) as Arc<dyn Companion>);
-        if let Some(cdn) = &mut self.cdn {
-            cdn.reload_from(path, companion);
-        }
+        let companion: Arc<dyn Companion> = match &self.stream {
+            Some(stream) => Arc::new(StreamCompanion(stream.control())),
+            None => Arc::new(NoStream),
+        };
+        self.reloader = Some(match &mut self.cdn {
+            Some(cdn) => cdn.reload_from(path, Some(companion)),
+            None => Arc::new(Reloader::new(path, None, Some(companion))),
+        });
     }
 
     /// Serves until `shutdown`, then drains and closes everything. SIGHUP reloads the config
     /// when [`reload_from`](Self::reload_from) named the file.
     pub async fn run(self, shutdown: CancellationToken) {
-        if let Some(reloader) = self.cdn.as_ref().and_then(CdnServer::reloader) {
+        if let Some(reloader) = self.reloader.clone() {
             match signal(SignalKind::hangup()) {
                 Ok(hangups) => {
                     tokio::spawn(reload_on_hangup(hangups, reloader, shutdown.clone()));
@@ -175,6 +179,27 @@ impl Companion for StreamCompanion {
                 .map_or_else(|| e.to_string(), |site| site.to_string())),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+/// A process without `[stream]`: a reload that adds one is refused.
+struct NoStream;
+
+impl Companion for NoStream {
+    fn stage(&self, config: &Config) -> Result<Box<dyn StagedCompanion>, String> {
+        match config.stream {
+            Some(_) => Err("[stream] was added: starting the stream API needs a restart".into()),
+            None => Ok(Box::new(NothingStaged)),
+        }
+    }
+}
+
+/// [`NoStream`]'s part of a reload: nothing.
+struct NothingStaged;
+
+impl StagedCompanion for NothingStaged {
+    fn commit(self: Box<Self>) -> Result<(&'static str, serde_json::Value), String> {
+        Ok(("stream", serde_json::Value::Null))
     }
 }
 

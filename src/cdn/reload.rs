@@ -39,7 +39,7 @@ pub enum ReloadError {
     /// The file does not validate: exactly what `check` prints.
     #[error("{0}")]
     Config(ConfigErrors),
-    #[error("the config file has no [cdn] section")]
+    #[error("the config file has no [cdn] section: stopping the CDN needs a restart")]
     NoCdn,
     /// Settings bound to sockets or memory at start.
     #[error("these settings change only with a restart: {}", .0.join(", "))]
@@ -161,28 +161,34 @@ impl Staged<'_> {
     }
 }
 
-/// Re-reads a config file into a [`Live`], one reload at a time.
+/// Re-reads a config file into a [`Live`] and its listeners (when the process runs a CDN)
+/// and the [`Companion`], one reload at a time.
 pub struct Reloader {
     path: PathBuf,
-    live: Arc<Live>,
-    listeners: Arc<CdnListeners>,
+    cdn: Option<CdnParts>,
     companion: Option<Arc<dyn Companion>>,
     /// Two reloads at once would race to swap; the second waits for the first.
     running: tokio::sync::Mutex<()>,
 }
 
+/// What a reload changes of a running CDN.
+#[derive(Clone)]
+pub struct CdnParts {
+    pub live: Arc<Live>,
+    pub listeners: Arc<CdnListeners>,
+}
+
 impl Reloader {
-    /// Reloads `live` and `listeners` from `path`, and `companion` with them.
+    /// Reloads `cdn` (none: the process runs no CDN, and a config that adds one needs a
+    /// restart) from `path`, and `companion` with it.
     pub fn new(
         path: PathBuf,
-        live: Arc<Live>,
-        listeners: Arc<CdnListeners>,
+        cdn: Option<CdnParts>,
         companion: Option<Arc<dyn Companion>>,
     ) -> Reloader {
         Reloader {
             path,
-            live,
-            listeners,
+            cdn,
             companion,
             running: tokio::sync::Mutex::new(()),
         }
@@ -198,16 +204,23 @@ impl Reloader {
     pub async fn reload(&self) -> Result<Summary, ReloadError> {
         let _one_at_a_time = self.running.lock().await;
         let path = self.path.clone();
-        let (live, companion) = (self.live.clone(), self.companion.clone());
-        let listeners = self.listeners.clone();
+        let (parts, companion) = (self.cdn.clone(), self.companion.clone());
         let result = tokio::task::spawn_blocking(move || {
             let config =
                 Config::load_sections(&path, Sections::Cdn).map_err(ReloadError::Config)?;
-            let cdn = config.cdn.as_ref().ok_or(ReloadError::NoCdn)?;
-            let addresses = listeners.stage(cdn).map_err(|e| {
-                ReloadError::Config(config.reload_bind_errors(&path, e.addr, &e.source, &["cdn"]))
-            })?;
-            let staged = live.stage(cdn, addresses.https_port())?;
+            let cdn = match (parts.as_ref(), config.cdn.as_ref()) {
+                (Some(parts), Some(cdn)) => {
+                    let addresses = parts.listeners.stage(cdn).map_err(|e| {
+                        let errors = config.reload_bind_errors(&path, e.addr, &e.source, &["cdn"]);
+                        ReloadError::Config(errors)
+                    })?;
+                    let staged = parts.live.stage(cdn, addresses.https_port())?;
+                    Some((staged, addresses))
+                }
+                (Some(_), None) => return Err(ReloadError::NoCdn),
+                (None, Some(_)) => return Err(ReloadError::NeedsRestart(vec!["[cdn] (added)"])),
+                (None, None) => None,
+            };
             let companion = companion
                 .map(|c| c.stage(&config))
                 .transpose()
@@ -217,8 +230,14 @@ impl Reloader {
                 .map(StagedCompanion::commit)
                 .transpose()
                 .map_err(ReloadError::Companion)?;
-            let mut summary = staged.commit();
-            summary.listeners = addresses.commit();
+            let mut summary = match cdn {
+                Some((staged, addresses)) => {
+                    let mut summary = staged.commit();
+                    summary.listeners = addresses.commit();
+                    summary
+                }
+                None => Summary::default(),
+            };
             summary.companions.extend(part);
             Ok(summary)
         })
@@ -234,11 +253,11 @@ impl Reloader {
                 certificates = summary.certificates,
                 listeners_added = ?summary.listeners.added,
                 listeners_removed = ?summary.listeners.removed,
-                "CDN config reloaded from {}",
+                "config reloaded from {}",
                 self.path.display()
             ),
             Err(e) => tracing::error!(
-                "CDN reload from {} refused, the running config keeps serving: {e}",
+                "reload of {} refused, the running config keeps serving: {e}",
                 self.path.display()
             ),
         }

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use super::admin;
 use super::proxy::{Conn, Edge};
 use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
-use super::reload::{Companion, Live, Reloader};
+use super::reload::{CdnParts, Companion, Live, Reloader};
 use super::zero_copy::ZeroCopy;
 use crate::config::CdnConfig;
 use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
@@ -120,13 +120,18 @@ impl CdnServer {
 
     /// Lets `POST /reload` (and [`reloader`](Self::reloader)) re-read `path`, the file this
     /// server's config came from, applying it to `companion` too (the process's stream side).
-    pub fn reload_from(&mut self, path: PathBuf, companion: Option<Arc<dyn Companion>>) {
-        self.reloader = Some(Arc::new(Reloader::new(
-            path,
-            self.live.clone(),
-            self.listeners.clone(),
-            companion,
-        )));
+    pub fn reload_from(
+        &mut self,
+        path: PathBuf,
+        companion: Option<Arc<dyn Companion>>,
+    ) -> Arc<Reloader> {
+        let parts = CdnParts {
+            live: self.live.clone(),
+            listeners: self.listeners.clone(),
+        };
+        let reloader = Arc::new(Reloader::new(path, Some(parts), companion));
+        self.reloader = Some(reloader.clone());
+        reloader
     }
 
     /// What reloads the config, once [`reload_from`](Self::reload_from) named the file.

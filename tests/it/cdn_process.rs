@@ -406,7 +406,7 @@ fn sighup_applies_an_edited_config_and_keeps_the_old_one_when_the_edit_is_broken
     assert_ne!(edited, text);
     std::fs::write(&path, &edited).unwrap();
     server.kill("-HUP");
-    server.log_line("CDN config reloaded from");
+    server.log_line("config reloaded from");
     assert!(server.running(), "SIGHUP does not stop the process");
     assert_eq!(admin_with("rotated-token"), "404", "the new admin token");
     assert_eq!(admin_with("change-me"), "401", "the old admin token");

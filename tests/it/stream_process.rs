@@ -206,3 +206,28 @@ pub async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> boo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn sighup_reloads_an_edgewise_cdn_that_serves_only_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = "[[stream.streams]]\nname = \"s\"\nshards = 1\n";
+    let path = write_config(dir.path(), &crate::stream_harness::config("", one));
+    let mut server = Server::start(&path);
+    let two = format!("{one}[[stream.streams]]\nname = \"t\"\nshards = 1\n");
+    write_config(dir.path(), &crate::stream_harness::config("", &two));
+    let pid = server.pid().to_string();
+    let sent = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -HUP {pid}");
+    wait_for("the reload's log line", LIMIT, || {
+        server.stderr().contains("config reloaded from")
+    })
+    .await;
+    let body = serde_json::json!({"StreamName": "t", "PartitionKey": "k", "Data": "aGk="});
+    let out = crate::stream_harness::Client::new(server.addr)
+        .call("PutRecord", &body)
+        .await
+        .unwrap_or_else(|e| panic!("PutRecord to the stream the reload added: {e:?}"));
+    assert_eq!(out["ShardId"], "shardId-000000000000");
+    let status = server.terminate();
+    assert!(status.success(), "{status}:\n{}", server.stderr());
+}
