@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use edgewise::cdn::CdnServer;
 use edgewise::cdn::realtime_log::RealtimeLogReceiver;
+use edgewise::cdn::reload::Reloader;
 use edgewise::config::{CdnConfig, Config};
 use http::{HeaderMap, Method, Request, Version};
 use http_body_util::{BodyExt, Full};
@@ -89,6 +90,8 @@ pub struct Cdn {
     pub handle: Option<JoinHandle<()>>,
     /// The real-time log queue when the config has `[cdn.realtime_logs]`, for a test writer.
     pub realtime_log: Option<RealtimeLogReceiver>,
+    /// What `POST /reload` runs, for tests that reload without the admin API.
+    pub reloader: Arc<Reloader>,
     roots: Arc<RootCertStore>,
 }
 
@@ -137,7 +140,7 @@ url = "{}"
         std::fs::write(&path, toml).unwrap();
         let cdn = load_cdn(&path);
         let mut server = CdnServer::bind(&cdn).unwrap_or_else(|e| panic!("CDN bind: {e}"));
-        server.reload_from(path.clone(), None);
+        let reloader = server.reload_from(path.clone(), None);
         let realtime_log = server.realtime_log_receiver();
         let mut roots = RootCertStore::empty();
         for files in &cdn.certs {
@@ -160,6 +163,7 @@ url = "{}"
             handle: Some(handle),
             realtime_log,
             roots: Arc::new(roots),
+            reloader,
         }
     }
 

@@ -1,7 +1,8 @@
 //! CDN hot reload through the admin API: requests keep flowing across many reloads and each
-//! is answered wholly by one config; a broken config or a restart-only change is refused
-//! with its reasons while the old config keeps serving; cached objects survive unless their
-//! distribution goes; certificates are re-read from disk.
+//! is answered wholly by one config; a broken config or an address that cannot be bound is
+//! refused with its reasons while the old config keeps serving; moved listeners drain;
+//! cached objects survive unless their distribution goes; certificates are re-read from
+//! disk; reloads racing shutdown never hang it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -322,4 +323,46 @@ async fn a_new_admin_token_applies_at_once_and_reloads_need_the_token() {
         )
         .await;
     assert_eq!(new.status, 201, "{}", new.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_racing_shutdown_land_whole_or_are_refused_and_the_cdn_still_stops() {
+    let (a, b, shared) = origins().await;
+    let mut cdn = Cdn::start(&versioned(&shared, &a, "")).await;
+    // A listener move too: one committed during shutdown must not keep a socket open.
+    let moved = versioned(&shared, &b, "").replace(
+        r#"http_listen = ["127.0.0.1:0"]"#,
+        r#"http_listen = ["127.0.0.2:0"]"#,
+    );
+    std::fs::write(cdn.dir.path().join("edgewise.toml"), moved).unwrap();
+    let reloads: Vec<_> = (0..4)
+        .map(|_| {
+            let reloader = cdn.reloader.clone();
+            tokio::spawn(async move { reloader.reload().await.map(|s| s.listeners) })
+        })
+        .collect();
+    cdn.token.cancel();
+    let limit = std::time::Duration::from_secs(20);
+    let handle = cdn.handle.take().expect("running");
+    tokio::time::timeout(limit, handle)
+        .await
+        .expect("the CDN stops while reloads run")
+        .expect("the server task");
+    let mut added = Vec::new();
+    for reload in reloads {
+        let outcome = tokio::time::timeout(limit, reload)
+            .await
+            .expect("no reload hangs")
+            .expect("the reload task");
+        if let Ok(listeners) = outcome {
+            added.extend(listeners.added);
+        }
+    }
+    for listener in added {
+        let addr = listener.strip_prefix("http ").expect("an HTTP listener");
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "{addr} still accepts after shutdown"
+        );
+    }
 }
