@@ -38,6 +38,7 @@ mod fixture;
 mod harness;
 mod health_checks;
 mod mmdb;
+mod readme_first;
 mod stream_api;
 mod stream_boto3;
 mod stream_delivery;
