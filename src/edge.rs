@@ -225,7 +225,7 @@ async fn reload_on_hangup(
                 if received.is_none() {
                     return;
                 }
-                info!("SIGHUP: reloading the config");
+                info!("SIGHUP received, reloading {}", reloader.path().display());
                 let _ = reloader.reload().await;
             }
         }

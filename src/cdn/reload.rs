@@ -194,6 +194,11 @@ impl Reloader {
         }
     }
 
+    /// The config file reloads read.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Reads and validates the file's `[cdn]`, `[stream]` and `[geo]` as a start does (a
     /// broken `[dns]` is not this process's to refuse), stages its `[cdn]` and the
     /// companion's part, then commits both; logs the outcome.

@@ -1,7 +1,7 @@
 //! The README's first command, as a user runs it:
 //!
 //! ```sh
-//! (trap 'kill 0' EXIT; target/release/edgewise-dns & target/release/edgewise-cdn)
+//! bash -c 'trap "kill 0" EXIT; target/release/edgewise-dns & target/release/edgewise-cdn & wait -n'
 //! ```
 //!
 //! the same shell shape on the test's builds of both binaries, in a temporary folder that
@@ -214,6 +214,41 @@ fn signal(pid: i32, signal: Signal) {
         .unwrap_or_else(|e| panic!("kill -{signal:?} {pid}: {e}"));
 }
 
+/// Runs the README's command in `dir` (which holds `config/`), in a process group of its
+/// own, both servers' output appended to `log`.
+fn launch(dir: &Path, log: &Path) -> Child {
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let command = format!("trap \"kill 0\" EXIT; {DNS_BIN} & {CDN_BIN} & wait -n");
+    Command::new("bash")
+        .args(["-c", &command])
+        .current_dir(dir)
+        // As from a terminal the user set nothing in: the default config path, info logs.
+        .env_remove("EDGEWISE_CONFIG")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .expect("run bash")
+}
+
+/// SIGKILLs the process group when dropped (a no-op once it has ended by itself).
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = Pid::from_raw(self.0) {
+            let _ = rustix::process::kill_process_group(group, Signal::KILL);
+        }
+    }
+}
+
 /// The README's command running in its own process group (so its `kill 0` reaches only
 /// the shells and the servers, never this test); the group is SIGKILLed if the test fails.
 struct Readme {
@@ -271,25 +306,7 @@ impl Readme {
         std::fs::write(&config, rewrite(&example, &ports)).unwrap();
 
         let log = dir.path().join("readme-first.log");
-        let out = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let command = format!("(trap 'kill 0' EXIT; {DNS_BIN} & {CDN_BIN})");
-        let bash = Command::new("bash")
-            .args(["-c", &command])
-            .current_dir(dir.path())
-            // As from a terminal the user set nothing in: the default config path, info logs.
-            .env_remove("EDGEWISE_CONFIG")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .process_group(0)
-            .spawn()
-            .expect("run bash");
+        let bash = launch(dir.path(), &log);
         let mut readme = Readme {
             bash,
             dns: 0,
@@ -336,7 +353,7 @@ impl Readme {
             }
             std::thread::sleep(POLL);
         }
-        // The servers: children of the `( ... )` subshell, in the command's process group.
+        // The servers: children of the shell, in the command's process group.
         let group = readme.bash.id() as i32;
         let members = group_members(group);
         let find = |name: &str| {
@@ -587,8 +604,8 @@ fn sighup_reloads_both_servers_started_by_the_readme_first_command() {
     }
 
     // 2. Edit the zone file (an address, and the serial) and the CDN section (a host for
-    // the distribution), then SIGHUP each server. The example's [[dns.zones]] `soa` replaces
-    // the zone file's SOA, so the serial in force is the one in edgewise.toml: bump both.
+    // the distribution), then SIGHUP each server. The zone file holds the SOA, so its serial
+    // is the one to bump.
     edit(
         &readme.path("config/zones/home.example.zone"),
         &[
@@ -601,13 +618,10 @@ fn sighup_reloads_both_servers_started_by_the_readme_first_command() {
     );
     edit(
         &readme.path("config/edgewise.toml"),
-        &[
-            ("serial = 2026112501", "serial = 2026112502"),
-            (
-                "hosts = [\"media.home.example\",",
-                "hosts = [\"reloaded.test\", \"media.home.example\",",
-            ),
-        ],
+        &[(
+            "hosts = [\"media.home.example\",",
+            "hosts = [\"reloaded.test\", \"media.home.example\",",
+        )],
     );
     signal(readme.dns, Signal::HUP);
     signal(readme.cdn, Signal::HUP);
@@ -690,4 +704,41 @@ fn sighup_reloads_both_servers_started_by_the_readme_first_command() {
         "the CDN's HTTPS port is closed"
     );
     eprintln!("readme_first: {:?}", started.elapsed());
+}
+
+#[test]
+fn a_server_that_cannot_start_stops_the_other_one_too() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&repo.join("config"), &dir.path().join("config"));
+    let config = dir.path().join("config/edgewise.toml");
+    let ports = free_ports();
+    let example = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, rewrite(&example, &ports)).unwrap();
+    // As avahi holds 5353 on many desktops.
+    let _held = UdpSocket::bind((Ipv4Addr::LOCALHOST, ports.dns)).expect("hold the DNS port");
+    let log = dir.path().join("readme-first.log");
+    let mut bash = launch(dir.path(), &log);
+    let group = bash.id() as i32;
+    let _guard = GroupGuard(group);
+    let deadline = Instant::now() + LIMIT;
+    while bash.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the command still runs {LIMIT:?} after edgewise-dns failed:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(POLL);
+    }
+    while !group_members(group).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "still running after the command ended: {:?}",
+            group_members(group)
+        );
+        std::thread::sleep(POLL);
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let reason = format!("dns.listen[0]: cannot bind 127.0.0.1:{}", ports.dns);
+    assert!(text.contains(&reason), "{text}");
 }
