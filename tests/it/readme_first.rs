@@ -214,6 +214,18 @@ fn signal(pid: i32, signal: Signal) {
         .unwrap_or_else(|e| panic!("kill -{signal:?} {pid}: {e}"));
 }
 
+/// A temp folder holding a copy of `config/` with its ports moved to free ones.
+fn example_copy() -> (tempfile::TempDir, Ports) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&repo.join("config"), &dir.path().join("config"));
+    let config = dir.path().join("config/edgewise.toml");
+    let ports = free_ports();
+    let example = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, rewrite(&example, &ports)).unwrap();
+    (dir, ports)
+}
+
 /// Runs the README's command in `dir` (which holds `config/`), in a process group of its
 /// own, both servers' output appended to `log`.
 fn launch(dir: &Path, log: &Path) -> Child {
@@ -297,13 +309,7 @@ impl Readme {
     }
 
     fn try_start() -> Start {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = tempfile::tempdir().expect("temp dir");
-        copy_dir(&repo.join("config"), &dir.path().join("config"));
-        let config = dir.path().join("config/edgewise.toml");
-        let ports = free_ports();
-        let example = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(&config, rewrite(&example, &ports)).unwrap();
+        let (dir, ports) = example_copy();
 
         let log = dir.path().join("readme-first.log");
         let bash = launch(dir.path(), &log);
@@ -708,13 +714,7 @@ fn sighup_reloads_both_servers_started_by_the_readme_first_command() {
 
 #[test]
 fn a_server_that_cannot_start_stops_the_other_one_too() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&repo.join("config"), &dir.path().join("config"));
-    let config = dir.path().join("config/edgewise.toml");
-    let ports = free_ports();
-    let example = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, rewrite(&example, &ports)).unwrap();
+    let (dir, ports) = example_copy();
     // As avahi holds 5353 on many desktops.
     let _held = UdpSocket::bind((Ipv4Addr::LOCALHOST, ports.dns)).expect("hold the DNS port");
     let log = dir.path().join("readme-first.log");
