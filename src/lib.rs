@@ -27,6 +27,7 @@ pub mod dns;
 pub mod edge;
 pub mod geo;
 pub mod health;
+pub mod metrics;
 pub mod net;
 pub mod shutdown;
 pub mod stream;
