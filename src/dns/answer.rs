@@ -43,6 +43,9 @@ pub struct Answer {
     /// The EDNS Client Subnet scope: the longest prefix any routing decision depended on
     /// (0 when the answer does not depend on the client).
     pub scope: u8,
+    /// The zone [`resolve`] answered from (the query name's), counted in its metrics;
+    /// `None` when refused.
+    pub zone: Option<Arc<Zone>>,
 }
 
 /// Who is asking and what routing decisions read.
@@ -50,6 +53,8 @@ pub struct Answer {
 pub struct Routing<'a> {
     pub client: Client,
     pub env: RoutingEnv<'a>,
+    /// Count the routed sets chosen: true for queries, false for precomputing.
+    pub count: bool,
 }
 
 /// What a name leads to inside one zone.
@@ -76,6 +81,7 @@ impl Answer {
             additional: Vec::new(),
             depends_only_on_name: true,
             scope: 0,
+            zone: None,
         }
     }
 
@@ -119,6 +125,7 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType, routing: &Rou
         zone = parent;
     }
     let mut answer = Answer::new(ResponseCode::NoError, true);
+    answer.zone = Some(zone.clone());
     let mut name = qname.clone();
     let mut visited: Vec<LowerName> = Vec::new();
     for _ in 0..MAX_CNAME_CHAIN {
@@ -221,6 +228,9 @@ fn choose(data: NodeData, routing: &Routing, answer: &mut Answer) -> Vec<Arc<Rrs
 
 fn pick(group: &RoutedGroup, routing: &Routing, answer: &mut Answer) -> Vec<Arc<Rrset>> {
     let decision = group.decide(&routing.client, &routing.env);
+    if routing.count {
+        group.count(&decision.chosen);
+    }
     answer.scope = answer.scope.max(decision.scope);
     decision
         .chosen

@@ -4,12 +4,14 @@
 //! (`edgewise_dns_malformed_queries_total{reason}`), and one background task writes a single
 //! summary line per interval in which any arrived.
 
-use std::fmt::Write;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
+
+use crate::metrics::{self, DescriptorEncoder};
 
 /// How often the summary line may be written, unless a test asks for less.
 pub const DEFAULT_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
@@ -63,16 +65,20 @@ impl MalformedCounters {
         std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed))
     }
 
-    /// Appends the counters as Prometheus text (exposition format 0.0.4).
-    pub fn write_prometheus(&self, out: &mut String) {
-        let name = "edgewise_dns_malformed_queries_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} queries that could not be answered normally, by reason\n# TYPE {name} counter"
-        );
-        for (reason, count) in Malformed::ALL.iter().zip(self.snapshot()) {
-            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {count}", reason.as_str());
-        }
+    /// Writes `edgewise_dns_malformed_queries_total{reason}`, every reason even at 0.
+    ///
+    /// # Errors
+    /// Only the writer's.
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let rows = (Malformed::ALL.iter())
+            .zip(self.snapshot())
+            .map(|(reason, count)| ([("reason", reason.as_str())], count));
+        metrics::counters(
+            encoder,
+            "edgewise_dns_malformed_queries",
+            "Queries that could not be answered normally, by reason.",
+            rows,
+        )
     }
 
     /// Every `interval` until `shutdown`, writes one WARN line with what arrived since the last
@@ -132,13 +138,21 @@ mod tests {
         );
     }
 
+    #[derive(Debug, Default)]
+    struct Only(MalformedCounters);
+
+    impl metrics::Collector for Only {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+            self.0.encode(&mut encoder)
+        }
+    }
+
     #[test]
     fn prometheus_text_has_every_reason() {
-        let counters = MalformedCounters::default();
-        counters.record(Malformed::Edns);
-        counters.record(Malformed::Edns);
-        let mut out = String::new();
-        counters.write_prometheus(&mut out);
+        let only = Only::default();
+        only.0.record(Malformed::Edns);
+        only.0.record(Malformed::Edns);
+        let out = metrics::render([Box::new(only) as Box<dyn metrics::Collector>]);
         assert!(
             out.contains("# TYPE edgewise_dns_malformed_queries_total counter\n"),
             "{out}"

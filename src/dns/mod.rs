@@ -7,6 +7,7 @@
 //! - `policy`: Route 53 routing policies over health and client location
 //! - `edns`: EDNS Client Subnet (RFC 7871)
 //! - `malformed`: counters and the rate-limited log line for malformed queries
+//! - `metrics`: query, routing, reload and TCP counters for `/metrics`
 //! - `wire`: encoding, truncation, OPT
 //! - `snapshot`: precomputed answers and the state the request path reads
 //! - `responder`: bytes in, bytes out
@@ -16,6 +17,7 @@
 pub mod answer;
 pub mod edns;
 pub mod malformed;
+pub mod metrics;
 pub mod policy;
 pub mod rdata;
 pub mod reload;

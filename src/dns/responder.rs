@@ -1,5 +1,6 @@
 //! The request path: bytes in, bytes out. Every byte sequence gets a well-formed response or
-//! deliberate silence; nothing here can panic on input.
+//! deliberate silence; nothing here can panic on input. Every response to a query with one
+//! question is counted in the snapshot's metrics (malformed ones by the caller).
 
 use std::net::IpAddr;
 
@@ -10,6 +11,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use super::answer::{self, Routing};
 use super::edns::{self, ClientSubnet};
 use super::malformed::Malformed;
+use super::metrics::QueryCounters;
 use super::policy::Client;
 use super::snapshot::{Prepared, Snapshot};
 use super::wire::{self, Encoded, HEADER_LEN, OptOut, QueryHeader};
@@ -95,6 +97,11 @@ pub fn respond(
         wire::write_bare_error(out, header, ResponseCode::FormErr);
         return Outcome::Malformed(Malformed::QuestionCount);
     };
+    let metrics = &*snapshot.metrics;
+    if message.edns.is_some() {
+        metrics.edns(subnet.is_some());
+    }
+    let code = u16::from(question.query_type());
     let subnet = subnet.filter(|_| snapshot.use_client_subnet);
     let opt = message.edns.as_ref().map(|edns| OptOut {
         payload: snapshot.max_udp_payload,
@@ -104,6 +111,7 @@ pub fn respond(
     });
     if message.metadata.op_code != OpCode::Query {
         wire::write_error(out, header, question, ResponseCode::NotImp, opt);
+        metrics.response(metrics.unzoned(), code, transport, 0, out);
         return Outcome::Answered;
     }
     if let (Some(edns), Some(opt)) = (&message.edns, opt)
@@ -114,6 +122,7 @@ pub fn respond(
             ..opt
         };
         wire::write_error(out, header, question, ResponseCode::BADVERS, Some(badvers));
+        metrics.response(metrics.unzoned(), code, transport, badvers.ext_rcode, out);
         return Outcome::Answered;
     }
     let limit = match (transport, &message.edns) {
@@ -130,21 +139,22 @@ pub fn respond(
         (DNSClass::IN, RecordType::AXFR | RecordType::IXFR) => {
             wire::write_error(out, header, question, ResponseCode::Refused, opt)
         }
-        (DNSClass::IN, _) => answer_in(
-            snapshot,
-            header,
-            question,
-            limit,
-            opt,
-            client(peer, subnet),
-            out,
-        ),
+        (DNSClass::IN, _) => {
+            let wanted = Wanted {
+                header,
+                limit,
+                transport,
+            };
+            answer_in(snapshot, wanted, question, opt, client(peer, subnet), out);
+            return Outcome::Answered;
+        }
         (DNSClass::CH, _) => {
             let encoded = Encoded::new(question, &snapshot.chaos(question.name(), qtype));
             encoded.write(out, header, question, limit, opt);
         }
         _ => wire::write_error(out, header, question, ResponseCode::Refused, opt),
     }
+    metrics.response(metrics.unzoned(), code, transport, 0, out);
     Outcome::Answered
 }
 
@@ -172,15 +182,28 @@ fn client(peer: IpAddr, subnet: Option<ClientSubnet>) -> Client {
     }
 }
 
+/// How the response to an IN query is to be written.
+#[derive(Clone, Copy)]
+struct Wanted {
+    header: QueryHeader,
+    limit: usize,
+    transport: Transport,
+}
+
+/// Answers an IN query from the zones and counts it under the zone answered from.
 fn answer_in(
     snapshot: &Snapshot,
-    header: QueryHeader,
+    wanted: Wanted,
     question: &Query,
-    limit: usize,
     mut opt: Option<OptOut>,
     client: Client,
     out: &mut Vec<u8>,
 ) {
+    let Wanted {
+        header,
+        limit,
+        transport,
+    } = wanted;
     let qtype = question.query_type();
     let mut with_scope = |scope: u8| {
         if let Some(opt) = &mut opt {
@@ -188,22 +211,31 @@ fn answer_in(
         }
         opt
     };
-    match snapshot.prepared(&LowerName::new(question.name()), qtype) {
-        Some(Prepared::Fixed(encoded)) => encoded.write(out, header, question, limit, opt),
-        Some(Prepared::Routed(routed)) => {
+    let metrics = &*snapshot.metrics;
+    let resolved;
+    let counters: &QueryCounters = match snapshot.prepared(&LowerName::new(question.name()), qtype)
+    {
+        Some((Prepared::Fixed(encoded), counters)) => {
+            encoded.write(out, header, question, limit, opt);
+            counters
+        }
+        Some((Prepared::Routed(routed), counters)) => {
             let decision = routed.group.decide(&client, &snapshot.env());
+            routed.group.count(&decision.chosen);
             let encoded = decision
                 .chosen
                 .first()
                 .map_or(&routed.nodata, |i| &routed.per_member[i]);
             encoded.write(out, header, question, limit, with_scope(decision.scope));
+            counters
         }
         None => {
             let routing = Routing {
                 client,
                 env: snapshot.env(),
+                count: true,
             };
-            let resolved = answer::resolve(&snapshot.catalog, question.name(), qtype, &routing);
+            resolved = answer::resolve(&snapshot.catalog, question.name(), qtype, &routing);
             Encoded::new(question, &resolved).write(
                 out,
                 header,
@@ -211,8 +243,13 @@ fn answer_in(
                 limit,
                 with_scope(resolved.scope),
             );
+            resolved
+                .zone
+                .as_ref()
+                .map_or(metrics.unzoned(), |zone| &zone.counters)
         }
-    }
+    };
+    metrics.response(counters, u16::from(qtype), transport, 0, out);
 }
 
 #[cfg(test)]
@@ -250,7 +287,7 @@ records = [
         let dns = config.dns.expect("has [dns]");
         let health = Arc::new(HealthTable::new(&dns.health_checks));
         let geo = Arc::new(GeoDb::open(&dns.geo).expect("no databases to open"));
-        Snapshot::build(&dns, health, geo)
+        Snapshot::build(&dns, health, geo, Arc::default())
     });
 
     fn query_bytes(name: &str, rtype: RecordType, edns: bool) -> Vec<u8> {

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
 use super::malformed::{DEFAULT_SUMMARY_INTERVAL, MalformedCounters};
+use super::metrics::DnsMetrics;
 use super::reload::{self, Reloader, ZoneFacts, ZoneWatch};
 use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
 use super::snapshot::Snapshot;
@@ -51,6 +52,8 @@ pub struct DnsServer {
     /// Shared by every TCP listener: the caps hold across addresses.
     tcp_admission: Admission,
     malformed: Arc<MalformedCounters>,
+    /// Shared with every snapshot and the status listener.
+    metrics: Arc<DnsMetrics>,
     timers: Timers,
 }
 
@@ -103,7 +106,8 @@ impl DnsServer {
         let geo = Arc::new(GeoDb::open(&config.geo)?);
         let stop = CancellationToken::new();
         let health = Arc::new(HealthChecks::new(&config.health_checks, stop.clone()));
-        let snapshot = Snapshot::build(config, health.table(), geo);
+        let metrics = Arc::new(DnsMetrics::default());
+        let snapshot = Snapshot::build(config, health.table(), geo, metrics.clone());
         for zone in &config.zones {
             info!("serving zone {}", ZoneFacts::of(zone));
         }
@@ -129,6 +133,7 @@ impl DnsServer {
                 max_per_client: config.tcp_max_per_client,
             }),
             malformed: Arc::default(),
+            metrics,
             timers: Timers::default(),
         };
         Ok(server)
@@ -165,6 +170,7 @@ impl DnsServer {
             stop: self.stop.clone(),
             dns: self.dns.clone(),
             status: self.status.clone(),
+            metrics: self.metrics.clone(),
         });
         self.reloader = Some(reloader.clone());
         reloader
@@ -197,6 +203,8 @@ impl DnsServer {
             health: self.health.clone(),
             reloader: self.reloader.clone(),
             malformed: self.malformed.clone(),
+            metrics: self.metrics.clone(),
+            tcp_admission: self.tcp_admission.clone(),
             lifetime: self.timers.status.lifetime,
             shutdown: shutdown.clone(),
         };

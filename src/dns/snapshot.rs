@@ -1,5 +1,6 @@
 //! Everything the request path reads, built once at load and never locked: the catalog, the
-//! routing inputs, and for every name the encoded answers that can be prepared in advance.
+//! routing inputs, for every name the encoded answers that can be prepared in advance, and
+//! the counters its answers add to.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -10,6 +11,7 @@ use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use super::answer::{self, Answer, Routing};
+use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Client, RoutedGroup, RoutingEnv};
 use super::wire::Encoded;
 use super::zone::{Catalog, Rrset, Zone};
@@ -35,6 +37,8 @@ pub struct Snapshot {
     geo: Arc<GeoDb>,
     regions: Vec<Region>,
     collections: Vec<CidrCollection>,
+    /// The process's counters; zones and routed sets hold their own, from its registry.
+    pub metrics: Arc<DnsMetrics>,
 }
 
 /// A ready answer: fixed, or one per routed set plus NODATA, picked per query.
@@ -54,10 +58,12 @@ pub struct RoutedAnswers {
 
 /// Prepared answers for one name: by query type (`None`: resolved per query), and for every
 /// other type when that answer does not depend on the type (nodes without CNAME).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct NodeAnswers {
     by_type: Vec<(RecordType, Option<Prepared>)>,
     other: Option<Arc<Encoded>>,
+    /// Those of the zone that serves the name (the closest enclosing one).
+    counters: Arc<QueryCounters>,
 }
 
 /// CHAOS-class TXT answers, for the names operators expect (`version.bind`, `id.server`, ...).
@@ -70,9 +76,16 @@ struct ChaosAnswers {
 // === impl Snapshot ===
 
 impl Snapshot {
-    pub fn build(config: &DnsConfig, health: Arc<HealthTable>, geo: Arc<GeoDb>) -> Snapshot {
+    /// Builds the serving state of `config`; its zones and routed sets count into counters
+    /// from `metrics`, the same ones earlier snapshots of the same names used.
+    pub fn build(
+        config: &DnsConfig,
+        health: Arc<HealthTable>,
+        geo: Arc<GeoDb>,
+        metrics: Arc<DnsMetrics>,
+    ) -> Snapshot {
         let mut snapshot = Snapshot {
-            catalog: Catalog::build(&config.zones),
+            catalog: Catalog::build(&config.zones, &metrics),
             precomputed: HashMap::new(),
             chaos: ChaosAnswers::build(&config.chaos),
             max_udp_payload: config.max_udp_payload,
@@ -81,6 +94,7 @@ impl Snapshot {
             geo,
             regions: config.regions.clone(),
             collections: config.cidr_collections.clone(),
+            metrics,
         };
         snapshot.precomputed = snapshot.prepare_all();
         snapshot
@@ -96,13 +110,19 @@ impl Snapshot {
         }
     }
 
-    /// The prepared answer for this name and type, if there is one.
-    pub fn prepared(&self, name: &LowerName, rtype: RecordType) -> Option<Prepared> {
+    /// The prepared answer for this name and type, if there is one, and the counters of the
+    /// zone it comes from.
+    pub fn prepared(
+        &self,
+        name: &LowerName,
+        rtype: RecordType,
+    ) -> Option<(Prepared, &QueryCounters)> {
         let answers = self.precomputed.get(name)?;
-        match answers.by_type.iter().find(|(t, _)| *t == rtype) {
+        let prepared = match answers.by_type.iter().find(|(t, _)| *t == rtype) {
             Some((_, prepared)) => prepared.clone(),
             None => answers.other.clone().map(Prepared::Fixed),
-        }
+        };
+        prepared.map(|p| (p, &*answers.counters))
     }
 
     /// Answers a CHAOS-class query (RFC 4892 names), REFUSED where nothing is configured.
@@ -152,20 +172,24 @@ impl Snapshot {
                 prefix_len: 0,
             },
             env: self.env(),
+            count: false,
         };
         names
             .into_iter()
             .map(|(lower, types)| {
                 let name = Name::from(&lower);
-                let mut answers = NodeAnswers::default();
+                let zone = self.catalog.find(&lower);
+                let mut answers = NodeAnswers {
+                    by_type: Vec::new(),
+                    other: None,
+                    counters: zone.map_or_else(Arc::default, |z| z.counters.clone()),
+                };
                 for rtype in types.into_iter().map(RecordType::from) {
                     answers
                         .by_type
                         .push((rtype, self.prepare(&lower, &name, rtype, &routing)));
                 }
-                let typeless = self
-                    .catalog
-                    .find(&lower)
+                let typeless = zone
                     .and_then(|z| z.nodes.get(&lower))
                     .is_some_and(|n| !n.has_cname() && n.data(ABSENT_TYPE).is_none());
                 if typeless {

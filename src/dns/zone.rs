@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
+use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Member, RoutedGroup};
 use crate::config::dns::ZoneData;
 
@@ -40,6 +41,8 @@ pub struct Zone {
     /// TTL for negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
     pub negative_ttl: u32,
     pub nodes: HashMap<LowerName, Node>,
+    /// Queries answered from this zone, kept across reloads.
+    pub counters: Arc<QueryCounters>,
 }
 
 /// Every zone served, found by the longest suffix of a query name.
@@ -91,8 +94,9 @@ impl Node {
 // === impl Zone ===
 
 impl Zone {
-    /// Builds the node table from validated zone data.
-    pub fn build(data: &ZoneData) -> Zone {
+    /// Builds the node table from validated zone data, with the counters `metrics` keeps
+    /// for it.
+    pub fn build(data: &ZoneData, metrics: &DnsMetrics) -> Zone {
         let mut nodes: HashMap<LowerName, Node> = HashMap::new();
         let mut soa = None;
         for set in &data.rrsets {
@@ -135,6 +139,12 @@ impl Zone {
                     }),
                     health_check: m.health_check,
                     rule: m.rule.clone(),
+                    answered: metrics.routed(
+                        &data.origin,
+                        &group.name,
+                        m.rule.policy_name(),
+                        &m.set_id,
+                    ),
                 })
                 .collect();
             add_ancestors(&mut nodes, &group.name, &data.origin);
@@ -172,6 +182,7 @@ impl Zone {
             soa,
             negative_ttl,
             nodes,
+            counters: metrics.zone(&data.origin),
         }
     }
 
@@ -194,11 +205,14 @@ impl Zone {
 // === impl Catalog ===
 
 impl Catalog {
-    pub fn build(zones: &[ZoneData]) -> Catalog {
+    pub fn build(zones: &[ZoneData], metrics: &DnsMetrics) -> Catalog {
         Catalog {
             zones: zones
                 .iter()
-                .map(|data| (LowerName::new(&data.origin), Arc::new(Zone::build(data))))
+                .map(|data| {
+                    let zone = Zone::build(data, metrics);
+                    (LowerName::new(&data.origin), Arc::new(zone))
+                })
                 .collect(),
         }
     }

@@ -5,10 +5,12 @@
 //! consecutive successes); calculated checks are healthy when at least `healthy_threshold`
 //! children are. Readers (DNS answers) only load an atomic flag.
 
+mod metrics;
 pub mod probe;
 mod runner;
 pub mod status;
 
+pub use metrics::HealthCollector;
 pub use runner::{HealthChanges, HealthChecks, StagedHealth};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tracing::{info, warn};
+
+use crate::metrics::Histogram;
 
 /// Validated `[[health_checks]]` entry. Equality is "same definition" for endpoint checks,
 /// which a reload uses to decide whether a check keeps its state and timer.
@@ -100,6 +104,8 @@ struct CheckState {
     target: String,
     healthy: AtomicBool,
     status: Mutex<CheckStatus>,
+    /// Probe durations, kept with the state across reloads that keep the check.
+    latency: Histogram,
 }
 
 /// What the status page shows about one check.
@@ -243,6 +249,7 @@ impl CheckState {
                 healthy: !config.invert,
                 ..CheckStatus::default()
             }),
+            latency: metrics::probe_histogram(),
         }
     }
 
@@ -272,6 +279,8 @@ impl CheckState {
             Err(_) => status.probes_failed += 1,
         }
         status.last_latency = Some(latency);
+        self.latency
+            .observe(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
         status.last_checked = Some(SystemTime::now());
         if flipped {
             status.last_change = status.last_checked;

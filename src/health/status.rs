@@ -1,6 +1,6 @@
 //! The status listener (`dns.status_listen`): `GET /health-checks` as JSON and `GET /metrics`
 //! as Prometheus text, both from the same health table figures, plus the DNS server's
-//! malformed-query counters on `/metrics`; and `POST /reload`, which answers what the reload
+//! counters on `/metrics` ([`crate::dns::metrics`]); and `POST /reload`, which answers what the reload
 //! changed or why it was refused. Reloading takes `dns.status_token` as a bearer token when
 //! one is set, and is open to loopback peers only when none is.
 //!
@@ -9,7 +9,6 @@
 //! [`StatusLimits::lifetime`], so idle or slow sockets cannot keep scrapes out.
 
 use std::convert::Infallible;
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,9 +24,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::{CheckReport, HealthChecks};
+use super::{CheckReport, HealthChecks, HealthCollector};
 use crate::dns::malformed::MalformedCounters;
+use crate::dns::metrics::{DnsCollector, DnsMetrics};
 use crate::dns::reload::{ReloadError, Reloader};
+use crate::metrics::{self, Collector};
 use crate::net::admission::{Admission, Limits, Ticket};
 use crate::net::bearer;
 
@@ -59,6 +60,9 @@ pub struct StatusContext {
     /// `None`: the server was not given a config file to reload from.
     pub reloader: Option<Reloader>,
     pub malformed: Arc<MalformedCounters>,
+    pub metrics: Arc<DnsMetrics>,
+    /// The DNS server's TCP admission, for its connection counts.
+    pub tcp_admission: Admission,
     pub lifetime: Duration,
     pub shutdown: CancellationToken,
 }
@@ -151,11 +155,7 @@ async fn route<B>(
             "application/json",
             health_json(&ctx.health.table().report()),
         ),
-        "/metrics" => text(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics(&ctx.health.table().report(), &ctx.malformed),
-        ),
+        "/metrics" => text(StatusCode::OK, metrics::CONTENT_TYPE, scrape(ctx)),
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
@@ -250,7 +250,7 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     response
 }
 
-fn unix_seconds(time: Option<SystemTime>) -> Option<f64> {
+pub(super) fn unix_seconds(time: Option<SystemTime>) -> Option<f64> {
     time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs_f64())
 }
@@ -281,69 +281,14 @@ fn health_json(reports: &[CheckReport]) -> String {
     pretty(&serde_json::Value::Array(rows))
 }
 
-/// Name, type, help text, and the value of one check (none: not known yet).
-type MetricFamily = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&CheckReport) -> Option<f64>,
-);
-
-/// Prometheus text exposition format 0.0.4.
-fn metrics(reports: &[CheckReport], malformed: &MalformedCounters) -> String {
-    let mut out = String::new();
-    let families: [MetricFamily; 5] = [
-        (
-            "edgewise_health_check_healthy",
-            "gauge",
-            "1 when the check is healthy",
-            |r| Some(f64::from(u8::from(r.status.healthy))),
-        ),
-        (
-            "edgewise_health_check_latency_seconds",
-            "gauge",
-            "duration of the last probe",
-            |r| r.status.last_latency.map(|d| d.as_secs_f64()),
-        ),
-        (
-            "edgewise_health_check_last_change_timestamp_seconds",
-            "gauge",
-            "when the state last flipped",
-            |r| unix_seconds(r.status.last_change),
-        ),
-        (
-            "edgewise_health_check_probes_ok_total",
-            "counter",
-            "probes that succeeded (after inversion)",
-            |r| Some(r.status.probes_ok as f64),
-        ),
-        (
-            "edgewise_health_check_probes_failed_total",
-            "counter",
-            "probes that failed (after inversion)",
-            |r| Some(r.status.probes_failed as f64),
-        ),
-    ];
-    for (name, kind, help, value) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for report in reports {
-            if let Some(v) = value(report) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{id=\"{}\",type=\"{}\"}} {v}",
-                    escape_label(&report.id),
-                    report.kind
-                );
-            }
-        }
-    }
-    malformed.write_prometheus(&mut out);
-    out
-}
-
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Everything `/metrics` shows, in the Prometheus text format.
+fn scrape(ctx: &StatusContext) -> String {
+    let dns = DnsCollector {
+        metrics: ctx.metrics.clone(),
+        malformed: ctx.malformed.clone(),
+        tcp: ctx.tcp_admission.clone(),
+    };
+    let collectors: [Box<dyn Collector>; 2] =
+        [Box::new(dns), Box::new(HealthCollector(ctx.health.table()))];
+    metrics::render(collectors)
 }

@@ -11,6 +11,7 @@
 //!
 //! Slots are taken and given back under a mutex, once per connection. Marking a connection
 //! busy or idle around each query is one atomic operation, so the query path never locks.
+//! What admission decided is counted ([`Admission::stats`]) for `/metrics`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -46,6 +47,17 @@ pub enum Refusal {
     Full,
 }
 
+/// What admission has decided so far, and the connections open now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionStats {
+    pub open: usize,
+    pub admitted: u64,
+    pub refused_client_limit: u64,
+    pub refused_full: u64,
+    /// Idle connections closed to make room.
+    pub evicted: u64,
+}
+
 /// A connection's slot; given back when dropped.
 #[derive(Debug)]
 pub struct Ticket {
@@ -60,6 +72,11 @@ struct Shared {
     table: Mutex<Table>,
     /// Ticks handed out as connections go idle: a smaller tick has been idle longer.
     idle_clock: AtomicU64,
+    /// Counted under the table's lock, read without it.
+    admitted: AtomicU64,
+    refused_client_limit: AtomicU64,
+    refused_full: AtomicU64,
+    evicted: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -93,6 +110,10 @@ impl Admission {
                 limits,
                 table: Mutex::new(Table::default()),
                 idle_clock: AtomicU64::new(1),
+                admitted: AtomicU64::new(0),
+                refused_client_limit: AtomicU64::new(0),
+                refused_full: AtomicU64::new(0),
+                evicted: AtomicU64::new(0),
             }),
         }
     }
@@ -105,14 +126,19 @@ impl Admission {
     pub fn admit(&self, peer: IpAddr) -> Result<Ticket, Refusal> {
         let key = ClientKey::of(peer);
         let mut table = self.shared.lock();
-        if table.per_client.get(&key).copied().unwrap_or(0) >= self.shared.limits.max_per_client {
+        let shared = &*self.shared;
+        if table.per_client.get(&key).copied().unwrap_or(0) >= shared.limits.max_per_client {
+            shared.refused_client_limit.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::ClientLimit);
         }
-        if table.connections.len() >= self.shared.limits.max_connections
-            && !table.evict_longest_idle()
-        {
-            return Err(Refusal::Full);
+        if table.connections.len() >= shared.limits.max_connections {
+            if !table.evict_longest_idle() {
+                shared.refused_full.fetch_add(1, Ordering::Relaxed);
+                return Err(Refusal::Full);
+            }
+            shared.evicted.fetch_add(1, Ordering::Relaxed);
         }
+        shared.admitted.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(ConnState {
             mark: AtomicU64::new(self.shared.tick()),
             evicted: Notify::new(),
@@ -131,6 +157,18 @@ impl Admission {
     /// Connections holding a slot now.
     pub fn open_connections(&self) -> usize {
         self.shared.lock().connections.len()
+    }
+
+    /// The counts so far and the connections open now.
+    pub fn stats(&self) -> AdmissionStats {
+        let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
+        AdmissionStats {
+            open: self.open_connections(),
+            admitted: load(&self.shared.admitted),
+            refused_client_limit: load(&self.shared.refused_client_limit),
+            refused_full: load(&self.shared.refused_full),
+            evicted: load(&self.shared.evicted),
+        }
     }
 }
 
@@ -319,5 +357,16 @@ mod tests {
         // Everyone busy now: a newcomer is refused rather than cutting a query short.
         assert!(fresh.start_query());
         assert_eq!(admission.admit(ip("192.0.2.5")).err(), Some(Refusal::Full));
+        let stats = admission.stats();
+        assert_eq!(
+            stats,
+            AdmissionStats {
+                open: 3,
+                admitted: 4,
+                refused_client_limit: 0,
+                refused_full: 1,
+                evicted: 1,
+            }
+        );
     }
 }

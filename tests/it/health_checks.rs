@@ -362,7 +362,7 @@ pub fn check(id: &str, kind: &str, target: &str, extra: &str) -> String {
 
 /// One failover pair per check id: `<id>.route.test` answers 192.0.2.1 while the check is
 /// healthy and 192.0.2.2 (no check) otherwise, so DNS shows each check's state.
-fn watchers(ids: &[&str]) -> Vec<String> {
+pub fn watchers(ids: &[&str]) -> Vec<String> {
     ids.iter()
         .flat_map(|id| {
             [
@@ -835,15 +835,15 @@ async fn metrics_show_each_checks_health_as_1_or_0() {
         body.contains("# TYPE edgewise_health_check_healthy gauge\n"),
         "{body}"
     );
-    let up_web = "edgewise_health_check_healthy{id=\"web\",type=\"http\"} 1\n";
-    let up_port = "edgewise_health_check_healthy{id=\"port\",type=\"tcp\"} 1\n";
+    let up_web = "edgewise_health_check_healthy{id=\"web\",type=\"http\"} 1.0\n";
+    let up_port = "edgewise_health_check_healthy{id=\"port\",type=\"tcp\"} 1.0\n";
     assert!(body.contains(up_web) && body.contains(up_port), "{body}");
 
     web.set_status(500);
     wait_healthy(&routing, "web", false).await;
     let body = metrics().await;
     assert!(
-        body.contains("edgewise_health_check_healthy{id=\"web\",type=\"http\"} 0\n"),
+        body.contains("edgewise_health_check_healthy{id=\"web\",type=\"http\"} 0.0\n"),
         "{body}"
     );
     assert!(body.contains(up_port), "{body}");

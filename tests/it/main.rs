@@ -24,6 +24,7 @@ mod config_sections;
 mod config_stream;
 mod dns_answers;
 mod dns_limits;
+mod dns_metrics;
 mod dns_process;
 mod dns_protocol;
 mod dns_records;

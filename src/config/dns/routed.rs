@@ -255,8 +255,8 @@ fn member_conflict(
             "{} {} mixes routing policies ({} and {}); all sets of one name and type use one policy",
             group.name,
             rdata::record_type_name(group.rtype),
-            policy_name(first),
-            policy_name(&member.rule)
+            first.policy_name(),
+            member.rule.policy_name()
         ));
     }
     if group.members.iter().any(|m| m.set_id == member.set_id) {
@@ -321,14 +321,17 @@ fn member_conflict(
     }
 }
 
-fn policy_name(rule: &RoutingRule) -> &'static str {
-    match rule {
-        RoutingRule::Weighted(_) => "weighted",
-        RoutingRule::Failover(_) => "failover",
-        RoutingRule::Latency(_) => "latency",
-        RoutingRule::Geo(_) => "geolocation",
-        RoutingRule::Cidr { .. } => "cidr",
-        RoutingRule::Multivalue => "multivalue",
+impl RoutingRule {
+    /// The policy's name, as config errors and the `policy` metric label say it.
+    pub fn policy_name(&self) -> &'static str {
+        match self {
+            RoutingRule::Weighted(_) => "weighted",
+            RoutingRule::Failover(_) => "failover",
+            RoutingRule::Latency(_) => "latency",
+            RoutingRule::Geo(_) => "geolocation",
+            RoutingRule::Cidr { .. } => "cidr",
+            RoutingRule::Multivalue => "multivalue",
+        }
     }
 }
 

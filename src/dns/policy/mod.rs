@@ -14,6 +14,7 @@ mod weighted;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::rr::RecordType;
 
@@ -39,6 +40,9 @@ pub struct Member {
     pub rrset: Arc<Rrset>,
     pub health_check: Option<usize>,
     pub rule: RoutingRule,
+    /// Times this set was chosen for an answer (`edgewise_dns_routed_answers_total`), shared
+    /// with the same set of the snapshots before and after.
+    pub answered: Arc<AtomicU64>,
 }
 
 /// Who asks: the EDNS Client Subnet address when used, else the query's source address.
@@ -109,6 +113,13 @@ impl RoutedGroup {
             Some(RoutingRule::Cidr { .. }) => cidr::pick(&self.members, &health, client, env),
             Some(RoutingRule::Multivalue) => multivalue::pick(&health),
             None => one(None, 0),
+        }
+    }
+
+    /// Counts an answer made of the `chosen` sets.
+    pub fn count(&self, chosen: &Chosen) {
+        for &i in chosen.as_slice() {
+            self.members[i].answered.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -32,6 +32,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::metrics::DnsMetrics;
 use super::server::{DnsSockets, bind_dns};
 use super::snapshot::Snapshot;
 use crate::config::{Config, ConfigError, ConfigErrors, DnsConfig, Sections};
@@ -56,6 +57,8 @@ struct Inner {
     stop: CancellationToken,
     dns: Arc<ListenerSet<DnsSockets>>,
     status: Arc<ListenerSet<tokio::net::TcpListener>>,
+    /// Reloads are counted here, and new snapshots count into it.
+    metrics: Arc<DnsMetrics>,
 }
 
 /// Why a reload was refused. The previous configuration keeps serving in every case.
@@ -83,6 +86,7 @@ pub(super) struct Parts {
     pub stop: CancellationToken,
     pub dns: Arc<ListenerSet<DnsSockets>>,
     pub status: Arc<ListenerSet<tokio::net::TcpListener>>,
+    pub metrics: Arc<DnsMetrics>,
 }
 
 // === impl Reloader ===
@@ -99,6 +103,7 @@ impl Reloader {
                 stop: parts.stop,
                 dns: parts.dns,
                 status: parts.status,
+                metrics: parts.metrics,
             }),
         }
     }
@@ -120,16 +125,20 @@ impl Reloader {
         self.inner.status_token.load_full()
     }
 
-    /// Re-reads the config and zone files and puts them in force, or changes nothing.
+    /// Re-reads the config and zone files and puts them in force, or changes nothing. The
+    /// outcome is counted in the metrics.
     ///
     /// # Errors
     /// Why nothing changed: an invalid config, a setting that needs a restart, an unreadable
     /// geo database, or shutdown.
     pub async fn reload(&self) -> Result<ReloadSummary, ReloadError> {
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.reload().await })
+        let outcome = tokio::spawn(async move { inner.reload().await })
             .await
-            .map_err(ReloadError::Task)?
+            .map_err(ReloadError::Task)
+            .and_then(|reloaded| reloaded);
+        self.inner.metrics.reloaded(outcome.is_ok());
+        outcome
     }
 
     /// [`Reloader::reload`], logging the outcome as SIGHUP reloads report it.
@@ -187,9 +196,9 @@ impl Inner {
         }
         serial::keep_generated(&in_force, &mut config);
         let staged = self.health.stage(&config.health_checks);
-        let table = staged.table.clone();
+        let (table, metrics) = (staged.table.clone(), self.metrics.clone());
         let (config, snapshot) = tokio::task::spawn_blocking(move || {
-            let snapshot = Snapshot::build(&config, table, Arc::new(geo));
+            let snapshot = Snapshot::build(&config, table, Arc::new(geo), metrics);
             (config, snapshot)
         })
         .await
