@@ -13,6 +13,8 @@
 //! - [`geo`]: client location from `[[geo.networks]]` and MaxMind-format databases
 //! - [`health`]: HTTP/HTTPS/TCP/calculated health checks, published as lock-free flags, and
 //!   the status listener that shows them
+//! - [`logs`]: the DNS query log and the CDN access log: bounded queues, writer tasks,
+//!   reopened on SIGUSR1
 //! - [`net`]: socket set-up shared by the servers; connection admission (per-client and
 //!   global caps, oldest-idle eviction) and the accept loop built on it
 //! - [`shutdown`]: SIGINT/SIGTERM → one cancellation token
@@ -27,6 +29,7 @@ pub mod dns;
 pub mod edge;
 pub mod geo;
 pub mod health;
+pub mod logs;
 pub mod metrics;
 pub mod net;
 pub mod shutdown;

@@ -174,7 +174,7 @@ fn expiry(text: &str) -> anyhow::Result<u64> {
 }
 
 /// Serves `[cdn]` and `[stream]` until SIGINT/SIGTERM; SIGHUP and `POST /reload` re-read the
-/// file the config came from.
+/// file the config came from, SIGUSR1 reopens the access log.
 ///
 /// # Errors
 /// Whatever keeps the process from starting (an
@@ -186,7 +186,10 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         let shutdown = crate::shutdown::on_signal().context("installing signal handlers")?;
         let mut edge = Edge::bind(config)?;
         edge.reload_from(config.path.clone());
+        super::logs::reopen_on_sigusr1(shutdown.clone())
+            .context("installing the SIGUSR1 handler")?;
         edge.run(shutdown).await;
+        super::logs::finish().await;
         Ok(())
     })
 }

@@ -3,3 +3,5 @@
 
 pub mod cdn_commands;
 pub mod dir_lock;
+pub mod dns_serve;
+pub mod logs;

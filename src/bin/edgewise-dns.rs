@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edgewise::config::{DEFAULT_CONFIG_PATH, Sections};
-use edgewise::dns::{DnsServer, StartError};
+use edgewise::dns::StartError;
 
 #[derive(Parser)]
 #[command(
@@ -53,7 +52,7 @@ fn main() -> ExitCode {
         println!("{}: ok ({} zones)", cli.config.display(), dns.zones.len());
         return ExitCode::SUCCESS;
     }
-    match serve(dns, &cli.config) {
+    match edgewise::app::dns_serve::serve(dns, &cli.config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let bind = match e.downcast_ref::<StartError>() {
@@ -63,17 +62,4 @@ fn main() -> ExitCode {
             edgewise::cli::failed("edgewise-dns", &e, &config, &["dns"], bind, false)
         }
     }
-}
-
-fn serve(dns: &edgewise::config::DnsConfig, path: &std::path::Path) -> anyhow::Result<()> {
-    let runtime = edgewise::cli::runtime(dns.workers).context("starting the runtime")?;
-    runtime.block_on(async {
-        let shutdown = edgewise::shutdown::on_signal().context("installing signal handlers")?;
-        let mut server = DnsServer::bind(dns)?;
-        let reloader = server.reload_from(path.to_path_buf());
-        edgewise::dns::reload::spawn_on_sighup(reloader, shutdown.clone())
-            .context("installing the SIGHUP handler")?;
-        server.run(shutdown).await;
-        Ok(())
-    })
 }

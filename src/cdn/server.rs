@@ -84,13 +84,7 @@ impl CdnServer {
             Some(tls::server_config(&config)?)
         };
         let listeners = Arc::new(CdnListeners::bind(&config)?);
-        let (logger, realtime_log) = match &config.realtime_logs {
-            Some(logs) => {
-                let (logger, receiver) = RealtimeLogger::new(logs, &config.distributions);
-                (Some(logger), Some(receiver))
-            }
-            None => (None, None),
-        };
+        let (logger, realtime_log) = RealtimeLogger::for_cdn(&config);
         let edge = Edge::new(config.clone(), listeners.https_port(), logger)
             .map_err(StartError::Origin)?;
         for distribution in &config.distributions {

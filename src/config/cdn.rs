@@ -10,6 +10,7 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use toml::Spanned;
 
 use super::diag::{ConfigError, SourceMap};
+use super::logs::LogConfig;
 pub use super::raw::Selection;
 use super::raw::{RawBehavior, RawCdn, RawDistribution, RawOrigin};
 use super::realtime_logs::RealtimeLogsConfig;
@@ -78,6 +79,9 @@ pub struct CdnConfig {
     pub geo: GeoConfig,
     /// `[cdn.realtime_logs]`: a record per request onto a stream.
     pub realtime_logs: Option<RealtimeLogsConfig>,
+    /// `access_log`: a line per response, with the real-time log's fields. Defaults to off
+    /// (`None`); fixed at start.
+    pub access_log: Option<LogConfig>,
 }
 
 /// A key group: public keys (PEM text, checked at load) by key id.
@@ -344,6 +348,10 @@ pub(super) fn validate(
             .realtime_logs
             .as_ref()
             .map(|r| super::realtime_logs::validate(r, map, errors)),
+        access_log: raw
+            .access_log
+            .as_ref()
+            .and_then(|log| super::logs::validate(log, "cdn.access_log", map, base, errors)),
     }
 }
 

@@ -10,6 +10,7 @@ mod diag;
 pub mod dns;
 mod geo;
 mod health;
+pub mod logs;
 mod probe;
 mod raw;
 pub mod realtime_logs;
@@ -124,10 +125,17 @@ impl Config {
             geo: &geo,
         };
         let cdn_geo = geo.clone();
+        let mut log_files = Vec::new();
         let dns = raw
             .dns
             .take()
-            .map(|raw_dns| dns::validate(raw_dns, &refs, &map, base, &mut errors))
+            .map(|raw_dns| {
+                let raw_log = raw_dns.query_log.clone();
+                let dns = dns::validate(raw_dns, &refs, &map, base, &mut errors);
+                let log = dns.query_log.as_ref();
+                log_files.extend(logs::file_site(log, raw_log.as_ref(), "dns.query_log"));
+                dns
+            })
             .map(|dns| DnsConfig {
                 geo,
                 health_checks,
@@ -138,6 +146,11 @@ impl Config {
             .cdn
             .as_ref()
             .map(|raw_cdn| cdn::validate(raw_cdn, &cdn_geo, &map, base, &mut errors));
+        log_files.extend(logs::file_site(
+            cdn.as_ref().and_then(|c| c.access_log.as_ref()),
+            raw.cdn.as_ref().and_then(|c| c.access_log.as_ref()),
+            "cdn.access_log",
+        ));
         let stream = raw.stream.as_ref().map(|raw_stream| {
             let mut taken: Vec<_> = cdn
                 .iter()
@@ -151,7 +164,7 @@ impl Config {
         if errors.is_empty() {
             Ok(Config {
                 path: path.to_path_buf(),
-                paths: probe::path_checks(&raw, cdn.as_ref(), stream.as_ref(), &map),
+                paths: probe::path_checks(&raw, cdn.as_ref(), stream.as_ref(), &log_files, &map),
                 listens,
                 dns,
                 cdn,
@@ -166,7 +179,7 @@ impl Config {
     }
 
     /// Looks at what a start would create, write or read on disk — `stream.data_dir`,
-    /// `cdn.cache_body_dir`, the certificates (or, with `generate_dev_certs`, where missing
+    /// `cdn.cache_body_dir`, the query and access log files, the certificates (or, with `generate_dev_certs`, where missing
     /// ones go) — so that `check` fails where a start would, at the key's position, and a
     /// start says so once, before it binds anything. Leaves nothing behind.
     ///

@@ -1,5 +1,5 @@
 //! What the loader cannot see in the text but a start would trip over: folders the servers
-//! create and write (`stream.data_dir`, `cdn.cache_body_dir`, where dev certificates go) and
+//! create and write (`stream.data_dir`, `cdn.cache_body_dir`, log files, where dev certificates go) and
 //! certificate files read as they are (`generate_dev_certs = false`). The loader records
 //! each with its key's position; [`super::Config::check_paths`] runs them, so `check` and a
 //! start report such a problem once, at file:line:col. Probes leave nothing behind.
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::cdn::{CdnConfig, CertFiles};
 use super::diag::{ConfigError, SourceMap};
+use super::logs::LogFileSite;
 use super::raw::RawConfig;
 use super::stream::StreamConfig;
 
@@ -30,14 +31,17 @@ enum Probe {
     Certificate(CertFiles),
     /// A development certificate file, written at start if missing.
     DevCertificate(PathBuf),
+    /// A query or access log file, appended to (created with its folder when missing).
+    LogFile(PathBuf),
 }
 
-/// The checks for the folders and certificates of a validated `[cdn]` and `[stream]`, at
-/// the positions of their keys in `raw`.
+/// The checks for the folders and certificates of a validated `[cdn]` and `[stream]`, and
+/// for `log_files`, at the positions of their keys in `raw`.
 pub(super) fn path_checks(
     raw: &RawConfig,
     cdn: Option<&CdnConfig>,
     stream: Option<&StreamConfig>,
+    log_files: &[LogFileSite],
     map: &SourceMap,
 ) -> Vec<PathCheck> {
     let mut checks = Vec::new();
@@ -47,6 +51,10 @@ pub(super) fn path_checks(
             what,
         });
     };
+    for site in log_files {
+        let what = Probe::LogFile(site.file.clone());
+        check(site.span.clone(), site.key_path.clone(), what);
+    }
     if let (Some(stream), Some(raw_stream)) = (stream, &raw.stream) {
         let span = raw_stream.data_dir.span();
         check(
@@ -104,6 +112,7 @@ impl PathCheck {
             Probe::Certificate(files) => crate::net::tls::check_pair(files)
                 .err()
                 .map(|e| e.to_string()),
+            Probe::LogFile(file) => log_file(file).err(),
             Probe::DevCertificate(file) if file.exists() => None,
             Probe::DevCertificate(file) => {
                 let dir = file.parent().unwrap_or(Path::new("."));
@@ -119,6 +128,24 @@ impl PathCheck {
             message,
             ..self.at.clone()
         })
+    }
+}
+
+/// Whether `file` can be appended to: an existing file opens for appending (unchanged),
+/// a missing one needs a folder to be written in.
+fn log_file(file: &Path) -> Result<(), String> {
+    match fs::metadata(file) {
+        Ok(meta) if meta.is_dir() => Err(format!("{} is a folder, not a log file", file.display())),
+        Ok(_) => fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .map(drop)
+            .map_err(|e| format!("cannot append to {}: {e}", file.display())),
+        Err(_) => {
+            let dir = file.parent().unwrap_or(Path::new("."));
+            writable_dir(dir)
+                .map_err(|why| format!("{} cannot be created as a log file: {why}", file.display()))
+        }
     }
 }
 

@@ -119,6 +119,7 @@ pub struct RawDns {
     pub tcp_max_per_client: Option<Spanned<i64>>,
     pub status_token: Option<Spanned<String>>,
     pub watch_zones: Option<bool>,
+    pub query_log: Option<Spanned<RawLog>>,
     pub chaos: Option<RawChaos>,
     #[serde(default)]
     pub zones: Vec<Spanned<RawZone>>,
@@ -203,6 +204,7 @@ pub struct RawCdn {
     #[serde(default)]
     pub key_groups: Vec<Spanned<RawKeyGroup>>,
     pub realtime_logs: Option<Spanned<RawRealtimeLogs>>,
+    pub access_log: Option<Spanned<RawLog>>,
     #[serde(default)]
     pub certs: Vec<Spanned<RawCert>>,
     #[serde(default)]
@@ -369,6 +371,15 @@ pub struct RawRealtimeLogs {
     pub sampling_percent: Option<Spanned<i64>>,
     pub fields: Option<Spanned<Vec<Spanned<String>>>>,
     pub queue: Option<Spanned<i64>>,
+}
+
+/// `query_log = { to, format, sample }` of `[dns]`, `access_log` of `[cdn]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub to: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub sample: Option<Spanned<f64>>,
 }
 
 /// `[stream]`

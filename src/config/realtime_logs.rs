@@ -129,6 +129,23 @@ impl LogField {
             .map_or("", |(_, n)| n)
     }
 
+    /// Whether the field's value is a number (written unquoted in JSON lines).
+    pub fn is_number(self) -> bool {
+        matches!(
+            self,
+            LogField::Timestamp
+                | LogField::ClientPort
+                | LogField::TimeToFirstByte
+                | LogField::TimeTaken
+                | LogField::Status
+                | LogField::ResponseBytes
+                | LogField::ContentLength
+                | LogField::RangeStart
+                | LogField::RangeEnd
+                | LogField::RequestBytes
+        )
+    }
+
     fn parse(name: &str) -> Option<LogField> {
         LOG_FIELDS.iter().find(|(_, n)| *n == name).map(|(f, _)| *f)
     }

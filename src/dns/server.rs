@@ -25,6 +25,7 @@ use crate::config::DnsConfig;
 use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
 use crate::health::status::{self, StatusLimits};
+use crate::logs::query::QueryLog;
 use crate::net::admission::{Admission, Limits, Ticket};
 use crate::net::listeners::{BindError, ListenerSet};
 
@@ -220,6 +221,7 @@ impl DnsServer {
             answerer: Answerer {
                 snapshot: self.snapshot.clone(),
                 malformed: self.malformed.clone(),
+                query_log: QueryLog::start(self.config.query_log.as_ref(), &self.snapshot),
             },
             idle_timeout: self.tcp_idle_timeout,
             shutdown: shutdown.clone(),
@@ -322,6 +324,8 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
 struct Answerer {
     snapshot: Arc<ArcSwap<Snapshot>>,
     malformed: Arc<MalformedCounters>,
+    /// `query_log`; None (off) costs one branch per query.
+    query_log: Option<QueryLog>,
 }
 
 impl Answerer {
@@ -333,11 +337,17 @@ impl Answerer {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> bool {
+        let logged = self.query_log.as_ref().and_then(QueryLog::sample);
         // One load per query: the whole answer comes from one snapshot, old or new.
         let snapshot = self.snapshot.load();
         let outcome = respond(&snapshot, query, peer.ip(), transport, out);
         if let Outcome::Malformed(reason) = outcome {
             self.malformed.record(reason);
+        }
+        if let Some(logged) = logged
+            && outcome == Outcome::Answered
+        {
+            logged.push(query, peer, transport, out);
         }
         outcome.has_reply()
     }

@@ -38,7 +38,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// `config/` copied into a temp folder with an empty `certs/` beside it (the example refers
 /// to `../certs/`), every CDN and stream API port rewritten to 0. Returns the folder and the config path.
-fn example_copy() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn example_copy() -> (tempfile::TempDir, PathBuf) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo.join("config"), &dir.path().join("config"));
@@ -86,7 +86,7 @@ fn run(command: &mut Command) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn curl(args: &[&str]) -> String {
+pub(crate) fn curl(args: &[&str]) -> String {
     let output = run(Command::new("curl").args(["--max-time", "10"]).args(args));
     assert!(output.status.success(), "curl {args:?}: {output:?}");
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -115,11 +115,11 @@ fn header<'a>(dump: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The real binary serving a config, with the ports it printed and its log lines.
-struct Server {
+pub(crate) struct Server {
     child: Reaper,
     pid: u32,
     lines: mpsc::Receiver<String>,
-    https: u16,
+    pub(crate) https: u16,
     http: u16,
     admin: u16,
     api: u16,
@@ -127,7 +127,7 @@ struct Server {
 
 impl Server {
     /// Starts edgewise-cdn on `path` and waits for its four listening lines.
-    fn start(path: &Path) -> Server {
+    pub(crate) fn start(path: &Path) -> Server {
         let mut child = Command::new(BIN)
             .args(["--config", path.to_str().unwrap()])
             .env("NO_COLOR", "1")
@@ -181,7 +181,7 @@ impl Server {
     }
 
     /// Waits (bounded) for a log line containing `needle`, returning it.
-    fn log_line(&self, needle: &str) -> String {
+    pub(crate) fn log_line(&self, needle: &str) -> String {
         let deadline = Instant::now() + LIMIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -194,13 +194,13 @@ impl Server {
     }
 
     /// `kill -HUP` and the like, by pid.
-    fn kill(&self, signal: &str) {
+    pub(crate) fn kill(&self, signal: &str) {
         let killed = run(Command::new("kill").args([signal, &self.pid.to_string()]));
         assert!(killed.status.success(), "{killed:?}");
     }
 
     /// Sends `signal` and waits (bounded) for the process to exit.
-    fn signal(mut self, signal: &str) -> std::process::ExitStatus {
+    pub(crate) fn signal(mut self, signal: &str) -> std::process::ExitStatus {
         self.kill(signal);
         let mut child = self.child.0.take().unwrap();
         let deadline = Instant::now() + LIMIT;

@@ -1,5 +1,6 @@
 //! Integration tests for the authoritative DNS server: one binary, one module per area.
 
+mod access_log;
 mod cdn_admin;
 mod cdn_body_files;
 mod cdn_cache;
@@ -39,6 +40,7 @@ mod fixture;
 mod harness;
 mod health_checks;
 mod mmdb;
+mod query_log;
 mod readme_first;
 mod stream_api;
 mod stream_boto3;

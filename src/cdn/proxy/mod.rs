@@ -137,10 +137,8 @@ impl Edge {
         config: Arc<CdnConfig>,
         https_port: Option<u16>,
     ) -> std::io::Result<Edge> {
-        let realtime_log = match (&self.realtime_log, &config.realtime_logs) {
-            (Some(logger), Some(logs)) => Some(logger.reconfigured(logs, &config.distributions)),
-            _ => None,
-        };
+        let realtime_log = (self.realtime_log.as_ref())
+            .map(|log| log.reconfigured(config.realtime_logs.as_ref(), &config.distributions));
         let edge = Edge::assemble(
             config,
             https_port,

@@ -35,14 +35,26 @@ use tracing::warn;
 use self::record::{End, Ending, Labels, Record, ResponseFacts};
 pub use self::record::{RequestFacts, ResultType, Seen, TlsNames, Verdict};
 use crate::cdn::body::{Body, BodyError};
+use crate::config::CdnConfig;
 use crate::config::cdn::Distribution;
+use crate::config::logs::LogFormat;
 use crate::config::realtime_logs::{LogField, RealtimeLogsConfig};
 use crate::geo::Code;
+use crate::logs::access::AccessLog;
 
 /// Kinesis's PutRecords limit: a sensible batch for [`run_writer`].
 pub const PUT_RECORDS_MAX: usize = 500;
 /// A failing sink is reported at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Real-time logs off (the logger serves only the access log): nothing sampled.
+const REALTIME_OFF: RealtimeLogsConfig = RealtimeLogsConfig {
+    stream: String::new(),
+    sampling_percent: 0,
+    fields: Vec::new(),
+    queue: 1,
+};
+/// An access log line's usual size, all fields.
+const ACCESS_LINE_CAPACITY: usize = 640;
 
 /// The request path's end of the log: sampling, capture, and the queue. Cloning shares it.
 #[derive(Clone)]
@@ -61,6 +73,8 @@ struct Shared {
     counters: Arc<Counters>,
     id_prefix: u64,
     next_id: AtomicU64,
+    /// `[cdn] access_log`: the same records, every field; None when off.
+    access: Option<AccessLog>,
 }
 
 /// Each distribution's id and behavior patterns, by position, for the lines' labels.
@@ -98,16 +112,36 @@ impl RealtimeLogger {
         config: &RealtimeLogsConfig,
         distributions: &[Distribution],
     ) -> (RealtimeLogger, RealtimeLogReceiver) {
-        RealtimeLogger::with_labels(config, labels(distributions))
+        RealtimeLogger::with_labels(config, labels(distributions), None)
+    }
+
+    /// The logger of `config`'s `[cdn.realtime_logs]` and `access_log` (its writer spawned)
+    /// when either is on, and the real-time queue's receiving end when that one is. Must be
+    /// called inside a tokio runtime.
+    pub fn for_cdn(config: &CdnConfig) -> (Option<RealtimeLogger>, Option<RealtimeLogReceiver>) {
+        let access = config.access_log.as_ref().map(AccessLog::start);
+        let labels = labels(&config.distributions);
+        match (&config.realtime_logs, access) {
+            (Some(logs), access) => {
+                let (logger, receiver) = RealtimeLogger::with_labels(logs, labels, access);
+                (Some(logger), Some(receiver))
+            }
+            (None, Some(access)) => {
+                let (logger, _) = RealtimeLogger::with_labels(&REALTIME_OFF, labels, Some(access));
+                (Some(logger), None)
+            }
+            (None, None) => (None, None),
+        }
     }
 
     fn with_labels(
         config: &RealtimeLogsConfig,
         labels: Vec<Labels>,
+        access: Option<AccessLog>,
     ) -> (RealtimeLogger, RealtimeLogReceiver) {
         let (queue, lines) = mpsc::channel(config.queue.max(1));
         let counters = Arc::new(Counters::default());
-        let logger = RealtimeLogger::sharing(config, labels, queue, counters.clone());
+        let logger = RealtimeLogger::sharing(config, labels, queue, counters.clone(), access);
         (logger, RealtimeLogReceiver { lines, counters })
     }
 
@@ -116,36 +150,44 @@ impl RealtimeLogger {
         labels: Vec<Labels>,
         queue: mpsc::Sender<BytesMut>,
         counters: Arc<Counters>,
+        access: Option<AccessLog>,
     ) -> RealtimeLogger {
         let shared = Shared {
             capacity: config.fields.iter().map(|&f| typical_width(f) + 1).sum(),
             fields: config.fields.clone().into_boxed_slice(),
             sampling_percent: config.sampling_percent,
-            wants_country: config.fields.contains(&LogField::ClientCountry),
+            wants_country: config.fields.contains(&LogField::ClientCountry) || access.is_some(),
             labels: labels.into_boxed_slice(),
             queue,
             counters,
             id_prefix: rand::random(),
             next_id: AtomicU64::new(0),
+            access,
         };
         RealtimeLogger {
             shared: Arc::new(shared),
         }
     }
 
-    /// After a reload: the same queue, writer and counters, with `config`'s fields and
-    /// sampling and the new distributions' labels.
+    /// After a reload: the same queue, writer and counters (and access log), with `config`'s
+    /// fields and sampling (none when `None`) and the new distributions' labels.
     pub fn reconfigured(
         &self,
-        config: &RealtimeLogsConfig,
+        config: Option<&RealtimeLogsConfig>,
         distributions: &[Distribution],
     ) -> RealtimeLogger {
         RealtimeLogger::sharing(
-            config,
+            config.unwrap_or(&REALTIME_OFF),
             labels(distributions),
             self.shared.queue.clone(),
             self.shared.counters.clone(),
+            self.shared.access.clone(),
         )
+    }
+
+    /// The access log's written and dropped lines, when it is on.
+    pub fn access_log_stats(&self) -> Option<Arc<crate::logs::LogStats>> {
+        self.shared.access.as_ref().map(AccessLog::stats)
     }
 
     /// Records by outcome: queued, dropped (queue full or no writer), written, failed.
@@ -173,8 +215,13 @@ impl RealtimeLogger {
         tls: Option<TlsNames>,
         trusted: &[IpNet],
     ) -> Option<RequestFacts> {
-        sampled(self.shared.sampling_percent)
-            .then(|| RequestFacts::capture(request, peer, tls, trusted))
+        let realtime = sampled(self.shared.sampling_percent);
+        let access = self.shared.access.as_ref().is_some_and(AccessLog::sampled);
+        (realtime || access).then(|| {
+            let mut facts = RequestFacts::capture(request, peer, tls, trusted);
+            facts.sampled = (realtime, access);
+            facts
+        })
     }
 
     /// Takes the response head's facts; the line is queued when the body ends (at once for
@@ -216,13 +263,25 @@ impl Shared {
             timestamp: SystemTime::now(),
             id: (self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed)),
         };
-        let mut line = BytesMut::with_capacity(self.capacity);
-        record.write(&mut line, &self.fields, &self.labels, &end);
-        let outcome = match self.queue.try_send(line) {
-            Ok(()) => &self.counters.queued,
-            Err(_) => &self.counters.dropped,
-        };
-        outcome.fetch_add(1, Ordering::Relaxed);
+        let (realtime, access) = record.request.sampled;
+        if realtime {
+            let mut line = BytesMut::with_capacity(self.capacity);
+            record.write(&mut line, &self.fields, &self.labels, &end);
+            let outcome = match self.queue.try_send(line) {
+                Ok(()) => &self.counters.queued,
+                Err(_) => &self.counters.dropped,
+            };
+            outcome.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(log) = self.access.as_ref().filter(|_| access) {
+            let mut line = BytesMut::with_capacity(ACCESS_LINE_CAPACITY);
+            let fields = AccessLog::fields();
+            match log.format() {
+                LogFormat::Text => record.write(&mut line, &fields, &self.labels, &end),
+                LogFormat::Json => record.write_json(&mut line, &fields, &self.labels, &end),
+            }
+            log.push(line);
+        }
     }
 }
 
@@ -383,7 +442,7 @@ mod tests {
             ],
             queue,
         };
-        RealtimeLogger::with_labels(&config, Vec::new())
+        RealtimeLogger::with_labels(&config, Vec::new(), None)
     }
 
     fn request(method: Method) -> Request<()> {

@@ -169,6 +169,8 @@ pub struct RequestFacts {
     accept_encoding: Option<HeaderValue>,
     accept: Option<HeaderValue>,
     forwarded_for: Option<HeaderValue>,
+    /// Which logs take the record: the real-time log, the access log.
+    pub(super) sampled: (bool, bool),
 }
 
 impl RequestFacts {
@@ -211,6 +213,7 @@ impl RequestFacts {
             accept_encoding: headers.get(header::ACCEPT_ENCODING).cloned(),
             accept: headers.get(header::ACCEPT).cloned(),
             forwarded_for: headers.get(&X_FORWARDED_FOR).cloned(),
+            sampled: (true, false),
         }
     }
 
@@ -338,6 +341,43 @@ impl Record {
             self.field(out, field, labels, end);
         }
         out.put_u8(b'\n');
+    }
+
+    /// The same fields as one JSON object keyed by their CloudFront names, then "\n": `-`
+    /// is null, numeric fields are numbers. The values need no JSON escaping: the line's
+    /// escaping already encodes quotes, backslashes, control and non-ASCII bytes.
+    pub(super) fn write_json(
+        &self,
+        out: &mut BytesMut,
+        fields: &[LogField],
+        labels: &[Labels],
+        end: &End,
+    ) {
+        let mut value = BytesMut::with_capacity(64);
+        out.put_u8(b'{');
+        for (i, &field) in fields.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            let _ = write!(out, "\"{}\":", field.name());
+            value.clear();
+            self.field(&mut value, field, labels, end);
+            let number = || {
+                field.is_number()
+                    && value.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+                    && std::str::from_utf8(&value).is_ok_and(|v| v.parse::<f64>().is_ok())
+            };
+            if value[..] == *b"-" {
+                out.put_slice(b"null");
+            } else if number() {
+                out.put_slice(&value);
+            } else {
+                out.put_u8(b'"');
+                out.put_slice(&value);
+                out.put_u8(b'"');
+            }
+        }
+        out.put_slice(b"}\n");
     }
 
     fn field(&self, out: &mut BytesMut, field: LogField, labels: &[Labels], end: &End) {

@@ -9,6 +9,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use ipnet::IpNet;
 
 use super::diag::{ConfigError, SourceMap};
+use super::logs::LogConfig;
 use super::raw::{RawCidrCollection, RawDns};
 use crate::geo::{Code, GeoConfig, Region};
 use crate::health::HealthCheckConfig;
@@ -59,6 +60,8 @@ pub struct DnsConfig {
     /// Reload when the config file or a zone file changes, after 500 ms without further
     /// changes. Defaults to false (reload on SIGHUP or `POST /reload` only).
     pub watch_zones: bool,
+    /// `query_log`: a line per answered query. Defaults to off (`None`); fixed at start.
+    pub query_log: Option<LogConfig>,
     /// IP-based routing's named CIDR locations.
     pub cidr_collections: Vec<CidrCollection>,
     /// Every zone served, each with its SOA and record sets.
@@ -262,6 +265,10 @@ pub(super) fn validate(
         None => DEFAULT_TCP_IDLE_TIMEOUT,
     };
     let status_token = status_token(raw.status_token.as_ref(), map, errors);
+    let query_log = raw
+        .query_log
+        .as_ref()
+        .and_then(|log| super::logs::validate(log, "dns.query_log", map, base, errors));
     let chaos = raw.chaos.map_or_else(Chaos::default, |c| Chaos {
         version: c.version.map(|v| v.into_inner()),
         id: c.id.map(|v| v.into_inner()),
@@ -300,6 +307,7 @@ pub(super) fn validate(
         status_listen,
         status_token,
         watch_zones: raw.watch_zones.unwrap_or(false),
+        query_log,
         cidr_collections,
         zones,
         geo: GeoConfig::default(),
