@@ -84,6 +84,10 @@ impl Edge {
             .map(|s| StreamServer::bind(s, config.cdn.as_ref()))
             .transpose()?;
         let mut cdn = config.cdn.as_ref().map(CdnServer::bind).transpose()?;
+        // One scrape of the admin listener covers the process.
+        if let (Some(cdn), Some(stream)) = (cdn.as_mut(), stream.as_ref()) {
+            cdn.add_metrics(Arc::new(stream.metrics_source()));
+        }
         let realtime = cdn.as_mut().and_then(|server| {
             let stream_name = config.cdn.as_ref()?.realtime_logs.as_ref()?.stream.clone();
             Some((server.realtime_log_receiver()?, stream_name))

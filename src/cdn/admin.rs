@@ -2,7 +2,6 @@
 //! `*`), `POST /reload` and `GET /metrics`, behind a bearer token compared in constant time.
 
 use std::convert::Infallible;
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,10 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::body::{self, Body};
-use super::cache::mapped;
+use super::metrics::CdnCollector;
 use super::proxy::Edge;
 use super::reload::{Live, ReloadError, Reloader};
 use super::request_path::RequestPath;
+use crate::metrics::{self, Collector};
 use crate::net::accept;
 use crate::net::admission::{Admission, Limits, Ticket};
 use crate::net::bearer;
@@ -44,6 +44,9 @@ const MAX_PATHS: usize = 3000;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Makes the collector of another part of the process for a scrape of `GET /metrics`.
+pub type MetricsSource = Arc<dyn Fn() -> Box<dyn Collector> + Send + Sync>;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InvalidationRequest {
@@ -59,21 +62,36 @@ pub fn admission() -> Admission {
 
 /// Serves the admin API on `listener` until `retire` (a reload removed it, or shutdown).
 /// The token and everything else come from the live config, so a reload applies to the
-/// admin API too; `POST /reload` needs a `reloader` (a server started from a config file).
-/// Connections go through the shared `admission` and carry one request each.
+/// admin API too; `POST /reload` needs a `reloader` (a server started from a config file);
+/// `GET /metrics` adds the collectors of `others`. Connections go through the shared
+/// `admission` and carry one request each.
 pub async fn serve(
     listener: TcpListener,
     admission: Admission,
     live: Arc<Live>,
     reloader: Option<Arc<Reloader>>,
+    others: Arc<[MetricsSource]>,
     retire: CancellationToken,
     shutdown: CancellationToken,
 ) {
     accept::serve(listener, admission, retire, move |stream, peer, ticket| {
-        let (live, reloader, shutdown) = (live.clone(), reloader.clone(), shutdown.clone());
-        async move { connection(stream, peer, ticket, live, reloader, shutdown).await }
+        let parts = Parts {
+            live: live.clone(),
+            reloader: reloader.clone(),
+            others: others.clone(),
+        };
+        let shutdown = shutdown.clone();
+        async move { connection(stream, peer, ticket, parts, shutdown).await }
     })
     .await;
+}
+
+/// What an admin request may use.
+#[derive(Clone)]
+struct Parts {
+    live: Arc<Live>,
+    reloader: Option<Arc<Reloader>>,
+    others: Arc<[MetricsSource]>,
 }
 
 /// One request, no keep-alive; idle (evictable) until the request has arrived.
@@ -81,8 +99,7 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     ticket: Ticket,
-    live: Arc<Live>,
-    reloader: Option<Arc<Reloader>>,
+    parts: Parts,
     shutdown: CancellationToken,
 ) {
     let ticket = Arc::new(ticket);
@@ -91,8 +108,8 @@ async fn connection(
         service_fn(move |request| {
             // False only if evicted a moment ago; the select below then closes the connection.
             let _ = ticket.start_query();
-            let (edge, reloader) = (live.edge(), reloader.clone());
-            async move { Ok::<_, Infallible>(route(request, peer, &edge, reloader).await) }
+            let parts = parts.clone();
+            async move { Ok::<_, Infallible>(route(request, peer, parts).await) }
         })
     };
     let connection = http1::Builder::new()
@@ -112,12 +129,8 @@ async fn connection(
     }
 }
 
-async fn route(
-    request: Request<Incoming>,
-    peer: SocketAddr,
-    edge: &Edge,
-    reloader: Option<Arc<Reloader>>,
-) -> Response<Body> {
+async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Response<Body> {
+    let edge = &parts.live.edge();
     // The rule of every listener: metrics are readable from loopback without a token;
     // everything else, and metrics from elsewhere, need the admin token.
     let loopback_read = request.method() == Method::GET
@@ -135,8 +148,8 @@ async fn route(
     }
     match (request.method(), request.uri().path()) {
         (&Method::POST, "/invalidations") => invalidate(request, edge).await,
-        (&Method::POST, "/reload") => reload(reloader).await,
-        (&Method::GET, "/metrics") => metrics(edge),
+        (&Method::POST, "/reload") => reload(parts.reloader).await,
+        (&Method::GET, "/metrics") => metrics(edge, &parts.others),
         _ => json(
             StatusCode::NOT_FOUND,
             r#"{"message":"try POST /invalidations, POST /reload or GET /metrics"}"#.to_string(),
@@ -247,53 +260,15 @@ async fn invalidate(request: Request<Incoming>, edge: &Edge) -> Response<Body> {
     )
 }
 
-fn metrics(edge: &Edge) -> Response<Body> {
-    let (objects, bytes) = edge.store.usage();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP edgewise_cdn_cache_objects Objects in the cache.\n# TYPE edgewise_cdn_cache_objects gauge\nedgewise_cdn_cache_objects {objects}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP edgewise_cdn_cache_bytes Bytes held by the cache.\n# TYPE edgewise_cdn_cache_bytes gauge\nedgewise_cdn_cache_bytes {bytes}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP edgewise_cdn_mapped_bodies Large cached bodies held in files of their own (sent with sendfile over plain HTTP).\n# TYPE edgewise_cdn_mapped_bodies gauge\nedgewise_cdn_mapped_bodies {}",
-        mapped::live()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP edgewise_cdn_mapped_fallbacks_total Large bodies kept on the heap because no file could be made for them.\n# TYPE edgewise_cdn_mapped_fallbacks_total counter\nedgewise_cdn_mapped_fallbacks_total {}",
-        mapped::fallbacks()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP edgewise_cdn_requests_total Viewer requests by X-Cache result.\n# TYPE edgewise_cdn_requests_total counter"
-    );
-    for (result, count) in edge.counters() {
-        let _ = writeln!(
-            out,
-            "edgewise_cdn_requests_total{{result=\"{result}\"}} {count}"
-        );
-    }
-    if let Some(counters) = edge.realtime_log_counters() {
-        let _ = writeln!(
-            out,
-            "# HELP edgewise_realtime_log_records_total Real-time log records: queued for the writer, dropped (queue full or no writer), written to the stream, or failed to write.\n# TYPE edgewise_realtime_log_records_total counter"
-        );
-        for (result, count) in counters {
-            let _ = writeln!(
-                out,
-                "edgewise_realtime_log_records_total{{result=\"{result}\"}} {count}"
-            );
-        }
-    }
-    let mut response = Response::new(body::full(Bytes::from(out)));
+/// The CDN's metrics, with the real-time log's and those of the process's other parts
+/// (`others`: the stream API's), so one scrape covers the process.
+fn metrics(edge: &Arc<Edge>, others: &[MetricsSource]) -> Response<Body> {
+    let cdn = Box::new(CdnCollector(edge.clone())) as Box<dyn Collector>;
+    let text = metrics::render(std::iter::once(cdn).chain(others.iter().map(|source| source())));
+    let mut response = Response::new(body::full(Bytes::from(text)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
     );
     response
 }

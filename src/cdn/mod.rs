@@ -5,6 +5,7 @@ mod admin;
 pub mod body;
 pub mod cache;
 pub mod compress;
+pub mod metrics;
 pub mod origin;
 pub mod pattern;
 pub mod proxy;

@@ -55,6 +55,8 @@ pub struct CdnServer {
     listeners: Arc<CdnListeners>,
     /// The real-time log queue's far end, until a writer takes it.
     realtime_log: Option<RealtimeLogReceiver>,
+    /// Other parts of the process whose metrics the admin `GET /metrics` adds.
+    other_metrics: Vec<admin::MetricsSource>,
 }
 
 impl CdnServer {
@@ -102,7 +104,14 @@ impl CdnServer {
             config,
             listeners,
             realtime_log,
+            other_metrics: Vec::new(),
         })
+    }
+
+    /// Adds `source`'s metrics to the admin listener's `GET /metrics`, so one scrape covers
+    /// the whole process.
+    pub fn add_metrics(&mut self, source: admin::MetricsSource) {
+        self.other_metrics.push(source);
     }
 
     /// The queue of real-time log lines, when `[cdn.realtime_logs]` is set: hand it to
@@ -186,6 +195,7 @@ impl CdnServer {
             self.live.clone(),
             self.reloader.clone(),
         );
+        let others: Arc<[admin::MetricsSource]> = self.other_metrics.into();
         let token = shutdown.clone();
         tasks.spawn(async move {
             listeners
@@ -196,6 +206,7 @@ impl CdnServer {
                         admission.clone(),
                         live.clone(),
                         reloader.clone(),
+                        others.clone(),
                         retire,
                         token.clone(),
                     )
@@ -219,8 +230,8 @@ impl Viewer {
     async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         // Timeouts and limits as configured when the connection arrived (a reload may change
         // them for the next ones).
-        let settings = self.live.edge();
-        let settings = settings.config();
+        let edge = self.live.edge();
+        let (settings, metrics) = (edge.config(), edge.metrics());
         let limits = HttpLimits {
             header_timeout: settings.header_timeout,
             max_header_size: settings.max_header_size,
@@ -231,9 +242,18 @@ impl Viewer {
             Some(tls) => {
                 let acceptor = TlsAcceptor::from(tls);
                 match tokio::time::timeout(settings.header_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => Either::Left(tls),
-                    Ok(Err(e)) => return debug!("TLS handshake with {peer}: {e}"),
-                    Err(_) => return debug!("TLS handshake with {peer} timed out"),
+                    Ok(Ok(tls)) => {
+                        metrics.handshake(tls.get_ref().1);
+                        Either::Left(tls)
+                    }
+                    Ok(Err(e)) => {
+                        metrics.handshake_failed();
+                        return debug!("TLS handshake with {peer}: {e}");
+                    }
+                    Err(_) => {
+                        metrics.handshake_failed();
+                        return debug!("TLS handshake with {peer} timed out");
+                    }
                 }
             }
             // Plain HTTP: mapped cache bodies go out with sendfile.
@@ -247,6 +267,10 @@ impl Viewer {
                 Either::Right(_) => None,
             },
         };
+        let _open = metrics.open(match &io {
+            Either::Left(tls) => Some(tls.get_ref().1.alpn_protocol()),
+            Either::Right(_) => None,
+        });
         let live = self.live.clone();
         let service = service_fn(move |request| {
             // Each request runs to its end on the edge current when it arrived.

@@ -25,6 +25,7 @@ use super::delivery::DeliveryStats;
 use super::log::{Log, LogError, LogOptions};
 use super::reload::{self, StreamControl};
 use crate::config::{CdnConfig, StreamConfig};
+use crate::metrics::Collector;
 use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
 use crate::net::listeners::{BindError, ListenerSet};
 use crate::net::tls::{self, TlsError};
@@ -149,6 +150,13 @@ impl StreamServer {
     /// What applies a reloaded `[stream]`.
     pub fn control(&self) -> Arc<StreamControl> {
         self.control.clone()
+    }
+
+    /// Makes the stream side's metrics for a scrape (the CDN admin listener serves them
+    /// with its own).
+    pub fn metrics_source(&self) -> impl Fn() -> Box<dyn Collector> + Send + Sync + 'static {
+        let api = self.api.clone();
+        move || api.collector()
     }
 
     /// The open log, e.g. for the CDN's real-time logs.

@@ -181,10 +181,9 @@ async fn metrics_count_requests_by_result_and_show_the_cache() {
     let text = response.text();
     for line in [
         "# TYPE edgewise_cdn_requests_total counter",
-        "edgewise_cdn_requests_total{result=\"Hit\"} 4",
-        "edgewise_cdn_requests_total{result=\"Miss\"} 4",
-        "edgewise_cdn_requests_total{result=\"RefreshHit\"} 0",
-        "edgewise_cdn_requests_total{result=\"Error\"} 1",
+        "edgewise_cdn_requests_total{distribution=\"site\",status_class=\"2xx\",result=\"Hit\"} 4",
+        "edgewise_cdn_requests_total{distribution=\"site\",status_class=\"2xx\",result=\"Miss\"} 4",
+        "edgewise_cdn_requests_total{distribution=\"\",status_class=\"4xx\",result=\"Error\"} 1",
         "# TYPE edgewise_cdn_cache_objects gauge",
         "# TYPE edgewise_cdn_cache_bytes gauge",
     ] {

@@ -287,14 +287,28 @@ impl Streams {
     }
 
     /// A counter's value from `/metrics`.
+    /// Counter `name` from /metrics, summed over its label sets (`name{labels}` selects
+    /// one: `metric("x_total{stream=\"s\",shard=\"...\"}")`).
     pub async fn metric(&self, name: &str) -> u64 {
         let response = self.get("/metrics").await;
         assert_eq!(response.status, 200);
         let text = response.text();
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no counter {name} in /metrics:\n{text}"))
+        let values: Vec<u64> = text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(name)?;
+                let value = match rest.strip_prefix(' ') {
+                    Some(value) => value,
+                    None if !name.ends_with('}') => rest.strip_prefix('{')?.split_once("} ")?.1,
+                    None => return None,
+                };
+                // Histogram sums are written as floats ("2.0").
+                let value: f64 = value.trim().parse().ok()?;
+                Some(value as u64)
+            })
+            .collect();
+        assert!(!values.is_empty(), "no counter {name} in /metrics:\n{text}");
+        values.iter().sum()
     }
 
     // -------------------------------------------------------------- Kinesis helpers

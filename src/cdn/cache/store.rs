@@ -1,11 +1,13 @@
 //! Cached objects in moka, bounded by bytes, with Vary handled by secondary keys.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, StatusCode};
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 use tokio::time::Instant;
 
 use super::freshness::Freshness;
@@ -41,6 +43,8 @@ pub struct Store {
     cache: Cache<CacheKey, Entry>,
     /// Where large bodies are kept (files that plain-HTTP hits `sendfile`).
     bodies: Arc<BodyFiles>,
+    /// Entries evicted to stay within the capacity.
+    evictions: Arc<AtomicU64>,
 }
 
 // === impl CachedObject ===
@@ -80,6 +84,8 @@ impl Store {
     /// A store holding at most `capacity` bytes, entries kept at most `max_lifetime`,
     /// large bodies in `bodies`.
     pub fn new(capacity: u64, max_lifetime: Duration, bodies: BodyFiles) -> Store {
+        let evictions = Arc::new(AtomicU64::new(0));
+        let evicted = evictions.clone();
         let cache = Cache::builder()
             .max_capacity(capacity)
             .weigher(|_key: &CacheKey, entry: &Entry| match entry {
@@ -88,10 +94,16 @@ impl Store {
             })
             .time_to_live(max_lifetime)
             .support_invalidation_closures()
+            .eviction_listener(move |_, _, cause| {
+                if cause == RemovalCause::Size {
+                    evicted.fetch_add(1, Ordering::Relaxed);
+                }
+            })
             .build();
         Store {
             cache,
             bodies: Arc::new(bodies),
+            evictions,
         }
     }
 
@@ -132,6 +144,11 @@ impl Store {
         // The predicate is registered with moka and applied lazily; it cannot fail here.
         let _ = self.cache.invalidate_entries_if(move |key, _| matches(key));
         count
+    }
+
+    /// Entries evicted so far to stay within the capacity.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
     }
 
     /// Objects and bytes held (approximate: moka updates them in the background).

@@ -134,7 +134,8 @@ impl Edge {
             query: query.as_deref(),
             headers: &headers,
         };
-        let sent = forward::send(origins, behavior.origin, &request, body::empty()).await;
+        let counters = &self.origin_metrics[ask.distribution];
+        let sent = forward::send(origins, counters, behavior.origin, &request, body::empty()).await;
         let response = match sent {
             Ok(response) => response,
             Err(e) => {

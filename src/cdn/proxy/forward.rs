@@ -2,6 +2,7 @@
 //! hop-by-hop removal both ways, origin-group failover, and reading bodies for the cache.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -12,6 +13,7 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 
 use crate::cdn::body::{self, Body};
+use crate::cdn::metrics::OriginMetrics;
 use crate::cdn::origin::OriginError;
 use crate::cdn::origin::dir::DirOrigin;
 use crate::cdn::origin::http::HttpOriginClient;
@@ -158,9 +160,10 @@ pub struct OriginRequest<'a> {
 
 /// Sends a request to origin `index`, following origin groups: GET/HEAD/OPTIONS fail over to
 /// the next member on connection errors, timeouts and the group's statuses; each request
-/// starts with the primary.
+/// starts with the primary. Each origin asked counts in its `counters`.
 pub async fn send(
     origins: &[OriginHandle],
+    counters: &[Option<Arc<OriginMetrics>>],
     index: usize,
     request: &OriginRequest<'_>,
     body: Body,
@@ -185,7 +188,8 @@ pub async fn send(
                 } else {
                     body::empty()
                 };
-                let result = Box::pin(send_one(&origins[member], request, attempt_body)).await;
+                let sending = send_one(&origins[member], request, attempt_body);
+                let result = Box::pin(counted(counters.get(member), sending)).await;
                 let fails_over = match &result {
                     Ok(response) => failover_status.contains(&response.status().as_u16()),
                     Err(_) => true,
@@ -197,8 +201,22 @@ pub async fn send(
             }
             last
         }
-        origin => send_one(origin, request, body).await,
+        origin => counted(counters.get(index), send_one(origin, request, body)).await,
     }
+}
+
+/// `sending`, timed and counted in `counters` when it has some.
+async fn counted(
+    counters: Option<&Option<Arc<OriginMetrics>>>,
+    sending: impl Future<Output = Result<Response<Body>, OriginError>>,
+) -> Result<Response<Body>, OriginError> {
+    let Some(Some(counters)) = counters else {
+        return sending.await;
+    };
+    let start = std::time::Instant::now();
+    let result = sending.await;
+    counters.observe(start.elapsed(), result.is_ok());
+    result
 }
 
 async fn send_one(

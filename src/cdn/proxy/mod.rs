@@ -11,10 +11,11 @@ mod route;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::time::Instant;
@@ -27,6 +28,7 @@ use crate::cdn::cache::collapse::{self, InFlight, Outcome, Role};
 use crate::cdn::cache::key::{self, CacheKey};
 use crate::cdn::cache::mapped::BodyFiles;
 use crate::cdn::cache::store::{CachedObject, Entry, Store};
+use crate::cdn::metrics::{CdnMetrics, DistributionMetrics, OriginMetrics};
 use crate::cdn::origin::dir::DirOrigin;
 use crate::cdn::origin::http::HttpOriginClient;
 use crate::cdn::realtime_log::{RealtimeLogger, Seen, TlsNames, Verdict};
@@ -35,15 +37,6 @@ use crate::cdn::signed::{self, KeyGroup, Verifier};
 use crate::config::CdnConfig;
 use crate::config::cdn::{Behavior, Distribution, OriginTarget};
 use crate::geo::GeoDb;
-
-/// The X-Cache results `/metrics` counts, in order.
-const COUNTED: [CacheResult; 5] = [
-    CacheResult::Hit,
-    CacheResult::Miss,
-    CacheResult::RefreshHit,
-    CacheResult::Error,
-    CacheResult::Redirect,
-];
 
 /// Objects never stay in memory longer than this, whatever their TTL (moka's bound).
 const MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
@@ -67,14 +60,26 @@ pub struct Edge {
     pub store: Store,
     inflight: Arc<InFlight>,
     https_port: Option<u16>,
-    /// Responses by X-Cache result (in [`COUNTED`] order), for /metrics.
-    results: [AtomicU64; COUNTED.len()],
+    /// The process's counters, shared by every edge it builds.
+    metrics: Arc<CdnMetrics>,
+    /// Each distribution's counters, by index.
+    distribution_metrics: Vec<Arc<DistributionMetrics>>,
+    /// Each origin's counters, by distribution and origin index (`None`: an origin group,
+    /// whose members count for themselves).
+    origin_metrics: Vec<Vec<Option<Arc<OriginMetrics>>>>,
     /// Where viewers are: geo restriction and CloudFront-Viewer-Country.
     geo: GeoDb,
     /// Signature checkers of signed behaviors, by distribution and behavior.
     verifiers: Vec<Vec<Option<Arc<Verifier>>>>,
     /// `[cdn.realtime_logs]`: None costs nothing per request.
     realtime_log: Option<RealtimeLogger>,
+}
+
+/// What every edge of a process shares: the cache, the fills in flight, the counters.
+struct Shared {
+    store: Store,
+    inflight: Arc<InFlight>,
+    metrics: Arc<CdnMetrics>,
 }
 
 /// One viewer request as the pipeline sees it: its behavior, and the facts it carries.
@@ -122,12 +127,17 @@ impl Edge {
         };
         let store = Store::new(config.cache_size, MAX_LIFETIME, bodies);
         let inflight = Arc::new(InFlight::default());
-        Edge::assemble(config, https_port, realtime_log, store, inflight)
+        let shared = Shared {
+            store,
+            inflight,
+            metrics: Arc::default(),
+        };
+        Edge::assemble(config, https_port, realtime_log, shared)
     }
 
     /// The edge for a reloaded `config` (its first HTTPS listener on `https_port`), sharing
-    /// this one's cache, in-flight fills and real-time log queue, so a reload loses no
-    /// cached object and no log line. Objects of distributions the new config no longer has
+    /// this one's cache, in-flight fills, real-time log queue and counters, so a reload loses
+    /// no cached object, log line or count. Objects of distributions the new config no longer has
     /// are dropped.
     ///
     /// # Errors
@@ -143,8 +153,11 @@ impl Edge {
             config,
             https_port,
             realtime_log,
-            self.store.clone(),
-            self.inflight.clone(),
+            Shared {
+                store: self.store.clone(),
+                inflight: self.inflight.clone(),
+                metrics: self.metrics.clone(),
+            },
         )?;
         for gone in self
             .distribution_ids
@@ -160,9 +173,13 @@ impl Edge {
         config: Arc<CdnConfig>,
         https_port: Option<u16>,
         realtime_log: Option<RealtimeLogger>,
-        store: Store,
-        inflight: Arc<InFlight>,
+        shared: Shared,
     ) -> std::io::Result<Edge> {
+        let Shared {
+            store,
+            inflight,
+            metrics,
+        } = shared;
         let tls = crate::net::tls::client_config(true);
         let mut hosts = HashMap::new();
         let mut origins = Vec::new();
@@ -234,6 +251,19 @@ impl Edge {
                     .collect()
             })
             .collect();
+        let distribution_metrics = (config.distributions.iter())
+            .map(|d| metrics.distribution(&d.id))
+            .collect();
+        let origin_metrics = (config.distributions.iter())
+            .map(|d| {
+                (d.origins.iter())
+                    .map(|o| {
+                        let group = matches!(o.target, OriginTarget::Group { .. });
+                        (!group).then(|| metrics.origin(&d.id, &o.id))
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(Edge {
             geo,
             verifiers,
@@ -248,7 +278,9 @@ impl Edge {
             origins,
             inflight,
             https_port,
-            results: Default::default(),
+            metrics,
+            distribution_metrics,
+            origin_metrics,
             realtime_log,
         })
     }
@@ -258,12 +290,19 @@ impl Edge {
         self.realtime_log.as_ref().map(RealtimeLogger::counters)
     }
 
-    /// Responses so far by X-Cache result.
-    pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        COUNTED
-            .into_iter()
-            .zip(&self.results)
-            .map(|(result, count)| (result.as_str(), count.load(Ordering::Relaxed)))
+    /// The process's counters (TLS, connections, geo denials, unrouted requests).
+    pub fn metrics(&self) -> &Arc<CdnMetrics> {
+        &self.metrics
+    }
+
+    /// Each distribution's counters, in config order.
+    pub fn distribution_metrics(&self) -> &[Arc<DistributionMetrics>] {
+        &self.distribution_metrics
+    }
+
+    /// Each origin's counters, by distribution then origin (`None` for origin groups).
+    pub fn origin_metrics(&self) -> &[Vec<Option<Arc<OriginMetrics>>>] {
+        &self.origin_metrics
     }
 
     /// The configuration this edge was built from.
@@ -290,9 +329,7 @@ impl Edge {
         let mut response = self.answer(request, conn, &mut seen).await;
         let status = response.status();
         let result = respond::settle(response.headers_mut(), status, seen.verdict);
-        if let Some(index) = COUNTED.iter().position(|&counted| counted == result) {
-            self.results[index].fetch_add(1, Ordering::Relaxed);
-        }
+        let response = self.count(response, result, seen.route);
         match (&self.realtime_log, facts) {
             (Some(log), Some(facts)) => {
                 let country = match seen.country {
@@ -307,6 +344,35 @@ impl Edge {
             }
             _ => response,
         }
+    }
+
+    /// Counts a response, and its body bytes: at once when its length is known (every
+    /// response from the cache), else as they go out (streamed from the origin).
+    fn count(
+        &self,
+        response: Response<Body>,
+        result: CacheResult,
+        route: Option<(usize, usize)>,
+    ) -> Response<Body> {
+        let counters = match route {
+            Some((distribution, _)) => &self.distribution_metrics[distribution],
+            None => self.metrics.unrouted(),
+        };
+        counters.count(response.status(), result);
+        if let Some(length) = response.body().size_hint().exact() {
+            counters.sent(length);
+            return response;
+        }
+        let counters = counters.clone();
+        response.map(|body| {
+            body.map_frame(move |frame| {
+                if let Some(data) = frame.data_ref() {
+                    counters.sent(data.len() as u64);
+                }
+                frame
+            })
+            .boxed()
+        })
     }
 
     async fn answer(
@@ -402,6 +468,12 @@ impl Edge {
             }),
         };
         if let Err(refusal) = admitted {
+            match &refusal {
+                gate::Refusal::Geo => self.metrics.geo_denied(seen.country.flatten()),
+                gate::Refusal::Signature(denial) => {
+                    self.distribution_metrics[distribution].denied(*denial);
+                }
+            }
             seen.verdict = Some(refusal.verdict());
             let refused = respond::text(StatusCode::FORBIDDEN, &refusal.message(), http2);
             return Box::pin(self.custom_error(dist, &ask, refused)).await;
@@ -474,6 +546,7 @@ impl Edge {
                 .await
                 .into_viewer(ask),
             Role::Follower(receiver) => {
+                self.distribution_metrics[ask.distribution].collapsed();
                 let whole = reads_whole_body(ask);
                 let outcome = collapse::wait(receiver, |streaming| {
                     whole && streaming.selects(&key, &ask.headers)
@@ -568,6 +641,7 @@ impl Edge {
         };
         match forward::send(
             &self.origins[ask.distribution],
+            &self.origin_metrics[ask.distribution],
             ask.behavior.origin,
             &request,
             body,

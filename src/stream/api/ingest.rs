@@ -11,7 +11,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 
 use super::put::{self, PutEntry};
-use super::service::Api;
+use super::service::{Api, PutOperation};
 
 /// Kinesis's record limit.
 const MAX_LINE: usize = 1 << 20;
@@ -89,16 +89,14 @@ pub(super) async fn handle(api: &Api, name: &str, query: &str, body: &Bytes) -> 
     if entries.is_empty() {
         return error_response(StatusCode::BAD_REQUEST, "the body holds no NDJSON lines");
     }
-    let sizes: Vec<usize> = entries.iter().map(|e| e.data.len()).collect();
+    let start = std::time::Instant::now();
     let outcomes = put::put_all(&stream, entries).await;
+    api.counters.put_latency(PutOperation::Ingest, start);
     let mut failed = 0;
     let records: Vec<serde_json::Value> = outcomes
         .into_iter()
-        .zip(sizes)
-        .map(|(outcome, bytes)| match outcome {
+        .map(|outcome| match outcome {
             Ok(placed) => {
-                api.counters.records_in.fetch_add(1, Ordering::Relaxed);
-                api.counters.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
                 json!({"shardId": placed.shard_id, "sequenceNumber": placed.appended.seq.to_string()})
             }
             Err(incident) => {

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -19,8 +19,9 @@ use super::value::{self, Fields, Format};
 use super::{ingest, ops};
 use crate::config::StreamConfig;
 use crate::config::stream::AccessKey;
-use crate::stream::delivery::DeliveryStats;
-use crate::stream::log::Log;
+use crate::metrics::{self, Collector, DescriptorEncoder, Histogram};
+use crate::stream::delivery::{DeliveryProgress, DeliveryStats};
+use crate::stream::log::{Log, Shard, ShardCounters};
 
 /// 5 MiB of records, base64-inflated by a third, plus JSON framing for 500 entries.
 const MAX_BODY: usize = 8 << 20;
@@ -38,15 +39,63 @@ pub struct Api {
     pub(super) counters: Counters,
 }
 
-/// Totals for /metrics.
-#[derive(Default)]
+/// Put latency bounds, in microseconds: 100 µs to 10 s.
+const PUT_LATENCY: &[u64] = &[
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 10_000_000,
+];
+
+/// The ways records are put, each with its latency histogram.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PutOperation {
+    PutRecord,
+    PutRecords,
+    /// NDJSON lines to `/ingest/<stream>`.
+    Ingest,
+}
+
+impl PutOperation {
+    const ALL: [PutOperation; 3] = [
+        PutOperation::PutRecord,
+        PutOperation::PutRecords,
+        PutOperation::Ingest,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            PutOperation::PutRecord => "PutRecord",
+            PutOperation::PutRecords => "PutRecords",
+            PutOperation::Ingest => "ingest",
+        }
+    }
+}
+
+/// The API's own counters for /metrics (records in and out are counted by each shard).
 pub(super) struct Counters {
     pub(super) requests: AtomicU64,
     pub(super) errors: AtomicU64,
-    pub(super) records_in: AtomicU64,
-    pub(super) bytes_in: AtomicU64,
     pub(super) records_failed: AtomicU64,
-    pub(super) records_out: AtomicU64,
+    /// From the request's validation to every record's outcome, by [`PutOperation`].
+    put_latency: [Histogram; PutOperation::ALL.len()],
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            records_failed: AtomicU64::new(0),
+            put_latency: PutOperation::ALL.map(|_| Histogram::new(PUT_LATENCY, 1e6)),
+        }
+    }
+}
+
+impl Counters {
+    /// A put of `operation` that started at `start` has every record's outcome.
+    pub(super) fn put_latency(&self, operation: PutOperation, start: Instant) {
+        let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.put_latency[operation as usize].observe(micros);
+    }
 }
 
 /// Who is asking, once authenticated: the region their signature was scoped to.
@@ -76,7 +125,7 @@ impl Api {
 
     /// Answers one request; never fails (every problem becomes an error response).
     pub async fn handle(
-        &self,
+        self: &Arc<Self>,
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Full<Bytes>> {
@@ -88,7 +137,11 @@ impl Api {
         response.map(Full::new)
     }
 
-    async fn route(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
+    async fn route(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Bytes> {
         let path = request.uri().path().to_owned();
         if request.method() == Method::GET && path == "/metrics" {
             return if is_loopback(peer.ip()) {
@@ -220,75 +273,154 @@ impl Api {
         ))
     }
 
-    fn metrics(&self) -> Response<Bytes> {
-        use std::fmt::Write;
-        let (c, d) = (&self.counters, &self.delivery);
-        let counters: [(&str, &str, &AtomicU64); 10] = [
-            (
-                "edgewise_stream_requests_total",
-                "API requests",
-                &c.requests,
-            ),
-            (
-                "edgewise_stream_errors_total",
-                "API requests answered with an error",
-                &c.errors,
-            ),
-            (
-                "edgewise_stream_records_in_total",
-                "records appended",
-                &c.records_in,
-            ),
-            (
-                "edgewise_stream_bytes_in_total",
-                "record data bytes appended",
-                &c.bytes_in,
-            ),
-            (
-                "edgewise_stream_records_failed_total",
-                "records that could not be appended",
-                &c.records_failed,
-            ),
-            (
-                "edgewise_stream_records_out_total",
-                "records returned by GetRecords",
-                &c.records_out,
-            ),
-            (
-                "edgewise_delivery_records_total",
-                "records delivered to files",
-                &d.records,
-            ),
-            (
-                "edgewise_delivery_files_total",
-                "delivery files written",
-                &d.files,
-            ),
-            (
-                "edgewise_delivery_failures_total",
-                "delivery reads or writes that failed (retried)",
-                &d.failures,
-            ),
-            (
-                "edgewise_delivery_expired_total",
-                "records removed by retention before delivery",
-                &d.expired,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, help, value) in counters {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        let mut response = Response::new(Bytes::from(out));
+    fn metrics(self: &Arc<Self>) -> Response<Bytes> {
+        let text = metrics::render([self.collector()]);
+        let mut response = Response::new(Bytes::from(text));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
         );
         response
+    }
+
+    /// The stream side's metrics as of a scrape: the API's, every shard's, every delivery's.
+    pub fn collector(self: &Arc<Self>) -> Box<dyn Collector> {
+        Box::new(StreamCollector(self.clone()))
+    }
+}
+
+struct StreamCollector(Arc<Api>);
+
+impl std::fmt::Debug for StreamCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamCollector")
+    }
+}
+
+type ShardCounter = fn(&ShardCounters) -> &AtomicU64;
+type DeliveryCounter = fn(&DeliveryProgress) -> &AtomicU64;
+
+impl Collector for StreamCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let (e, api) = (&mut encoder, &self.0);
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let c = &api.counters;
+        metrics::counter(
+            e,
+            "edgewise_stream_requests",
+            "API requests.",
+            load(&c.requests),
+        )?;
+        metrics::counter(
+            e,
+            "edgewise_stream_errors",
+            "API requests answered with an error.",
+            load(&c.errors),
+        )?;
+        metrics::counter(
+            e,
+            "edgewise_stream_records_failed",
+            "Records that could not be appended.",
+            load(&c.records_failed),
+        )?;
+        metrics::histograms(
+            e,
+            "edgewise_stream_put_latency_seconds",
+            "Time to append a put's records (PutRecord, PutRecords, NDJSON ingest), once validated.",
+            PutOperation::ALL
+                .iter()
+                .zip(&c.put_latency)
+                .map(|(op, histogram)| ([("operation", op.as_str())], histogram)),
+        )?;
+        let streams = api.log.streams();
+        let ids: Vec<(String, &Shard, &str)> = streams
+            .iter()
+            .flat_map(|s| {
+                s.shards()
+                    .iter()
+                    .map(move |shard| (shard.id(), shard, s.name()))
+            })
+            .collect();
+        let shards: Vec<([(&str, &str); 2], &Shard)> = ids
+            .iter()
+            .map(|(id, shard, stream)| ([("stream", *stream), ("shard", id.as_str())], *shard))
+            .collect();
+        let per_shard: [(&str, &str, ShardCounter); 4] = [
+            (
+                "edgewise_stream_records_in",
+                "Records appended (API puts and real-time log lines), by stream and shard.",
+                |c| &c.records_in,
+            ),
+            (
+                "edgewise_stream_bytes_in",
+                "Record data bytes appended (partition keys not counted).",
+                |c| &c.bytes_in,
+            ),
+            (
+                "edgewise_stream_records_out",
+                "Records returned by GetRecords.",
+                |c| &c.records_out,
+            ),
+            (
+                "edgewise_stream_bytes_out",
+                "Record data bytes returned by GetRecords.",
+                |c| &c.bytes_out,
+            ),
+        ];
+        for (name, help, pick) in per_shard {
+            let rows = shards
+                .iter()
+                .map(|(labels, shard)| (*labels, load(pick(shard.counters()))));
+            metrics::counters(e, name, help, rows)?;
+        }
+        metrics::counters(
+            e,
+            "edgewise_stream_fsyncs",
+            "fdatasync calls on segment files.",
+            shards
+                .iter()
+                .map(|(labels, shard)| (*labels, shard.syncs())),
+        )?;
+        metrics::histograms(
+            e,
+            "edgewise_stream_group_commit_appends",
+            "Appends acknowledged by one write (and, with fsync = \"always\", one fdatasync).",
+            (shards.iter()).map(|(labels, shard)| (*labels, &shard.counters().commit_appends)),
+        )?;
+        let deliveries = api.delivery.running();
+        let labels = |d: &DeliveryProgress| -> [(&'static str, String); 2] {
+            [("stream", d.stream.clone()), ("dir", d.dir.clone())]
+        };
+        let per_delivery: [(&str, &str, DeliveryCounter); 4] = [
+            (
+                "edgewise_delivery_records",
+                "Records delivered to files, by delivery (stream and folder).",
+                |d| &d.records,
+            ),
+            ("edgewise_delivery_files", "Delivery files written.", |d| {
+                &d.files
+            }),
+            (
+                "edgewise_delivery_failures",
+                "Delivery reads or writes that failed (retried).",
+                |d| &d.failures,
+            ),
+            (
+                "edgewise_delivery_expired",
+                "Records removed by retention before delivery.",
+                |d| &d.expired,
+            ),
+        ];
+        for (name, help, pick) in per_delivery {
+            let rows = deliveries.iter().map(|d| (labels(d), load(pick(d))));
+            metrics::counters(e, name, help, rows)?;
+        }
+        metrics::gauges(
+            e,
+            "edgewise_delivery_millis_behind_latest",
+            "How far behind the newest record a delivery's reading is, over its shards (Kinesis's MillisBehindLatest; 0 when caught up).",
+            (deliveries.iter()).map(|d| (labels(d), load(&d.millis_behind) as f64)),
+        )
     }
 }
 

@@ -13,14 +13,14 @@
 mod checkpoint;
 mod file;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::log::{Log, Stream};
+use super::log::{Log, Shard, Stream};
 use crate::config::stream::DeliverySpec;
 use checkpoint::Checkpoint;
 use file::Batch;
@@ -30,14 +30,60 @@ const POLL: Duration = Duration::from_millis(200);
 /// Records read from a shard per poll.
 const READ_RECORDS: usize = 10_000;
 
-/// Counters for /metrics.
+/// Every running delivery's counters, for /metrics. Touched when a delivery starts and at
+/// a scrape.
 #[derive(Debug, Default)]
 pub struct DeliveryStats {
+    running: Mutex<Vec<Weak<DeliveryProgress>>>,
+}
+
+/// One delivery's counters (kept by the delivery while it runs).
+#[derive(Debug)]
+pub struct DeliveryProgress {
+    pub stream: String,
+    /// The folder it writes to: what tells deliveries of one stream apart.
+    pub dir: String,
     pub records: AtomicU64,
     pub files: AtomicU64,
     pub failures: AtomicU64,
     /// Records that retention removed before they were delivered.
     pub expired: AtomicU64,
+    /// How far behind the newest record its reading is, over its shards (Kinesis's
+    /// MillisBehindLatest): 0 when it has read everything.
+    pub millis_behind: AtomicU64,
+}
+
+impl DeliveryStats {
+    /// The counters of a delivery of `spec`: those of a running one with the same stream
+    /// and folder (a delivery restarted by a reload counts on), else new ones.
+    fn register(&self, spec: &DeliverySpec) -> Arc<DeliveryProgress> {
+        let dir = spec.dir.display().to_string();
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running.retain(|progress| progress.strong_count() > 0);
+        let same = |p: &Arc<DeliveryProgress>| p.stream == spec.stream && p.dir == dir;
+        if let Some(progress) = running.iter().filter_map(Weak::upgrade).find(same) {
+            return progress;
+        }
+        let progress = Arc::new(DeliveryProgress {
+            stream: spec.stream.clone(),
+            dir,
+            records: AtomicU64::new(0),
+            files: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            millis_behind: AtomicU64::new(0),
+        });
+        running.push(Arc::downgrade(&progress));
+        progress
+    }
+
+    /// The running deliveries' counters, by stream and folder.
+    pub fn running(&self) -> Vec<Arc<DeliveryProgress>> {
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live: Vec<_> = running.iter().filter_map(Weak::upgrade).collect();
+        live.sort_by(|a, b| (&a.stream, &a.dir).cmp(&(&b.stream, &b.dir)));
+        live
+    }
 }
 
 /// One delivery's progress on one shard: records `[checkpointed, read)` are buffered.
@@ -47,6 +93,20 @@ struct ShardCursor {
     read: u64,
     batch: Batch,
     since: Option<Instant>,
+    /// Arrival of the last record read, for MillisBehindLatest.
+    last_arrival: Option<u64>,
+}
+
+impl ShardCursor {
+    /// Kinesis's MillisBehindLatest for this reader: 0 when it has read everything.
+    fn millis_behind(&self, shard: &Shard) -> u64 {
+        if self.read >= shard.next_offset() {
+            return 0;
+        }
+        let latest = shard.latest_arrival_ms().unwrap_or(0);
+        self.last_arrival
+            .map_or(1, |last| latest.saturating_sub(last).max(1))
+    }
 }
 
 /// Runs `spec` until `cancel`, then flushes what is buffered.
@@ -63,7 +123,8 @@ pub async fn run(
         );
         return;
     };
-    let mut delivery = match Delivery::start(stream, spec, stats).await {
+    let progress = stats.register(&spec);
+    let mut delivery = match Delivery::start(stream, spec, progress).await {
         Ok(d) => d,
         Err(e) => {
             warn!("delivery could not start: {e}");
@@ -83,7 +144,7 @@ pub async fn run(
 struct Delivery {
     stream: Arc<Stream>,
     spec: DeliverySpec,
-    stats: Arc<DeliveryStats>,
+    stats: Arc<DeliveryProgress>,
     checkpoint: Checkpoint,
     cursors: Vec<ShardCursor>,
 }
@@ -92,7 +153,7 @@ impl Delivery {
     async fn start(
         stream: Arc<Stream>,
         spec: DeliverySpec,
-        stats: Arc<DeliveryStats>,
+        stats: Arc<DeliveryProgress>,
     ) -> Result<Delivery, String> {
         let mut checkpoint = Checkpoint::load(&spec.dir, &stream)
             .await
@@ -132,6 +193,7 @@ impl Delivery {
                 read: next,
                 batch: Batch::new(spec.compression),
                 since: None,
+                last_arrival: None,
             });
         }
         checkpoint
@@ -150,9 +212,13 @@ impl Delivery {
     /// Reads what is new on every shard and writes the batches that are due (all of them
     /// when `flush_all`).
     async fn poll(&mut self, flush_all: bool) {
+        let mut behind = 0;
         for i in 0..self.cursors.len() {
             self.fill(i);
             let cursor = &self.cursors[i];
+            behind = cursor
+                .millis_behind(&self.stream.shards()[cursor.shard])
+                .max(behind);
             let due = !cursor.batch.is_empty()
                 && (flush_all
                     || cursor.batch.len_bytes() as u64 >= self.spec.buffer_size
@@ -163,6 +229,7 @@ impl Delivery {
                 self.flush(i).await;
             }
         }
+        self.stats.millis_behind.store(behind, Ordering::Relaxed);
     }
 
     /// Buffers new records of one shard, up to the buffer size.
@@ -205,6 +272,7 @@ impl Delivery {
                 cursor.batch.push(&shard.id(), record);
             }
             cursor.since.get_or_insert_with(Instant::now);
+            cursor.last_arrival = batch.records.last().map(|r| r.arrival_ms);
             cursor.read = batch.next;
         }
     }

@@ -104,7 +104,7 @@ pub use hash::hash_ranges;
 pub use record::{Appended, NewRecord, ReadBatch, StoredRecord};
 pub use registry::{Log, StreamChanges};
 pub use seqno::{ParseSeqNoError, SeqNo};
-pub use shard::Shard;
+pub use shard::{Shard, ShardCounters};
 pub use stream::Stream;
 
 /// The largest record data Kinesis accepts.

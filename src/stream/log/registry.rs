@@ -213,6 +213,13 @@ impl Log {
         self.streams.load().get(name).cloned()
     }
 
+    /// Every stream, sorted by name.
+    pub fn streams(&self) -> Vec<Arc<Stream>> {
+        let mut streams: Vec<Arc<Stream>> = self.streams.load().values().cloned().collect();
+        streams.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+        streams
+    }
+
     /// Every stream name, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.streams.load().keys().cloned().collect();

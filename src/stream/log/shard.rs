@@ -16,12 +16,30 @@ use super::recovery;
 use super::segment::{Collect, Segment};
 use super::writer::{Command, Writer};
 use super::{Appended, LogError, LogOptions, MAX_DATA_BYTES, MAX_KEY_BYTES, NewRecord, ReadBatch};
+use crate::metrics::Histogram;
 
 /// Bytes of appends a shard lets wait for its writer before appenders wait instead: bounds
 /// memory when the disk is slower than the clients.
 const APPEND_BUDGET: usize = 32 << 20;
 /// Stands for "no records yet" in `latest_arrival`.
 const NO_ARRIVAL: u64 = u64::MAX;
+
+/// Bounds of the group-commit histogram: appends acknowledged by one write (and sync).
+const COMMIT_APPENDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/// A shard's traffic since the log was opened, for `/metrics`.
+#[derive(Debug)]
+pub struct ShardCounters {
+    /// Records acknowledged, and their data bytes (partition keys not counted).
+    pub records_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    /// Records handed to GetRecords callers, and their data bytes.
+    pub records_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Appends (each a PutRecord, one shard's part of a PutRecords, ...) per write: group
+    /// commit at work when above 1.
+    pub commit_appends: Histogram,
+}
 
 /// What readers and the writer share.
 pub(super) struct ShardState {
@@ -34,6 +52,7 @@ pub(super) struct ShardState {
     latest_arrival: AtomicU64,
     /// fdatasync calls on segment files, to observe group commit.
     syncs: AtomicU64,
+    pub(super) counters: ShardCounters,
     /// Writes the writer should fail (after writing half), to exercise the failure path.
     #[cfg(test)]
     pub fail_writes: std::sync::atomic::AtomicU32,
@@ -47,6 +66,13 @@ impl ShardState {
             tip: AtomicU64::new(tip),
             latest_arrival: AtomicU64::new(latest_arrival.unwrap_or(NO_ARRIVAL)),
             syncs: AtomicU64::new(0),
+            counters: ShardCounters {
+                records_in: AtomicU64::new(0),
+                bytes_in: AtomicU64::new(0),
+                records_out: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+                commit_appends: Histogram::new(COMMIT_APPENDS, 1.0),
+            },
             #[cfg(test)]
             fail_writes: std::sync::atomic::AtomicU32::new(0),
         }
@@ -164,6 +190,11 @@ impl Shard {
     /// fdatasync calls on this shard's segment files since open.
     pub fn syncs(&self) -> u64 {
         self.state.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Traffic counters.
+    pub fn counters(&self) -> &ShardCounters {
+        &self.state.counters
     }
 
     /// Acknowledged records from `from` (clamped up to the trim horizon), at most

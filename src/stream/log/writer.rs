@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -64,6 +65,8 @@ struct Batch {
     bytes: Vec<u8>,
     points: Vec<IndexEntry>,
     pending: Vec<Pending>,
+    /// Record data bytes (keys not counted), for the shard's counters.
+    data_bytes: u64,
     next_offset: u64,
     last_arrival: Option<u64>,
     last_point: Option<u64>,
@@ -178,6 +181,7 @@ impl Writer {
             bytes: Vec::new(),
             points: Vec::new(),
             pending: Vec::new(),
+            data_bytes: 0,
             next_offset: self.next_offset,
             last_arrival: self.last_arrival,
             last_point: self.last_point,
@@ -263,6 +267,7 @@ impl Writer {
             });
             batch.next_offset += 1;
             batch.last_arrival = Some(arrival);
+            batch.data_bytes += record.data.len() as u64;
         }
         batch.pending.push(Pending {
             reply,
@@ -294,6 +299,13 @@ impl Writer {
             return;
         }
         self.len += batch.bytes.len() as u64;
+        let counters = &self.state.counters;
+        let records = batch.next_offset - self.next_offset;
+        counters.records_in.fetch_add(records, Ordering::Relaxed);
+        counters
+            .bytes_in
+            .fetch_add(batch.data_bytes, Ordering::Relaxed);
+        counters.commit_appends.observe(batch.pending.len() as u64);
         self.next_offset = batch.next_offset;
         self.last_arrival = batch.last_arrival;
         self.last_point = batch.last_point;
@@ -335,7 +347,6 @@ impl Writer {
     fn write_at(&self, bytes: &[u8]) -> io::Result<()> {
         #[cfg(test)]
         {
-            use std::sync::atomic::Ordering;
             let fail =
                 self.state
                     .fail_writes

@@ -1,13 +1,14 @@
 //! Data-plane operations: PutRecord, PutRecords, GetShardIterator, GetRecords.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::{internal, named_stream, not_found};
 use crate::stream::api::error::{ErrorCode, Incident, KinesisError};
 use crate::stream::api::put::{self, PutEntry, parse_hash_key};
-use crate::stream::api::service::{Api, now_ms};
+use crate::stream::api::service::{Api, PutOperation, now_ms};
 use crate::stream::api::token::ShardIterator;
 use crate::stream::api::value::{Fields, Value, Violations};
 use crate::stream::log::{SeqNo, Stream};
@@ -107,26 +108,21 @@ pub(super) async fn put_record(api: &Api, fields: &Fields<'_>) -> Result<Value, 
     let Some(entry) = entry else {
         return Err(KinesisError::new(ErrorCode::Validation, "invalid record"));
     };
-    let bytes = entry.data.len();
-    let placed = put::put_all(&stream, vec![entry])
-        .await
+    let start = Instant::now();
+    let mut placed = put::put_all(&stream, vec![entry]).await;
+    api.counters.put_latency(PutOperation::PutRecord, start);
+    let placed = placed
         .pop()
         .ok_or_else(|| Incident::report(&"PutRecord got no outcome from the log"))?;
     match placed {
-        Ok(placed) => {
-            api.counters.records_in.fetch_add(1, Ordering::Relaxed);
-            api.counters
-                .bytes_in
-                .fetch_add(bytes as u64, Ordering::Relaxed);
-            Ok(Value::map([
-                ("ShardId", Value::from(placed.shard_id)),
-                (
-                    "SequenceNumber",
-                    Value::from(placed.appended.seq.to_string()),
-                ),
-                ("EncryptionType", Value::from("NONE")),
-            ]))
-        }
+        Ok(placed) => Ok(Value::map([
+            ("ShardId", Value::from(placed.shard_id)),
+            (
+                "SequenceNumber",
+                Value::from(placed.appended.seq.to_string()),
+            ),
+            ("EncryptionType", Value::from("NONE")),
+        ])),
         Err(incident) => {
             api.counters.records_failed.fetch_add(1, Ordering::Relaxed);
             Err(incident.into())
@@ -158,26 +154,20 @@ pub(super) async fn put_records(api: &Api, fields: &Fields<'_>) -> Result<Value,
             format!("Records size exceeds 5 MB limit ({size} bytes of data and partition keys)."),
         ));
     }
-    let sizes: Vec<usize> = entries.iter().map(|e| e.data.len()).collect();
+    let start = Instant::now();
     let outcomes = put::put_all(&stream, entries).await;
+    api.counters.put_latency(PutOperation::PutRecords, start);
     let mut failed = 0_u64;
     let records = outcomes
         .into_iter()
-        .zip(sizes)
-        .map(|(outcome, bytes)| match outcome {
-            Ok(placed) => {
-                api.counters.records_in.fetch_add(1, Ordering::Relaxed);
-                api.counters
-                    .bytes_in
-                    .fetch_add(bytes as u64, Ordering::Relaxed);
-                Value::map([
-                    (
-                        "SequenceNumber",
-                        Value::from(placed.appended.seq.to_string()),
-                    ),
-                    ("ShardId", Value::from(placed.shard_id)),
-                ])
-            }
+        .map(|outcome| match outcome {
+            Ok(placed) => Value::map([
+                (
+                    "SequenceNumber",
+                    Value::from(placed.appended.seq.to_string()),
+                ),
+                ("ShardId", Value::from(placed.shard_id)),
+            ]),
             Err(incident) => {
                 failed += 1;
                 api.counters.records_failed.fetch_add(1, Ordering::Relaxed);
@@ -371,9 +361,10 @@ pub(super) fn get_records(api: &Api, fields: &Fields<'_>) -> Result<Value, Kines
             .latest_arrival_ms()
             .map_or(0, |latest| latest.saturating_sub(last).max(1))
     };
-    api.counters
-        .records_out
-        .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+    let counters = shard.counters();
+    let bytes: usize = batch.records.iter().map(|r| r.data.len()).sum();
+    (counters.records_out).fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+    (counters.bytes_out).fetch_add(bytes as u64, Ordering::Relaxed);
     let records = batch
         .records
         .into_iter()
