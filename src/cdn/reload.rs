@@ -271,7 +271,7 @@ impl Reloader {
 }
 
 /// The settings of `new` that differ from `old` but are fixed at start (the connection
-/// cap, memory sized once, the log queue's writer).
+/// cap, memory sized once, the log queues' writers).
 fn restart_only(old: &CdnConfig, new: &CdnConfig) -> Vec<&'static str> {
     let log_target = |c: &CdnConfig| {
         c.realtime_logs
@@ -292,6 +292,7 @@ fn restart_only(old: &CdnConfig, new: &CdnConfig) -> Vec<&'static str> {
             "cdn.realtime_logs (stream, queue, on/off)",
             log_target(old) != log_target(new),
         ),
+        ("cdn.access_log", old.access_log != new.access_log),
     ]
     .into_iter()
     .filter_map(|(key, differs)| differs.then_some(key))

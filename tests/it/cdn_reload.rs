@@ -366,3 +366,22 @@ async fn reloads_racing_shutdown_land_whole_or_are_refused_and_the_cdn_still_sto
         );
     }
 }
+
+#[tokio::test]
+async fn a_changed_access_log_is_refused_as_needing_a_restart() {
+    let (a, b, shared) = origins().await;
+    let cdn = Cdn::start(&versioned(&shared, &a, "")).await;
+    let logged = versioned(&shared, &b, "").replacen(
+        r#"http_listen = ["127.0.0.1:0"]"#,
+        "http_listen = [\"127.0.0.1:0\"]\naccess_log = { to = \"stderr\" }",
+        1,
+    );
+    let response = cdn.reload(&logged).await;
+    assert_eq!(response.status, 422, "{}", response.text());
+    assert!(
+        response.text().contains("cdn.access_log"),
+        "{}",
+        response.text()
+    );
+    assert_eq!(cdn.get("/v/x").send().await.text(), "A");
+}

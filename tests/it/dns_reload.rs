@@ -579,3 +579,23 @@ async fn reloads_during_shutdown_are_refused_or_finish_and_the_server_still_stop
         Err(ReloadError::ShuttingDown)
     ));
 }
+
+#[tokio::test]
+async fn a_changed_query_log_is_refused_as_needing_a_restart() {
+    let server = Reloadable::start(&www_config(1), &[]).await;
+    let logged = www_config(2).replacen(
+        "workers = 1",
+        "workers = 1\nquery_log = { to = \"stderr\" }",
+        1,
+    );
+    assert_ne!(logged, www_config(2), "the test config has `workers = 1`");
+    server.write("edgewise.toml", &logged);
+    let (status, body) = status_post(server.routing.status(), "/reload", &[]).await;
+    assert_eq!(status, 409, "{body:#}");
+    let message = body["errors"][0].as_str().expect("a message");
+    assert!(message.contains("dns.query_log"), "{message}");
+    assert_eq!(
+        server.addresses("www.route.test.").await,
+        ["192.0.2.1", "192.0.2.10"]
+    );
+}

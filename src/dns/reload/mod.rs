@@ -249,10 +249,12 @@ fn read(path: &Path) -> Result<(Config, DnsConfig, GeoDb), ReloadError> {
     Ok((config, dns, geo))
 }
 
-/// The keys whose new values only a restart can apply: threads, file watching and TCP limits.
+/// The keys whose new values only a restart can apply: threads, file watching, TCP limits
+/// and the query log's writer.
 fn restart_only_changes(old: &DnsConfig, new: &DnsConfig) -> Vec<&'static str> {
     [
         ("dns.workers", old.workers != new.workers),
+        ("dns.query_log", old.query_log != new.query_log),
         ("dns.watch_zones", old.watch_zones != new.watch_zones),
         (
             "dns.tcp_idle_timeout",
