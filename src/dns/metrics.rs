@@ -11,13 +11,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::Name;
 
 use super::malformed::MalformedCounters;
 use super::responder::Transport;
+use crate::logs::LogStats;
 use crate::metrics::{self, Collector, DescriptorEncoder, Histogram};
 use crate::net::admission::Admission;
 
@@ -89,6 +90,8 @@ pub struct DnsMetrics {
     edns: AtomicU64,
     client_subnet: AtomicU64,
     reloads: Reloads,
+    /// The query log's lines written and dropped, once a log runs.
+    query_log: OnceLock<Arc<LogStats>>,
 }
 
 /// Counters by name, so a rebuilt snapshot finds those of the one before.
@@ -151,11 +154,17 @@ impl Default for DnsMetrics {
                 last_ok: AtomicBool::new(true),
                 last_at: AtomicU64::new(unix_millis()),
             },
+            query_log: OnceLock::new(),
         }
     }
 }
 
 impl DnsMetrics {
+    /// Shows the query log's counts from now on (a server runs one log at most).
+    pub fn watch_query_log(&self, stats: Arc<LogStats>) {
+        let _ = self.query_log.set(stats);
+    }
+
     /// The counters of the zone at `origin`: the same ones every build of that zone gets.
     pub fn zone(&self, origin: &Name) -> Arc<QueryCounters> {
         self.lock().zones.entry(label(origin)).or_default().clone()
@@ -415,7 +424,19 @@ impl Collector for DnsCollector {
             "edgewise_dns_last_reload_timestamp_seconds",
             "When the last reload was tried (Unix time), or the server started.",
             (load(&reloads.last_at) / 1000) as i64,
-        )
+        )?;
+        match m.query_log.get() {
+            Some(log) => metrics::counters(
+                &mut encoder,
+                "edgewise_dns_query_log_lines",
+                "Query log lines written, and dropped because the log's queue was full.",
+                [
+                    ([("result", "written")], log.written()),
+                    ([("result", "dropped")], log.dropped()),
+                ],
+            ),
+            None => Ok(()),
+        }
     }
 }
 

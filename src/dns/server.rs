@@ -217,11 +217,15 @@ impl DnsServer {
                 })
                 .await;
         });
+        let query_log = QueryLog::start(self.config.query_log.as_ref(), &self.snapshot);
+        if let Some(log) = &query_log {
+            self.metrics.watch_query_log(log.stats());
+        }
         let ctx = TcpContext {
             answerer: Answerer {
                 snapshot: self.snapshot.clone(),
                 malformed: self.malformed.clone(),
-                query_log: QueryLog::start(self.config.query_log.as_ref(), &self.snapshot),
+                query_log,
             },
             idle_timeout: self.tcp_idle_timeout,
             shutdown: shutdown.clone(),

@@ -256,3 +256,38 @@ async fn metrics_show_each_probes_time_and_duration() {
         probes
     );
 }
+
+#[tokio::test]
+async fn query_log_lines_written_show_on_metrics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("edgewise.toml");
+    let text = route_config(
+        "",
+        "workers = 1\nquery_log = { to = \"query.log\" }",
+        &[plain("www", "A", 60, &["192.0.2.10"])],
+    );
+    std::fs::write(&path, text).expect("write the config");
+    let dns = load_ok(&path).dns.expect("a [dns] section");
+    let server = DnsServer::bind(&dns).expect("bind on ephemeral ports");
+    let status_addrs = server.status_addrs().to_vec();
+    let routing = Routing {
+        server: serve(server, dir),
+        status_addrs,
+    };
+    let status = routing.status();
+    for _ in 0..3 {
+        routing
+            .send_udp(&q("www.route.test.", RecordType::A).bytes())
+            .await;
+    }
+    eventually("3 query log lines written", || async {
+        let lines = family(&scrape(status).await, "edgewise_dns_query_log_lines_total");
+        let written = "edgewise_dns_query_log_lines_total{result=\"written\"}";
+        let dropped = "edgewise_dns_query_log_lines_total{result=\"dropped\"}";
+        match (lines.get(written), lines.get(dropped)) {
+            (Some(&3.0), Some(&0.0)) => Ok(()),
+            _ => Err(format!("{lines:?}")),
+        }
+    })
+    .await;
+}
