@@ -465,6 +465,17 @@ impl Collector for CdnCollector {
                 counters.map(|(result, n)| ([("result", result)], n)),
             )?;
         }
+        if let Some(log) = edge.access_log_stats() {
+            metrics::counters(
+                e,
+                "edgewise_cdn_access_log_lines",
+                "Access log lines written, and dropped because the log's queue was full.",
+                [
+                    ([("result", "written")], log.written()),
+                    ([("result", "dropped")], log.dropped()),
+                ],
+            )?;
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgewise::config::realtime_logs::LOG_FIELDS;
+use http::Method;
 
 use crate::cdn_harness::*;
 use crate::cdn_process::{Server, curl, example_copy};
@@ -61,6 +62,29 @@ async fn text_lines_carry_the_real_time_log_fields_of_each_response() {
     );
     assert_eq!(missing["sc-status"], "404");
     assert_ne!(miss["x-edge-request-id"], hit["x-edge-request-id"]);
+    // The writer counts a batch once it is written: the lines can be read a moment before.
+    let written = "edgewise_cdn_access_log_lines_total{result=\"written\"} 3";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = cdn
+            .admin(Method::GET, "/metrics", Some(ADMIN_TOKEN), "")
+            .await
+            .text();
+        if metrics.lines().any(|l| l == written) || Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for line in [
+        written,
+        "edgewise_cdn_access_log_lines_total{result=\"dropped\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("edgewise_realtime_log_records"),
+        "no real-time log is configured:\n{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -287,7 +287,16 @@ impl Edge {
 
     /// Real-time log records by outcome, when real-time logs are on.
     pub fn realtime_log_counters(&self) -> Option<[(&'static str, u64); 4]> {
+        // The logger also runs for an access log alone; then there is no real-time log.
+        self.config.realtime_logs.as_ref()?;
         self.realtime_log.as_ref().map(RealtimeLogger::counters)
+    }
+
+    /// The access log's lines written and dropped, when `access_log` is on.
+    pub fn access_log_stats(&self) -> Option<Arc<crate::logs::LogStats>> {
+        self.realtime_log
+            .as_ref()
+            .and_then(RealtimeLogger::access_log_stats)
     }
 
     /// The process's counters (TLS, connections, geo denials, unrouted requests).
