@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::app::dir_lock::DirLockError;
 use crate::cdn::realtime_log::{self, RealtimeLogReceiver};
-use crate::cdn::reload::{Companion, Reloader, StagedCompanion};
+use crate::cdn::reload::{Companion, CompanionChanges, Reloader, StagedCompanion};
 use crate::cdn::{CdnServer, StartError};
 use crate::config::Config;
 use crate::stream::api::put::{self, PutEntry};
@@ -202,16 +202,23 @@ impl Companion for NoStream {
 struct NothingStaged;
 
 impl StagedCompanion for NothingStaged {
-    fn commit(self: Box<Self>) -> Result<(&'static str, serde_json::Value), String> {
-        Ok(("stream", serde_json::Value::Null))
+    fn commit(self: Box<Self>) -> Result<CompanionChanges, String> {
+        Ok(CompanionChanges {
+            key: "stream",
+            details: serde_json::Value::Null,
+            lines: Vec::new(),
+        })
     }
 }
 
 impl StagedCompanion for StagedStreams {
-    fn commit(self: Box<Self>) -> Result<(&'static str, serde_json::Value), String> {
+    fn commit(self: Box<Self>) -> Result<CompanionChanges, String> {
         let summary = StagedStreams::commit(*self)?;
-        let value = serde_json::to_value(summary).map_err(|e| e.to_string())?;
-        Ok(("stream", value))
+        Ok(CompanionChanges {
+            key: "stream",
+            lines: summary.changed(),
+            details: serde_json::to_value(summary).map_err(|e| e.to_string())?,
+        })
     }
 }
 

@@ -174,7 +174,8 @@ async fn reload(reloader: Option<Arc<Reloader>>) -> Response<Body> {
     match reloaded {
         Ok(summary) => json(
             StatusCode::OK,
-            serde_json::json!({ "reloaded": true, "changes": summary }).to_string(),
+            serde_json::json!({ "reloaded": true, "changed": summary.changed(), "changes": summary })
+                .to_string(),
         ),
         Err(e) => {
             let errors: Vec<String> = match &e {
@@ -182,7 +183,7 @@ async fn reload(reloader: Option<Arc<Reloader>>) -> Response<Body> {
                 other => vec![other.to_string()],
             };
             json(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::BAD_REQUEST,
                 serde_json::json!({ "reloaded": false, "errors": errors }).to_string(),
             )
         }

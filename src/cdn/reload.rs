@@ -64,9 +64,17 @@ pub trait Companion: Send + Sync {
 
 /// A companion's reload, staged; dropped uncommitted, it changes nothing.
 pub trait StagedCompanion: Send {
-    /// Puts it in force: the answer's key for it and what changed. Runs on the blocking
-    /// pool, inside the runtime.
-    fn commit(self: Box<Self>) -> Result<(&'static str, serde_json::Value), String>;
+    /// Puts it in force; what changed. Runs on the blocking pool, inside the runtime.
+    fn commit(self: Box<Self>) -> Result<CompanionChanges, String>;
+}
+
+/// What a companion's reload changed.
+pub struct CompanionChanges {
+    /// The answer's key for the details (edgewise-cdn: `stream`).
+    pub key: &'static str,
+    pub details: serde_json::Value,
+    /// One line per change, for the answer's `changed` list.
+    pub lines: Vec<String>,
 }
 
 /// What a reload changed, for the log and the `POST /reload` answer.
@@ -87,6 +95,26 @@ pub struct Summary {
     /// What the companion's reload changed, under its key (edgewise-cdn: `stream`).
     #[serde(flatten)]
     pub companions: BTreeMap<&'static str, serde_json::Value>,
+    /// The companion's changes as lines, for [`Summary::changed`].
+    #[serde(skip)]
+    pub companion_lines: Vec<String>,
+}
+
+impl Summary {
+    /// Every change as one line each, the `changed` list of the reload's answer.
+    pub fn changed(&self) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        for (what, ids) in [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("changed", &self.changed),
+        ] {
+            lines.extend(ids.iter().map(|id| format!("distribution {id} {what}")));
+        }
+        lines.extend(self.listeners.lines());
+        lines.extend(self.companion_lines.iter().cloned());
+        lines
+    }
 }
 
 /// A new edge and TLS setup, built and ready to swap in.
@@ -243,7 +271,10 @@ impl Reloader {
                 }
                 None => Summary::default(),
             };
-            summary.companions.extend(part);
+            if let Some(part) = part {
+                summary.companions.insert(part.key, part.details);
+                summary.companion_lines = part.lines;
+            }
             Ok(summary)
         })
         .await

@@ -202,6 +202,7 @@ async fn reload<B>(
         Ok(summary) => {
             let body = json!({
                 "reloaded": true,
+                "changed": summary.changed(),
                 "zones": summary.zones,
                 "health_checks": summary.health_checks,
                 "listeners": summary.listeners,
@@ -210,8 +211,9 @@ async fn reload<B>(
         }
         Err(e) => {
             let status = match &e {
-                ReloadError::Invalid(_) | ReloadError::Geo(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                ReloadError::RestartNeeded(_) => StatusCode::CONFLICT,
+                ReloadError::Invalid(_) | ReloadError::Geo(_) | ReloadError::RestartNeeded(_) => {
+                    StatusCode::BAD_REQUEST
+                }
                 ReloadError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 ReloadError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };

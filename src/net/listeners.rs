@@ -73,6 +73,12 @@ impl ListenerChanges {
         self.added.is_empty() && self.removed.is_empty()
     }
 
+    /// One line per change: `listener https 127.0.0.1:8443 added`.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        (self.added.iter().map(|l| format!("listener {l} added")))
+            .chain(self.removed.iter().map(|l| format!("listener {l} removed")))
+    }
+
     /// Adds `other`'s changes to these.
     pub fn extend(&mut self, other: ListenerChanges) {
         self.added.extend(other.added);

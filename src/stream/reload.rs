@@ -86,6 +86,29 @@ pub struct StreamSummary {
     pub listeners: ListenerChanges,
 }
 
+impl StreamSummary {
+    /// One line per change, for the reload answer's `changed` list.
+    pub fn changed(&self) -> Vec<String> {
+        let (streams, deliveries) = (&self.streams, &self.deliveries);
+        let mut lines: Vec<String> = Vec::new();
+        for (what, names) in [
+            ("added", &streams.added),
+            ("removed", &streams.removed),
+            ("retention changed", &streams.retention_changed),
+        ] {
+            lines.extend(names.iter().map(|n| format!("stream {n} {what}")));
+        }
+        for (what, names) in [
+            ("started", &deliveries.started),
+            ("stopped", &deliveries.stopped),
+        ] {
+            lines.extend(names.iter().map(|n| format!("delivery {n} {what}")));
+        }
+        lines.extend(self.listeners.lines());
+        lines
+    }
+}
+
 /// Deliveries, named `<stream> -> <folder>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeliveryChanges {

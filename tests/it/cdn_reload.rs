@@ -138,7 +138,7 @@ async fn a_broken_config_is_refused_with_the_check_errors_and_changes_nothing() 
         .replace(r#"path = "/v/*""#, r#"path = "/v/* bad""#)
         .replace(r#"origin = "app""#, r#"origin = "nowhere""#);
     let response = cdn.reload(&broken).await;
-    assert_eq!(response.status, 422, "{}", response.text());
+    assert_eq!(response.status, 400, "{}", response.text());
     let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(json["reloaded"], false);
     let errors: Vec<String> = json["errors"]
@@ -191,6 +191,16 @@ async fn a_moved_listener_is_bound_and_the_old_one_drains_its_requests() {
         .expect("an added HTTP listener");
     let new: std::net::SocketAddr = added.parse().unwrap();
     assert_eq!(new.ip().to_string(), "127.0.0.2");
+    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        json["changed"],
+        serde_json::json!([
+            "distribution site changed",
+            format!("listener http {new} added"),
+            format!("listener http {old} removed"),
+        ]),
+        "one line per change, as the config contract's `changed` list"
+    );
     assert_eq!(answer.status, 200, "the request in flight finishes");
     assert_eq!(answer.text(), "slow A", "on the config it started with");
     assert!(
@@ -223,7 +233,7 @@ async fn a_listener_that_cannot_be_bound_refuses_the_whole_reload() {
         &format!(r#"http_listen = ["127.0.0.1:0", "{taken}"]"#),
     );
     let response = cdn.reload(&blocked).await;
-    assert_eq!(response.status, 422, "{}", response.text());
+    assert_eq!(response.status, 400, "{}", response.text());
     let text = response.text();
     assert!(
         text.contains("edgewise.toml:") && text.contains("cdn.http_listen[1]"),
@@ -377,7 +387,7 @@ async fn a_changed_access_log_is_refused_as_needing_a_restart() {
         1,
     );
     let response = cdn.reload(&logged).await;
-    assert_eq!(response.status, 422, "{}", response.text());
+    assert_eq!(response.status, 400, "{}", response.text());
     assert!(
         response.text().contains("cdn.access_log"),
         "{}",

@@ -255,7 +255,7 @@ async fn a_broken_config_is_refused_with_the_check_errors_and_answers_stay() {
         ["192.0.2.1", "192.0.2.10"]
     );
     let (status, body) = status_post(server.routing.status(), "/reload", &[]).await;
-    assert_eq!(status, 422, "{body:#}");
+    assert_eq!(status, 400, "{body:#}");
     assert_eq!(body["reloaded"], false);
     assert_eq!(body["errors"], serde_json::json!(want));
     assert_eq!(
@@ -408,6 +408,11 @@ async fn post_reload_from_loopback_answers_what_changed() {
     );
     assert_eq!(body["zones"]["unchanged"], 0);
     assert_eq!(
+        body["changed"],
+        serde_json::json!(["zone route.test. (serial 7, 5 records) changed"]),
+        "one line per change, as the config contract's `changed` list"
+    );
+    assert_eq!(
         server.addresses("www.route.test.").await,
         ["192.0.2.10", "192.0.2.2"]
     );
@@ -523,7 +528,7 @@ async fn a_listen_address_that_cannot_be_bound_refuses_the_whole_reload() {
         &www_config_on(2, &format!("\"127.0.0.1:0\", \"{taken}\"")),
     );
     let (status, body) = status_post(server.routing.status(), "/reload", &[]).await;
-    assert_eq!(status, 422, "{body:#}");
+    assert_eq!(status, 400, "{body:#}");
     let message = body["errors"][0].as_str().expect("a message");
     assert!(
         message.contains("edgewise.toml:") && message.contains("dns.listen[1]"),
@@ -591,7 +596,7 @@ async fn a_changed_query_log_is_refused_as_needing_a_restart() {
     assert_ne!(logged, www_config(2), "the test config has `workers = 1`");
     server.write("edgewise.toml", &logged);
     let (status, body) = status_post(server.routing.status(), "/reload", &[]).await;
-    assert_eq!(status, 409, "{body:#}");
+    assert_eq!(status, 400, "{body:#}");
     let message = body["errors"][0].as_str().expect("a message");
     assert!(message.contains("dns.query_log"), "{message}");
     assert_eq!(

@@ -291,7 +291,7 @@ origin = "app"
     let refused =
         config(more, &with_new_stream).replace("fsync = \"interval\"", "fsync = \"always\"");
     let (status, body) = process.reload(&refused).await;
-    assert_eq!(status, 422, "{body:#}");
+    assert_eq!(status, 400, "{body:#}");
     let message = body["errors"][0].as_str().expect("a reason");
     assert!(
         message.contains("stream.fsync") && message.contains("restart"),
@@ -304,7 +304,7 @@ origin = "app"
         &stream("s", "24h").replace("shards = 1", "shards = 2"),
     );
     let (status, body) = process.reload(&mismatch).await;
-    assert_eq!(status, 422, "{body:#}");
+    assert_eq!(status, 400, "{body:#}");
     let message = body["errors"][0].as_str().expect("a reason");
     assert!(
         message.contains("stream \"s\" has 1 shards on disk but 2 in the config"),
@@ -333,7 +333,7 @@ async fn the_stream_api_moves_to_a_new_address_and_a_taken_one_refuses_the_reloa
         1,
     );
     let (status, body) = process.reload(&blocked).await;
-    assert_eq!(status, 422, "{body:#}");
+    assert_eq!(status, 400, "{body:#}");
     let message = body["errors"][0].as_str().expect("a reason");
     assert!(
         message.contains("stream.listen[1]") && message.contains(&format!("cannot bind {taken}")),
@@ -346,7 +346,16 @@ async fn the_stream_api_moves_to_a_new_address_and_a_taken_one_refuses_the_reloa
         r#"listen = ["127.0.0.2:0"]"#,
         1,
     );
-    let changes = process.reload_ok(&moved).await;
+    let (status, body) = process.reload(&moved).await;
+    assert_eq!(status, 200, "{body:#}");
+    let removed = json!(format!("listener stream API http {} removed", process.api));
+    assert!(
+        body["changed"]
+            .as_array()
+            .is_some_and(|l| l.contains(&removed)),
+        "{body:#}"
+    );
+    let changes = &body["changes"];
     let listeners = &changes["stream"]["listeners"];
     assert_eq!(
         listeners["removed"],

@@ -39,6 +39,25 @@ pub struct ZoneFacts {
 // === impl ReloadSummary ===
 
 impl ReloadSummary {
+    /// Every change as one line each, the `changed` list of the reload's answer.
+    pub fn changed(&self) -> Vec<String> {
+        let zones = &self.zones;
+        let checks = &self.health_checks;
+        let mut lines: Vec<String> = Vec::new();
+        lines.extend(zones.added.iter().map(|z| format!("zone {z} added")));
+        lines.extend(zones.changed.iter().map(|z| format!("zone {z} changed")));
+        lines.extend(zones.removed.iter().map(|z| format!("zone {z} removed")));
+        for (what, ids) in [
+            ("added", &checks.added),
+            ("removed", &checks.removed),
+            ("restarted", &checks.restarted),
+        ] {
+            lines.extend(ids.iter().map(|id| format!("health check {id} {what}")));
+        }
+        lines.extend(self.listeners.lines());
+        lines
+    }
+
     /// Compares the zones of `old` and `new`; `health_checks` comes from staging the checks.
     pub fn between(old: &DnsConfig, new: &DnsConfig, health_checks: HealthChanges) -> Self {
         let mut zones = ZoneChanges::default();
