@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`app`]: process wiring shared by both binaries (folder locks: one process per folder)
 //! - [`cli`]: logging and config loading shared by the two binaries
+//! - [`console`]: the web page both control listeners serve at `/`, its assets and summaries
 //! - [`config`]: the one TOML file both binaries read, validated into typed values with
 //!   file:line:col errors
 //! - [`cdn`]: the caching HTTPS reverse proxy (CloudFront's job): TLS, distributions,
@@ -25,6 +26,7 @@ pub mod app;
 pub mod cdn;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod dns;
 pub mod edge;
 pub mod geo;

@@ -25,6 +25,7 @@ use super::metrics::CdnCollector;
 use super::proxy::Edge;
 use super::reload::{Live, ReloadError, Reloader};
 use super::request_path::RequestPath;
+use crate::console;
 use crate::metrics::{self, Collector};
 use crate::net::accept;
 use crate::net::admission::{Admission, Limits, Ticket};
@@ -131,10 +132,11 @@ async fn connection(
 
 async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Response<Body> {
     let edge = &parts.live.edge();
-    // The rule of every listener: metrics are readable from loopback without a token;
-    // everything else, and metrics from elsewhere, need the admin token.
+    // The rule of every listener: metrics and the console are readable from loopback without
+    // a token; everything else, and reading from elsewhere, need the admin token.
+    let path = request.uri().path();
     let loopback_read = request.method() == Method::GET
-        && request.uri().path() == "/metrics"
+        && (path == "/metrics" || console::is_console_path(path))
         && peer.ip().to_canonical().is_loopback();
     if !loopback_read && !authorized(request.headers(), edge.config().admin_token.as_deref()) {
         let mut response = json(
@@ -150,9 +152,12 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
         (&Method::POST, "/invalidations") => invalidate(request, edge).await,
         (&Method::POST, "/reload") => reload(parts.reloader).await,
         (&Method::GET, "/metrics") => metrics(edge, &parts.others),
+        (&Method::GET, path) if console::is_console_path(path) => {
+            console::answer(path, || console::cdn_summary(edge, Vec::new())).map(body::full)
+        }
         _ => json(
             StatusCode::NOT_FOUND,
-            r#"{"message":"try POST /invalidations, POST /reload or GET /metrics"}"#.to_string(),
+            r#"{"message":"try GET / (the console), POST /invalidations, POST /reload or GET /metrics"}"#.to_string(),
         ),
     }
 }

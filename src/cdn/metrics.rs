@@ -116,6 +116,21 @@ impl DistributionMetrics {
         self.requests[class][index].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Responses so far by result (every status class), in `X-Cache` spelling: what the
+    /// console charts.
+    pub fn requests_by_result(&self) -> Vec<(&'static str, u64)> {
+        RESULTS
+            .iter()
+            .enumerate()
+            .map(|(i, result)| {
+                (
+                    result.as_str(),
+                    self.requests.iter().map(|row| load(&row[i])).sum(),
+                )
+            })
+            .collect()
+    }
+
     pub fn sent(&self, bytes: u64) {
         self.response_bytes.fetch_add(bytes, Ordering::Relaxed);
     }

@@ -236,6 +236,21 @@ impl DnsMetrics {
         self.reloads.last_at.store(unix_millis(), Ordering::Relaxed);
     }
 
+    /// Queries answered so far by rcode (every zone, and none), in [`RCODES`] order then
+    /// `OTHER`: what the console charts.
+    pub fn queries_by_rcode(&self) -> Vec<(&'static str, u64)> {
+        let zones: Vec<Arc<QueryCounters>> = self.lock().zones.values().cloned().collect();
+        let mut totals = [0u64; RCODE_SLOTS];
+        for counters in std::iter::once(&self.unzoned).chain(zones.iter().map(|c| &**c)) {
+            for (i, cell) in counters.cells.iter().enumerate() {
+                totals[i % (RCODE_SLOTS * QTYPE_SLOTS) / QTYPE_SLOTS] +=
+                    cell.load(Ordering::Relaxed);
+            }
+        }
+        let names = RCODES.iter().map(|r| r.1).chain(std::iter::once("OTHER"));
+        names.zip(totals).collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Registry> {
         // Every change to the registry is one insert: a panicking holder leaves it whole.
         self.registry

@@ -205,6 +205,7 @@ impl DnsServer {
             reloader: self.reloader.clone(),
             malformed: self.malformed.clone(),
             metrics: self.metrics.clone(),
+            snapshot: self.snapshot.clone(),
             tcp_admission: self.tcp_admission.clone(),
             lifetime: self.timers.status.lifetime,
             shutdown: shutdown.clone(),

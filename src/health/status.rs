@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -25,9 +26,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::{CheckReport, HealthChecks, HealthCollector};
+use crate::console;
 use crate::dns::malformed::MalformedCounters;
 use crate::dns::metrics::{DnsCollector, DnsMetrics};
 use crate::dns::reload::{ReloadError, Reloader};
+use crate::dns::snapshot::Snapshot;
 use crate::metrics::{self, Collector};
 use crate::net::admission::{Admission, Limits, Ticket};
 use crate::net::bearer;
@@ -61,6 +64,8 @@ pub struct StatusContext {
     pub reloader: Option<Reloader>,
     pub malformed: Arc<MalformedCounters>,
     pub metrics: Arc<DnsMetrics>,
+    /// The snapshot in force, for the console's zones.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
     /// The DNS server's TCP admission, for its connection counts.
     pub tcp_admission: Admission,
     pub lifetime: Duration,
@@ -156,10 +161,15 @@ async fn route<B>(
             health_json(&ctx.health.table().report()),
         ),
         "/metrics" => text(StatusCode::OK, metrics::CONTENT_TYPE, scrape(ctx)),
+        path if console::is_console_path(path) => console::answer(path, || {
+            let checks = health_rows(&ctx.health.table().report());
+            console::dns_summary(&ctx.snapshot.load(), checks, &ctx.metrics)
+        })
+        .map(Full::new),
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "not found: try /health-checks, /metrics or POST /reload\n".into(),
+            "not found: try / (the console), /health-checks, /metrics or POST /reload\n".into(),
         ),
     }
 }
@@ -259,7 +269,12 @@ pub(super) fn unix_seconds(time: Option<SystemTime>) -> Option<f64> {
 
 /// `[{"id", "type", "target", "healthy", "last_result", "last_error", "latency_ms", "last_checked", "last_change", ...}]`
 fn health_json(reports: &[CheckReport]) -> String {
-    let rows: Vec<serde_json::Value> = reports
+    pretty(&serde_json::Value::Array(health_rows(reports)))
+}
+
+/// One JSON object per check, for `/health-checks` and the console.
+fn health_rows(reports: &[CheckReport]) -> Vec<serde_json::Value> {
+    reports
         .iter()
         .map(|r| {
             let s = &r.status;
@@ -279,8 +294,7 @@ fn health_json(reports: &[CheckReport]) -> String {
                 "probes_failed": s.probes_failed,
             })
         })
-        .collect();
-    pretty(&serde_json::Value::Array(rows))
+        .collect()
 }
 
 /// Everything `/metrics` shows, in the Prometheus text format.

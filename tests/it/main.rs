@@ -24,6 +24,7 @@ mod config_binary;
 mod config_check;
 mod config_sections;
 mod config_stream;
+mod console;
 mod dns_answers;
 mod dns_limits;
 mod dns_metrics;
