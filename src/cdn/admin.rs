@@ -30,6 +30,7 @@ use crate::metrics::{self, Collector};
 use crate::net::accept;
 use crate::net::admission::{Admission, Limits, Ticket};
 use crate::net::bearer;
+use crate::stream::log::Log;
 
 /// How long one admin connection may take, request and answer (a reload included).
 const LIFETIME: Duration = Duration::from_secs(30);
@@ -48,6 +49,14 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Makes the collector of another part of the process for a scrape of `GET /metrics`.
 pub type MetricsSource = Arc<dyn Fn() -> Box<dyn Collector> + Send + Sync>;
 
+/// What the admin listener shows of the process's other parts: their metrics, and the stream
+/// log's streams on the console.
+#[derive(Clone)]
+pub struct ProcessParts {
+    pub metrics: Arc<[MetricsSource]>,
+    pub streams: Option<Arc<Log>>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InvalidationRequest {
@@ -64,14 +73,14 @@ pub fn admission() -> Admission {
 /// Serves the admin API on `listener` until `retire` (a reload removed it, or shutdown).
 /// The token and everything else come from the live config, so a reload applies to the
 /// admin API too; `POST /reload` needs a `reloader` (a server started from a config file);
-/// `GET /metrics` adds the collectors of `others`. Connections go through the shared
+/// `GET /metrics` adds the collectors of `process`'s other parts. Connections go through the shared
 /// `admission` and carry one request each.
 pub async fn serve(
     listener: TcpListener,
     admission: Admission,
     live: Arc<Live>,
     reloader: Option<Arc<Reloader>>,
-    others: Arc<[MetricsSource]>,
+    process: ProcessParts,
     retire: CancellationToken,
     shutdown: CancellationToken,
 ) {
@@ -79,7 +88,7 @@ pub async fn serve(
         let parts = Parts {
             live: live.clone(),
             reloader: reloader.clone(),
-            others: others.clone(),
+            process: process.clone(),
         };
         let shutdown = shutdown.clone();
         async move { connection(stream, peer, ticket, parts, shutdown).await }
@@ -92,7 +101,7 @@ pub async fn serve(
 struct Parts {
     live: Arc<Live>,
     reloader: Option<Arc<Reloader>>,
-    others: Arc<[MetricsSource]>,
+    process: ProcessParts,
 }
 
 /// One request, no keep-alive; idle (evictable) until the request has arrived.
@@ -151,9 +160,9 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
     match (request.method(), request.uri().path()) {
         (&Method::POST, "/invalidations") => invalidate(request, edge).await,
         (&Method::POST, "/reload") => reload(parts.reloader).await,
-        (&Method::GET, "/metrics") => metrics(edge, &parts.others),
+        (&Method::GET, "/metrics") => metrics(edge, &parts.process.metrics),
         (&Method::GET, path) if console::is_console_path(path) => {
-            console::answer(path, || console::cdn_summary(edge, Vec::new())).map(body::full)
+            console::answer(path, || console::cdn_summary(edge, parts.process.streams.as_deref())).map(body::full)
         }
         _ => json(
             StatusCode::NOT_FOUND,

@@ -27,6 +27,7 @@ use crate::config::CdnConfig;
 use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
 use crate::net::listeners::{BindError, ListenerChanges, ListenerSet, StagedListeners};
 use crate::net::tls::{self, TlsError};
+use crate::stream::log::Log;
 
 /// How long in-flight requests get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,6 +58,8 @@ pub struct CdnServer {
     realtime_log: Option<RealtimeLogReceiver>,
     /// Other parts of the process whose metrics the admin `GET /metrics` adds.
     other_metrics: Vec<admin::MetricsSource>,
+    /// The process's stream log, for the console.
+    streams: Option<Arc<Log>>,
 }
 
 impl CdnServer {
@@ -105,6 +108,7 @@ impl CdnServer {
             listeners,
             realtime_log,
             other_metrics: Vec::new(),
+            streams: None,
         })
     }
 
@@ -112,6 +116,11 @@ impl CdnServer {
     /// the whole process.
     pub fn add_metrics(&mut self, source: admin::MetricsSource) {
         self.other_metrics.push(source);
+    }
+
+    /// Shows the streams of `log` on the admin listener's console.
+    pub fn show_streams(&mut self, log: Arc<Log>) {
+        self.streams = Some(log);
     }
 
     /// The queue of real-time log lines, when `[cdn.realtime_logs]` is set: hand it to
@@ -195,7 +204,10 @@ impl CdnServer {
             self.live.clone(),
             self.reloader.clone(),
         );
-        let others: Arc<[admin::MetricsSource]> = self.other_metrics.into();
+        let process = admin::ProcessParts {
+            metrics: self.other_metrics.into(),
+            streams: self.streams,
+        };
         let token = shutdown.clone();
         tasks.spawn(async move {
             listeners
@@ -206,7 +218,7 @@ impl CdnServer {
                         admission.clone(),
                         live.clone(),
                         reloader.clone(),
-                        others.clone(),
+                        process.clone(),
                         retire,
                         token.clone(),
                     )

@@ -3,11 +3,12 @@
 use serde_json::{Value, json};
 
 use crate::cdn::proxy::Edge;
+use crate::stream::log::Log;
 
 /// `{"kind": "cdn", "time", "distributions": [{id, hosts, behaviors, requests}], "cache":
-/// {objects, bytes}, "requests": {"Hit": n, ...}, "streams": [...]}`; `streams` are those of
-/// the process's stream log, if it runs one.
-pub fn summary(edge: &Edge, streams: Vec<Value>) -> Value {
+/// {objects, bytes}, "requests": {"Hit": n, ...}, "streams": [{name, shards,
+/// retention_seconds}]}`; the streams of `log`, the process's stream log if it runs one.
+pub fn summary(edge: &Edge, log: Option<&Log>) -> Value {
     let mut totals = serde_json::Map::new();
     let mut add = |by_result: &[(&str, u64)]| {
         for (result, n) in by_result {
@@ -32,6 +33,16 @@ pub fn summary(edge: &Edge, streams: Vec<Value>) -> Value {
             })
         })
         .collect();
+    let mut streams: Vec<Value> = (log.map(Log::streams).unwrap_or_default().iter())
+        .map(|stream| {
+            json!({
+                "name": stream.name(),
+                "shards": stream.shards().len(),
+                "retention_seconds": stream.retention().as_secs(),
+            })
+        })
+        .collect();
+    streams.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let (objects, bytes) = edge.store.usage();
     json!({
         "kind": "cdn",

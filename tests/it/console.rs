@@ -281,3 +281,56 @@ async fn cdn_console_shows_distributions_and_a_chart_in_chromium() {
     );
     assert!(dom.contains("<dt>Hit</dt><dd>2</dd>"), "the totals: {dom}");
 }
+
+/// edgewise-cdn with a stream log: the CDN console lists its streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdn_console_lists_the_streams_of_the_process() {
+    use edgewise::config::Config;
+    use edgewise::edge::Edge;
+    use tokio_util::sync::CancellationToken;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edgewise.toml");
+    let tables = "[[stream.streams]]\nname = \"logs\"\nshards = 2\n\n[[stream.streams]]\nname = \"clicks\"\nshards = 1\n";
+    std::fs::write(&path, crate::stream_harness::https_config("", tables)).unwrap();
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let edge = Edge::bind(&config).unwrap_or_else(|e| panic!("bind: {e}"));
+    let admin = edge.cdn().unwrap().admin_addrs()[0];
+    let token = CancellationToken::new();
+    let running = tokio::spawn(edge.run(token.clone()));
+
+    let json = summary(admin).await;
+    let streams: Vec<(String, u64)> = json["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["shards"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        streams,
+        [("clicks".into(), 1), ("logs".into(), 2)],
+        "{json}"
+    );
+    assert!(
+        json["streams"][0]["retention_seconds"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+
+    let dom = rendered_dom(admin).await;
+    assert_rendered(&dom, "Edgewise CDN");
+    assert!(
+        dom.contains("<th scope=\"row\">logs</th>"),
+        "the stream: {dom}"
+    );
+    assert!(
+        dom.contains("<th scope=\"row\">clicks</th>"),
+        "the stream: {dom}"
+    );
+    token.cancel();
+    running.await.unwrap();
+}
