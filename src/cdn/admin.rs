@@ -73,8 +73,8 @@ pub fn admission() -> Admission {
 /// Serves the admin API on `listener` until `retire` (a reload removed it, or shutdown).
 /// The token and everything else come from the live config, so a reload applies to the
 /// admin API too; `POST /reload` needs a `reloader` (a server started from a config file);
-/// `GET /metrics` adds the collectors of `process`'s other parts. Connections go through the shared
-/// `admission` and carry one request each.
+/// `GET /metrics` adds the collectors of `process`'s other parts, and the console shows its
+/// streams. Connections go through the shared `admission` and carry one request each.
 pub async fn serve(
     listener: TcpListener,
     admission: Admission,
@@ -162,11 +162,13 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
         (&Method::POST, "/reload") => reload(parts.reloader).await,
         (&Method::GET, "/metrics") => metrics(edge, &parts.process.metrics),
         (&Method::GET, path) if console::is_console_path(path) => {
-            console::answer(path, || console::cdn_summary(edge, parts.process.streams.as_deref())).map(body::full)
+            let streams = parts.process.streams.as_deref();
+            console::answer(path, || console::cdn_summary(edge, streams)).map(body::full)
         }
         _ => json(
             StatusCode::NOT_FOUND,
-            r#"{"message":"try GET / (the console), POST /invalidations, POST /reload or GET /metrics"}"#.to_string(),
+            r#"{"message":"try GET / (the console), POST /invalidations, POST /reload, GET /metrics"}"#
+                .to_string(),
         ),
     }
 }

@@ -291,7 +291,10 @@ async fn cdn_console_lists_the_streams_of_the_process() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("edgewise.toml");
-    let tables = "[[stream.streams]]\nname = \"logs\"\nshards = 2\n\n[[stream.streams]]\nname = \"clicks\"\nshards = 1\n";
+    let tables = concat!(
+        "[[stream.streams]]\nname = \"logs\"\nshards = 2\n\n",
+        "[[stream.streams]]\nname = \"clicks\"\nshards = 1\n",
+    );
     std::fs::write(&path, crate::stream_harness::https_config("", tables)).unwrap();
     let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let edge = Edge::bind(&config).unwrap_or_else(|e| panic!("bind: {e}"));
