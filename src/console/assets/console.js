@@ -13,6 +13,9 @@
   const times = [];  // x values (unix seconds)
   let rates = [];    // one array per counter, per second
   let plot = null;
+  // Charted from the start; the other series appear once they count something, or on a
+  // click on their legend entry.
+  const MAIN = ["NOERROR", "NXDOMAIN", "REFUSED", "Hit", "Miss", "Error"];
 
   function cell(row, text, cls) {
     const td = document.createElement("td");
@@ -69,7 +72,7 @@
 
   function tables(s) {
     if (s.kind === "dns") {
-      fill("zones", s.zones.map((z) => [[z.name], num(z.serial), num(z.records)]), 3, "No zones.");
+      fill("zones", s.zones.map((z) => [[z.name], [String(z.serial), "num"], num(z.records)]), 3, "No zones.");
       fill("checks", s.health_checks.map((c) => [
         [c.id], [c.type], [c.target],
         c.healthy ? ["healthy", "ok"] : ["unhealthy", "bad"],
@@ -117,6 +120,7 @@
       title: kind === "dns" ? "Queries per second by response code" : "Requests per second by result",
       series: [{}].concat(names.map((n, i) => ({
         label: n, stroke: PALETTE[i % PALETTE.length], width: 2,
+        show: MAIN.includes(n) || last.counters[n] > 0,
         value: (u, v) => v == null ? "–" : v.toFixed(2) + " " + unit,
       }))),
       axes: [axis, { ...axis, label: unit, size: 60 }],
