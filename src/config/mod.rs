@@ -218,9 +218,7 @@ impl Config {
             ..listen.site.clone()
         })
     }
-}
 
-impl Config {
     /// [`Config::bind_error`] for a reload, which answers with config errors only: when no
     /// key of `sections` names `addr`, the error is said of the file `path` as a whole.
     pub fn reload_bind_errors(
