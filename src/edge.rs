@@ -124,8 +124,10 @@ impl Edge {
 
     /// Serves until `shutdown`, then drains and closes everything. SIGHUP reloads the config
     /// when [`reload_from`](Self::reload_from) named the file.
-    pub async fn run(self, shutdown: CancellationToken) {
-        if let Some(reloader) = self.reloader.clone() {
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        // Only the SIGHUP task keeps the reloader (and through it the CDN's real-time log
+        // sender): held here, the log writer below would never see its queue close.
+        if let Some(reloader) = self.reloader.take() {
             match signal(SignalKind::hangup()) {
                 Ok(hangups) => {
                     tokio::spawn(reload_on_hangup(hangups, reloader, shutdown.clone()));

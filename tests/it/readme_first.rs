@@ -706,6 +706,10 @@ fn sighup_reloads_both_servers_started_by_the_readme_first_command() {
         "no errors in the servers' log:\n{log}"
     );
     assert!(
+        !log.contains("still queued"),
+        "the CDN's real-time log lines were all written before it stopped:\n{log}"
+    );
+    assert!(
         TcpStream::connect((Ipv4Addr::LOCALHOST, ports.https)).is_err(),
         "the CDN's HTTPS port is closed"
     );
