@@ -141,13 +141,16 @@ async fn connection(
 
 async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Response<Body> {
     let edge = &parts.live.edge();
-    // The rule of every listener: metrics and the console are readable from loopback without
-    // a token; everything else, and reading from elsewhere, need the admin token.
+    // The rule of every listener: the console's assets (no data) are served to anyone;
+    // metrics and the console's data are readable from loopback without a token; everything
+    // else, and reading from elsewhere, need the admin token.
     let path = request.uri().path();
-    let loopback_read = request.method() == Method::GET
-        && (path == "/metrics" || console::is_console_path(path))
-        && peer.ip().to_canonical().is_loopback();
-    if !loopback_read && !authorized(request.headers(), edge.config().admin_token.as_deref()) {
+    let get = request.method() == Method::GET;
+    let open = get
+        && (console::is_asset(path)
+            || ((path == "/metrics" || console::is_console_path(path))
+                && peer.ip().to_canonical().is_loopback()));
+    if !open && !authorized(request.headers(), edge.config().admin_token.as_deref()) {
         let mut response = json(
             StatusCode::UNAUTHORIZED,
             r#"{"message":"missing or wrong bearer token"}"#.to_string(),

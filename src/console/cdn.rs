@@ -6,8 +6,8 @@ use crate::cdn::proxy::Edge;
 use crate::stream::log::Log;
 
 /// `{"kind": "cdn", "time", "distributions": [{id, hosts, behaviors, requests}], "cache":
-/// {objects, bytes}, "requests": {"Hit": n, ...}, "streams": [{name, shards,
-/// retention_seconds}]}`; the streams of `log`, the process's stream log if it runs one.
+/// {objects, bytes}, "requests": {"Hit": n, ...}, "streams": [...]}`; the streams of `log`,
+/// the process's stream log if it runs one (see [`super::streams::summary`]).
 pub fn summary(edge: &Edge, log: Option<&Log>) -> Value {
     let mut totals = serde_json::Map::new();
     let mut add = |by_result: &[(&str, u64)]| {
@@ -33,16 +33,6 @@ pub fn summary(edge: &Edge, log: Option<&Log>) -> Value {
             })
         })
         .collect();
-    let mut streams: Vec<Value> = (log.map(Log::streams).unwrap_or_default().iter())
-        .map(|stream| {
-            json!({
-                "name": stream.name(),
-                "shards": stream.shards().len(),
-                "retention_seconds": stream.retention().as_secs(),
-            })
-        })
-        .collect();
-    streams.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let (objects, bytes) = edge.store.usage();
     json!({
         "kind": "cdn",
@@ -50,6 +40,6 @@ pub fn summary(edge: &Edge, log: Option<&Log>) -> Value {
         "distributions": distributions,
         "cache": { "objects": objects, "bytes": bytes },
         "requests": totals,
-        "streams": streams,
+        "streams": super::streams::summary(log),
     })
 }

@@ -6,6 +6,7 @@
 
 mod cdn;
 mod dns;
+mod streams;
 
 pub use cdn::summary as cdn_summary;
 pub use dns::summary as dns_summary;
@@ -20,34 +21,29 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
                    connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
                    frame-ancestors 'none'";
 
-/// The page and its assets: path, content type, body.
-const ASSETS: [(&str, &str, &[u8]); 5] = [
-    (
-        "/",
-        "text/html; charset=utf-8",
-        include_bytes!("assets/index.html"),
-    ),
-    (
-        "/console/console.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("assets/console.js"),
-    ),
-    (
-        "/console/console.css",
-        "text/css; charset=utf-8",
-        include_bytes!("assets/console.css"),
-    ),
+/// The page and its assets: path, content type, body. They hold no data (that is in the
+/// summary), so they are served to anyone the listener serves at all.
+const ASSETS: [(&str, &str, &[u8]); 8] = [
+    ("/", HTML, include_bytes!("assets/index.html")),
+    ("/console/console.js", JS, include_bytes!("assets/console.js")),
+    ("/console/dns.js", JS, include_bytes!("assets/dns.js")),
+    ("/console/cdn.js", JS, include_bytes!("assets/cdn.js")),
+    ("/console/streams.js", JS, include_bytes!("assets/streams.js")),
+    ("/console/console.css", CSS, include_bytes!("assets/console.css")),
     (
         "/console/vendor/uplot/uPlot.iife.min.js",
-        "text/javascript; charset=utf-8",
+        JS,
         include_bytes!("assets/vendor/uplot/uPlot.iife.min.js"),
     ),
     (
         "/console/vendor/uplot/uPlot.min.css",
-        "text/css; charset=utf-8",
+        CSS,
         include_bytes!("assets/vendor/uplot/uPlot.min.css"),
     ),
 ];
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
 
 /// The summary the page polls.
 pub const SUMMARY_PATH: &str = "/console/api/summary";
@@ -55,6 +51,13 @@ pub const SUMMARY_PATH: &str = "/console/api/summary";
 /// Whether `path` is the console's (`/` or under `/console/`).
 pub fn is_console_path(path: &str) -> bool {
     path == "/" || path.starts_with("/console/")
+}
+
+/// Whether `path` is one of the page's assets, which hold no data: served without a token
+/// from anywhere, so a browser on another host can load the page and then be asked for the
+/// token the data needs.
+pub fn is_asset(path: &str) -> bool {
+    ASSETS.iter().any(|(at, _, _)| *at == path)
 }
 
 /// Answers a GET of console path `path`; `summary` makes the JSON of [`SUMMARY_PATH`].
@@ -120,12 +123,13 @@ mod tests {
             assert_eq!(response.status(), StatusCode::OK, "{path}");
             assert_eq!(response.headers()[header::CONTENT_TYPE], content_type);
             assert_eq!(response.body().as_ref(), body);
-            assert!(is_console_path(path));
+            assert!(is_console_path(path) && is_asset(path));
         }
         let json = answer(SUMMARY_PATH, || serde_json::json!({"kind": "dns"}));
         assert_eq!(json.headers()[header::CONTENT_TYPE], "application/json");
         assert_eq!(json.headers()[header::CACHE_CONTROL], "no-store");
         assert_eq!(answer("/console/nope", || unreachable!()).status(), 404);
         assert!(!is_console_path("/metrics"));
+        assert!(is_console_path(SUMMARY_PATH) && !is_asset(SUMMARY_PATH));
     }
 }

@@ -143,9 +143,11 @@ async fn route<B>(
             "only GET\n".into(),
         );
     }
-    // The rule of every listener: readable from loopback, else with the listener's token.
+    // The rule of every listener: the console's assets (no data) are served to anyone; the
+    // rest is readable from loopback, else with the listener's token.
     let token = ctx.reloader.as_ref().and_then(Reloader::status_token);
-    if !peer.ip().to_canonical().is_loopback()
+    if !console::is_asset(path)
+        && !peer.ip().to_canonical().is_loopback()
         && !token.is_some_and(|token| bearer::matches(request.headers(), &token))
     {
         return text(

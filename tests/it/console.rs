@@ -68,6 +68,9 @@ async fn assert_assets(addr: SocketAddr) {
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/console/console.js", "text/javascript; charset=utf-8"),
+        ("/console/dns.js", "text/javascript; charset=utf-8"),
+        ("/console/cdn.js", "text/javascript; charset=utf-8"),
+        ("/console/streams.js", "text/javascript; charset=utf-8"),
         ("/console/console.css", "text/css; charset=utf-8"),
         (
             "/console/vendor/uplot/uPlot.iife.min.js",
@@ -215,13 +218,16 @@ async fn dns_console_shows_zones_health_checks_and_a_chart_in_chromium() {
     assert_eq!(json["queries"]["NOERROR"], 2, "{json}");
     assert_eq!(json["queries"]["NXDOMAIN"], 1, "{json}");
 
-    // No status_token: from elsewhere, the console is as closed as /metrics.
+    // No status_token: from elsewhere, the console's data is as closed as /metrics; its
+    // assets (no data) load, so a browser there can be asked for the token.
     if let Some(ip) = non_loopback_ip() {
         let to = SocketAddr::new(ip, port);
-        for path in ["/", "/console/api/summary", "/metrics"] {
+        for path in ["/console/api/summary", "/metrics"] {
             let response = get_from(Some(SocketAddr::new(ip, 0)), to, path).await;
             assert_eq!(status_of(&response), 403, "{path} from {ip}: {response}");
         }
+        let page = get_from(Some(SocketAddr::new(ip, 0)), to, "/").await;
+        assert_eq!(status_of(&page), 200, "/ from {ip}: {page}");
     } else {
         eprintln!("no non-loopback address on this host: only loopback access is tested");
     }

@@ -1,21 +1,16 @@
-// The Edgewise console: polls the summary every 2 s, keeps 15 minutes of rates in memory and
-// draws them with uPlot; the tables show what the process serves. No request leaves this host.
+// The Edgewise console's core: polls the summary every 2 s and hands it to the sections
+// (dns.js, cdn.js, streams.js register themselves), keeps the access token of this tab, and
+// offers the helpers the sections share: tables, number formats and rate charts (uPlot).
+// No request leaves this host.
 "use strict";
 (function () {
   const POLL_MS = 2000;
   const KEEP_S = 15 * 60;
+  const TOKEN_KEY = "edgewise-token";
   const PALETTE = ["#2f7ed8", "#d9480f", "#2b8a3e", "#c2255c", "#7048e8", "#e67700", "#0c8599", "#868e96"];
   const $ = (id) => document.getElementById(id);
-
-  let kind = null;   // "dns" or "cdn", from the first summary
-  let names = [];    // the charted counters, in the server's order
-  let last = null;   // the previous summary: {time, counters}
-  const times = [];  // x values (unix seconds)
-  let rates = [];    // one array per counter, per second
-  let plot = null;
-  // Charted from the start; the other series appear once they count something, or on a
-  // click on their legend entry.
-  const MAIN = ["NOERROR", "NXDOMAIN", "REFUSED", "Hit", "Miss", "Error"];
+  const sections = [];
+  let kind = null;
 
   function cell(row, text, cls) {
     const td = document.createElement("td");
@@ -25,12 +20,13 @@
     return td;
   }
 
+  // Replaces the rows of table `tableId`: each row a list of [text, class] cells, the first a
+  // row header; `empty` is shown across the table when there are none.
   function fill(tableId, rows, columns, empty) {
     const body = $(tableId).tBodies[0];
     const fresh = document.createElement("tbody");
     if (rows.length === 0) {
-      const tr = fresh.insertRow();
-      const td = cell(tr, empty, "empty");
+      const td = cell(fresh.insertRow(), empty, "empty");
       td.colSpan = columns;
     }
     for (const r of rows) {
@@ -40,6 +36,7 @@
           const th = document.createElement("th");
           th.scope = "row";
           th.textContent = text;
+          if (cls) th.className = cls;
           tr.appendChild(th);
         } else {
           cell(tr, text, cls);
@@ -49,7 +46,23 @@
     body.replaceWith(fresh);
   }
 
-  const num = (n) => [Number(n).toLocaleString("en"), "num"];
+  // A definition list of [term, value] pairs in element `id`.
+  function totals(id, pairs) {
+    const list = $(id);
+    list.replaceChildren();
+    for (const [k, v] of pairs) {
+      const div = document.createElement("div");
+      const dt = document.createElement("dt");
+      const dd = document.createElement("dd");
+      dt.textContent = k;
+      dd.textContent = v;
+      div.append(dt, dd);
+      list.appendChild(div);
+    }
+  }
+
+  const count = (n) => Number(n).toLocaleString("en");
+  const num = (n) => [count(n), "num"];
 
   function bytes(n) {
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -70,85 +83,127 @@
     return seconds + " s";
   }
 
-  function tables(s) {
-    if (s.kind === "dns") {
-      fill("zones", s.zones.map((z) => [[z.name], [String(z.serial), "num"], num(z.records)]), 3, "No zones.");
-      fill("checks", s.health_checks.map((c) => [
-        [c.id], [c.type], [c.target],
-        c.healthy ? ["healthy", "ok"] : ["unhealthy", "bad"],
-        [c.last_result ? c.last_result + ", " + ago(c.last_checked, s.time) : "not probed yet"],
-        c.latency_ms == null ? ["–", "num"] : [c.latency_ms.toFixed(1) + " ms", "num"],
-      ]), 6, "No health checks.");
-    } else {
-      fill("distributions", s.distributions.map((d) => [
-        [d.id], [d.hosts.join(", ")], num(d.behaviors), num(d.requests),
-      ]), 4, "No distributions.");
-      fill("streams", (s.streams || []).map((st) => [
-        [st.name], num(st.shards), [duration(st.retention_seconds)],
-      ]), 3, "No stream log in this process.");
-    }
-    const totals = $("totals");
-    totals.replaceChildren();
-    const counters = s.kind === "dns" ? s.queries : s.requests;
-    const extra = s.kind === "cdn" ? [["cached objects", s.cache.objects.toLocaleString("en")], ["cache size", bytes(s.cache.bytes)]] : [];
-    for (const [k, v] of Object.entries(counters).filter(([, v]) => v > 0).map(([k, v]) => [k, v.toLocaleString("en")]).concat(extra)) {
-      const div = document.createElement("div");
-      const dt = document.createElement("dt");
-      const dd = document.createElement("dd");
-      dt.textContent = k;
-      dd.textContent = v;
-      div.append(dt, dd);
-      totals.appendChild(div);
-    }
-  }
-
   function cssVar(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
-  function size() {
-    const width = Math.max(280, $("chart").clientWidth);
-    return { width, height: width < 640 ? 200 : 260 };
-  }
-
-  function makePlot() {
-    const fg = cssVar("--fg"), grid = cssVar("--line");
-    const axis = { stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid } };
-    const unit = kind === "dns" ? "queries/s" : "requests/s";
-    const opts = {
-      ...size(),
-      title: kind === "dns" ? "Queries per second by response code" : "Requests per second by result",
-      series: [{}].concat(names.map((n, i) => ({
-        label: n, stroke: PALETTE[i % PALETTE.length], width: 2,
-        show: MAIN.includes(n) || last.counters[n] > 0,
-        value: (u, v) => v == null ? "–" : v.toFixed(2) + " " + unit,
-      }))),
-      axes: [axis, { ...axis, label: unit, size: 60 }],
-      scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
-    };
-    plot = new uPlot(opts, [times].concat(rates), $("chart"));
-    $("chart").setAttribute("aria-label", opts.title + " over the last 15 minutes");
-    window.addEventListener("resize", () => plot.setSize(size()));
-  }
-
-  function chart(s) {
-    const counters = s.kind === "dns" ? s.queries : s.requests;
-    if (names.length === 0) {
-      names = Object.keys(counters);
-      rates = names.map(() => []);
+  // Rates of cumulative counters over the last 15 minutes, drawn with uPlot in element `id`.
+  // `push(time, counters)` takes a summary's time and a {name: total} map; series appear in
+  // the order names are first seen, hidden until they count something unless listed in
+  // `main`. `derive(rates)`, if given, turns the per-second rates into the values drawn (for
+  // ratios), with `unit` their unit.
+  class RateChart {
+    constructor(id, { title, unit, main = [], derive = null, range = null }) {
+      Object.assign(this, { id, title, unit, main, derive, range });
+      this.names = [];
+      this.times = [];
+      this.values = [];
+      this.last = null;
+      this.plot = null;
     }
-    if (last && s.time > last.time) {
-      const dt = s.time - last.time;
-      times.push(s.time);
-      names.forEach((n, i) => rates[i].push(Math.max(0, (counters[n] || 0) - (last.counters[n] || 0)) / dt));
-      while (times.length && times[0] < s.time - KEEP_S) {
-        times.shift();
-        rates.forEach((r) => r.shift());
+
+    push(time, counters) {
+      const fresh = Object.keys(counters).filter((n) => !this.names.includes(n));
+      if (fresh.length) {
+        this.names.push(...fresh);
+        fresh.forEach(() => this.values.push(this.times.map(() => null)));
+        this.destroy();
+      }
+      if (this.last && time > this.last.time) {
+        const dt = time - this.last.time;
+        const rates = {};
+        for (const n of this.names) {
+          rates[n] = Math.max(0, (counters[n] || 0) - (this.last.counters[n] || 0)) / dt;
+        }
+        const drawn = this.derive ? this.derive(rates) : rates;
+        this.times.push(time);
+        this.names.forEach((n, i) => this.values[i].push(drawn[n] ?? null));
+        while (this.times.length && this.times[0] < time - KEEP_S) {
+          this.times.shift();
+          this.values.forEach((v) => v.shift());
+        }
+      }
+      this.last = { time, counters };
+      this.draw();
+    }
+
+    // The latest value drawn for `name`, or null before two summaries.
+    latest(name) {
+      const i = this.names.indexOf(name);
+      return i < 0 || !this.values[i].length ? null : this.values[i][this.values[i].length - 1];
+    }
+
+    size() {
+      const width = Math.max(280, $(this.id).clientWidth);
+      return { width, height: width < 640 ? 200 : 240 };
+    }
+
+    destroy() {
+      if (this.plot) { this.plot.destroy(); this.plot = null; }
+    }
+
+    draw() {
+      if (typeof uPlot === "undefined") return;
+      const data = [this.times].concat(this.values);
+      if (this.plot) { this.plot.setData(data); return; }
+      const fg = cssVar("--fg"), grid = cssVar("--line");
+      const axis = { stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid } };
+      const unit = this.unit;
+      const opts = {
+        ...this.size(),
+        title: this.title,
+        series: [{}].concat(this.names.map((n, i) => ({
+          label: n, stroke: PALETTE[i % PALETTE.length], width: 2,
+          show: this.main.includes(n) || (this.last && this.last.counters[n] > 0),
+          value: (u, v) => v == null ? "–" : v.toFixed(2) + " " + unit,
+        }))),
+        axes: [axis, { ...axis, label: unit, size: 60 }],
+        scales: { y: { range: this.range || ((u, min, max) => [0, Math.max(1, max)]) } },
+      };
+      const el = $(this.id);
+      this.plot = new uPlot(opts, data, el);
+      el.setAttribute("aria-label", this.title + " over the last 15 minutes");
+      if (!this.resizing) {
+        this.resizing = true;
+        window.addEventListener("resize", () => this.plot && this.plot.setSize(this.size()));
       }
     }
-    last = { time: s.time, counters };
-    if (!plot && typeof uPlot !== "undefined") makePlot();
-    else if (plot) plot.setData([times].concat(rates));
+  }
+
+  // The token this tab was given (sessionStorage: kept until the tab closes, sent only here).
+  const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+  // `fetch` with this tab's token, if it has one. A 401/403 asks for the token.
+  async function call(path, options = {}) {
+    const headers = new Headers(options.headers || {});
+    if (token()) headers.set("Authorization", "Bearer " + token());
+    const response = await fetch(path, { cache: "no-store", ...options, headers });
+    if (response.status === 401 || response.status === 403) askToken(response.status);
+    return response;
+  }
+
+  function askToken(status) {
+    const form = $("token-form");
+    form.hidden = false;
+    $("token-note").textContent = token()
+      ? "The server refused this token (" + status + "); enter the listener's token."
+      : "Reading from another host, and every action, needs the listener's token.";
+  }
+
+  function setupToken() {
+    const form = $("token-form");
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const value = $("token").value.trim();
+      if (value) sessionStorage.setItem(TOKEN_KEY, value);
+      $("token").value = "";
+      form.hidden = true;
+      poll();
+    });
+    $("token-forget").addEventListener("click", () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      $("status").textContent = "Token forgotten.";
+    });
   }
 
   function show(s) {
@@ -157,28 +212,45 @@
       const title = kind === "dns" ? "Edgewise DNS" : "Edgewise CDN";
       $("title").textContent = title;
       document.title = title + " · console";
-      $(kind).hidden = false;
+      document.body.dataset.kind = kind;
     }
-    tables(s);
-    chart(s);
+    for (const section of sections) {
+      if (section.kind !== s.kind) continue;
+      try {
+        section.update(s);
+      } catch (e) {
+        console.error("console section " + section.name + ": " + e);
+      }
+    }
     $("status").textContent = "Updated " + new Date(s.time * 1000).toLocaleTimeString();
   }
 
+  let timer = null;
   async function poll() {
+    clearTimeout(timer);
     try {
-      const response = await fetch("/console/api/summary", { cache: "no-store" });
-      if (!response.ok) {
-        $("status").textContent = response.status === 401 || response.status === 403
-          ? "Not allowed: the console is open to this host's loopback clients, or with the listener's token."
-          : "The summary answered " + response.status + "; retrying.";
+      const response = await call("/console/api/summary");
+      if (response.status === 401 || response.status === 403) {
+        $("status").textContent = "Not allowed without the listener's token.";
+      } else if (!response.ok) {
+        $("status").textContent = "The summary answered " + response.status + "; retrying.";
       } else {
         show(await response.json());
       }
     } catch (e) {
       $("status").textContent = "Cannot reach the server; retrying.";
     }
-    setTimeout(poll, POLL_MS);
+    timer = setTimeout(poll, POLL_MS);
   }
 
-  poll();
+  window.Edgewise = {
+    // Registers `update(summary)` for summaries of `kind` ("dns" or "cdn"); its section
+    // (element `name`) is shown.
+    section(kind, name, update) {
+      sections.push({ kind, name, update: (s) => { $(name).hidden = false; update(s); } });
+    },
+    $, fill, totals, count, num, bytes, ago, duration, RateChart, call, askToken,
+  };
+
+  document.addEventListener("DOMContentLoaded", () => { setupToken(); poll(); });
 })();
