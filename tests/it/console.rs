@@ -21,7 +21,7 @@ use crate::health_checks::{TcpEndpoint, check, watchers};
 
 /// `GET path` over plain HTTP/1.1 from `from` (any local address) to `addr`: the whole
 /// response as text, head and body.
-async fn get_from(from: Option<SocketAddr>, addr: SocketAddr, path: &str) -> String {
+pub(crate) async fn get_from(from: Option<SocketAddr>, addr: SocketAddr, path: &str) -> String {
     let exchange = async {
         let mut stream = match from {
             Some(from) => {
@@ -42,20 +42,20 @@ async fn get_from(from: Option<SocketAddr>, addr: SocketAddr, path: &str) -> Str
         .unwrap_or_else(|_| panic!("GET {path} from {addr} timed out"))
 }
 
-async fn get(addr: SocketAddr, path: &str) -> String {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> String {
     get_from(None, addr, path).await
 }
 
-fn status_of(response: &str) -> u16 {
+pub(crate) fn status_of(response: &str) -> u16 {
     response[9..12].parse().expect("a status code")
 }
 
-fn body_of(response: &str) -> &str {
+pub(crate) fn body_of(response: &str) -> &str {
     response.split_once("\r\n\r\n").expect("a head").1
 }
 
 /// `name: value` in the response head, case-insensitively by name.
-fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
     let head = response.split_once("\r\n\r\n")?.0;
     head.lines().find_map(|line| {
         let (n, v) = line.split_once(':')?;
@@ -103,7 +103,7 @@ async fn assert_assets(addr: SocketAddr) {
 }
 
 /// The summary JSON, fetched as the page fetches it.
-async fn summary(addr: SocketAddr) -> serde_json::Value {
+pub(crate) async fn summary(addr: SocketAddr) -> serde_json::Value {
     let response = get(addr, "/console/api/summary").await;
     assert_eq!(status_of(&response), 200, "{response}");
     assert_eq!(header(&response, "content-type"), Some("application/json"));
@@ -113,7 +113,7 @@ async fn summary(addr: SocketAddr) -> serde_json::Value {
 
 /// The DOM headless Chromium renders for `http://addr/` after its scripts ran (5 s of virtual
 /// time: a few polls).
-async fn rendered_dom(addr: SocketAddr) -> String {
+pub(crate) async fn rendered_dom(addr: SocketAddr) -> String {
     let profile = tempfile::tempdir().expect("a profile dir");
     let child = tokio::process::Command::new("chromium")
         .args([
@@ -160,7 +160,7 @@ async fn rendered_dom(addr: SocketAddr) -> String {
 
 /// Asserts the page's JavaScript ran to the end: the title set from the summary, a chart
 /// drawn, the status line updated.
-fn assert_rendered(dom: &str, title: &str) {
+pub(crate) fn assert_rendered(dom: &str, title: &str) {
     assert!(
         dom.contains(&format!("<h1 id=\"title\">{title}</h1>")),
         "{dom}"
@@ -171,7 +171,7 @@ fn assert_rendered(dom: &str, title: &str) {
 }
 
 /// This host's address on its default route, if it has one: a peer that is not loopback.
-fn non_loopback_ip() -> Option<std::net::IpAddr> {
+pub(crate) fn non_loopback_ip() -> Option<std::net::IpAddr> {
     let socket = UdpSocket::bind("0.0.0.0:0").ok()?;
     socket.connect("192.0.2.1:53").ok()?;
     let ip = socket.local_addr().ok()?.ip();
