@@ -6,7 +6,8 @@
 //! [`DnsMetrics`], keyed by name. A reload asks for the same keys and gets the same counters,
 //! so counts carry over; the registry's mutex is taken only at build and at scrape. Query types
 //! outside [`QTYPES`] and rcodes outside [`RCODES`] share an `OTHER` cell, so the label sets
-//! stay bounded whatever the queries ask.
+//! stay bounded whatever the queries ask. The most queried names are estimated from a sample
+//! taken off the answer path ([`TopNames`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +19,7 @@ use hickory_proto::rr::Name;
 
 use super::malformed::MalformedCounters;
 use super::responder::Transport;
+use super::top_names::TopNames;
 use crate::logs::LogStats;
 use crate::metrics::{self, Collector, DescriptorEncoder, Histogram};
 use crate::net::admission::Admission;
@@ -92,6 +94,7 @@ pub struct DnsMetrics {
     reloads: Reloads,
     /// The query log's lines written and dropped, once a log runs.
     query_log: OnceLock<Arc<LogStats>>,
+    top_names: TopNames,
 }
 
 /// Counters by name, so a rebuilt snapshot finds those of the one before.
@@ -114,6 +117,18 @@ struct RoutedKey {
 #[derive(Debug)]
 pub struct QueryCounters {
     cells: [AtomicU64; CELLS],
+    /// The zone's label; `None` for queries answered from no zone.
+    zone: Option<Arc<str>>,
+}
+
+/// One routed record set's answers so far, for the console.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RoutedAnswers {
+    pub zone: String,
+    pub name: String,
+    pub policy: &'static str,
+    pub set_id: String,
+    pub answers: u64,
 }
 
 /// Reload outcomes, whoever started them (SIGHUP, `POST /reload`, `watch_zones`).
@@ -155,6 +170,7 @@ impl Default for DnsMetrics {
                 last_at: AtomicU64::new(unix_millis()),
             },
             query_log: OnceLock::new(),
+            top_names: TopNames::default(),
         }
     }
 }
@@ -167,7 +183,10 @@ impl DnsMetrics {
 
     /// The counters of the zone at `origin`: the same ones every build of that zone gets.
     pub fn zone(&self, origin: &Name) -> Arc<QueryCounters> {
-        self.lock().zones.entry(label(origin)).or_default().clone()
+        let zone = label(origin);
+        (self.lock().zones.entry(zone.clone()))
+            .or_insert_with(|| Arc::new(QueryCounters::new(Some(zone.into()))))
+            .clone()
     }
 
     /// The answer counter of routed set `set_id` of `name` (any type: sets of one name share
@@ -216,6 +235,20 @@ impl DnsMetrics {
         }
     }
 
+    /// Offers an answered query's name to the top-names sample: one in
+    /// [`super::top_names::SAMPLE_EVERY`] is copied, the rest cost a per-thread increment.
+    #[inline]
+    pub fn sample_name(&self, zone: &QueryCounters, name: &Name, qtype: u16) {
+        if let Some(zone) = &zone.zone {
+            self.top_names.offer(zone, name, qtype);
+        }
+    }
+
+    /// The most queried names lately, and the sampling task's handle.
+    pub fn top_names(&self) -> &TopNames {
+        &self.top_names
+    }
+
     /// Counts a query that carries an OPT record, and whether it has a Client Subnet option.
     pub fn edns(&self, client_subnet: bool) {
         self.edns.fetch_add(1, Ordering::Relaxed);
@@ -251,6 +284,36 @@ impl DnsMetrics {
         names.zip(totals).collect()
     }
 
+    /// Queries answered so far from each zone (label form), every rcode and type.
+    pub fn queries_by_zone(&self) -> Vec<(String, u64)> {
+        let zones: Vec<(String, Arc<QueryCounters>)> = (self.lock().zones.iter())
+            .map(|(zone, c)| (zone.clone(), c.clone()))
+            .collect();
+        (zones.into_iter())
+            .map(|(zone, counters)| {
+                let total = counters
+                    .cells
+                    .iter()
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .sum();
+                (zone, total)
+            })
+            .collect()
+    }
+
+    /// Answers so far of every routed record set, by zone, name, policy and set id.
+    pub fn routed_answers(&self) -> Vec<RoutedAnswers> {
+        (self.lock().routed.iter())
+            .map(|(key, count)| RoutedAnswers {
+                zone: key.zone.clone(),
+                name: key.name.clone(),
+                policy: key.policy,
+                set_id: key.set_id.clone(),
+                answers: count.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Registry> {
         // Every change to the registry is one insert: a panicking holder leaves it whole.
         self.registry
@@ -261,15 +324,21 @@ impl DnsMetrics {
 
 // === impl QueryCounters ===
 
+/// Counters of no zone: never sampled for top names.
 impl Default for QueryCounters {
     fn default() -> QueryCounters {
-        QueryCounters {
-            cells: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
+        QueryCounters::new(None)
     }
 }
 
 impl QueryCounters {
+    fn new(zone: Option<Arc<str>>) -> QueryCounters {
+        QueryCounters {
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
+            zone,
+        }
+    }
+
     /// The non-zero cells as (qtype, rcode, transport, count).
     fn rows(&self) -> impl Iterator<Item = (&'static str, &'static str, &'static str, u64)> + '_ {
         (0..CELLS).filter_map(|i| {
@@ -301,8 +370,16 @@ fn cell(transport: usize, rcode: u16, qtype: u16) -> usize {
     (transport * RCODE_SLOTS + rcode) * QTYPE_SLOTS + qtype
 }
 
+/// The name of a query type: its [`QTYPES`] name, else `OTHER` (as the `qtype` label).
+pub(super) fn qtype_name(qtype: u16) -> &'static str {
+    QTYPES
+        .iter()
+        .find(|q| q.0 == qtype)
+        .map_or("OTHER", |q| q.1)
+}
+
 /// A name as a label value: lower case, without the final dot (the root stays ".").
-fn label(name: &Name) -> String {
+pub(super) fn label(name: &Name) -> String {
     let text = name.to_lowercase().to_string();
     match text.strip_suffix('.') {
         Some(relative) if !relative.is_empty() => relative.to_string(),
@@ -388,6 +465,12 @@ impl Collector for DnsCollector {
             "edgewise_dns_ecs_queries",
             "Queries with an EDNS Client Subnet option.",
             load(&m.client_subnet),
+        )?;
+        metrics::counter(
+            &mut encoder,
+            "edgewise_dns_top_names_samples_dropped",
+            "Queries sampled for the console's top names but dropped: the queue was full.",
+            m.top_names.dropped(),
         )?;
         self.malformed.encode(&mut encoder)?;
         let tcp = self.tcp.stats();

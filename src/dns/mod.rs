@@ -8,6 +8,7 @@
 //! - `edns`: EDNS Client Subnet (RFC 7871)
 //! - `malformed`: counters and the rate-limited log line for malformed queries
 //! - `metrics`: query, routing, reload and TCP counters for `/metrics`
+//! - `top_names`: the most queried names lately, sampled off the answer path
 //! - `wire`: encoding, truncation, OPT
 //! - `snapshot`: precomputed answers and the state the request path reads
 //! - `responder`: bytes in, bytes out
@@ -24,6 +25,7 @@ pub mod reload;
 pub mod responder;
 mod server;
 pub mod snapshot;
+pub mod top_names;
 pub mod wire;
 pub mod zone;
 pub mod zonefile;

@@ -250,6 +250,7 @@ fn answer_in(
         }
     };
     metrics.response(counters, u16::from(qtype), transport, 0, out);
+    metrics.sample_name(counters, question.name(), u16::from(qtype));
 }
 
 #[cfg(test)]

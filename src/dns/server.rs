@@ -195,6 +195,9 @@ impl DnsServer {
         let malformed = self.malformed.clone();
         let (interval, token) = (self.timers.malformed_summary, shutdown.clone());
         tasks.spawn(async move { malformed.log_summaries(interval, token).await });
+        if let Some(aggregate) = self.metrics.top_names().aggregate(shutdown.clone()) {
+            tasks.spawn(aggregate);
+        }
         if let (Some(watch), Some(reloader)) = (self.zone_watch, self.reloader.clone()) {
             tasks.spawn(watch.run(reloader, shutdown.clone()));
         }

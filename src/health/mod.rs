@@ -5,11 +5,13 @@
 //! consecutive successes); calculated checks are healthy when at least `healthy_threshold`
 //! children are. Readers (DNS answers) only load an atomic flag.
 
+pub mod flips;
 mod metrics;
 pub mod probe;
 mod runner;
 pub mod status;
 
+pub use flips::{Flip, Flips};
 pub use metrics::HealthCollector;
 pub use runner::{HealthChanges, HealthChecks, StagedHealth};
 
@@ -121,6 +123,8 @@ pub struct CheckStatus {
     pub consecutive_failures: u32,
     pub probes_ok: u64,
     pub probes_failed: u64,
+    /// The last state changes, for the console.
+    pub flips: Flips,
 }
 
 /// A status row: identity plus the current status.
@@ -199,8 +203,14 @@ impl HealthTable {
                     };
                     log_change(&check.id, &result);
                     if let Ok(mut status) = check.status.lock() {
+                        let now = SystemTime::now();
                         status.healthy = healthy;
-                        status.last_change = Some(SystemTime::now());
+                        status.last_change = Some(now);
+                        status.flips.push(Flip {
+                            at: now,
+                            healthy,
+                            reason: result.clone().err(),
+                        });
                         status.last_result = Some(result);
                     }
                 }
@@ -285,6 +295,12 @@ impl CheckState {
         if flipped {
             status.last_change = status.last_checked;
             self.healthy.store(status.healthy, Ordering::Release);
+            let flip = Flip {
+                at: status.last_checked.unwrap_or_else(SystemTime::now),
+                healthy: status.healthy,
+                reason: outcome.clone().err(),
+            };
+            status.flips.push(flip);
             // A flip follows the result that completed the run, so that result says why.
             log_change(&self.id, &outcome);
         }
@@ -444,6 +460,9 @@ mod tests {
         assert!(!log.contains("reason=\"ok\""), "never \"ok\":\n{log}");
         let report = table.report();
         assert_eq!(report[0].status.last_result, Some(Err(refused.clone())));
+        let flips: Vec<&Flip> = report[0].status.flips.newest_first().collect();
+        assert_eq!(flips.len(), 1, "{flips:?}");
+        assert!(!flips[0].healthy && flips[0].reason.as_ref() == Some(&refused));
         let Some(Err(reason)) = &report[1].status.last_result else {
             panic!("the calculated check records why: {:?}", report[1].status);
         };

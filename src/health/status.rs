@@ -164,8 +164,8 @@ async fn route<B>(
         ),
         "/metrics" => text(StatusCode::OK, metrics::CONTENT_TYPE, scrape(ctx)),
         path if console::is_console_path(path) => console::answer(path, || {
-            let checks = health_rows(&ctx.health.table().report());
-            console::dns_summary(&ctx.snapshot.load(), checks, &ctx.metrics)
+            let checks = ctx.health.table().report();
+            console::dns_summary(&ctx.snapshot.load(), &checks, &ctx.metrics)
         })
         .map(Full::new),
         _ => text(
@@ -264,7 +264,7 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     response
 }
 
-pub(super) fn unix_seconds(time: Option<SystemTime>) -> Option<f64> {
+pub(crate) fn unix_seconds(time: Option<SystemTime>) -> Option<f64> {
     time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs_f64())
 }
@@ -275,7 +275,7 @@ fn health_json(reports: &[CheckReport]) -> String {
 }
 
 /// One JSON object per check, for `/health-checks` and the console.
-fn health_rows(reports: &[CheckReport]) -> Vec<serde_json::Value> {
+pub(crate) fn health_rows(reports: &[CheckReport]) -> Vec<serde_json::Value> {
     reports
         .iter()
         .map(|r| {
