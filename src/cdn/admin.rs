@@ -164,6 +164,9 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
         (&Method::POST, "/invalidations") => invalidate(request, edge).await,
         (&Method::POST, "/reload") => reload(parts.reloader).await,
         (&Method::GET, "/metrics") => metrics(edge, &parts.process.metrics),
+        (&Method::GET, console::RECORDS_PATH) => {
+            console::records(parts.process.streams.as_deref(), request.uri().query()).map(body::full)
+        }
         (&Method::GET, path) if console::is_console_path(path) => {
             let streams = parts.process.streams.as_deref();
             console::answer(path, || console::cdn_summary(edge, streams)).map(body::full)

@@ -6,10 +6,12 @@
 
 mod cdn;
 mod dns;
+mod records;
 mod streams;
 
 pub use cdn::summary as cdn_summary;
 pub use dns::summary as dns_summary;
+pub use records::{RECORDS_PATH, answer as records};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};

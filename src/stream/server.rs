@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::api::Api;
-use super::delivery::DeliveryStats;
 use super::log::{Log, LogError, LogOptions};
 use super::reload::{self, StreamControl};
 use crate::config::{CdnConfig, StreamConfig};
@@ -117,7 +116,7 @@ impl StreamServer {
         })?;
         let tls = server_tls(config, cdn)?;
         let delivery_locks = reload::lock_folders(&config.deliveries, &[])?;
-        let delivery_stats = Arc::new(DeliveryStats::default());
+        let delivery_stats = log.deliveries().clone();
         let api = Arc::new(
             Api::new(log.clone(), config, delivery_stats.clone()).map_err(StreamStartError::Key)?,
         );

@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn};
 use super::meta::{self, StreamMeta, sync_dir};
 use super::{LogError, LogOptions, MAX_SHARDS, Stream};
 use crate::config::stream::{StreamSpec, valid_stream_name};
+use crate::stream::delivery::DeliveryStats;
 
 /// How often maintenance applies retention.
 const RETENTION_SWEEP: Duration = Duration::from_secs(30);
@@ -45,6 +46,9 @@ pub struct Log {
     changes: Mutex<u64>,
     /// Makes trash folder names unique.
     deletions: AtomicU64,
+    /// The counters of the deliveries reading this log: kept here so whoever holds the log
+    /// (the admin listener's console) sees them too.
+    deliveries: Arc<DeliveryStats>,
     /// Keeps a second process out of `data_dir` for as long as the log is open.
     _lock: DirLock,
 }
@@ -105,6 +109,7 @@ impl Log {
             streams: ArcSwap::from_pointee(HashMap::new()),
             changes: Mutex::new(0),
             deletions: AtomicU64::new(0),
+            deliveries: Arc::default(),
             _lock: lock,
         };
         let streams_dir = log.streams_dir();
@@ -211,6 +216,11 @@ impl Log {
     /// The stream named `name`; never blocks.
     pub fn get(&self, name: &str) -> Option<Arc<Stream>> {
         self.streams.load().get(name).cloned()
+    }
+
+    /// The counters of the deliveries reading this log.
+    pub fn deliveries(&self) -> &Arc<DeliveryStats> {
+        &self.deliveries
     }
 
     /// Every stream, sorted by name.
