@@ -25,7 +25,7 @@ use super::metrics::CdnCollector;
 use super::proxy::Edge;
 use super::reload::{Live, ReloadError, Reloader};
 use super::request_path::RequestPath;
-use crate::console;
+use crate::console::{self, RecentRecords};
 use crate::metrics::{self, Collector};
 use crate::net::accept;
 use crate::net::admission::{Admission, Limits, Ticket};
@@ -84,11 +84,13 @@ pub async fn serve(
     retire: CancellationToken,
     shutdown: CancellationToken,
 ) {
+    let recent = Arc::new(RecentRecords::default());
     accept::serve(listener, admission, retire, move |stream, peer, ticket| {
         let parts = Parts {
             live: live.clone(),
             reloader: reloader.clone(),
             process: process.clone(),
+            recent: recent.clone(),
         };
         let shutdown = shutdown.clone();
         async move { connection(stream, peer, ticket, parts, shutdown).await }
@@ -102,6 +104,8 @@ struct Parts {
     live: Arc<Live>,
     reloader: Option<Arc<Reloader>>,
     process: ProcessParts,
+    /// The console's count of the latest real-time log records, shared by its open pages.
+    recent: Arc<RecentRecords>,
 }
 
 /// One request, no keep-alive; idle (evictable) until the request has arrived.
@@ -168,8 +172,12 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
             console::records(parts.process.streams.as_deref(), request.uri().query()).map(body::full)
         }
         (&Method::GET, path) if console::is_console_path(path) => {
+            if path == console::SUMMARY_PATH {
+                edge.store.settle().await;
+            }
             let streams = parts.process.streams.as_deref();
-            console::answer(path, || console::cdn_summary(edge, streams)).map(body::full)
+            let summary = || console::cdn_summary(edge, streams, &parts.recent);
+            console::answer(path, summary).map(body::full)
         }
         _ => json(
             StatusCode::NOT_FOUND,

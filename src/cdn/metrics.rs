@@ -131,6 +131,16 @@ impl DistributionMetrics {
             .collect()
     }
 
+    /// Responses so far by status class (`1xx`..`5xx`, every result): the console's table.
+    pub fn requests_by_class(&self) -> [(&'static str, u64); STATUS_CLASSES.len()] {
+        std::array::from_fn(|i| (STATUS_CLASSES[i], self.requests[i].iter().map(load).sum()))
+    }
+
+    /// Response body bytes sent to viewers so far.
+    pub fn response_bytes(&self) -> u64 {
+        load(&self.response_bytes)
+    }
+
     pub fn sent(&self, bytes: u64) {
         self.response_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
@@ -146,6 +156,21 @@ impl DistributionMetrics {
 }
 
 impl OriginMetrics {
+    /// The distribution id and the origin id, as the metrics label them.
+    pub fn ids(&self) -> (&str, &str) {
+        (&self.distribution, &self.origin)
+    }
+
+    /// Requests sent so far, and those that got no response.
+    pub fn requests_and_errors(&self) -> (u64, u64) {
+        (load(&self.requests), load(&self.errors))
+    }
+
+    /// Time to the response head of the requests answered, in seconds.
+    pub fn latency(&self) -> &Histogram {
+        &self.latency
+    }
+
     /// One request to this origin, which took `elapsed` to answer (or to fail).
     pub fn observe(&self, elapsed: Duration, answered: bool) {
         self.requests.fetch_add(1, Ordering::Relaxed);

@@ -9,7 +9,7 @@ mod dns;
 mod records;
 mod streams;
 
-pub use cdn::summary as cdn_summary;
+pub use cdn::{RecentRecords, summary as cdn_summary};
 pub use dns::summary as dns_summary;
 pub use records::{RECORDS_PATH, answer as records};
 

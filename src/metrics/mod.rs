@@ -135,6 +135,39 @@ impl Histogram {
         self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
 
+    /// The observations' sum, in the exported unit.
+    pub fn sum(&self) -> f64 {
+        self.sum.load(Ordering::Relaxed) as f64 / self.per_unit
+    }
+
+    /// The `q` quantile (0..=1) in the exported unit, estimated as Prometheus's
+    /// `histogram_quantile` does: linear within the bucket it falls in, the highest bound
+    /// when it falls above them all. `None` before any observation.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let counts: Vec<u64> = (self.buckets.iter())
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0u64;
+        for (i, &count) in counts.iter().enumerate() {
+            let Some(&upper) = self.bounds.get(i) else {
+                break;
+            };
+            if count > 0 && (below + count) as f64 >= rank {
+                let lower = if i == 0 { 0 } else { self.bounds[i - 1] };
+                let within = (rank - below as f64) / count as f64;
+                let value = lower as f64 + (upper - lower) as f64 * within;
+                return Some(value / self.per_unit);
+            }
+            below += count;
+        }
+        self.bounds.last().map(|&b| b as f64 / self.per_unit)
+    }
+
     fn encode(&self, mut metric: MetricEncoder) -> fmt::Result {
         let counts: Vec<u64> = self
             .buckets
@@ -202,5 +235,23 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_buckets_and_stop_at_the_highest_bound() {
+        let histogram = Histogram::new(&[1_000, 10_000], 1e6);
+        assert_eq!(histogram.quantile(0.5), None);
+        for micros in [200, 400, 2_000, 8_000] {
+            histogram.observe(micros);
+        }
+        assert_eq!(histogram.quantile(0.5), Some(0.001));
+        assert_eq!(histogram.quantile(0.25), Some(0.0005));
+        assert_eq!(histogram.quantile(0.75), Some(0.0055));
+        assert!((histogram.sum() - 0.0106).abs() < 1e-12);
+        histogram.observe(1_000_000);
+        histogram.observe(1_000_000);
+        histogram.observe(1_000_000);
+        histogram.observe(1_000_000);
+        assert_eq!(histogram.quantile(0.95), Some(0.01));
     }
 }

@@ -25,6 +25,7 @@ mod config_check;
 mod config_sections;
 mod config_stream;
 mod console;
+mod console_cdn;
 mod dns_answers;
 mod dns_limits;
 mod dns_metrics;

@@ -151,6 +151,12 @@ impl Store {
         self.evictions.load(Ordering::Relaxed)
     }
 
+    /// Applies moka's pending bookkeeping, so that [`Self::usage`] counts what was just
+    /// stored even when no traffic follows; for the console's summary, not the request path.
+    pub async fn settle(&self) {
+        self.cache.run_pending_tasks().await;
+    }
+
     /// Objects and bytes held (approximate: moka updates them in the background).
     pub fn usage(&self) -> (u64, u64) {
         (self.cache.entry_count(), self.cache.weighted_size())

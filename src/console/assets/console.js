@@ -253,7 +253,7 @@
     },
     // Every RateChart by element id (the browser tests read them).
     charts,
-    $, fill, totals, count, num, bytes, ago, duration, RateChart, call, askToken,
+    $, fill, totals, count, num, bytes, ago, duration, RateChart, call, askToken, token,
   };
 
   document.addEventListener("DOMContentLoaded", () => { setupToken(); poll(); });
