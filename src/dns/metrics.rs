@@ -239,9 +239,7 @@ impl DnsMetrics {
     /// [`super::top_names::SAMPLE_EVERY`] is copied, the rest cost a per-thread increment.
     #[inline]
     pub fn sample_name(&self, zone: &QueryCounters, name: &Name, qtype: u16) {
-        if let Some(zone) = &zone.zone {
-            self.top_names.offer(zone, name, qtype);
-        }
+        self.top_names.offer(zone.zone.as_ref(), name, qtype);
     }
 
     /// The most queried names lately, and the sampling task's handle.

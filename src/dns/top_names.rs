@@ -79,9 +79,10 @@ pub struct TopName {
 // === impl TopNames ===
 
 impl TopNames {
-    /// Counts a query answered from `zone` and, for one in [`SAMPLE_EVERY`], queues its name.
+    /// Counts a query answered from `zone` (none: not sampled) and, for one in
+    /// [`SAMPLE_EVERY`], queues its name.
     #[inline]
-    pub fn offer(&self, zone: &Arc<str>, name: &Name, qtype: u16) {
+    pub fn offer(&self, zone: Option<&Arc<str>>, name: &Name, qtype: u16) {
         let seen = SEEN.with(|seen| {
             let n = seen.get().wrapping_add(1);
             seen.set(n);
@@ -93,8 +94,8 @@ impl TopNames {
     }
 
     #[cold]
-    fn push(&self, zone: &Arc<str>, name: &Name, qtype: u16) {
-        let Some(queue) = self.queue.get() else {
+    fn push(&self, zone: Option<&Arc<str>>, name: &Name, qtype: u16) {
+        let (Some(queue), Some(zone)) = (self.queue.get(), zone) else {
             return;
         };
         let sample = Sample {
@@ -321,13 +322,13 @@ mod tests {
         let names = TopNames::default();
         let zone: Arc<str> = "example.com".into();
         let www = Name::from_ascii("WWW.Example.COM.").unwrap();
-        names.offer(&zone, &www, 1);
+        names.offer(Some(&zone), &www, 1);
         assert_eq!(names.dropped(), 0, "no task yet: nothing is queued");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(names.aggregate(shutdown.clone()).unwrap());
         assert!(names.aggregate(shutdown.clone()).is_none(), "one task");
         for _ in 0..SAMPLE_EVERY * 4 {
-            names.offer(&zone, &www, 1);
+            names.offer(Some(&zone), &www, 1);
         }
         tokio::time::timeout(Duration::from_secs(5), async {
             while names.top().is_empty() {
