@@ -1,6 +1,7 @@
 //! Integration tests for the authoritative DNS server: one binary, one module per area.
 
 mod access_log;
+mod browser;
 mod cdn_admin;
 mod cdn_body_files;
 mod cdn_cache;
