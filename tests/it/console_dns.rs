@@ -87,7 +87,8 @@ async fn dns_console_shows_rates_top_names_routed_sets_and_health_flips() {
         &routing,
         &page,
         "Edgewise.charts['dns-chart'].latest('NOERROR') > 0 && \
-         Edgewise.charts['dns-zones-chart'].latest('route.test') > 0",
+         Edgewise.charts['dns-zones-chart'].latest('route.test') > 0 && \
+         Edgewise.charts['dns-zones-chart'].plot.series.some((s) => s.label === 'route.test' && s.show)",
     )
     .await;
 

@@ -25,6 +25,8 @@
     ]), 4, "No zones.");
     E.totals("dns-totals", Object.entries(s.queries).filter(([, v]) => v > 0).map(([k, v]) => [k, E.count(v)]));
     rcodes.push(s.time, s.queries);
+    // Every zone is drawn, quiet ones too (read when the chart is built).
+    zones.main = Object.keys(s.queries_by_zone);
     zones.push(s.time, s.queries_by_zone);
   });
 
