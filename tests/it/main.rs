@@ -27,6 +27,7 @@ mod config_sections;
 mod config_stream;
 mod console;
 mod console_cdn;
+mod console_dns;
 mod console_streams;
 mod dns_answers;
 mod dns_limits;
