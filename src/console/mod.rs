@@ -27,11 +27,23 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 /// summary), so they are served to anyone the listener serves at all.
 const ASSETS: [(&str, &str, &[u8]); 8] = [
     ("/", HTML, include_bytes!("assets/index.html")),
-    ("/console/console.js", JS, include_bytes!("assets/console.js")),
+    (
+        "/console/console.js",
+        JS,
+        include_bytes!("assets/console.js"),
+    ),
     ("/console/dns.js", JS, include_bytes!("assets/dns.js")),
     ("/console/cdn.js", JS, include_bytes!("assets/cdn.js")),
-    ("/console/streams.js", JS, include_bytes!("assets/streams.js")),
-    ("/console/console.css", CSS, include_bytes!("assets/console.css")),
+    (
+        "/console/streams.js",
+        JS,
+        include_bytes!("assets/streams.js"),
+    ),
+    (
+        "/console/console.css",
+        CSS,
+        include_bytes!("assets/console.css"),
+    ),
     (
         "/console/vendor/uplot/uPlot.iife.min.js",
         JS,
