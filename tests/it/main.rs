@@ -28,6 +28,7 @@ mod config_stream;
 mod console;
 mod console_cdn;
 mod console_dns;
+mod console_screenshots;
 mod console_streams;
 mod dns_answers;
 mod dns_limits;

@@ -43,12 +43,12 @@ const ATTEMPTS: usize = 3;
 
 /// The example's fixed ports, each moved to a free one.
 #[derive(Clone, Copy, Debug)]
-struct Ports {
-    dns: u16,
-    status: u16,
-    https: u16,
+pub(crate) struct Ports {
+    pub(crate) dns: u16,
+    pub(crate) status: u16,
+    pub(crate) https: u16,
     http: u16,
-    admin: u16,
+    pub(crate) admin: u16,
     api: u16,
     api_tls: u16,
     /// `[::1]` can be bound here: the DNS listens there too, as the example does.
@@ -263,12 +263,12 @@ impl Drop for GroupGuard {
 
 /// The README's command running in its own process group (so its `kill 0` reaches only
 /// the shells and the servers, never this test); the group is SIGKILLed if the test fails.
-struct Readme {
+pub(crate) struct Readme {
     bash: Child,
     /// The servers, found in the group by name once they run.
     dns: i32,
     cdn: i32,
-    ports: Ports,
+    pub(crate) ports: Ports,
     log: PathBuf,
     stopped: bool,
     /// Dropped after the processes: it holds their config and data.
@@ -294,7 +294,7 @@ enum Start {
 impl Readme {
     /// Copies the example, moves its ports, runs the command and waits (bounded) until
     /// both servers accept on every address.
-    fn start() -> Readme {
+    pub(crate) fn start() -> Readme {
         let mut taken = Vec::new();
         for _ in 0..ATTEMPTS {
             match Readme::try_start() {
@@ -384,7 +384,7 @@ impl Readme {
     }
 
     /// Fails the test with `why` and both servers' log (the group is killed by `Drop`).
-    fn fail(&self, why: &str) -> ! {
+    pub(crate) fn fail(&self, why: &str) -> ! {
         panic!("{why}\n--- the servers' log:\n{}", self.log_text());
     }
 
@@ -415,7 +415,7 @@ impl Readme {
         }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
@@ -505,7 +505,7 @@ impl Readme {
     }
 
     /// A Kinesis call signed with the example's access key by curl, over HTTP or HTTPS.
-    fn kinesis(&self, tls: bool, operation: &str, body: &str) -> Value {
+    pub(crate) fn kinesis(&self, tls: bool, operation: &str, body: &str) -> Value {
         let url = if tls {
             format!("https://localhost:{}/", self.ports.api_tls)
         } else {

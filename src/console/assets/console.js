@@ -88,10 +88,19 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
+  // Time-axis labels on one line (uPlot's default adds the date on a second line, which
+  // collides at a phone's width): hours and minutes, with seconds when ticks are closer.
+  function clockTicks(u, ticks) {
+    const seconds = ticks.length > 1 && ticks[1] - ticks[0] < 60;
+    const format = { hour: "2-digit", minute: "2-digit", hour12: false };
+    if (seconds) format.second = "2-digit";
+    return ticks.map((t) => new Date(t * 1000).toLocaleTimeString([], format));
+  }
+
   // Rates of cumulative counters over the last 15 minutes, drawn with uPlot in element `id`.
-  // `push(time, counters)` takes a summary's time and a {name: total} map; series appear in
-  // the order names are first seen, hidden until they count something unless listed in
-  // `main`. `derive(rates)`, if given, turns the per-second rates into the values drawn (for
+  // `push(time, counters)` takes a summary's time and a {name: total} map; a series appears
+  // (and the chart is made again) when its name first counts something, or at once if listed
+  // in `main`, so the legend holds only what happens. `derive(rates)`, if given, turns the per-second rates into the values drawn (for
   // ratios), with `unit` their unit.
   class RateChart {
     constructor(id, { title, unit, main = [], derive = null, range = null }) {
@@ -105,7 +114,8 @@
     }
 
     push(time, counters) {
-      const fresh = Object.keys(counters).filter((n) => !this.names.includes(n));
+      const fresh = Object.keys(counters)
+        .filter((n) => !this.names.includes(n) && (this.main.includes(n) || counters[n] > 0));
       if (fresh.length) {
         this.names.push(...fresh);
         fresh.forEach(() => this.values.push(this.times.map(() => null)));
@@ -151,15 +161,17 @@
       const fg = cssVar("--fg"), grid = cssVar("--line");
       const axis = { stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid } };
       const unit = this.unit;
+      // Main series keep their colours whatever appears first; the others follow.
+      let others = this.main.length;
+      const colour = (n) => PALETTE[(this.main.includes(n) ? this.main.indexOf(n) : others++) % PALETTE.length];
       const opts = {
         ...this.size(),
         title: this.title,
-        series: [{}].concat(this.names.map((n, i) => ({
-          label: n, stroke: PALETTE[i % PALETTE.length], width: 2,
-          show: this.main.includes(n) || (this.last && this.last.counters[n] > 0),
+        series: [{}].concat(this.names.map((n) => ({
+          label: n, stroke: colour(n), width: 2,
           value: (u, v) => v == null ? "–" : v.toFixed(2) + " " + unit,
         }))),
-        axes: [axis, { ...axis, label: unit, size: 60 }],
+        axes: [{ ...axis, space: 70, values: clockTicks }, { ...axis, label: unit, size: 60 }],
         scales: { y: { range: this.range || ((u, min, max) => [0, Math.max(1, max)]) } },
       };
       const el = $(this.id);
@@ -256,5 +268,15 @@
     $, fill, totals, count, num, bytes, ago, duration, RateChart, call, askToken, token,
   };
 
-  document.addEventListener("DOMContentLoaded", () => { setupToken(); poll(); });
+  // Axis and grid colours come from the page's CSS variables when a chart is made, so a switch
+  // between light and dark makes the charts again.
+  function restyle() {
+    for (const chart of Object.values(charts)) { chart.destroy(); chart.draw(); }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    setupToken();
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", restyle);
+    poll();
+  });
 })();
