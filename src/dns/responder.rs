@@ -236,7 +236,12 @@ fn answer_in(
                 count: true,
             };
             resolved = answer::resolve(&snapshot.catalog, question.name(), qtype, &routing);
-            Encoded::new(question, &resolved).write(
+            // Encoded after the lowercased question, as prepared answers are: names in the
+            // sections compress against it, so they come out in the query's spelling on the
+            // wire (case echo, as NSD and Knot answer), not in the zone's.
+            let mut lowered = Query::query(question.name().to_lowercase(), qtype);
+            lowered.set_query_class(question.query_class());
+            Encoded::new(&lowered, &resolved).write(
                 out,
                 header,
                 question,

@@ -470,6 +470,45 @@ async fn query_name_case_is_echoed_as_sent() {
     }
 }
 
+/// Classes other than IN and CH are refused, QCLASS ANY included (as NSD and Knot do): an
+/// authoritative server of class IN data has no answer "in any class" to give.
+#[tokio::test]
+async fn queries_of_class_any_none_or_hs_are_refused() {
+    let server = main_server().await;
+    for class in [DNSClass::ANY, DNSClass::NONE, DNSClass::HS] {
+        for reply in server.raw_both(&q("www.zone.test.", A).class(class)).await {
+            assert_rcode(&reply, REFUSED);
+            assert!(reply.answer.is_empty() && !reply.aa(), "{class:?}:\n{reply:?}");
+        }
+    }
+}
+
+/// Names in a negative answer's SOA follow the query's spelling too: they compress against
+/// the question, as NSD and Knot write them (the zone's own case would show otherwise).
+#[tokio::test]
+async fn negative_answer_names_echo_the_query_case() {
+    let server = main_server().await;
+    let wire = |name: &str| -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in name.trim_end_matches('.').split('.') {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+        out
+    };
+    for reply in server.raw_both(&q("NoPe.ZoNe.TeSt.", A)).await {
+        assert_rcode(&reply, crate::harness::rcode::NXDOMAIN);
+        let soa = &reply.authority[0];
+        assert_eq!(soa.owner, "ZoNe.TeSt.", "SOA owner as asked:\n{reply:?}");
+        let mname = wire("ns1.ZoNe.TeSt.");
+        assert!(
+            soa.rdata.windows(mname.len()).any(|w| w == mname),
+            "SOA MNAME in the query's spelling:\n{reply:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn chaos_version_bind_is_refused_by_default() {
     let server = main_server().await;
