@@ -478,7 +478,10 @@ async fn queries_of_class_any_none_or_hs_are_refused() {
     for class in [DNSClass::ANY, DNSClass::NONE, DNSClass::HS] {
         for reply in server.raw_both(&q("www.zone.test.", A).class(class)).await {
             assert_rcode(&reply, REFUSED);
-            assert!(reply.answer.is_empty() && !reply.aa(), "{class:?}:\n{reply:?}");
+            assert!(
+                reply.answer.is_empty() && !reply.aa(),
+                "{class:?}:\n{reply:?}"
+            );
         }
     }
 }
