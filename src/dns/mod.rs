@@ -9,6 +9,7 @@
 //! - `malformed`: counters and the rate-limited log line for malformed queries
 //! - `metrics`: query, routing, reload and TCP counters for `/metrics`
 //! - `top_names`: the most queried names lately, sampled off the answer path
+//! - `journal`: the durable journal of dynamic updates (restart state and IXFR history)
 //! - `wire`: encoding, truncation, OPT
 //! - `snapshot`: precomputed answers and the state the request path reads
 //! - `responder`: bytes in, bytes out
@@ -17,6 +18,7 @@
 
 pub mod answer;
 pub mod edns;
+pub mod journal;
 pub mod malformed;
 pub mod metrics;
 pub mod policy;
