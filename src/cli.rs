@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
+use hickory_proto::rr::Name;
+
 use crate::config::{Config, Sections};
+use crate::dns::tsig::{Algorithm, generate_key};
 
 /// Exit status for an invalid configuration, or a folder another process holds: the
 /// operator must change what they run (sysexits' EX_USAGE, as linkerd and others use), so
@@ -37,6 +40,32 @@ impl CheckArgs {
     pub fn sections(&self, own: Sections) -> Sections {
         if self.all { Sections::All } else { own }
     }
+}
+
+/// `tsig-keygen`'s arguments.
+#[derive(clap::Args)]
+pub struct TsigKeygenArgs {
+    /// The key's name, a domain name such as `xfr-key`; both ends must use the same one.
+    #[arg(value_parser = parse_key_name)]
+    pub name: Name,
+    /// hmac-sha256, hmac-sha512 or hmac-sha1 (for clients that know no other).
+    #[arg(long, default_value = "hmac-sha256")]
+    pub algorithm: Algorithm,
+}
+
+impl TsigKeygenArgs {
+    /// Prints a fresh key in the config forms of edgewise-dns, BIND, Knot and NSD.
+    pub fn run(&self) -> ExitCode {
+        print!("{}", generate_key(&self.name, self.algorithm));
+        ExitCode::SUCCESS
+    }
+}
+
+fn parse_key_name(text: &str) -> Result<Name, String> {
+    Name::from_ascii(text)
+        .ok()
+        .filter(|name| !name.is_root())
+        .ok_or_else(|| format!("{text:?} is not a domain name"))
 }
 
 /// Loads `sections` of `path`, printing every error and returning the exit code on failure.

@@ -25,13 +25,19 @@ struct Cli {
 enum Command {
     /// Validate this binary's sections and their zone files, print every error, and exit.
     Check(edgewise::cli::CheckArgs),
+    /// Print a new TSIG key for `[[dns.tsig_keys]]` and for BIND, Knot and NSD secondaries.
+    TsigKeygen(edgewise::cli::TsigKeygenArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    edgewise::cli::init_tracing();
     let own = Sections::Dns;
-    let sections = (cli.command.as_ref()).map_or(own, |Command::Check(c)| c.sections(own));
+    let sections = match &cli.command {
+        Some(Command::TsigKeygen(keygen)) => return keygen.run(),
+        Some(Command::Check(c)) => c.sections(own),
+        None => own,
+    };
+    edgewise::cli::init_tracing();
     let config = match edgewise::cli::load_config(&cli.config, sections) {
         Ok(config) => config,
         Err(code) => return code,

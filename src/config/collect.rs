@@ -23,7 +23,7 @@ use super::diag::{ConfigError, SourceMap};
 use super::raw::{
     RawBehavior, RawCdn, RawCert, RawCidrCollection, RawConfig, RawDelivery, RawDistribution,
     RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion,
-    RawStream, RawStreamSpec, RawZone,
+    RawStream, RawStreamSpec, RawTsigKey, RawZone,
 };
 use super::wording;
 
@@ -206,8 +206,10 @@ fn prune_value(value: &mut DeValue<'_>, culprits: &[Range<usize>]) {
 fn dns(mut value: Spanned<DeValue<'_>>, map: &SourceMap, found: &mut Found) {
     let zones = split_off(&mut value, "zones");
     let collections = split_off(&mut value, "cidr_collections");
+    let tsig_keys = split_off(&mut value, "tsig_keys");
     check::<RawDns>(value, "dns", map, found);
     each::<RawCidrCollection>(collections, "dns.cidr_collections", map, found, &[], leaf);
+    each::<RawTsigKey>(tsig_keys, "dns.tsig_keys", map, found, &[], leaf);
     each::<RawZone>(
         zones,
         "dns.zones",

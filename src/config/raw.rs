@@ -122,7 +122,19 @@ pub struct RawDns {
     pub query_log: Option<Spanned<RawLog>>,
     pub chaos: Option<RawChaos>,
     #[serde(default)]
+    pub tsig_keys: Vec<Spanned<RawTsigKey>>,
+    #[serde(default)]
     pub zones: Vec<Spanned<RawZone>>,
+}
+
+/// `[[dns.tsig_keys]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTsigKey {
+    pub name: Spanned<String>,
+    pub algorithm: Option<Spanned<String>>,
+    pub secret: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<String>>,
 }
 
 /// `[dns.chaos]`: answers to CHAOS-class TXT queries; each is refused when unset.

@@ -9,6 +9,7 @@
 //! - `malformed`: counters and the rate-limited log line for malformed queries
 //! - `metrics`: query, routing, reload and TCP counters for `/metrics`
 //! - `top_names`: the most queried names lately, sampled off the answer path
+//! - `tsig`: TSIG (RFC 8945) request verification and answer signing
 //! - `journal`: the durable journal of dynamic updates (restart state and IXFR history)
 //! - `wire`: encoding, truncation, OPT
 //! - `snapshot`: precomputed answers and the state the request path reads
@@ -28,6 +29,7 @@ pub mod responder;
 mod server;
 pub mod snapshot;
 pub mod top_names;
+pub mod tsig;
 pub mod wire;
 pub mod zone;
 pub mod zonefile;

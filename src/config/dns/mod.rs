@@ -15,7 +15,10 @@ use crate::geo::{Code, GeoConfig, Region};
 use crate::health::HealthCheckConfig;
 
 mod routed;
+mod tsig;
 mod zone;
+
+pub use tsig::{Secret, TsigKeyConfig};
 
 use zone::validate_zone;
 
@@ -62,6 +65,9 @@ pub struct DnsConfig {
     pub watch_zones: bool,
     /// `query_log`: a line per answered query. Defaults to off (`None`); fixed at start.
     pub query_log: Option<LogConfig>,
+    /// `[[dns.tsig_keys]]`: TSIG keys by which transfers, NOTIFY and updates are signed;
+    /// reloadable. Defaults to none.
+    pub tsig_keys: Vec<TsigKeyConfig>,
     /// IP-based routing's named CIDR locations.
     pub cidr_collections: Vec<CidrCollection>,
     /// Every zone served, each with its SOA and record sets.
@@ -229,6 +235,7 @@ pub(super) fn validate(
         errors,
     );
     let cidr_collections = cidr_collections(&raw.cidr_collections, map, errors);
+    let tsig_keys = tsig::validate(&raw.tsig_keys, map, base, errors);
     let cpus = crate::cli::available_cpus();
     let workers =
         bounded(&raw.workers, 1..=256, "dns.workers", map, errors).map_or(cpus, |n| n as usize);
@@ -308,6 +315,7 @@ pub(super) fn validate(
         status_token,
         watch_zones: raw.watch_zones.unwrap_or(false),
         query_log,
+        tsig_keys,
         cidr_collections,
         zones,
         geo: GeoConfig::default(),
