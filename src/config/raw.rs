@@ -121,10 +121,24 @@ pub struct RawDns {
     pub watch_zones: Option<bool>,
     pub query_log: Option<Spanned<RawLog>>,
     pub chaos: Option<RawChaos>,
+    pub rrl: Option<Spanned<RawRrl>>,
     #[serde(default)]
     pub tsig_keys: Vec<Spanned<RawTsigKey>>,
     #[serde(default)]
     pub zones: Vec<Spanned<RawZone>>,
+}
+
+/// `rrl = { ... }` of `[dns]`: response rate limiting; off when absent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRrl {
+    pub responses_per_second: Option<Spanned<i64>>,
+    pub slip: Option<Spanned<i64>>,
+    pub ipv4_prefix: Option<Spanned<i64>>,
+    pub ipv6_prefix: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub exempt: Vec<Spanned<String>>,
+    pub table_size: Option<Spanned<i64>>,
 }
 
 /// `[[dns.tsig_keys]]`

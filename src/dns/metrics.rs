@@ -91,6 +91,9 @@ pub struct DnsMetrics {
     truncated: AtomicU64,
     edns: AtomicU64,
     client_subnet: AtomicU64,
+    /// UDP responses response rate limiting dropped, and sent truncated instead (slipped).
+    rrl_dropped: AtomicU64,
+    rrl_slipped: AtomicU64,
     reloads: Reloads,
     /// The query log's lines written and dropped, once a log runs.
     query_log: OnceLock<Arc<LogStats>>,
@@ -163,6 +166,8 @@ impl Default for DnsMetrics {
             truncated: AtomicU64::new(0),
             edns: AtomicU64::new(0),
             client_subnet: AtomicU64::new(0),
+            rrl_dropped: AtomicU64::new(0),
+            rrl_slipped: AtomicU64::new(0),
             reloads: Reloads {
                 ok: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
@@ -253,6 +258,17 @@ impl DnsMetrics {
         if client_subnet {
             self.client_subnet.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a response that response rate limiting held back: slipped (sent truncated) or
+    /// dropped.
+    pub fn rrl_limited(&self, slipped: bool) {
+        let count = if slipped {
+            &self.rrl_slipped
+        } else {
+            &self.rrl_dropped
+        };
+        count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a reload's outcome.
@@ -463,6 +479,15 @@ impl Collector for DnsCollector {
             "edgewise_dns_ecs_queries",
             "Queries with an EDNS Client Subnet option.",
             load(&m.client_subnet),
+        )?;
+        metrics::counters(
+            &mut encoder,
+            "edgewise_dns_rrl_responses",
+            "UDP responses over the rate limit, by action (dropped; slipped: sent truncated instead).",
+            [
+                ([("action", "dropped")], load(&m.rrl_dropped)),
+                ([("action", "slipped")], load(&m.rrl_slipped)),
+            ],
         )?;
         metrics::counter(
             &mut encoder,

@@ -9,6 +9,7 @@
 //! - `malformed`: counters and the rate-limited log line for malformed queries
 //! - `metrics`: query, routing, reload and TCP counters for `/metrics`
 //! - `top_names`: the most queried names lately, sampled off the answer path
+//! - `rrl`: response rate limiting of UDP answers
 //! - `tsig`: TSIG (RFC 8945) request verification and answer signing
 //! - `journal`: the durable journal of dynamic updates (restart state and IXFR history)
 //! - `wire`: encoding, truncation, OPT
@@ -26,6 +27,7 @@ pub mod policy;
 pub mod rdata;
 pub mod reload;
 pub mod responder;
+pub mod rrl;
 mod server;
 pub mod snapshot;
 pub mod top_names;

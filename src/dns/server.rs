@@ -359,6 +359,12 @@ impl Answerer {
         }
         outcome.has_reply()
     }
+
+    /// Response rate limiting (UDP only): false to drop `response`; a slip truncates it.
+    fn rate_limit(&self, peer: SocketAddr, response: &mut Vec<u8>) -> bool {
+        let snapshot = self.snapshot.load();
+        (snapshot.rrl.as_ref()).is_none_or(|rrl| rrl.admit(peer.ip(), response, &snapshot.metrics))
+    }
 }
 
 async fn serve_udp(socket: UdpSocket, answerer: Answerer) {
@@ -373,6 +379,7 @@ async fn serve_udp(socket: UdpSocket, answerer: Answerer) {
             }
         };
         if answerer.answer(&query[..len], peer, Transport::Udp, &mut response)
+            && answerer.rate_limit(peer, &mut response)
             && let Err(e) = socket.send_to(&response, peer).await
         {
             debug!("udp send to {peer}: {e}");

@@ -13,6 +13,7 @@ use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 use super::answer::{self, Answer, Routing};
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Client, RoutedGroup, RoutingEnv};
+use super::rrl::Limiter;
 use super::wire::Encoded;
 use super::zone::{Catalog, Rrset, Zone};
 use crate::config::DnsConfig;
@@ -33,6 +34,8 @@ pub struct Snapshot {
     pub max_udp_payload: u16,
     /// Route on EDNS Client Subnet addresses (and echo the option).
     pub use_client_subnet: bool,
+    /// Response rate limiting of UDP answers; `None` when off.
+    pub rrl: Option<Limiter>,
     health: Arc<HealthTable>,
     geo: Arc<GeoDb>,
     regions: Vec<Region>,
@@ -90,6 +93,7 @@ impl Snapshot {
             chaos: ChaosAnswers::build(&config.chaos),
             max_udp_payload: config.max_udp_payload,
             use_client_subnet: config.use_client_subnet,
+            rrl: config.rrl.as_ref().map(Limiter::new),
             health,
             geo,
             regions: config.regions.clone(),
@@ -98,6 +102,13 @@ impl Snapshot {
         };
         snapshot.precomputed = snapshot.prepare_all();
         snapshot
+    }
+
+    /// Takes over the rate limiter's buckets of `previous` (see [`Limiter::keep_table`]).
+    pub fn keep_rrl_table(&mut self, previous: &Snapshot) {
+        if let (Some(rrl), Some(old)) = (&mut self.rrl, &previous.rrl) {
+            rrl.keep_table(old);
+        }
     }
 
     /// What routing decisions read.

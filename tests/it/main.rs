@@ -40,6 +40,7 @@ mod dns_referrals;
 mod dns_reload;
 mod dns_reload_process;
 mod dns_routing;
+mod dns_rrl;
 mod dns_transport;
 mod dns_tsig;
 mod dns_watch;

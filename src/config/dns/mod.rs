@@ -15,10 +15,13 @@ use crate::geo::{Code, GeoConfig, Region};
 use crate::health::HealthCheckConfig;
 
 mod routed;
+mod rrl;
 mod tsig;
 mod zone;
 
 pub use tsig::{Secret, TsigKeyConfig};
+
+pub use rrl::RrlConfig;
 
 use zone::validate_zone;
 
@@ -65,6 +68,8 @@ pub struct DnsConfig {
     pub watch_zones: bool,
     /// `query_log`: a line per answered query. Defaults to off (`None`); fixed at start.
     pub query_log: Option<LogConfig>,
+    /// `rrl`: response rate limiting of UDP answers. Defaults to off (`None`).
+    pub rrl: Option<RrlConfig>,
     /// `[[dns.tsig_keys]]`: TSIG keys by which transfers, NOTIFY and updates are signed;
     /// reloadable. Defaults to none.
     pub tsig_keys: Vec<TsigKeyConfig>,
@@ -280,6 +285,7 @@ pub(super) fn validate(
         version: c.version.map(|v| v.into_inner()),
         id: c.id.map(|v| v.into_inner()),
     });
+    let rrl = raw.rrl.as_ref().and_then(|r| rrl::validate(r, map, errors));
 
     let ctx = ZoneContext {
         refs,
@@ -315,6 +321,7 @@ pub(super) fn validate(
         status_token,
         watch_zones: raw.watch_zones.unwrap_or(false),
         query_log,
+        rrl,
         tsig_keys,
         cidr_collections,
         zones,

@@ -197,7 +197,7 @@ impl Inner {
         serial::keep_generated(&in_force, &mut config);
         let staged = self.health.stage(&config.health_checks);
         let (table, metrics) = (staged.table.clone(), self.metrics.clone());
-        let (config, snapshot) = tokio::task::spawn_blocking(move || {
+        let (config, mut snapshot) = tokio::task::spawn_blocking(move || {
             let snapshot = Snapshot::build(&config, table, Arc::new(geo), metrics);
             (config, snapshot)
         })
@@ -215,6 +215,7 @@ impl Inner {
         }
         let mut summary = ReloadSummary::between(&in_force, &config, staged.changes.clone());
         self.health.commit(staged);
+        snapshot.keep_rrl_table(&self.snapshot.load());
         self.snapshot.store(Arc::new(snapshot));
         self.status_token
             .store(config.status_token.clone().map(Arc::new));
