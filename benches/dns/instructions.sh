@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Instructions per DNS query of edgewise-dns, counted exactly with valgrind's callgrind (no
-# timing noise: the way to check a cost of a few %). See README.md in this folder.
+# Instructions per DNS query of edgewise-dns, counted with valgrind's callgrind: the way to
+# check a cost of a few %. Only the server's wake-ups vary with timing (about 1% between runs
+# on a quiet machine, more during a build). See README.md in this folder.
 #
 # For each binary: run 1 serves QUERIES queries of queries.txt (dnsperf -c 1 -q 20) under
 # callgrind; run 2 only starts, answers the one readiness query and stops (SIGTERM both
