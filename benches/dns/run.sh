@@ -13,6 +13,10 @@
 #   OUTSTANDING=200     dnsperf -q (max queries in flight)
 #   WARMUP=5            seconds of unmeasured load before measuring (0: none)
 #   NSD_PORT=53532      UDP port for NSD (Edgewise's comes from edgewise-bench.toml)
+#   RRL=off             on: both servers rate-limit responses (Edgewise [dns] rrl, NSD rrl-*)
+#                       at RRL_RATE per /24 and name, slip 2; no dnsperf client comes near
+#                       the default rate, so this measures what the limiter costs when idle
+#   RRL_RATE=1000000    responses a second per bucket when RRL=on
 #   NSD_MINIMAL=yes     NSD's minimal-responses (Edgewise answers minimally too: no NS
 #                       RRset in the authority section of positive answers)
 #   SERVER_CPU=1 LOAD_CPU=0   cores the server and dnsperf are pinned to
@@ -42,6 +46,8 @@ OUTSTANDING="${OUTSTANDING:-200}"
 WARMUP="${WARMUP:-5}"
 NSD_PORT="${NSD_PORT:-53532}"
 NSD_MINIMAL="${NSD_MINIMAL:-yes}"
+RRL="${RRL:-off}"
+RRL_RATE="${RRL_RATE:-1000000}"
 SERVER_CPU="${SERVER_CPU:-1}"
 LOAD_CPU="${LOAD_CPU:-0}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
@@ -54,9 +60,12 @@ EW_CONFIG="$HERE/edgewise-bench.toml"
 EW_BIN="${EDGEWISE_BIN:-$ROOT/target/release/edgewise-dns}"
 ADDR=127.0.0.1
 
-require_uints DURATION ROUNDS RATE CLIENTS OUTSTANDING WARMUP NSD_PORT SERVER_CPU LOAD_CPU STARTUP_TIMEOUT
+require_uints DURATION ROUNDS RATE CLIENTS OUTSTANDING WARMUP NSD_PORT SERVER_CPU LOAD_CPU STARTUP_TIMEOUT RRL_RATE
 ((DURATION > 0 && RATE > 0 && ROUNDS > 0)) || die "DURATION, RATE and ROUNDS must be > 0"
 [[ "$NSD_MINIMAL" == yes || "$NSD_MINIMAL" == no ]] || die "NSD_MINIMAL must be yes or no"
+[[ "$RRL" == on || "$RRL" == off ]] || die "RRL must be on or off"
+((RRL_RATE >= 1 && RRL_RATE <= 1000000)) || die "RRL_RATE must be 1 to 1000000"
+if [[ "$RRL" == on ]]; then NSD_RRL_RATE=$RRL_RATE NSD_RRL_SLIP=2; else NSD_RRL_RATE=0 NSD_RRL_SLIP=0; fi
 case "$ONLY" in
     "") SERVERS=(nsd edgewise) ;;
     nsd) SERVERS=(nsd) ;;
@@ -85,6 +94,14 @@ fi
 # ---------------------------------------------------------------- work dir, cleanup
 mkdir -p "$ROOT/target/bench-dns"
 WORK="$(mktemp -d "$ROOT/target/bench-dns/run.XXXXXX")"
+# RRL=on: the same config with [dns] rrl, beside a copy of the zone file it names.
+if [[ "$RRL" == on && -n "$EW_PORT" ]]; then
+    cp "$ZONE_FILE" "$WORK/"
+    sed -E "s/^(workers[[:space:]]*=.*)$/\1\nrrl = { responses_per_second = $RRL_RATE, slip = 2, ipv4_prefix = 24, ipv6_prefix = 56 }/" \
+        "$EW_CONFIG" >"$WORK/edgewise-bench.toml"
+    grep -q '^rrl = ' "$WORK/edgewise-bench.toml" || die "could not add rrl to $EW_CONFIG (no workers line)"
+    EW_CONFIG="$WORK/edgewise-bench.toml"
+fi
 declare -A PGID=() PORT=() STATUS=()   # per server; PGID: process group (started with setsid)
 FAILED=0
 
@@ -278,9 +295,11 @@ server:
     minimal-responses: $NSD_MINIMAL
     zonefiles-check: no
     zonefiles-write: 0
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
-    rrl-slip: 0
+    rrl-ratelimit: $NSD_RRL_RATE
+    rrl-whitelist-ratelimit: $NSD_RRL_RATE
+    rrl-slip: $NSD_RRL_SLIP
+    rrl-ipv4-prefix-length: 24
+    rrl-ipv6-prefix-length: 56
 remote-control:
     control-enable: no
 zone:
@@ -420,7 +439,12 @@ done
     echo "QPS: best of $ROUNDS alternating closed-loop runs (dnsperf -c $CLIENTS -q $OUTSTANDING, no rate limit)"
     echo "latency: one run at a fixed $RATE q/s (-Q), percentiles over every response (dnsperf -v)"
     if [[ -n "${STATUS[nsd]:-}" ]]; then
-        echo "NSD $(nsd -v 2>&1 | awk 'NR == 1 { print $3 }'): 1 server process, no RRL, minimal-responses: $NSD_MINIMAL"
+        echo "NSD $(nsd -v 2>&1 | awk 'NR == 1 { print $3 }'): 1 server process, minimal-responses: $NSD_MINIMAL"
+    fi
+    if [[ "$RRL" == on ]]; then
+        echo "RRL on in both servers: $RRL_RATE responses/s per /24 (IPv6 /56) and name, slip 2"
+    else
+        echo "RRL off in both servers"
     fi
     if [[ -n "$BG_NOTE" ]]; then echo "$BG_NOTE"; fi
     echo
