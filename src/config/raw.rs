@@ -169,6 +169,10 @@ pub struct RawZone {
     pub soa: Option<Spanned<RawSoa>>,
     #[serde(default)]
     pub records: Vec<Spanned<RawRecord>>,
+    #[serde(default)]
+    pub allow_transfer: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub notify: Vec<Spanned<String>>,
 }
 
 /// `soa = { ... }` of a zone; any field left out gets a default.

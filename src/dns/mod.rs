@@ -12,6 +12,7 @@
 //! - `rrl`: response rate limiting of UDP answers
 //! - `tsig`: TSIG (RFC 8945) request verification and answer signing
 //! - `journal`: the durable journal of dynamic updates (restart state and IXFR history)
+//! - `transfer`: AXFR and IXFR out, over TCP, to the zone's allowed secondaries
 //! - `wire`: encoding, truncation, OPT
 //! - `snapshot`: precomputed answers and the state the request path reads
 //! - `responder`: bytes in, bytes out
@@ -31,6 +32,7 @@ pub mod rrl;
 mod server;
 pub mod snapshot;
 pub mod top_names;
+pub mod transfer;
 pub mod tsig;
 pub mod wire;
 pub mod zone;

@@ -21,6 +21,7 @@ use super::metrics::DnsMetrics;
 use super::reload::{self, Reloader, ZoneFacts, ZoneWatch};
 use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
 use super::snapshot::Snapshot;
+use super::transfer::Transfer;
 use crate::config::DnsConfig;
 use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
@@ -426,24 +427,41 @@ async fn serve_connection(
         if !ticket.start_query() {
             break;
         }
+        if let Some(transfer) = Transfer::parse(&query[..len]) {
+            let snapshot = ctx.answerer.snapshot.load_full();
+            let messages = transfer.answer(&snapshot, peer.ip(), None);
+            for message in &messages.0 {
+                write_framed(&mut stream, &mut framed, message, ctx.idle_timeout).await?;
+            }
+            ticket.finish_query();
+            continue;
+        }
         if ctx
             .answerer
             .answer(&query[..len], peer, Transport::Tcp, &mut response)
         {
-            framed.clear();
-            framed.extend_from_slice(&(response.len() as u16).to_be_bytes());
-            framed.extend_from_slice(&response);
-            // A client that does not read its answers must not hold a busy slot for ever.
-            tokio::time::timeout(ctx.idle_timeout, stream.write_all(&framed))
-                .await
-                .map_err(|_| {
-                    io::Error::new(io::ErrorKind::TimedOut, "answer not taken in time")
-                })??;
+            write_framed(&mut stream, &mut framed, &response, ctx.idle_timeout).await?;
         }
         ticket.finish_query();
     }
     // Closing our side with FIN, not a reset: nothing of the client's is left unread.
     stream.shutdown().await
+}
+
+/// Writes `message` with its length prefix (through `framed`, one write). A client that does
+/// not read its answers must not hold a busy slot for ever: each write has `timeout`.
+async fn write_framed(
+    stream: &mut TcpStream,
+    framed: &mut Vec<u8>,
+    message: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    framed.clear();
+    framed.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    framed.extend_from_slice(message);
+    tokio::time::timeout(timeout, stream.write_all(framed))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "answer not taken in time"))?
 }
 
 /// Reads one length-prefixed query into `buf`; its length, or `None` at a clean end of

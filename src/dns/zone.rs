@@ -9,7 +9,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Member, RoutedGroup};
-use crate::config::dns::ZoneData;
+use crate::config::dns::{ZoneData, ZoneTransfer};
 
 /// Records of one owner and type, ready to put on the wire.
 #[derive(Debug)]
@@ -43,6 +43,8 @@ pub struct Zone {
     pub nodes: HashMap<LowerName, Node>,
     /// Queries answered from this zone, kept across reloads.
     pub counters: Arc<QueryCounters>,
+    /// Who may transfer it, whom to notify.
+    pub transfer: ZoneTransfer,
 }
 
 /// Every zone served, found by the longest suffix of a query name.
@@ -183,6 +185,7 @@ impl Zone {
             negative_ttl,
             nodes,
             counters: metrics.zone(&data.origin),
+            transfer: data.transfer.clone(),
         }
     }
 
@@ -191,6 +194,37 @@ impl Zone {
         let mut record = self.soa.records[0].clone();
         record.ttl = self.negative_ttl;
         record
+    }
+
+    /// The SOA serial.
+    pub fn serial(&self) -> u32 {
+        self.soa_rdata().map_or(0, |soa| soa.serial)
+    }
+
+    /// Every record a zone transfer carries, SOA excluded, in canonical order (RFC 4034
+    /// §6.1): static RRsets as they are, routed groups by
+    /// [`RoutedGroup::transfer_members`](super::policy::RoutedGroup::transfer_members).
+    pub fn transfer_records(&self) -> Vec<&Record> {
+        let mut names: Vec<(&LowerName, &Node)> = self.nodes.iter().collect();
+        names.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut records = Vec::new();
+        for (_, node) in names {
+            let routed = node.routed.iter().flat_map(|group| {
+                group
+                    .transfer_members()
+                    .into_iter()
+                    .flat_map(|member| &member.rrset.records)
+            });
+            let mut sets: Vec<&Record> = (node.rrsets.iter())
+                .filter(|set| set.rtype != RecordType::SOA)
+                .flat_map(|set| &set.records)
+                .chain(routed)
+                .collect();
+            sets.sort_by_key(|r| u16::from(r.record_type()));
+            sets.dedup_by(|a, b| a.record_type() == b.record_type() && a.data == b.data);
+            records.extend(sets);
+        }
+        records
     }
 
     /// The SOA's rdata, for callers that need its fields.

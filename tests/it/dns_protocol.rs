@@ -315,7 +315,7 @@ async fn opcodes_other_than_query_get_notimp() {
 }
 
 #[tokio::test]
-async fn zone_transfers_are_refused() {
+async fn zone_transfers_are_refused_by_default() {
     let server = main_server().await;
     for qtype in [AXFR, IXFR] {
         for reply in server.raw_both(&q("zone.test.", qtype)).await {

@@ -16,12 +16,13 @@ use crate::health::HealthCheckConfig;
 
 mod routed;
 mod rrl;
+mod transfer;
 mod tsig;
 mod zone;
 
-pub use tsig::{Secret, TsigKeyConfig};
-
 pub use rrl::RrlConfig;
+pub use transfer::{TransferRule, ZoneTransfer};
+pub use tsig::{Secret, TsigKeyConfig};
 
 use zone::validate_zone;
 
@@ -121,6 +122,8 @@ pub struct ZoneData {
     pub rrsets: Vec<RrsetData>,
     /// Routed record sets: several sets under one name and type, one chosen per query.
     pub routed: Vec<RoutedGroupData>,
+    /// Who may transfer the zone and whom to notify of changes.
+    pub transfer: ZoneTransfer,
 }
 
 /// All sets of one name and type that share a routing policy (Route 53's "group").

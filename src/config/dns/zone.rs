@@ -127,6 +127,7 @@ pub(super) fn validate_zone(
         Some(soa) => soa.get_ref().serial.is_none(),
         None => !records.iter().any(|r| r.rtype == RecordType::SOA),
     };
+    let transfer = super::transfer::validate(&raw.allow_transfer, &raw.notify, &key, map, errors);
     let zone_span = raw.name.span();
     let rrsets = group_and_check(
         records, &routed, &origin, zone_ttl, map, &key, zone_span, complete, errors,
@@ -138,6 +139,7 @@ pub(super) fn validate_zone(
         files,
         rrsets,
         routed: routed.into_iter().map(|(group, _)| group).collect(),
+        transfer,
     })
 }
 

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hickory_proto::rr::RecordType;
 
 use super::zone::Rrset;
-use crate::config::dns::{CidrCollection, RoutingRule};
+use crate::config::dns::{CidrCollection, FailoverRole, GeoTarget, RoutingRule};
 use crate::geo::{GeoDb, Located, Region};
 use crate::health::HealthTable;
 
@@ -121,6 +121,39 @@ impl RoutedGroup {
         for &i in chosen.as_slice() {
             self.members[i].answered.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The sets a zone transfer carries for this group, fixed whatever health and clients
+    /// say (a secondary has no policy to apply): the failover primary, the geolocation or
+    /// CIDR default (`*`) set, the heaviest weighted set, the first latency set in config
+    /// order, or every multivalue set. Without a default, the first set in config order.
+    pub fn transfer_members(&self) -> Vec<&Member> {
+        let first_where = |wanted: fn(&RoutingRule) -> bool| {
+            self.members
+                .iter()
+                .find(|m| wanted(&m.rule))
+                .or(self.members.first())
+        };
+        let chosen = match self.members.first().map(|m| &m.rule) {
+            Some(RoutingRule::Multivalue) => return self.members.iter().collect(),
+            Some(RoutingRule::Weighted(_)) => {
+                self.members.iter().rev().max_by_key(|m| match m.rule {
+                    RoutingRule::Weighted(weight) => weight,
+                    _ => 0,
+                })
+            }
+            Some(RoutingRule::Failover(_)) => {
+                first_where(|rule| matches!(rule, RoutingRule::Failover(FailoverRole::Primary)))
+            }
+            Some(RoutingRule::Geo(_)) => {
+                first_where(|rule| matches!(rule, RoutingRule::Geo(GeoTarget::Default)))
+            }
+            Some(RoutingRule::Cidr { .. }) => {
+                first_where(|rule| matches!(rule, RoutingRule::Cidr { location: None, .. }))
+            }
+            Some(RoutingRule::Latency(_)) | None => self.members.first(),
+        };
+        chosen.into_iter().collect()
     }
 
     /// Whether every decision picks exactly one set or none (all but multivalue), so the

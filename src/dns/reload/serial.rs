@@ -23,7 +23,8 @@ pub(super) fn keep_generated(old: &DnsConfig, new: &mut DnsConfig) {
         if let Some(serial) = soa_serial_mut(&mut same) {
             *serial = of(before);
         }
-        if &same == before {
+        // Transfer settings are not zone data: changing them keeps the serial too.
+        if same.rrsets == before.rrsets && same.routed == before.routed {
             *zone = same;
         }
     }

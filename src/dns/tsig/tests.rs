@@ -53,7 +53,7 @@ fn signed(verification: Verification) -> SignedRequest {
 
 fn failure(verification: Verification) -> TsigFailure {
     match verification {
-        Verification::Failed(failure) => failure,
+        Verification::Failed(failure) => *failure,
         other => panic!("expected a TSIG failure, got {other:?}"),
     }
 }

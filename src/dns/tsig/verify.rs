@@ -19,7 +19,7 @@ pub enum Verification {
     /// Signed with a key we have, the MAC and time checked: sign the answer.
     Signed(SignedRequest),
     /// Answer NOTAUTH with the record [`TsigFailure::sign_error`] appends.
-    Failed(TsigFailure),
+    Failed(Box<TsigFailure>),
     /// The TSIG record is misplaced or unreadable: answer FORMERR.
     Malformed(Malformed),
 }
@@ -60,7 +60,7 @@ pub enum ResponseError {
     #[error("the answer is not signed")]
     Unsigned,
     #[error("the answer is signed with key {0}, not ours")]
-    WrongKey(WireName),
+    WrongKey(Box<WireName>),
     #[error("the server answered TSIG error {0}")]
     Rejected(u16),
     #[error("the answer's MAC does not verify")]
@@ -89,14 +89,14 @@ pub fn verify(keyring: &Keyring, request: &[u8], now_unix: u64) -> Verification 
         Err(malformed) => return Verification::Malformed(malformed),
     };
     let fail = |error, signing| {
-        Verification::Failed(TsigFailure {
+        Verification::Failed(Box::new(TsigFailure {
             error,
             key_name: record.key_name,
             algorithm: record.algorithm,
             tsig_start: record.start,
             time_signed: record.time_signed,
             signing,
-        })
+        }))
     };
     let Some(key) = keyring
         .get_wire(&record.key_name)
@@ -191,7 +191,7 @@ impl ResponseVerifier {
             .map_err(ResponseError::Malformed)?
             .ok_or(ResponseError::Unsigned)?;
         if record.key_name != *self.key.wire_name() {
-            return Err(ResponseError::WrongKey(record.key_name));
+            return Err(ResponseError::WrongKey(Box::new(record.key_name)));
         }
         if record.error != 0 && record.mac.is_empty() {
             return Err(ResponseError::Rejected(record.error));

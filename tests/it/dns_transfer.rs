@@ -1,0 +1,181 @@
+//! Zone transfers out (RFC 5936 AXFR, RFC 1995 IXFR) over TCP, read with `dig` as an
+//! operator would and with hand-built queries: who may transfer, what a transfer carries
+//! (routed names as their fixed transfer set), and a 50,000-record zone in many messages.
+
+use hickory_proto::rr::RecordType::{A, AXFR, IXFR, SOA};
+
+use crate::harness::rcode::{NOERROR, NOTAUTH, REFUSED};
+use crate::harness::{TestServer, assert_rcode, q, start};
+
+const ZONE: &str = r#"
+[[health_checks]]
+id = "down"
+type = "tcp"
+target = "127.0.0.1:9"
+
+[dns]
+[[dns.zones]]
+name = "xfr.test"
+allow_transfer = ["127.0.0.1/32"]
+soa = { mname = "ns1.xfr.test.", rname = "hostmaster.xfr.test.", serial = 7 }
+records = [
+  { name = "@", type = "NS", values = ["ns1.xfr.test."] },
+  { name = "ns1", type = "A", values = ["192.0.2.1"] },
+  { name = "www", type = "A", values = ["192.0.2.10", "192.0.2.11"] },
+  { name = "@", type = "MX", values = ["10 mail.xfr.test."] },
+  { name = "mail", type = "A", values = ["192.0.2.25"] },
+  { name = "lb", type = "A", set_id = "light", weight = 10, values = ["192.0.2.40"] },
+  { name = "lb", type = "A", set_id = "heavy", weight = 90, values = ["192.0.2.41"] },
+  { name = "ha", type = "A", set_id = "backup", failover = "secondary", values = ["192.0.2.51"] },
+  { name = "ha", type = "A", set_id = "main", failover = "primary", health_check = "down", values = ["192.0.2.50"] },
+]
+
+[[dns.zones]]
+name = "closed.test"
+soa = { mname = "ns1.closed.test.", rname = "hostmaster.closed.test.", serial = 1 }
+records = [{ name = "@", type = "NS", values = ["ns1.closed.test."] }]
+"#;
+
+/// `dig AXFR` (or `IXFR=serial`) over TCP: the records as dig prints them, one per line
+/// (owner, type and data; TTL and class dropped), and dig's summary line.
+async fn dig_transfer(server: &TestServer, zone: &str, kind: &str) -> (Vec<String>, String) {
+    let output = tokio::process::Command::new("dig")
+        .arg(format!("@{}", server.addr().ip()))
+        .args(["-p", &server.addr().port().to_string()])
+        .args(["+tcp", "+time=5", "+tries=1", zone, kind])
+        .output()
+        .await
+        .expect("dig is installed (apt-get install bind9-dnsutils)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let records = text
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {} {}", fields[0], fields[3], fields[4..].join(" "))
+        })
+        .collect();
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with(";; XFR size") || l.contains("Transfer failed"))
+        .unwrap_or_else(|| panic!("dig {kind} {zone} printed no summary:\n{text}"))
+        .to_string();
+    (records, summary)
+}
+
+const SOA_LINE: &str = "xfr.test. SOA ns1.xfr.test. hostmaster.xfr.test. 7 3600 900 1209600 300";
+
+#[tokio::test]
+async fn axfr_carries_every_record_soa_first_and_last_and_one_set_per_routed_name() {
+    let server = start(ZONE, &[]).await;
+    let (records, summary) = dig_transfer(&server, "xfr.test", "AXFR").await;
+    assert_eq!(
+        records.first().map(String::as_str),
+        Some(SOA_LINE),
+        "{records:#?}"
+    );
+    assert_eq!(
+        records.last().map(String::as_str),
+        Some(SOA_LINE),
+        "{records:#?}"
+    );
+    let mut middle = records[1..records.len() - 1].to_vec();
+    middle.sort();
+    let expected = [
+        "ha.xfr.test. A 192.0.2.50",
+        "lb.xfr.test. A 192.0.2.41",
+        "mail.xfr.test. A 192.0.2.25",
+        "ns1.xfr.test. A 192.0.2.1",
+        "www.xfr.test. A 192.0.2.10",
+        "www.xfr.test. A 192.0.2.11",
+        "xfr.test. MX 10 mail.xfr.test.",
+        "xfr.test. NS ns1.xfr.test.",
+    ];
+    assert_eq!(
+        middle, expected,
+        "the failover primary (whatever its health) and the heaviest weight"
+    );
+    assert!(summary.contains("10 records"), "{summary}");
+}
+
+#[tokio::test]
+async fn transfers_are_refused_outside_allow_transfer_and_over_udp() {
+    let server = start(ZONE, &[]).await;
+    assert_rcode(&server.raw_tcp(&q("closed.test.", AXFR)).await, REFUSED);
+    assert_rcode(&server.raw_tcp(&q("closed.test.", IXFR)).await, REFUSED);
+    let (_, summary) = dig_transfer(&server, "closed.test", "AXFR").await;
+    assert!(summary.contains("Transfer failed"), "{summary}");
+    // Over UDP even an allowed client is refused: AXFR needs TCP (RFC 5936 §4.2).
+    let reply = server.raw_udp(&q("xfr.test.", AXFR)).await;
+    assert_rcode(&reply, REFUSED);
+    assert!(reply.answer.is_empty(), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_transfer_of_a_name_that_is_no_apex_is_notauth() {
+    let server = start(ZONE, &[]).await;
+    for name in ["www.xfr.test.", "elsewhere.example."] {
+        let reply = server.raw_tcp(&q(name, AXFR)).await;
+        assert_rcode(&reply, NOTAUTH);
+        assert!(reply.answer.is_empty(), "{reply:?}");
+    }
+}
+
+#[tokio::test]
+async fn ixfr_gets_the_soa_alone_when_current_and_the_whole_zone_otherwise() {
+    let server = start(ZONE, &[]).await;
+    let (current, _) = dig_transfer(&server, "xfr.test", "IXFR=7").await;
+    assert_eq!(current, [SOA_LINE]);
+    // A serial from the future (RFC 1982) is no older than ours either.
+    let (ahead, _) = dig_transfer(&server, "xfr.test", "IXFR=8").await;
+    assert_eq!(ahead, [SOA_LINE]);
+    let (behind, summary) = dig_transfer(&server, "xfr.test", "IXFR=6").await;
+    assert_eq!(behind.len(), 10, "AXFR-style answer: {behind:#?}");
+    assert_eq!(behind[0], SOA_LINE);
+    assert!(summary.contains("10 records"), "{summary}");
+    // An IXFR query without the SOA of the client's version reads as a request for all.
+    let reply = server.raw_tcp(&q("xfr.test.", IXFR)).await;
+    assert_rcode(&reply, NOERROR);
+    assert_eq!(reply.answer.first().map(|r| r.rtype), Some(u16::from(SOA)));
+}
+
+#[tokio::test]
+async fn a_zone_of_50000_records_goes_out_in_compressed_messages_under_64_kib() {
+    let mut file = String::from(
+        "$ORIGIN big.test.\n$TTL 300\n\
+         @ SOA ns1 hostmaster 1 3600 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n",
+    );
+    for i in 0..49_997 {
+        file.push_str(&format!(
+            "host{i} A 10.{}.{}.{}\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    let config = r#"
+[dns]
+[[dns.zones]]
+name = "big.test"
+file = "big.test.zone"
+allow_transfer = ["127.0.0.0/8"]
+"#;
+    let server = start(config, &[("big.test.zone", &file)]).await;
+    let (records, summary) = dig_transfer(&server, "big.test", "AXFR").await;
+    assert_eq!(records.len(), 50_001, "{summary}");
+    // ";; XFR size: 50001 records (messages N, bytes B)"
+    let numbers: Vec<u64> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [count, messages, bytes] = numbers[..] else {
+        panic!("{summary}")
+    };
+    assert_eq!(count, 50_001);
+    assert!(messages > 20, "{summary}");
+    // Uncompressed, each record would take 39 to 44 bytes; compressed, the owner is a label
+    // and a pointer (a dozen bytes) plus 14 of type, class, TTL and address.
+    assert!(bytes < 50_001 * 30, "names compressed: {summary}");
+    let www = server.raw_tcp(&q("host49996.big.test.", A)).await;
+    assert_rcode(&www, NOERROR);
+}
