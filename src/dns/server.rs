@@ -429,7 +429,7 @@ async fn serve_connection(
         }
         if let Some(transfer) = Transfer::parse(&query[..len]) {
             let snapshot = ctx.answerer.snapshot.load_full();
-            let messages = transfer.answer(&snapshot, peer.ip(), None);
+            let messages = transfer.answer(&snapshot, &query[..len], peer.ip());
             for message in &messages.0 {
                 write_framed(&mut stream, &mut framed, message, ctx.idle_timeout).await?;
             }

@@ -14,6 +14,7 @@ use super::answer::{self, Answer, Routing};
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Client, RoutedGroup, RoutingEnv};
 use super::rrl::Limiter;
+use super::tsig::Keyring;
 use super::wire::Encoded;
 use super::zone::{Catalog, Rrset, Zone};
 use crate::config::DnsConfig;
@@ -34,6 +35,8 @@ pub struct Snapshot {
     pub max_udp_payload: u16,
     /// Route on EDNS Client Subnet addresses (and echo the option).
     pub use_client_subnet: bool,
+    /// TSIG keys by name: transfers (and updates) are verified and signed with them.
+    pub keyring: Keyring,
     /// Response rate limiting of UDP answers; `None` when off.
     pub rrl: Option<Limiter>,
     health: Arc<HealthTable>,
@@ -93,6 +96,7 @@ impl Snapshot {
             chaos: ChaosAnswers::build(&config.chaos),
             max_udp_payload: config.max_udp_payload,
             use_client_subnet: config.use_client_subnet,
+            keyring: Keyring::new(&config.tsig_keys),
             rrl: config.rrl.as_ref().map(Limiter::new),
             health,
             geo,

@@ -179,3 +179,126 @@ allow_transfer = ["127.0.0.0/8"]
     let www = server.raw_tcp(&q("host49996.big.test.", A)).await;
     assert_rcode(&www, NOERROR);
 }
+
+const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
+
+/// `dig -y` with a key, over TCP: dig's whole output.
+async fn dig_signed(server: &TestServer, key: &str, zone: &str, kind: &str) -> String {
+    let output = tokio::process::Command::new("dig")
+        .arg(format!("@{}", server.addr().ip()))
+        .args(["-p", &server.addr().port().to_string()])
+        .args(["-y", key, "+tcp", "+time=5", "+tries=1", zone, kind])
+        .output()
+        .await
+        .expect("dig is installed");
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+#[tokio::test]
+async fn a_key_rule_lets_only_transfers_signed_with_that_key_and_signs_every_message() {
+    let mut file = String::from(
+        "$ORIGIN signed.test.\n$TTL 300\n@ SOA ns1 hostmaster 3 3600 900 1209600 300\n@ NS ns1\n",
+    );
+    for i in 0..3_000 {
+        file.push_str(&format!("h{i} A 10.0.{}.{}\n", i >> 8, i & 255));
+    }
+    let config = format!(
+        r#"
+[dns]
+[[dns.tsig_keys]]
+name = "xfr"
+secret = "{SECRET}"
+[[dns.tsig_keys]]
+name = "other"
+algorithm = "hmac-sha512"
+secret = "{SECRET}"
+
+[[dns.zones]]
+name = "signed.test"
+file = "signed.test.zone"
+allow_transfer = ["key:xfr"]
+"#
+    );
+    let server = start(&config, &[("signed.test.zone", &file)]).await;
+    let good = dig_signed(
+        &server,
+        &format!("hmac-sha256:xfr:{SECRET}"),
+        "signed.test",
+        "AXFR",
+    )
+    .await;
+    let summary = good
+        .lines()
+        .find(|l| l.starts_with(";; XFR size"))
+        .unwrap_or_default();
+    assert!(summary.contains("3003 records"), "{good}");
+    assert!(
+        !summary.contains("messages 1,"),
+        "several signed messages: {summary}"
+    );
+    assert!(
+        !good.contains("failure") && !good.contains("BADSIG"),
+        "{good}"
+    );
+    // dig prints each message's TSIG record: one per message.
+    let messages: usize = summary
+        .split("messages ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    let tsigs = good
+        .lines()
+        .filter(|l| l.contains("\tTSIG\t") || l.contains(" TSIG "))
+        .count();
+    assert!(messages > 1, "{summary}");
+    assert_eq!(tsigs, messages, "{good}");
+
+    // Unsigned, or signed with a key the rule does not name: refused.
+    let (_, unsigned) = dig_transfer(&server, "signed.test", "AXFR").await;
+    assert!(unsigned.contains("Transfer failed"), "{unsigned}");
+    let other = dig_signed(
+        &server,
+        &format!("hmac-sha512:other:{SECRET}"),
+        "signed.test",
+        "AXFR",
+    )
+    .await;
+    assert!(other.contains("Transfer failed"), "{other}");
+    // A key we do not know: NOTAUTH with BADKEY.
+    let unknown = dig_signed(
+        &server,
+        &format!("hmac-sha256:nobody:{SECRET}"),
+        "signed.test",
+        "AXFR",
+    )
+    .await;
+    assert!(!unknown.contains(";; XFR size"), "{unknown}");
+    // The wrong secret: BADSIG, no zone.
+    let wrong = dig_signed(
+        &server,
+        "hmac-sha256:xfr:d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmc=",
+        "signed.test",
+        "AXFR",
+    )
+    .await;
+    assert!(!wrong.contains(";; XFR size"), "{wrong}");
+}
+
+#[test]
+fn a_key_rule_must_name_a_configured_key() {
+    let text = r#"
+[dns]
+[[dns.zones]]
+name = "z.test"
+allow_transfer = ["127.0.0.1", "key:missing"]
+records = [{ name = "@", type = "NS", values = ["ns1.z.test."] }]
+"#;
+    let errors = edgewise::config::Config::from_str(text, std::path::Path::new("t.toml"))
+        .expect_err("an unknown key is an error");
+    let text = format!("{errors:?}");
+    assert!(
+        text.contains("allow_transfer[1]") && text.contains("missing"),
+        "{text}"
+    );
+}

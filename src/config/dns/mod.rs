@@ -290,9 +290,11 @@ pub(super) fn validate(
     });
     let rrl = raw.rrl.as_ref().and_then(|r| rrl::validate(r, map, errors));
 
+    let key_names: Vec<Name> = tsig_keys.iter().map(|k| k.name.clone()).collect();
     let ctx = ZoneContext {
         refs,
         collections: &cidr_collections,
+        tsig_keys: &key_names,
         map,
         base,
     };
@@ -338,6 +340,8 @@ pub(super) fn validate(
 pub(super) struct ZoneContext<'a> {
     refs: &'a RoutingRefs<'a>,
     collections: &'a [CidrCollection],
+    /// Names of `[[dns.tsig_keys]]`, which `key:NAME` entries must name.
+    tsig_keys: &'a [Name],
     map: &'a SourceMap<'a>,
     base: &'a Path,
 }

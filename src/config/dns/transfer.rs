@@ -44,6 +44,7 @@ impl ZoneTransfer {
 pub(super) fn validate(
     allow: &[toml::Spanned<String>],
     notify: &[toml::Spanned<String>],
+    tsig_keys: &[Name],
     key: &str,
     map: &SourceMap,
     errors: &mut Vec<ConfigError>,
@@ -51,6 +52,12 @@ pub(super) fn validate(
     let mut transfer = ZoneTransfer::default();
     for (i, entry) in allow.iter().enumerate() {
         match rule(entry.get_ref()) {
+            Ok(TransferRule { key: Some(name), .. }) if !tsig_keys.contains(&name) => errors
+                .push(map.error(
+                    entry.span(),
+                    format!("{key}.allow_transfer[{i}]"),
+                    format!("no [[dns.tsig_keys]] entry is named {name}"),
+                )),
             Ok(rule) => transfer.allow.push(rule),
             Err(message) => {
                 errors.push(map.error(entry.span(), format!("{key}.allow_transfer[{i}]"), message))

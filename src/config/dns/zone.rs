@@ -127,7 +127,14 @@ pub(super) fn validate_zone(
         Some(soa) => soa.get_ref().serial.is_none(),
         None => !records.iter().any(|r| r.rtype == RecordType::SOA),
     };
-    let transfer = super::transfer::validate(&raw.allow_transfer, &raw.notify, &key, map, errors);
+    let transfer = super::transfer::validate(
+        &raw.allow_transfer,
+        &raw.notify,
+        ctx.tsig_keys,
+        &key,
+        map,
+        errors,
+    );
     let zone_span = raw.name.span();
     let rrsets = group_and_check(
         records, &routed, &origin, zone_ttl, map, &key, zone_span, complete, errors,

@@ -11,9 +11,11 @@ mod encode;
 use std::net::IpAddr;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{DNSClass, LowerName, RData, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, RecordType};
+use tracing::debug;
 
 use super::snapshot::Snapshot;
+use super::tsig::{self, Verification};
 
 pub use encode::Messages;
 
@@ -57,14 +59,45 @@ impl Transfer {
         Some(Transfer { message, request })
     }
 
-    /// The messages answering this transfer from `peer` (`tsig_key`: the key the request was
-    /// verified as signed with): the zone, the SOA alone, or one REFUSED / NOTAUTH message.
-    pub fn answer(
-        &self,
-        snapshot: &Snapshot,
-        peer: IpAddr,
-        tsig_key: Option<&hickory_proto::rr::Name>,
-    ) -> Messages {
+    /// The messages answering this transfer of `request` (its raw bytes, which a TSIG MAC
+    /// covers) from `peer`: the zone, the SOA alone, or one REFUSED / NOTAUTH / FORMERR
+    /// message; every one signed when the request was (RFC 8945 §5.3.1), and a failed TSIG
+    /// check answered NOTAUTH with its TSIG error (§5.2).
+    pub fn answer(&self, snapshot: &Snapshot, request: &[u8], peer: IpAddr) -> Messages {
+        let question = &self.message.queries[0];
+        let id = self.message.metadata.id;
+        let now = unix_now();
+        let signed = match tsig::verify(&snapshot.keyring, request, now) {
+            Verification::Unsigned => None,
+            Verification::Signed(signed) => Some(signed),
+            Verification::Failed(failure) => {
+                let mut messages = Messages::error(id, question, ResponseCode::NotAuth);
+                if let Err(e) = failure.sign_error(&mut messages.0[0], now) {
+                    debug!("tsig error record for {peer}: {e}");
+                }
+                return messages;
+            }
+            Verification::Malformed(_) => {
+                return Messages::error(id, question, ResponseCode::FormErr);
+            }
+        };
+        let key = signed.as_ref().map(|s| s.key.name());
+        let mut messages = self.unsigned(snapshot, peer, key);
+        if let Some(signed) = signed {
+            let mut signer = signed.signer();
+            for message in &mut messages.0 {
+                if let Err(e) = signer.sign(message, now) {
+                    debug!("signing a transfer message to {peer}: {e}");
+                    let mut failed = Messages::error(id, question, ResponseCode::ServFail);
+                    let _ = signed.signer().sign(&mut failed.0[0], now);
+                    return failed;
+                }
+            }
+        }
+        messages
+    }
+
+    fn unsigned(&self, snapshot: &Snapshot, peer: IpAddr, key: Option<&Name>) -> Messages {
         let question = &self.message.queries[0];
         let id = self.message.metadata.id;
         let zone = snapshot
@@ -75,7 +108,7 @@ impl Transfer {
             // Not a zone apex we serve: NOTAUTH, as RFC 5936 §2.2.1 suggests.
             return Messages::error(id, question, ResponseCode::NotAuth);
         };
-        if !zone.transfer.allows(peer, tsig_key) {
+        if !zone.transfer.allows(peer, key) {
             return Messages::error(id, question, ResponseCode::Refused);
         }
         match self.request {
@@ -85,6 +118,12 @@ impl Transfer {
             _ => Messages::zone(id, question, zone),
         }
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Serial arithmetic (RFC 1982): whether `ours` is newer than `theirs`.
