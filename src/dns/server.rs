@@ -21,7 +21,7 @@ use super::metrics::DnsMetrics;
 use super::reload::{self, Reloader, ZoneFacts, ZoneWatch};
 use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
 use super::snapshot::Snapshot;
-use super::transfer::Transfer;
+use super::transfer::{Transfer, notify};
 use crate::config::DnsConfig;
 use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
@@ -187,6 +187,7 @@ impl DnsServer {
     /// connections finish their query.
     pub async fn run(self, shutdown: CancellationToken) {
         self.health.start();
+        notify::changed_zones(None, &self.snapshot.load());
         let mut tasks = JoinSet::new();
         let (stop, token) = (self.stop.clone(), shutdown.clone());
         tasks.spawn(async move {

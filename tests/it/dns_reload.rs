@@ -37,7 +37,7 @@ const QUERIES_PER_RELOAD: u64 = 10;
 /// A served config in a temp folder, reloadable from its file.
 pub struct Reloadable {
     routing: Routing,
-    reloader: Reloader,
+    pub reloader: Reloader,
     path: PathBuf,
 }
 

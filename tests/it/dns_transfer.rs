@@ -302,3 +302,110 @@ records = [{ name = "@", type = "NS", values = ["ns1.z.test."] }]
         "{text}"
     );
 }
+
+/// A NOTIFY received by the test's stand-in secondary: its ID, the SOA serial it carries,
+/// and who sent it.
+async fn next_notify(
+    secondary: &tokio::net::UdpSocket,
+    wait: std::time::Duration,
+) -> Option<(u16, u32, std::net::SocketAddr)> {
+    let mut buf = vec![0u8; 4096];
+    let (len, from) = tokio::time::timeout(wait, secondary.recv_from(&mut buf))
+        .await
+        .ok()?
+        .expect("receive");
+    let message = hickory_proto::op::Message::from_vec(&buf[..len]).expect("a DNS message");
+    assert_eq!(message.metadata.op_code, hickory_proto::op::OpCode::Notify);
+    assert!(message.metadata.authoritative, "{message:?}");
+    let question = &message.queries[0];
+    assert_eq!(question.name().to_string(), "xfr.test.");
+    assert_eq!(question.query_type(), SOA);
+    let serial = match &message.answers[0].data {
+        hickory_proto::rr::RData::SOA(soa) => soa.serial,
+        other => panic!("SOA in the answer, not {other:?}"),
+    };
+    Some((message.metadata.id, serial, from))
+}
+
+/// The reply a secondary sends to a NOTIFY (QR set, same ID and opcode).
+async fn acknowledge(secondary: &tokio::net::UdpSocket, id: u16, to: std::net::SocketAddr) {
+    let mut reply = hickory_proto::op::Message::new(
+        id,
+        hickory_proto::op::MessageType::Response,
+        hickory_proto::op::OpCode::Notify,
+    );
+    reply.add_query(hickory_proto::op::Query::query(
+        hickory_proto::rr::Name::from_ascii("xfr.test.").unwrap(),
+        SOA,
+    ));
+    secondary
+        .send_to(&reply.to_vec().unwrap(), to)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn notify_goes_out_at_start_again_until_answered_and_after_each_serial_change() {
+    use std::time::Duration;
+    let secondary = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = secondary.local_addr().unwrap().port();
+    let config = |serial: u32, www: &str| {
+        format!(
+            r#"
+[dns]
+[[dns.zones]]
+name = "xfr.test"
+notify = ["127.0.0.1:{port}"]
+soa = {{ mname = "ns1.xfr.test.", rname = "hostmaster.xfr.test.", serial = {serial} }}
+records = [
+  {{ name = "@", type = "NS", values = ["ns1.xfr.test."] }},
+  {{ name = "www", type = "A", values = ["{www}"] }},
+]
+"#
+        )
+    };
+    let server = crate::dns_reload::Reloadable::start(&config(7, "192.0.2.1"), &[]).await;
+
+    // At start; left unanswered, the same NOTIFY comes again about a second later.
+    let (id, serial, from) = next_notify(&secondary, Duration::from_secs(5))
+        .await
+        .expect("a NOTIFY at start");
+    assert_eq!(serial, 7);
+    let started = std::time::Instant::now();
+    let (again, _, from_again) = next_notify(&secondary, Duration::from_secs(5))
+        .await
+        .expect("the NOTIFY sent again");
+    assert_eq!(
+        (again, from_again),
+        (id, from),
+        "the same message from the same socket"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    acknowledge(&secondary, id, from).await;
+    assert!(
+        next_notify(&secondary, Duration::from_secs(3))
+            .await
+            .is_none(),
+        "answered: no more tries"
+    );
+
+    // A reload that changes the serial notifies; one that changes nothing does not.
+    server.write("edgewise.toml", &config(8, "192.0.2.2"));
+    server.reloader.reload().await.expect("reload");
+    let (id, serial, from) = next_notify(&secondary, Duration::from_secs(5))
+        .await
+        .expect("a NOTIFY after the reload");
+    assert_eq!(serial, 8);
+    acknowledge(&secondary, id, from).await;
+    server.reloader.reload().await.expect("reload");
+    assert!(
+        next_notify(&secondary, Duration::from_secs(2))
+            .await
+            .is_none(),
+        "same serial: no NOTIFY"
+    );
+}

@@ -35,6 +35,7 @@ use tracing::{error, info};
 use super::metrics::DnsMetrics;
 use super::server::{DnsSockets, bind_dns};
 use super::snapshot::Snapshot;
+use super::transfer::notify;
 use crate::config::{Config, ConfigError, ConfigErrors, DnsConfig, Sections};
 use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
@@ -216,7 +217,9 @@ impl Inner {
         let mut summary = ReloadSummary::between(&in_force, &config, staged.changes.clone());
         self.health.commit(staged);
         snapshot.keep_rrl_table(&self.snapshot.load());
-        self.snapshot.store(Arc::new(snapshot));
+        let snapshot = Arc::new(snapshot);
+        let before = self.snapshot.swap(snapshot.clone());
+        notify::changed_zones(Some(&before), &snapshot);
         self.status_token
             .store(config.status_token.clone().map(Arc::new));
         summary.listeners = dns.commit();

@@ -1,4 +1,4 @@
-//! Zone transfers out over TCP: AXFR (RFC 5936), and IXFR (RFC 1995) answered with the
+//! Zone transfers out over TCP, and NOTIFY to secondaries (`notify`): AXFR (RFC 5936), and IXFR (RFC 1995) answered with the
 //! current SOA when the secondary is up to date, else with the whole zone (§4 allows it).
 //! Only TCP carries them; over UDP the responder refuses both.
 //!
@@ -7,6 +7,7 @@
 //! names compressed, SOA first and last.
 
 mod encode;
+pub mod notify;
 
 use std::net::IpAddr;
 
