@@ -107,6 +107,7 @@ pub struct RawCidrTarget {
 pub struct RawDns {
     #[serde(default)]
     pub listen: Vec<Spanned<String>>,
+    pub data_dir: Option<Spanned<String>>,
     pub use_client_subnet: Option<bool>,
     #[serde(default)]
     pub status_listen: Vec<Spanned<String>>,
@@ -173,6 +174,18 @@ pub struct RawZone {
     pub allow_transfer: Vec<Spanned<String>>,
     #[serde(default)]
     pub notify: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_update: Vec<Spanned<RawUpdateRule>>,
+    pub serial_policy: Option<Spanned<String>>,
+}
+
+/// One `allow_update` entry of a zone: who may change which names and types.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpdateRule {
+    pub key: Spanned<String>,
+    pub names: Vec<Spanned<String>>,
+    pub types: Vec<Spanned<String>>,
 }
 
 /// `soa = { ... }` of a zone; any field left out gets a default.

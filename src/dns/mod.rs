@@ -13,6 +13,7 @@
 //! - `tsig`: TSIG (RFC 8945) request verification and answer signing
 //! - `journal`: the durable journal of dynamic updates (restart state and IXFR history)
 //! - `transfer`: AXFR and IXFR out, over TCP, to the zone's allowed secondaries
+//! - `update`: RFC 2136 dynamic updates, journaled and served at once
 //! - `wire`: encoding, truncation, OPT
 //! - `snapshot`: precomputed answers and the state the request path reads
 //! - `responder`: bytes in, bytes out
@@ -33,6 +34,7 @@ mod server;
 pub mod snapshot;
 pub mod top_names;
 pub mod transfer;
+pub mod update;
 pub mod tsig;
 pub mod wire;
 pub mod zone;

@@ -22,6 +22,7 @@ use super::reload::{self, Reloader, ZoneFacts, ZoneWatch};
 use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
 use super::snapshot::Snapshot;
 use super::transfer::{Transfer, notify};
+use super::update::{Dynamic, DynamicError};
 use crate::config::DnsConfig;
 use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
@@ -32,6 +33,8 @@ use crate::net::listeners::{BindError, ListenerSet};
 
 /// Kernel receive buffer asked for each UDP socket, to ride out bursts.
 const UDP_RECV_BUFFER: usize = 4 << 20;
+/// UDP updates processed at once (each waits for the journal's fsync).
+const UPDATES_IN_FLIGHT: usize = 64;
 /// Attempts at finding a port free for both UDP and TCP when the config asks for port 0.
 const EPHEMERAL_ATTEMPTS: usize = 16;
 
@@ -56,6 +59,8 @@ pub struct DnsServer {
     malformed: Arc<MalformedCounters>,
     /// Shared with every snapshot and the status listener.
     metrics: Arc<DnsMetrics>,
+    /// Dynamic updates' journals and net changes.
+    dynamic: Arc<Dynamic>,
     timers: Timers,
 }
 
@@ -84,6 +89,8 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Geo(#[from] GeoError),
+    #[error("dynamic updates: {0}")]
+    Dynamic(#[from] DynamicError),
 }
 
 /// The sockets of one DNS address: UDP (one per worker) and TCP on the same port.
@@ -109,7 +116,8 @@ impl DnsServer {
         let stop = CancellationToken::new();
         let health = Arc::new(HealthChecks::new(&config.health_checks, stop.clone()));
         let metrics = Arc::new(DnsMetrics::default());
-        let snapshot = Snapshot::build(config, health.table(), geo, metrics.clone());
+        let (dynamic, served) = Dynamic::open(config)?;
+        let snapshot = Snapshot::build(&served, health.table(), geo, metrics.clone());
         for zone in &config.zones {
             info!("serving zone {}", ZoneFacts::of(zone));
         }
@@ -136,6 +144,7 @@ impl DnsServer {
             }),
             malformed: Arc::default(),
             metrics,
+            dynamic: Arc::new(dynamic),
             timers: Timers::default(),
         };
         Ok(server)
@@ -173,6 +182,7 @@ impl DnsServer {
             dns: self.dns.clone(),
             status: self.status.clone(),
             metrics: self.metrics.clone(),
+            dynamic: self.dynamic.clone(),
         });
         self.reloader = Some(reloader.clone());
         reloader
@@ -230,6 +240,8 @@ impl DnsServer {
         let ctx = TcpContext {
             answerer: Answerer {
                 snapshot: self.snapshot.clone(),
+                dynamic: self.dynamic.clone(),
+                updates: Arc::new(tokio::sync::Semaphore::new(UPDATES_IN_FLIGHT)),
                 malformed: self.malformed.clone(),
                 query_log,
             },
@@ -333,12 +345,22 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
 #[derive(Clone)]
 struct Answerer {
     snapshot: Arc<ArcSwap<Snapshot>>,
+    dynamic: Arc<Dynamic>,
+    /// Permits for UDP updates being processed.
+    updates: Arc<tokio::sync::Semaphore>,
     malformed: Arc<MalformedCounters>,
     /// `query_log`; None (off) costs one branch per query.
     query_log: Option<QueryLog>,
 }
 
 impl Answerer {
+    /// Answers an UPDATE (RFC 2136) from `peer`.
+    async fn update(&self, request: &[u8], peer: SocketAddr) -> Vec<u8> {
+        self.dynamic
+            .update(request, peer.ip(), &self.snapshot)
+            .await
+    }
+
     /// Writes the response into `out`; false when nothing is to be sent.
     fn answer(
         &self,
@@ -369,7 +391,13 @@ impl Answerer {
     }
 }
 
+/// An UPDATE request (opcode 5, QR clear).
+fn is_update(query: &[u8]) -> bool {
+    query.len() >= 12 && query[2] & 0x80 == 0 && (query[2] >> 3) & 0x0f == 5
+}
+
 async fn serve_udp(socket: UdpSocket, answerer: Answerer) {
+    let socket = Arc::new(socket);
     let mut query = vec![0u8; MAX_MESSAGE];
     let mut response = Vec::with_capacity(4096);
     loop {
@@ -380,6 +408,24 @@ async fn serve_udp(socket: UdpSocket, answerer: Answerer) {
                 continue;
             }
         };
+        if is_update(&query[..len]) {
+            // Journaled (fsync) before the answer: off this loop, so queries go on.
+            // At most UPDATES_IN_FLIGHT at once; past that (a flood) requests are dropped,
+            // and the client retries as for a lost datagram.
+            let Ok(permit) = answerer.updates.clone().try_acquire_owned() else {
+                continue;
+            };
+            let (socket, answerer) = (socket.clone(), answerer.clone());
+            let request = query[..len].to_vec();
+            tokio::spawn(async move {
+                let reply = answerer.update(&request, peer).await;
+                drop(permit);
+                if let Err(e) = socket.send_to(&reply, peer).await {
+                    debug!("udp send to {peer}: {e}");
+                }
+            });
+            continue;
+        }
         if answerer.answer(&query[..len], peer, Transport::Udp, &mut response)
             && answerer.rate_limit(peer, &mut response)
             && let Err(e) = socket.send_to(&response, peer).await
@@ -427,6 +473,12 @@ async fn serve_connection(
         };
         if !ticket.start_query() {
             break;
+        }
+        if is_update(&query[..len]) {
+            let reply = ctx.answerer.update(&query[..len], peer).await;
+            write_framed(&mut stream, &mut framed, &reply, ctx.idle_timeout).await?;
+            ticket.finish_query();
+            continue;
         }
         if let Some(transfer) = Transfer::parse(&query[..len]) {
             let snapshot = ctx.answerer.snapshot.load_full();

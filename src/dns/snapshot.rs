@@ -115,6 +115,19 @@ impl Snapshot {
         }
     }
 
+    /// A snapshot of `config` (a dynamic update's data) on this one's health, geo and
+    /// counters, keeping its rate-limit table.
+    pub fn rebuilt(&self, config: &DnsConfig) -> Snapshot {
+        let mut snapshot = Snapshot::build(
+            config,
+            self.health.clone(),
+            self.geo.clone(),
+            self.metrics.clone(),
+        );
+        snapshot.keep_rrl_table(self);
+        snapshot
+    }
+
     /// What routing decisions read.
     pub fn env(&self) -> RoutingEnv<'_> {
         RoutingEnv {

@@ -295,13 +295,9 @@ async fn names_outside_every_zone_are_refused() {
 }
 
 #[tokio::test]
-async fn opcodes_other_than_query_get_notimp() {
+async fn status_and_notify_get_notimp_and_update_is_refused() {
     let server = main_server().await;
-    for (opcode, code) in [
-        (OpCode::Status, 2),
-        (OpCode::Notify, 4),
-        (OpCode::Update, 5),
-    ] {
+    for (opcode, code) in [(OpCode::Status, 2), (OpCode::Notify, 4)] {
         for reply in server
             .raw_both(&q("zone.test.", RecordType::SOA).opcode(opcode).id(4242))
             .await
@@ -311,6 +307,18 @@ async fn opcodes_other_than_query_get_notimp() {
             assert_eq!(reply.opcode(), code, "opcode echoed:\n{reply:?}");
             assert_rcode(&reply, NOTIMP);
         }
+    }
+    // UPDATE is understood, and refused: no zone here allows updates (and it is unsigned).
+    for reply in server
+        .raw_both(
+            &q("zone.test.", RecordType::SOA)
+                .opcode(OpCode::Update)
+                .id(4242),
+        )
+        .await
+    {
+        assert_eq!((reply.id, reply.opcode()), (4242, 5), "{reply:?}");
+        assert_rcode(&reply, REFUSED);
     }
 }
 

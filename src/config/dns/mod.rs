@@ -18,11 +18,13 @@ mod routed;
 mod rrl;
 mod transfer;
 mod tsig;
+mod update;
 mod zone;
 
 pub use rrl::RrlConfig;
 pub use transfer::{TransferRule, ZoneTransfer};
 pub use tsig::{Secret, TsigKeyConfig};
+pub use update::{NamePattern, SerialPolicy, UpdateRule, ZoneUpdate};
 
 use zone::validate_zone;
 
@@ -69,6 +71,8 @@ pub struct DnsConfig {
     pub watch_zones: bool,
     /// `query_log`: a line per answered query. Defaults to off (`None`); fixed at start.
     pub query_log: Option<LogConfig>,
+    /// `data_dir`: the journal of dynamic updates (needed when a zone allows updates).
+    pub data_dir: Option<PathBuf>,
     /// `rrl`: response rate limiting of UDP answers. Defaults to off (`None`).
     pub rrl: Option<RrlConfig>,
     /// `[[dns.tsig_keys]]`: TSIG keys by which transfers, NOTIFY and updates are signed;
@@ -124,6 +128,8 @@ pub struct ZoneData {
     pub routed: Vec<RoutedGroupData>,
     /// Who may transfer the zone and whom to notify of changes.
     pub transfer: ZoneTransfer,
+    /// Who may update it (RFC 2136) and how updates move the serial.
+    pub update: ZoneUpdate,
 }
 
 /// All sets of one name and type that share a routing policy (Route 53's "group").
@@ -290,11 +296,13 @@ pub(super) fn validate(
     });
     let rrl = raw.rrl.as_ref().and_then(|r| rrl::validate(r, map, errors));
 
+    let data_dir = raw.data_dir.as_ref().map(|dir| base.join(dir.get_ref()));
     let key_names: Vec<Name> = tsig_keys.iter().map(|k| k.name.clone()).collect();
     let ctx = ZoneContext {
         refs,
         collections: &cidr_collections,
         tsig_keys: &key_names,
+        data_dir: data_dir.is_some(),
         map,
         base,
     };
@@ -326,6 +334,7 @@ pub(super) fn validate(
         status_token,
         watch_zones: raw.watch_zones.unwrap_or(false),
         query_log,
+        data_dir,
         rrl,
         tsig_keys,
         cidr_collections,
@@ -342,6 +351,8 @@ pub(super) struct ZoneContext<'a> {
     collections: &'a [CidrCollection],
     /// Names of `[[dns.tsig_keys]]`, which `key:NAME` entries must name.
     tsig_keys: &'a [Name],
+    /// `[dns] data_dir` is set: zones may allow updates.
+    data_dir: bool,
     map: &'a SourceMap<'a>,
     base: &'a Path,
 }

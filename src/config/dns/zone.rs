@@ -135,6 +135,22 @@ pub(super) fn validate_zone(
         map,
         errors,
     );
+    let update = super::update::validate(
+        &raw.allow_update,
+        raw.serial_policy.as_ref(),
+        &origin,
+        ctx.tsig_keys,
+        &key,
+        map,
+        errors,
+    );
+    if !raw.allow_update.is_empty() && !ctx.data_dir {
+        errors.push(map.error(
+            raw.allow_update[0].span(),
+            format!("{key}.allow_update"),
+            "updates are kept in a journal: set [dns] data_dir",
+        ));
+    }
     let zone_span = raw.name.span();
     let rrsets = group_and_check(
         records, &routed, &origin, zone_ttl, map, &key, zone_span, complete, errors,
@@ -147,6 +163,7 @@ pub(super) fn validate_zone(
         rrsets,
         routed: routed.into_iter().map(|(group, _)| group).collect(),
         transfer,
+        update,
     })
 }
 

@@ -36,6 +36,7 @@ use super::metrics::DnsMetrics;
 use super::server::{DnsSockets, bind_dns};
 use super::snapshot::Snapshot;
 use super::transfer::notify;
+use super::update::Dynamic;
 use crate::config::{Config, ConfigError, ConfigErrors, DnsConfig, Sections};
 use crate::geo::{GeoDb, GeoError};
 use crate::health::HealthChecks;
@@ -60,6 +61,8 @@ struct Inner {
     status: Arc<ListenerSet<tokio::net::TcpListener>>,
     /// Reloads are counted here, and new snapshots count into it.
     metrics: Arc<DnsMetrics>,
+    /// Dynamic updates: kept on top of every reloaded config.
+    dynamic: Arc<Dynamic>,
 }
 
 /// Why a reload was refused. The previous configuration keeps serving in every case.
@@ -88,6 +91,7 @@ pub(super) struct Parts {
     pub dns: Arc<ListenerSet<DnsSockets>>,
     pub status: Arc<ListenerSet<tokio::net::TcpListener>>,
     pub metrics: Arc<DnsMetrics>,
+    pub dynamic: Arc<Dynamic>,
 }
 
 // === impl Reloader ===
@@ -105,6 +109,7 @@ impl Reloader {
                 dns: parts.dns,
                 status: parts.status,
                 metrics: parts.metrics,
+                dynamic: parts.dynamic,
             }),
         }
     }
@@ -198,8 +203,11 @@ impl Inner {
         serial::keep_generated(&in_force, &mut config);
         let staged = self.health.stage(&config.health_checks);
         let (table, metrics) = (staged.table.clone(), self.metrics.clone());
+        // Updates wait until this reload is in force, so none lands on the old snapshot.
+        let mut dynamic = self.dynamic.lock().await;
+        let served = dynamic.served(&config);
         let (config, mut snapshot) = tokio::task::spawn_blocking(move || {
-            let snapshot = Snapshot::build(&config, table, Arc::new(geo), metrics);
+            let snapshot = Snapshot::build(&served, table, Arc::new(geo), metrics);
             (config, snapshot)
         })
         .await
@@ -220,6 +228,9 @@ impl Inner {
         let snapshot = Arc::new(snapshot);
         let before = self.snapshot.swap(snapshot.clone());
         notify::changed_zones(Some(&before), &snapshot);
+        if let Err(e) = dynamic.commit(config.clone()) {
+            tracing::error!("dynamic updates: {e}; the zone's updates are refused until fixed");
+        }
         self.status_token
             .store(config.status_token.clone().map(Arc::new));
         summary.listeners = dns.commit();

@@ -1,0 +1,199 @@
+//! Dynamic updates (RFC 2136) from `nsupdate`, as ACME clients' DNS-01 hooks send them:
+//! signed with TSIG, allowed by the zone's policy, answered only once journaled, served at
+//! once, and still there after a restart.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::harness::{TestServer, start};
+
+const SECRET: &str = "YWNtZS1hY21lLWFjbWUtYWNtZS1hY21lLWFjbWUhIQ==";
+
+fn config(data_dir: &Path) -> String {
+    format!(
+        r#"
+[dns]
+data_dir = "{}"
+[[dns.tsig_keys]]
+name = "acme"
+secret = "{SECRET}"
+
+[[dns.zones]]
+name = "home.test"
+soa = {{ mname = "ns1.home.test.", rname = "hostmaster.home.test.", serial = 10 }}
+allow_update = [{{ key = "acme", names = ["_acme-challenge", "_acme-challenge.*"], types = ["TXT"] }}]
+records = [
+  {{ name = "@", type = "NS", values = ["ns1.home.test."] }},
+  {{ name = "ns1", type = "A", values = ["192.0.2.1"] }},
+  {{ name = "www", type = "A", values = ["192.0.2.10"] }},
+]
+"#,
+        data_dir.display()
+    )
+}
+
+/// Runs `nsupdate` (`-v`: TCP) on `script` (after the server and zone lines); its output.
+async fn nsupdate(server: &TestServer, key: Option<&str>, tcp: bool, script: &str) -> String {
+    let mut command = tokio::process::Command::new("nsupdate");
+    if let Some(key) = key {
+        command.args(["-y", key]);
+    }
+    if tcp {
+        command.arg("-v");
+    }
+    let mut child = command
+        .args(["-t", "5"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsupdate is installed (bind9-dnsutils)");
+    let text = format!(
+        "server 127.0.0.1 {}\nzone home.test\n{script}\nsend\n",
+        server.addr().port()
+    );
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, text.as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("nsupdate finishes")
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    if output.status.success() {
+        text
+    } else {
+        format!("FAILED {}: {text}", output.status)
+    }
+}
+
+async fn dig(server: &TestServer, args: &str) -> String {
+    let output = tokio::process::Command::new("dig")
+        .arg("@127.0.0.1")
+        .args(["-p", &server.addr().port().to_string()])
+        .args(["+short", "+norec", "+time=2", "+tries=1"])
+        .args(args.split_whitespace())
+        .output()
+        .await
+        .expect("dig");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn serial(soa: &str) -> u32 {
+    soa.split_whitespace()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("an SOA: {soa:?}"))
+}
+
+fn key() -> String {
+    format!("hmac-sha256:acme:{SECRET}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsupdate_adds_checks_prerequisites_deletes_and_the_changes_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(&config(data.path()), &[]).await;
+    let key = key();
+
+    let added = nsupdate(
+        &server,
+        Some(&key),
+        false,
+        "update add _acme-challenge.home.test. 60 TXT \"token-1\"",
+    )
+    .await;
+    assert!(!added.starts_with("FAILED"), "{added}");
+    assert_eq!(
+        dig(&server, "_acme-challenge.home.test TXT").await,
+        "\"token-1\""
+    );
+    assert_eq!(serial(&dig(&server, "home.test SOA").await), 11);
+
+    // A prerequisite that fails (the RRset exists) changes nothing: YXRRSET.
+    let refused = nsupdate(
+        &server,
+        Some(&key),
+        true,
+        "prereq nxrrset _acme-challenge.home.test. TXT\nupdate add _acme-challenge.home.test. 60 TXT \"token-2\"",
+    )
+    .await;
+    assert!(refused.contains("YXRRSET"), "{refused}");
+    assert_eq!(
+        dig(&server, "_acme-challenge.home.test TXT").await,
+        "\"token-1\""
+    );
+
+    // Over TCP, with a prerequisite that holds, for the name of a www certificate too.
+    let both = nsupdate(
+        &server,
+        Some(&key),
+        true,
+        "prereq yxrrset _acme-challenge.home.test. TXT\n\
+         update delete _acme-challenge.home.test. TXT\n\
+         update add _acme-challenge.www.home.test. 60 TXT \"token-www\"",
+    )
+    .await;
+    assert!(!both.starts_with("FAILED"), "{both}");
+    assert_eq!(dig(&server, "_acme-challenge.home.test TXT").await, "");
+    assert_eq!(
+        dig(&server, "_acme-challenge.www.home.test TXT").await,
+        "\"token-www\""
+    );
+    assert_eq!(serial(&dig(&server, "home.test SOA").await), 12);
+
+    // Outside the policy (a name or a type it does not list), or unsigned: REFUSED.
+    for (signed, script) in [
+        (true, "update add www.home.test. 60 A 192.0.2.99"),
+        (
+            true,
+            "update add _acme-challenge.home.test. 60 CAA 0 issue \"ca.example\"",
+        ),
+        (false, "update add _acme-challenge.home.test. 60 TXT \"x\""),
+    ] {
+        let out = nsupdate(&server, signed.then_some(key.as_str()), false, script).await;
+        assert!(out.contains("REFUSED"), "{script}: {out}");
+    }
+    assert_eq!(dig(&server, "www.home.test A").await, "192.0.2.10");
+    // A wrong secret: the answer is NOTAUTH (BADSIG), nothing changes.
+    let forged = nsupdate(
+        &server,
+        Some("hmac-sha256:acme:Zm9yZ2VkLWZvcmdlZC1mb3JnZWQtZm9yZ2VkIQ=="),
+        false,
+        "update add _acme-challenge.home.test. 60 TXT \"forged\"",
+    )
+    .await;
+    assert!(forged.starts_with("FAILED"), "{forged}");
+    assert_eq!(dig(&server, "_acme-challenge.home.test TXT").await, "");
+    assert_eq!(serial(&dig(&server, "home.test SOA").await), 12);
+
+    // A restart on the same data_dir serves what the journal kept.
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let again = start(&config(data.path()), &[]).await;
+    assert_eq!(
+        dig(&again, "_acme-challenge.www.home.test TXT").await,
+        "\"token-www\""
+    );
+    assert_eq!(dig(&again, "_acme-challenge.home.test TXT").await, "");
+    assert_eq!(serial(&dig(&again, "home.test SOA").await), 12);
+}
+
+#[test]
+fn a_zone_that_allows_updates_needs_data_dir_and_known_keys() {
+    let text = r#"
+[dns]
+[[dns.zones]]
+name = "z.test"
+allow_update = [{ key = "nobody", names = ["x"], types = ["TXT", "SOA"] }]
+records = [{ name = "@", type = "NS", values = ["ns1.z.test."] }]
+"#;
+    let errors = edgewise::config::Config::from_str(text, Path::new("t.toml"))
+        .expect_err("invalid update policy");
+    let text = format!("{errors:?}");
+    assert!(text.contains("data_dir"), "{text}");
+    assert!(text.contains("nobody"), "{text}");
+}
