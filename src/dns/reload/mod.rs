@@ -271,6 +271,8 @@ fn restart_only_changes(old: &DnsConfig, new: &DnsConfig) -> Vec<&'static str> {
         ("dns.workers", old.workers != new.workers),
         ("dns.query_log", old.query_log != new.query_log),
         ("dns.watch_zones", old.watch_zones != new.watch_zones),
+        // The journals are open where it said at start.
+        ("dns.data_dir", old.data_dir != new.data_dir),
         (
             "dns.tcp_idle_timeout",
             old.tcp_idle_timeout != new.tcp_idle_timeout,
