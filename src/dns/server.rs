@@ -481,8 +481,12 @@ async fn serve_connection(
             continue;
         }
         if let Some(transfer) = Transfer::parse(&query[..len]) {
+            let history = match transfer.ixfr_serial() {
+                Some((zone, serial)) => ctx.answerer.dynamic.changes_since(zone, serial).await,
+                None => None,
+            };
             let snapshot = ctx.answerer.snapshot.load_full();
-            let messages = transfer.answer(&snapshot, &query[..len], peer.ip());
+            let messages = transfer.answer(&snapshot, &query[..len], peer.ip(), history.as_deref());
             for message in &messages.0 {
                 write_framed(&mut stream, &mut framed, message, ctx.idle_timeout).await?;
             }

@@ -22,6 +22,7 @@ secret = "{SECRET}"
 name = "home.test"
 soa = {{ mname = "ns1.home.test.", rname = "hostmaster.home.test.", serial = 10 }}
 allow_update = [{{ key = "acme", names = ["_acme-challenge", "_acme-challenge.*"], types = ["TXT"] }}]
+allow_transfer = ["127.0.0.1"]
 records = [
   {{ name = "@", type = "NS", values = ["ns1.home.test."] }},
   {{ name = "ns1", type = "A", values = ["192.0.2.1"] }},
@@ -169,6 +170,26 @@ async fn nsupdate_adds_checks_prerequisites_deletes_and_the_changes_survive_a_re
     assert!(forged.starts_with("FAILED"), "{forged}");
     assert_eq!(dig(&server, "_acme-challenge.home.test TXT").await, "");
     assert_eq!(serial(&dig(&server, "home.test SOA").await), 12);
+
+    // IXFR from the first version gets the two changes, not the zone (RFC 1995 §4).
+    let ixfr = dig(&server, "+tcp home.test IXFR=10").await;
+    let lines: Vec<&str> = ixfr.lines().collect();
+    let serials: Vec<u32> = (lines.iter())
+        .filter(|l| l.starts_with("ns1.home.test. hostmaster"))
+        .map(|l| serial(l))
+        .collect();
+    assert_eq!(serials, [12, 10, 11, 11, 12, 12], "{ixfr}");
+    assert!(
+        ixfr.contains("\"token-www\"") && ixfr.contains("\"token-1\""),
+        "{ixfr}"
+    );
+    assert!(
+        !ixfr.contains("192.0.2.10"),
+        "incremental, not the whole zone: {ixfr}"
+    );
+    // From a version the journal never had: the whole zone.
+    let axfr = dig(&server, "+tcp home.test IXFR=9").await;
+    assert!(axfr.contains("192.0.2.10"), "{axfr}");
 
     // A restart on the same data_dir serves what the journal kept.
     drop(server);

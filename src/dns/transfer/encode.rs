@@ -14,6 +14,7 @@ use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
+use crate::dns::journal::Changeset;
 use crate::dns::wire::HEADER_LEN;
 use crate::dns::zone::Zone;
 
@@ -53,6 +54,39 @@ impl Messages {
         let (first, mut failed) = message(id, Some(question), ResponseCode::NoError, &mut records);
         let mut messages = vec![first];
         // A failed message is SERVFAIL, which ends the transfer for the secondary: stop.
+        while !failed && records.peek().is_some() {
+            let (next, next_failed) = message(id, None, ResponseCode::NoError, &mut records);
+            messages.push(next);
+            failed = next_failed;
+        }
+        Messages(messages)
+    }
+}
+
+impl Messages {
+    /// An incremental answer (RFC 1995 §4): the current SOA, then for each change the SOA
+    /// of its old version, the records it removed, the SOA of its new version and the
+    /// records it added, then the current SOA again.
+    pub fn incremental(id: u16, question: &Query, zone: &Zone, changes: &[Changeset]) -> Messages {
+        let current = &zone.soa.records[0];
+        let version = |serial: u32| {
+            let mut soa = current.clone();
+            if let RData::SOA(rdata) = &mut soa.data {
+                rdata.serial = serial;
+            }
+            soa
+        };
+        let mut records = vec![current.clone()];
+        for change in changes {
+            records.push(version(change.from_serial));
+            records.extend(change.removed.iter().cloned());
+            records.push(version(change.to_serial));
+            records.extend(change.added.iter().cloned());
+        }
+        records.push(current.clone());
+        let mut records = records.iter().peekable();
+        let (first, mut failed) = message(id, Some(question), ResponseCode::NoError, &mut records);
+        let mut messages = vec![first];
         while !failed && records.peek().is_some() {
             let (next, next_failed) = message(id, None, ResponseCode::NoError, &mut records);
             messages.push(next);

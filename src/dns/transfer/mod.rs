@@ -1,5 +1,6 @@
-//! Zone transfers out over TCP, and NOTIFY to secondaries (`notify`): AXFR (RFC 5936), and IXFR (RFC 1995) answered with the
-//! current SOA when the secondary is up to date, else with the whole zone (§4 allows it).
+//! Zone transfers out over TCP, and NOTIFY to secondaries (`notify`): AXFR (RFC 5936), and IXFR (RFC 1995):
+//! the SOA alone when the secondary is up to date, the journal's changes since its serial
+//! when the journal of dynamic updates holds them, else the whole zone (§4 allows it).
 //! Only TCP carries them; over UDP the responder refuses both.
 //!
 //! A transfer is built from one snapshot, so it is one consistent version of the zone even
@@ -15,6 +16,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, RecordType};
 use tracing::debug;
 
+use super::journal::Changeset;
 use super::snapshot::Snapshot;
 use super::tsig::{self, Verification};
 
@@ -64,7 +66,16 @@ impl Transfer {
     /// covers) from `peer`: the zone, the SOA alone, or one REFUSED / NOTAUTH / FORMERR
     /// message; every one signed when the request was (RFC 8945 §5.3.1), and a failed TSIG
     /// check answered NOTAUTH with its TSIG error (§5.2).
-    pub fn answer(&self, snapshot: &Snapshot, request: &[u8], peer: IpAddr) -> Messages {
+    ///
+    /// `history` is the journal's changes from the serial an IXFR gives to the zone's
+    /// current one ([`Transfer::ixfr_serial`]), when the journal has them.
+    pub fn answer(
+        &self,
+        snapshot: &Snapshot,
+        request: &[u8],
+        peer: IpAddr,
+        history: Option<&[Changeset]>,
+    ) -> Messages {
         let question = &self.message.queries[0];
         let id = self.message.metadata.id;
         let now = unix_now();
@@ -83,7 +94,7 @@ impl Transfer {
             }
         };
         let key = signed.as_ref().map(|s| s.key.name());
-        let mut messages = self.unsigned(snapshot, peer, key);
+        let mut messages = self.unsigned(snapshot, peer, key, history);
         if let Some(signed) = signed {
             let mut signer = signed.signer();
             for message in &mut messages.0 {
@@ -98,7 +109,21 @@ impl Transfer {
         messages
     }
 
-    fn unsigned(&self, snapshot: &Snapshot, peer: IpAddr, key: Option<&Name>) -> Messages {
+    /// The zone and serial of an IXFR request.
+    pub fn ixfr_serial(&self) -> Option<(&Name, u32)> {
+        match self.request {
+            Request::Ixfr(Some(serial)) => Some((self.message.queries[0].name(), serial)),
+            _ => None,
+        }
+    }
+
+    fn unsigned(
+        &self,
+        snapshot: &Snapshot,
+        peer: IpAddr,
+        key: Option<&Name>,
+        history: Option<&[Changeset]>,
+    ) -> Messages {
         let question = &self.message.queries[0];
         let id = self.message.metadata.id;
         let zone = snapshot
@@ -116,6 +141,12 @@ impl Transfer {
             Request::Ixfr(Some(serial)) if !newer(zone.serial(), serial) => {
                 Messages::soa_only(id, question, zone)
             }
+            Request::Ixfr(Some(serial)) => match history {
+                Some(changes) if chains(changes, serial, zone.serial()) => {
+                    Messages::incremental(id, question, zone, changes)
+                }
+                _ => Messages::zone(id, question, zone),
+            },
             _ => Messages::zone(id, question, zone),
         }
     }
@@ -125,6 +156,18 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Whether `changes` lead, one after the other, from `from` to `to`.
+fn chains(changes: &[Changeset], from: u32, to: u32) -> bool {
+    let mut at = from;
+    for change in changes {
+        if change.from_serial != at {
+            return false;
+        }
+        at = change.to_serial;
+    }
+    !changes.is_empty() && at == to
 }
 
 /// Serial arithmetic (RFC 1982): whether `ours` is newer than `theirs`.

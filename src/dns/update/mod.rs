@@ -80,6 +80,17 @@ impl Dynamic {
         DynamicGuard(self.inner.lock().await)
     }
 
+    /// The journal's changes of `zone` from `serial` on, for IXFR (the caller checks that
+    /// they lead to the serial it serves).
+    pub async fn changes_since(&self, zone: &Name, serial: u32) -> Option<Vec<Changeset>> {
+        let inner = self.inner.lock().await;
+        let state = inner.zones.get(&LowerName::new(zone))?;
+        state
+            .journal
+            .changes_since(serial)
+            .map(<[Changeset]>::to_vec)
+    }
+
     /// Answers the UPDATE `request` (raw bytes) from `peer`, applying it to the zone and
     /// swapping in the snapshot that serves it before answering.
     pub async fn update(
