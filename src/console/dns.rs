@@ -18,7 +18,8 @@ const FLIPS_SHOWN: usize = 50;
 /// `{"kind": "dns", "time", "zones": [{name, serial, records}], "health_checks": [...],
 /// "health_flips": [{id, time, healthy, reason}], "queries": {"NOERROR": n, ...},
 /// "queries_by_zone": {zone: n}, "routed": [{zone, name, policy, set_id, answers}],
-/// "top_names": {"sample_every", "half_life_seconds", "dropped", "names": [...]}}`;
+/// "top_names": {"sample_every" (now), "samples_per_second" (at most), "half_life_seconds",
+/// "dropped", "names": [...]}}`;
 /// `health_checks` as `GET /health-checks` shows them.
 pub fn summary(snapshot: &Snapshot, checks: &[CheckReport], metrics: &DnsMetrics) -> Value {
     let mut zones: Vec<ZoneFacts> = snapshot.catalog.zones().map(|z| facts(z)).collect();
@@ -40,7 +41,8 @@ pub fn summary(snapshot: &Snapshot, checks: &[CheckReport], metrics: &DnsMetrics
         "queries_by_zone": by_zone,
         "routed": metrics.routed_answers(),
         "top_names": {
-            "sample_every": top_names::SAMPLE_EVERY,
+            "sample_every": top.sample_every(),
+            "samples_per_second": top_names::SAMPLES_PER_SECOND,
             "half_life_seconds": top_names::HALF_LIFE.as_secs(),
             "dropped": top.dropped(),
             "names": *top.top(),

@@ -241,7 +241,7 @@ impl DnsMetrics {
     }
 
     /// Offers an answered query's name to the top-names sample: one in
-    /// [`super::top_names::SAMPLE_EVERY`] is copied, the rest cost a per-thread increment.
+    /// [`TopNames::sample_every`] is copied, the rest cost a per-thread increment.
     #[inline]
     pub fn sample_name(&self, zone: &QueryCounters, name: &Name, qtype: u16) {
         self.top_names.offer(zone.zone.as_ref(), name, qtype);

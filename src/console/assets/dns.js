@@ -32,7 +32,8 @@
 
   E.section("dns", "dns-names", (s) => {
     const top = s.top_names;
-    E.$("dns-sample-every").textContent = String(top.sample_every);
+    E.$("dns-sample-every").textContent = top.sample_every.toLocaleString("en");
+    E.$("dns-sample-rate").textContent = String(top.samples_per_second);
     E.$("dns-half-life").textContent = top.half_life_seconds === 60 ? "minute" : E.duration(top.half_life_seconds);
     E.fill("top-names", top.names.map((n) => [[n.name], [n.type], [n.zone], E.num(n.estimate)]), 4,
       "No names sampled yet.");
