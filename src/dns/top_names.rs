@@ -6,14 +6,15 @@
 //! (counted) when the queue is full, so an answer never waits. A background task drains the
 //! queue once a second, keeps the [`TRACKED`] heaviest names in a Space-Saving summary whose
 //! counts halve every [`HALF_LIFE`] (so the list follows recent traffic), publishes its top
-//! [`SHOWN`] for the console, and sets the next second's rate: every query while traffic is
-//! light, fewer as it grows, so that about [`SAMPLES_PER_SECOND`] are taken whatever the load.
+//! [`SHOWN`] for the console if it was read since the last time (a server nobody watches
+//! formats no names), and sets the next second's rate: every query while traffic is light,
+//! fewer as it grows, so that at most [`SAMPLES_PER_SECOND`] are taken whatever the load.
 //! Each sample carries its weight (the rate it was taken at), so counts estimate queries.
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -64,6 +65,8 @@ struct Shared {
     /// The weights of the dropped samples: queries the task did not see, for the rate.
     dropped_weight: AtomicU64,
     published: ArcSwap<Vec<TopName>>,
+    /// The published list was read since it was last refreshed.
+    wanted: AtomicBool,
 }
 
 /// The sampling rate less one, as a mask: a query is picked when its thread's count has
@@ -154,8 +157,10 @@ impl TopNames {
         self.shared.every()
     }
 
-    /// The heaviest names lately, heaviest first.
+    /// The heaviest names lately, heaviest first, as of the last [`TICK`] after the
+    /// previous call (a list read every few seconds is at most a second or two old).
     pub fn top(&self) -> Arc<Vec<TopName>> {
+        self.shared.wanted.store(true, Ordering::Relaxed);
         self.shared.published.load_full()
     }
 
@@ -181,6 +186,7 @@ impl Default for Shared {
             dropped: AtomicU64::new(0),
             dropped_weight: AtomicU64::new(0),
             published: ArcSwap::default(),
+            wanted: AtomicBool::new(true),
         }
     }
 }
@@ -238,7 +244,8 @@ impl WireName {
 // === the task ===
 
 /// Once a [`TICK`]: folds the queued samples into the summary, sets the rate from the queries
-/// they stand for and publishes the top; halves the summary every [`HALF_LIFE`].
+/// they stand for and publishes the top if it was read; halves the summary every
+/// [`HALF_LIFE`].
 async fn aggregate(
     mut samples: mpsc::Receiver<Sample>,
     shared: Arc<Shared>,
@@ -270,7 +277,7 @@ async fn aggregate(
                 let now = Instant::now();
                 shared.set_every(every_for(queries, now - since));
                 since = now;
-                if changed {
+                if changed && shared.wanted.swap(false, Ordering::Relaxed) {
                     shared.published.store(Arc::new(shown(&summary, &mut texts)));
                     changed = false;
                 }
@@ -359,9 +366,9 @@ impl<K: Clone + Eq + Hash + Ord> SpaceSaving<K> {
     fn new(capacity: usize) -> SpaceSaving<K> {
         SpaceSaving {
             capacity,
-            keys: Vec::new(),
-            counts: Vec::new(),
-            slots: HashMap::new(),
+            keys: Vec::with_capacity(capacity),
+            counts: Vec::with_capacity(capacity),
+            slots: HashMap::with_capacity(capacity),
             order: BTreeSet::new(),
         }
     }
@@ -391,8 +398,8 @@ impl<K: Clone + Eq + Hash + Ord> SpaceSaving<K> {
 
     /// Halves every count; keys left at zero are forgotten.
     fn halve(&mut self) {
-        let keys = std::mem::take(&mut self.keys);
-        let counts = std::mem::take(&mut self.counts);
+        let keys = std::mem::replace(&mut self.keys, Vec::with_capacity(self.capacity));
+        let counts = std::mem::replace(&mut self.counts, Vec::with_capacity(self.capacity));
         self.slots.clear();
         self.order.clear();
         for (key, count) in keys.into_iter().zip(counts) {
@@ -583,6 +590,40 @@ mod tests {
         assert_eq!((top[0].qtype, top[0].zone.as_str()), ("A", "example.com"));
         assert_eq!(top[0].estimate, 20, "every query counted once: {top:?}");
         assert_eq!(names.sample_every(), 1, "20 a second is light");
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_list_is_refreshed_only_after_it_was_read() {
+        let names = TopNames::default();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(names.aggregate(shutdown.clone()).unwrap());
+        let www = Name::from_ascii("www.example.com.").unwrap();
+        assert_eq!(offer_until_published(&names, &www, 5).await[0].estimate, 5);
+        let zone: Arc<str> = "example.com".into();
+        let offer_and_wait = |ticks: u32| {
+            for _ in 0..5 {
+                names.offer(Some(&zone), &www, 1);
+            }
+            tokio::time::sleep(TICK * ticks + Duration::from_millis(500))
+        };
+        // The last read came after the first list: the next news is published.
+        offer_and_wait(1).await;
+        assert_eq!(names.shared.published.load()[0].estimate, 10);
+        offer_and_wait(2).await;
+        let unread = names.shared.published.load();
+        assert_eq!(
+            unread[0].estimate, 10,
+            "nobody read it since: not refreshed"
+        );
+        names.top();
+        tokio::time::sleep(TICK + Duration::from_millis(500)).await;
+        assert_eq!(
+            names.top()[0].estimate,
+            15,
+            "refreshed at the tick after the read"
+        );
         shutdown.cancel();
         task.await.unwrap();
     }
