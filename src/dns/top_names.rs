@@ -366,9 +366,9 @@ impl<K: Clone + Eq + Hash + Ord> SpaceSaving<K> {
     fn new(capacity: usize) -> SpaceSaving<K> {
         SpaceSaving {
             capacity,
-            keys: Vec::with_capacity(capacity),
-            counts: Vec::with_capacity(capacity),
-            slots: HashMap::with_capacity(capacity),
+            keys: Vec::new(),
+            counts: Vec::new(),
+            slots: HashMap::new(),
             order: BTreeSet::new(),
         }
     }
@@ -398,8 +398,8 @@ impl<K: Clone + Eq + Hash + Ord> SpaceSaving<K> {
 
     /// Halves every count; keys left at zero are forgotten.
     fn halve(&mut self) {
-        let keys = std::mem::replace(&mut self.keys, Vec::with_capacity(self.capacity));
-        let counts = std::mem::replace(&mut self.counts, Vec::with_capacity(self.capacity));
+        let keys = std::mem::take(&mut self.keys);
+        let counts = std::mem::take(&mut self.counts);
         self.slots.clear();
         self.order.clear();
         for (key, count) in keys.into_iter().zip(counts) {
