@@ -44,6 +44,7 @@ mod dns_rrl;
 mod dns_transfer;
 mod dns_transport;
 mod dns_update;
+mod dns_update_durability;
 mod dns_tsig;
 mod dns_watch;
 mod e2e_dig;
