@@ -52,12 +52,13 @@ pub(super) fn validate(
     let mut transfer = ZoneTransfer::default();
     for (i, entry) in allow.iter().enumerate() {
         match rule(entry.get_ref()) {
-            Ok(TransferRule { key: Some(name), .. }) if !tsig_keys.contains(&name) => errors
-                .push(map.error(
-                    entry.span(),
-                    format!("{key}.allow_transfer[{i}]"),
-                    format!("no [[dns.tsig_keys]] entry is named {name}"),
-                )),
+            Ok(TransferRule {
+                key: Some(name), ..
+            }) if !tsig_keys.contains(&name) => errors.push(map.error(
+                entry.span(),
+                format!("{key}.allow_transfer[{i}]"),
+                format!("no [[dns.tsig_keys]] entry is named {name}"),
+            )),
             Ok(rule) => transfer.allow.push(rule),
             Err(message) => {
                 errors.push(map.error(entry.span(), format!("{key}.allow_transfer[{i}]"), message))

@@ -47,23 +47,12 @@ impl Messages {
     /// The whole zone: SOA, every record, SOA; the question in the first message only.
     pub fn zone(id: u16, question: &Query, zone: &Zone) -> Messages {
         let soa = &zone.soa.records[0];
-        let mut records = std::iter::once(soa)
+        let records = std::iter::once(soa)
             .chain(zone.transfer_records())
-            .chain(std::iter::once(soa))
-            .peekable();
-        let (first, mut failed) = message(id, Some(question), ResponseCode::NoError, &mut records);
-        let mut messages = vec![first];
-        // A failed message is SERVFAIL, which ends the transfer for the secondary: stop.
-        while !failed && records.peek().is_some() {
-            let (next, next_failed) = message(id, None, ResponseCode::NoError, &mut records);
-            messages.push(next);
-            failed = next_failed;
-        }
-        Messages(messages)
+            .chain(std::iter::once(soa));
+        pack(id, question, records)
     }
-}
 
-impl Messages {
     /// An incremental answer (RFC 1995 §4): the current SOA, then for each change the SOA
     /// of its old version, the records it removed, the SOA of its new version and the
     /// records it added, then the current SOA again.
@@ -84,16 +73,22 @@ impl Messages {
             records.extend(change.added.iter().cloned());
         }
         records.push(current.clone());
-        let mut records = records.iter().peekable();
-        let (first, mut failed) = message(id, Some(question), ResponseCode::NoError, &mut records);
-        let mut messages = vec![first];
-        while !failed && records.peek().is_some() {
-            let (next, next_failed) = message(id, None, ResponseCode::NoError, &mut records);
-            messages.push(next);
-            failed = next_failed;
-        }
-        Messages(messages)
+        pack(id, question, records.iter())
     }
+}
+
+/// `records` in as many messages as they need, the question in the first only.
+fn pack<'a>(id: u16, question: &Query, records: impl Iterator<Item = &'a Record>) -> Messages {
+    let mut records = records.peekable();
+    let (first, mut failed) = message(id, Some(question), ResponseCode::NoError, &mut records);
+    let mut messages = vec![first];
+    // A failed message is SERVFAIL, which ends the transfer for the secondary: stop.
+    while !failed && records.peek().is_some() {
+        let (next, next_failed) = message(id, None, ResponseCode::NoError, &mut records);
+        messages.push(next);
+        failed = next_failed;
+    }
+    Messages(messages)
 }
 
 /// One message: header, the question if given, and records from `records` until the

@@ -152,7 +152,8 @@ impl Transfer {
     }
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch (TSIG times, unixtime serials).
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -171,7 +172,7 @@ fn chains(changes: &[Changeset], from: u32, to: u32) -> bool {
 }
 
 /// Serial arithmetic (RFC 1982): whether `ours` is newer than `theirs`.
-fn newer(ours: u32, theirs: u32) -> bool {
+pub(crate) fn newer(ours: u32, theirs: u32) -> bool {
     ours != theirs && ours.wrapping_sub(theirs) < 1 << 31
 }
 

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use super::journal::{Changeset, Delta, Journal, JournalError, Limits};
 use super::snapshot::Snapshot;
-use super::transfer::notify;
+use super::transfer::{newer, notify, unix_now};
 use super::tsig::{self, Verification};
 use crate::config::DnsConfig;
 use crate::config::dns::{SerialPolicy, ZoneData};
@@ -352,11 +352,6 @@ fn set_serial(zone: &mut ZoneData, serial: u32) {
     }
 }
 
-/// RFC 1982: whether `a` is newer than `b`.
-fn newer(a: u32, b: u32) -> bool {
-    a != b && a.wrapping_sub(b) < 1 << 31
-}
-
 fn next_serial(serial: u32, policy: SerialPolicy) -> u32 {
     let incremented = serial.wrapping_add(1).max(1);
     match policy {
@@ -366,12 +361,6 @@ fn next_serial(serial: u32, policy: SerialPolicy) -> u32 {
             if newer(now, serial) { now } else { incremented }
         }
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The answer to an UPDATE: its header (opcode UPDATE, QR) with `rcode` and the zone
