@@ -27,14 +27,17 @@ pub enum Malformed {
     QuestionCount,
     /// The OPT record's options are badly framed, or its Client Subnet option is invalid.
     Edns,
+    /// The TSIG record is misplaced or unreadable (RFC 8945 §5.2: FORMERR).
+    Tsig,
 }
 
 impl Malformed {
-    const ALL: [Malformed; 4] = [
+    const ALL: [Malformed; 5] = [
         Malformed::Header,
         Malformed::Undecodable,
         Malformed::QuestionCount,
         Malformed::Edns,
+        Malformed::Tsig,
     ];
 
     /// The metric label and the word used in the summary line.
@@ -44,6 +47,7 @@ impl Malformed {
             Malformed::Undecodable => "undecodable",
             Malformed::QuestionCount => "question_count",
             Malformed::Edns => "edns",
+            Malformed::Tsig => "tsig",
         }
     }
 }

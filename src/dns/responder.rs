@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use tracing::debug;
 
 use super::answer::{self, Routing};
 use super::edns::{self, ClientSubnet};
@@ -14,6 +15,8 @@ use super::malformed::Malformed;
 use super::metrics::QueryCounters;
 use super::policy::Client;
 use super::snapshot::{Prepared, Snapshot};
+use super::transfer::unix_now;
+use super::tsig::{self, Verification};
 use super::wire::{self, Encoded, HEADER_LEN, OptOut, QueryHeader};
 
 /// Largest DNS message (RFC 1035 §4.2.2 length prefix over TCP).
@@ -97,6 +100,110 @@ pub fn respond(
         wire::write_bare_error(out, header, ResponseCode::FormErr);
         return Outcome::Malformed(Malformed::QuestionCount);
     };
+    let request = Request {
+        header,
+        message: &message,
+        question,
+        subnet,
+        peer,
+        transport,
+    };
+    if carries_tsig(&message) {
+        return respond_signed(snapshot, query, &request, out);
+    }
+    respond_to(snapshot, &request, 0, out)
+}
+
+/// True when the message ends with a TSIG record: hickory keeps it apart as the signature
+/// with its DNSSEC feature, and as the last additional record without.
+fn carries_tsig(message: &Message) -> bool {
+    message.signature.is_some()
+        || (message.additionals.last()).is_some_and(|r| r.record_type() == RecordType::TSIG)
+}
+
+/// A query hickory has decoded, with what the raw bytes told beyond it.
+struct Request<'a> {
+    header: QueryHeader,
+    message: &'a Message,
+    question: &'a Query,
+    subnet: Option<ClientSubnet>,
+    peer: IpAddr,
+    transport: Transport,
+}
+
+/// Answers a query carrying a TSIG record (RFC 8945 §5.2, §5.3): verified on the raw bytes,
+/// then answered as unsigned and signed, with room kept for the signature within the size
+/// limit; NOTAUTH with the TSIG error when the check fails, FORMERR when the record is
+/// unreadable. Secondaries sign their SOA refresh queries with the transfer key and reject
+/// an unsigned answer.
+fn respond_signed(
+    snapshot: &Snapshot,
+    query: &[u8],
+    request: &Request<'_>,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let now = unix_now();
+    match tsig::verify(&snapshot.keyring, query, now) {
+        Verification::Unsigned => respond_to(snapshot, request, 0, out),
+        Verification::Signed(signed) => {
+            let mut signer = signed.signer();
+            let outcome = respond_to(snapshot, request, signer.record_len(), out);
+            if let Err(e) = signer.sign(out, now) {
+                debug!("signing the answer to {}: {e}", request.peer);
+                out.clear();
+                wire::write_error(
+                    out,
+                    request.header,
+                    request.question,
+                    ResponseCode::ServFail,
+                    None,
+                );
+                let _ = signed.signer().sign(out, now);
+            }
+            outcome
+        }
+        Verification::Failed(failure) => {
+            wire::write_error(
+                out,
+                request.header,
+                request.question,
+                ResponseCode::NotAuth,
+                None,
+            );
+            if let Err(e) = failure.sign_error(out, now) {
+                debug!("tsig error record for {}: {e}", request.peer);
+            }
+            Outcome::Answered
+        }
+        Verification::Malformed(_) => {
+            wire::write_error(
+                out,
+                request.header,
+                request.question,
+                ResponseCode::FormErr,
+                None,
+            );
+            Outcome::Malformed(Malformed::Tsig)
+        }
+    }
+}
+
+/// Writes the answer to a decoded query, `reserve` bytes under the size limit (room for a
+/// TSIG record), and counts it.
+fn respond_to(
+    snapshot: &Snapshot,
+    request: &Request<'_>,
+    reserve: usize,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let &Request {
+        header,
+        message,
+        question,
+        subnet,
+        peer,
+        transport,
+    } = request;
     let metrics = &*snapshot.metrics;
     if message.edns.is_some() {
         metrics.edns(subnet.is_some());
@@ -130,7 +237,7 @@ pub fn respond(
         (Transport::Udp, None) => CLASSIC_UDP_LIMIT,
         (Transport::Udp, Some(edns)) => usize::from(edns.max_payload())
             .clamp(CLASSIC_UDP_LIMIT, usize::from(snapshot.max_udp_payload)),
-    };
+    } - reserve;
     let qtype = question.query_type();
     match (question.query_class(), qtype) {
         (_, RecordType::OPT) => {

@@ -182,12 +182,13 @@ allow_transfer = ["127.0.0.0/8"]
 
 const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
 
-/// `dig -y` with a key, over TCP: dig's whole output.
-async fn dig_signed(server: &TestServer, key: &str, zone: &str, kind: &str) -> String {
+/// `dig -y` with a key and `args`: dig's whole output.
+async fn dig_signed(server: &TestServer, key: &str, args: &[&str]) -> String {
     let output = tokio::process::Command::new("dig")
         .arg(format!("@{}", server.addr().ip()))
         .args(["-p", &server.addr().port().to_string()])
-        .args(["-y", key, "+tcp", "+time=5", "+tries=1", zone, kind])
+        .args(["-y", key, "+time=5", "+tries=1"])
+        .args(args)
         .output()
         .await
         .expect("dig is installed");
@@ -223,8 +224,7 @@ allow_transfer = ["key:xfr"]
     let good = dig_signed(
         &server,
         &format!("hmac-sha256:xfr:{SECRET}"),
-        "signed.test",
-        "AXFR",
+        &["+tcp", "signed.test", "AXFR"],
     )
     .await;
     let summary = good
@@ -260,8 +260,7 @@ allow_transfer = ["key:xfr"]
     let other = dig_signed(
         &server,
         &format!("hmac-sha512:other:{SECRET}"),
-        "signed.test",
-        "AXFR",
+        &["+tcp", "signed.test", "AXFR"],
     )
     .await;
     assert!(other.contains("Transfer failed"), "{other}");
@@ -269,8 +268,7 @@ allow_transfer = ["key:xfr"]
     let unknown = dig_signed(
         &server,
         &format!("hmac-sha256:nobody:{SECRET}"),
-        "signed.test",
-        "AXFR",
+        &["+tcp", "signed.test", "AXFR"],
     )
     .await;
     assert!(!unknown.contains(";; XFR size"), "{unknown}");
@@ -278,20 +276,156 @@ allow_transfer = ["key:xfr"]
     let wrong = dig_signed(
         &server,
         "hmac-sha256:xfr:d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmc=",
-        "signed.test",
-        "AXFR",
+        &["+tcp", "signed.test", "AXFR"],
     )
     .await;
     assert!(!wrong.contains(";; XFR size"), "{wrong}");
 }
 
+/// The header line's flags and status, the TSIG line and the size, from dig's output.
+struct SignedReply {
+    status: String,
+    flags: String,
+    tsig: Option<String>,
+    size: usize,
+    verified: bool,
+}
+
+fn read_signed(output: &str) -> SignedReply {
+    let status = output
+        .split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_else(|| panic!("no header in:\n{output}"))
+        .to_string();
+    let flags = output
+        .split(";; flags: ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    let tsig = output
+        .lines()
+        .find(|l| l.contains("\tTSIG\t"))
+        .map(str::to_string);
+    let size = output
+        .split("MSG SIZE  rcvd: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    let verified =
+        !output.contains("Couldn't verify") && !output.contains("could not be validated");
+    SignedReply {
+        status,
+        flags,
+        tsig,
+        size,
+        verified,
+    }
+}
+
+#[tokio::test]
+async fn signed_queries_get_signed_answers_and_a_failed_check_gets_notauth() {
+    let txt: Vec<String> = (0..12)
+        .map(|i| format!("'\"{}\"'", "t".repeat(60 + i)))
+        .collect();
+    let config = format!(
+        r#"
+[dns]
+[[dns.tsig_keys]]
+name = "xfr"
+secret = "{SECRET}"
+
+[[dns.zones]]
+name = "signed.test"
+soa = {{ mname = "ns1.signed.test.", rname = "hostmaster.signed.test.", serial = 9 }}
+records = [
+  {{ name = "@", type = "NS", values = ["ns1.signed.test."] }},
+  {{ name = "ns1", type = "A", values = ["192.0.2.1"] }},
+  {{ name = "big", type = "TXT", values = [{}] }},
+]
+"#,
+        txt.join(", ")
+    );
+    let server = start(&config, &[]).await;
+    let key = format!("hmac-sha256:xfr:{SECRET}");
+
+    // A secondary's SOA refresh, over UDP and TCP, with and without EDNS: signed back.
+    for transport in ["+notcp", "+tcp"] {
+        for edns in ["+edns", "+noedns"] {
+            let reply = read_signed(
+                &dig_signed(&server, &key, &[transport, edns, "signed.test", "SOA"]).await,
+            );
+            assert_eq!(reply.status, "NOERROR", "{transport} {edns}");
+            assert!(
+                reply.verified,
+                "{transport} {edns}: dig verified the answer's MAC"
+            );
+            let tsig = reply.tsig.unwrap_or_default();
+            assert!(
+                tsig.starts_with("xfr.") && tsig.ends_with("NOERROR 0 "),
+                "{tsig:?}"
+            );
+        }
+    }
+
+    // An answer too big for the client's 512 bytes is truncated with room for the TSIG
+    // record: TC, signed, within the limit (dig keeps it with +ignore).
+    let reply = read_signed(
+        &dig_signed(
+            &server,
+            &key,
+            &["+notcp", "+noedns", "+ignore", "big.signed.test", "TXT"],
+        )
+        .await,
+    );
+    assert!(reply.flags.split(' ').any(|f| f == "tc"), "{}", reply.flags);
+    assert!(reply.verified && reply.tsig.is_some());
+    assert!(reply.size <= 512, "{} bytes", reply.size);
+    // Over TCP the whole answer comes, signed.
+    let reply = read_signed(&dig_signed(&server, &key, &["+tcp", "big.signed.test", "TXT"]).await);
+    assert!(reply.verified && reply.size > 512, "{} bytes", reply.size);
+
+    // An unknown key: NOTAUTH with BADKEY; a wrong secret: NOTAUTH with BADSIG. Neither
+    // error is signed (§5.3.2), and neither carries the zone's data.
+    let unknown = dig_signed(
+        &server,
+        &format!("hmac-sha256:nobody:{SECRET}"),
+        &["signed.test", "SOA"],
+    )
+    .await;
+    let reply = read_signed(&unknown);
+    assert_eq!(reply.status, "NOTAUTH", "{unknown}");
+    assert!(
+        reply.tsig.unwrap_or_default().contains("BADKEY"),
+        "{unknown}"
+    );
+    assert!(!unknown.contains("hostmaster"), "{unknown}");
+    let wrong = dig_signed(
+        &server,
+        "hmac-sha256:xfr:d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmc=",
+        &["signed.test", "SOA"],
+    )
+    .await;
+    let reply = read_signed(&wrong);
+    assert_eq!(reply.status, "NOTAUTH", "{wrong}");
+    assert!(reply.tsig.unwrap_or_default().contains("BADSIG"), "{wrong}");
+
+    // Unsigned queries are answered as ever, with no TSIG record.
+    let plain = server.raw_udp(&q("signed.test.", SOA)).await;
+    assert_rcode(&plain, NOERROR);
+    assert!(plain.additional.is_empty(), "{plain:?}");
+}
+
 #[test]
-fn a_key_rule_must_name_a_configured_key() {
+fn a_key_rule_or_notify_target_must_name_a_configured_key() {
     let text = r#"
 [dns]
 [[dns.zones]]
 name = "z.test"
 allow_transfer = ["127.0.0.1", "key:missing"]
+notify = ["127.0.0.1:5301 key:absent"]
 records = [{ name = "@", type = "NS", values = ["ns1.z.test."] }]
 "#;
     let errors = edgewise::config::Config::from_str(text, std::path::Path::new("t.toml"))
@@ -299,6 +433,10 @@ records = [{ name = "@", type = "NS", values = ["ns1.z.test."] }]
     let text = format!("{errors:?}");
     assert!(
         text.contains("allow_transfer[1]") && text.contains("missing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("notify[0]") && text.contains("absent"),
         "{text}"
     );
 }

@@ -41,6 +41,7 @@ mod dns_reload;
 mod dns_reload_process;
 mod dns_routing;
 mod dns_rrl;
+mod dns_secondaries;
 mod dns_transfer;
 mod dns_transport;
 mod dns_tsig;

@@ -14,7 +14,17 @@ pub struct ZoneTransfer {
     /// A transfer is allowed when any rule matches.
     pub allow: Vec<TransferRule>,
     /// Secondaries sent a NOTIFY (RFC 1996) on every serial change.
-    pub notify: Vec<SocketAddr>,
+    pub notify: Vec<NotifyTarget>,
+}
+
+/// One `notify` entry: `"ADDRESS[:PORT]"`, or `"ADDRESS[:PORT] key:NAME"` to sign the NOTIFY
+/// with that TSIG key (secondaries that take NOTIFY only signed, as NSD's `allow-notify` with
+/// a key does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyTarget {
+    pub addr: SocketAddr,
+    /// TSIG key name (lowercased, absolute).
+    pub key: Option<Name>,
 }
 
 /// One `allow_transfer` entry: `"CIDR"`, `"key:NAME"`, or both (`"CIDR key:NAME"`: the
@@ -66,16 +76,20 @@ pub(super) fn validate(
         }
     }
     for (i, entry) in notify.iter().enumerate() {
+        let at = format!("{key}.notify[{i}]");
         match notify_target(entry.get_ref()) {
-            Ok(addr) if !transfer.notify.contains(&addr) => transfer.notify.push(addr),
-            Ok(addr) => errors.push(map.error(
+            Ok(NotifyTarget {
+                key: Some(name), ..
+            }) if !tsig_keys.contains(&name) => errors.push(map.error(
                 entry.span(),
-                format!("{key}.notify[{i}]"),
-                format!("{addr} is listed twice"),
+                at,
+                format!("no [[dns.tsig_keys]] entry is named {name}"),
             )),
-            Err(message) => {
-                errors.push(map.error(entry.span(), format!("{key}.notify[{i}]"), message))
+            Ok(target) if transfer.notify.iter().any(|t| t.addr == target.addr) => {
+                errors.push(map.error(entry.span(), at, format!("{} is listed twice", target.addr)))
             }
+            Ok(target) => transfer.notify.push(target),
+            Err(message) => errors.push(map.error(entry.span(), at, message)),
         }
     }
     transfer
@@ -97,13 +111,7 @@ fn rule(text: &str) -> Result<TransferRule, String> {
             if rule.key.is_some() {
                 return Err(format!("{text:?}: one key per entry"));
             }
-            let name = Name::from_ascii(name)
-                .map_err(|e| format!("{text:?}: {name:?} is not a key name: {e}"))?;
-            rule.key = Some(
-                name.to_lowercase()
-                    .append_domain(&Name::root())
-                    .map_err(|e| format!("{text:?}: key name too long: {e}"))?,
-            );
+            rule.key = Some(key_name(text, name)?);
         } else {
             if rule.network.is_some() {
                 return Err(format!("{text:?}: one network per entry"));
@@ -120,13 +128,38 @@ fn rule(text: &str) -> Result<TransferRule, String> {
     Ok(rule)
 }
 
-fn notify_target(text: &str) -> Result<SocketAddr, String> {
-    text.parse::<SocketAddr>()
+/// The key name of a `key:NAME` word of entry `text`: lowercased and absolute, as the
+/// keyring holds names.
+fn key_name(text: &str, name: &str) -> Result<Name, String> {
+    let parsed =
+        Name::from_ascii(name).map_err(|e| format!("{text:?}: {name:?} is not a key name: {e}"))?;
+    parsed
+        .to_lowercase()
+        .append_domain(&Name::root())
+        .map_err(|e| format!("{text:?}: key name too long: {e}"))
+}
+
+fn notify_target(text: &str) -> Result<NotifyTarget, String> {
+    let usage = || {
+        format!(
+            "{text:?}: expected an address (\"127.0.0.1:5301\", \"[::1]:53\"), optionally \
+             followed by key:NAME"
+        )
+    };
+    let (addr, key) = match text.split_whitespace().collect::<Vec<_>>()[..] {
+        [addr] => (addr, None),
+        [addr, key] => (addr, Some(key.strip_prefix("key:").ok_or_else(usage)?)),
+        _ => return Err(usage()),
+    };
+    let addr = addr
+        .parse::<SocketAddr>()
         .or_else(|_| {
-            text.parse::<std::net::IpAddr>()
+            addr.parse::<std::net::IpAddr>()
                 .map(|ip| SocketAddr::new(ip, 53))
         })
-        .map_err(|_| format!("{text:?} is not an address (\"127.0.0.1:5301\", \"[::1]:53\")"))
+        .map_err(|_| usage())?;
+    let key = key.map(|name| key_name(text, name)).transpose()?;
+    Ok(NotifyTarget { addr, key })
 }
 
 #[cfg(test)]
@@ -176,15 +209,16 @@ mod tests {
     }
 
     #[test]
-    fn notify_targets_default_to_port_53() {
+    fn notify_targets_default_to_port_53_and_may_name_a_key() {
         assert_eq!(
-            notify_target("192.0.2.1").unwrap(),
+            notify_target("192.0.2.1").unwrap().addr,
             "192.0.2.1:53".parse().unwrap()
         );
-        assert_eq!(
-            notify_target("[::1]:5301").unwrap(),
-            "[::1]:5301".parse().unwrap()
-        );
-        assert!(notify_target("ns1.example").is_err());
+        let keyed = notify_target("[::1]:5301 key:XFR").unwrap();
+        assert_eq!(keyed.addr, "[::1]:5301".parse().unwrap());
+        assert_eq!(keyed.key, Some(name("xfr.")));
+        for bad in ["ns1.example", "", "192.0.2.1 xfr", "192.0.2.1 key:a key:b"] {
+            assert!(notify_target(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -2,19 +2,23 @@
 //! the new version at once instead of at their next SOA refresh.
 //!
 //! Sent at start and after every reload or update that changes a zone's serial, over UDP
-//! from an ephemeral port, to each `notify` target. A target that does not answer is asked
-//! again after 1, 2, 4 and 8 s (five tries in all, §3.6 leaves the schedule to us); a later
-//! change to the same zone does not wait for an earlier one's retries.
+//! from an ephemeral port, to each `notify` target, signed when the target names a TSIG key
+//! (and then only a reply signed with that key counts as its answer). A target that does not
+//! answer is asked again after 1, 2, 4 and 8 s (five tries in all, §3.6 leaves the schedule
+//! to us); a later change to the same zone does not wait for an earlier one's retries.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{LowerName, RecordType};
 use tokio::net::UdpSocket;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use super::unix_now;
 use crate::dns::snapshot::Snapshot;
+use crate::dns::tsig::{self, ResponseError, TsigKey, TsigRcode};
 use crate::dns::zone::Zone;
 
 /// Tries per target.
@@ -35,16 +39,22 @@ pub fn changed_zones(old: Option<&Snapshot>, new: &Snapshot) {
         if unchanged {
             continue;
         }
-        for &target in &zone.transfer.notify {
+        for target in &zone.transfer.notify {
+            let addr = target.addr;
+            // The config check makes sure a named key exists.
+            let key = (target.key.as_ref()).and_then(|name| new.keyring.get(name).cloned());
             let message = notify_message(zone);
             let origin = zone.origin.clone();
             let serial = zone.serial();
             tokio::spawn(async move {
-                match send(target, &message).await {
-                    Ok(tries) => {
-                        info!("NOTIFY {origin} serial {serial} to {target}: answered (try {tries})")
+                match send(addr, &message, key).await {
+                    Ok((tries, ResponseCode::NoError)) => {
+                        info!("NOTIFY {origin} serial {serial} to {addr}: answered (try {tries})")
                     }
-                    Err(e) => warn!("NOTIFY {origin} serial {serial} to {target}: {e}"),
+                    Ok((_, rcode)) => {
+                        warn!("NOTIFY {origin} serial {serial} to {addr}: answered {rcode}")
+                    }
+                    Err(e) => warn!("NOTIFY {origin} serial {serial} to {addr}: {e}"),
                 }
             });
         }
@@ -60,12 +70,25 @@ fn notify_message(zone: &Zone) -> Message {
     message
 }
 
-/// Sends `message` to `target` until it answers (§3.6: a reply with the same ID, opcode
-/// NOTIFY and QR set); the try it answered.
-async fn send(target: SocketAddr, message: &Message) -> Result<u32, String> {
-    let bytes = message
+/// Sends `message` (signed with `key`, if any) to `target` until it answers (§3.6: a reply
+/// with the same ID, opcode NOTIFY and QR set, and signed when we signed); the try it
+/// answered, and its rcode.
+async fn send(
+    target: SocketAddr,
+    message: &Message,
+    key: Option<Arc<TsigKey>>,
+) -> Result<(u32, ResponseCode), String> {
+    let mut bytes = message
         .to_vec()
         .map_err(|e| format!("cannot encode: {e}"))?;
+    let signed = match key {
+        Some(key) => {
+            let mac = tsig::sign_request(&key, &mut bytes, unix_now())
+                .map_err(|e| format!("cannot sign: {e}"))?;
+            Some((key, mac))
+        }
+        None => None,
+    };
     let local = match target.ip() {
         IpAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         IpAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
@@ -82,18 +105,38 @@ async fn send(target: SocketAddr, message: &Message) -> Result<u32, String> {
     for attempt in 1..=TRIES {
         if let Err(e) = socket.send(&bytes).await {
             // Refused (nothing listens yet): wait as for a lost answer, then try again.
-            tracing::debug!("NOTIFY to {target}: {e}");
+            debug!("NOTIFY to {target}: {e}");
         }
         let deadline = tokio::time::Instant::now() + wait;
         while let Ok(Ok(len)) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-            if answers(&buf[..len], message.metadata.id) {
-                return Ok(attempt);
+            let reply = &buf[..len];
+            if !answers(reply, message.metadata.id) {
+                continue;
+            }
+            match &signed {
+                None => return Ok((attempt, rcode(reply))),
+                Some((key, mac)) => match tsig::verify_response(key, *mac, reply, unix_now()) {
+                    Ok(()) => return Ok((attempt, rcode(reply))),
+                    Err(ResponseError::Rejected(code)) => {
+                        let error =
+                            TsigRcode::from_code(code).map_or("an error", TsigRcode::as_str);
+                        return Err(format!("the secondary rejected our TSIG with {error}"));
+                    }
+                    // Not signed by the secondary we share the key with: not its answer.
+                    Err(e) => debug!("NOTIFY to {target}: a reply that does not verify: {e}"),
+                },
             }
         }
         tokio::time::sleep_until(deadline).await;
         wait *= 2;
     }
     Err(format!("no answer after {TRIES} tries"))
+}
+
+/// The rcode of a reply [`answers`] accepted (the header's four bits: NOTIFY answers carry
+/// no extended rcode).
+fn rcode(reply: &[u8]) -> ResponseCode {
+    ResponseCode::from(0, reply[3] & 0x0f)
 }
 
 /// Whether `reply` is the answer to our NOTIFY `id` (its rcode aside: a secondary that
