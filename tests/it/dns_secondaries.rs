@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use edgewise::dns::DnsServer;
 use edgewise::dns::reload::Reloader;
-use rustix::process::{Pid, Signal, kill_process_group};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::time::{Instant, sleep};
 
+use crate::background::Background;
 use crate::harness::{TestServer, load_ok, serve, write_files};
 
 const ZONE: &str = "home.example";
@@ -365,20 +365,12 @@ zone "{ZONE}" {{
     }
 }
 
-/// A running secondary; its process group is killed when dropped.
+/// A running secondary.
 struct Secondary {
     daemon: Daemon,
     port: u16,
-    child: Child,
-    group: Pid,
-    log: PathBuf,
+    process: Background,
     _dir: TempDir,
-}
-
-impl Drop for Secondary {
-    fn drop(&mut self) {
-        let _ = kill_process_group(self.group, Signal::KILL);
-    }
 }
 
 impl Secondary {
@@ -391,30 +383,15 @@ impl Secondary {
             // No trust anchors: the secondary validates nothing, and reads nothing from /etc.
             std::fs::write(dir.path().join("bind.keys"), "").expect("write bind.keys");
         }
-        let log = dir.path().join("daemon.log");
-        let out = std::fs::File::create(&log).expect("create the log");
-        let child = daemon
-            .command(&conf)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log handle"))
-            .stderr(out)
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {daemon:?} ({e}): apt-get install {}",
-                    daemon.package()
-                )
-            });
-        let group = Pid::from_raw(child.id().expect("a pid") as i32).expect("a positive pid");
+        let process = Background::spawn(
+            daemon.command(&conf).current_dir(dir.path()),
+            dir.path().join("daemon.log"),
+            daemon.package(),
+        );
         Secondary {
             daemon,
             port,
-            child,
-            group,
-            log,
+            process,
             _dir: dir,
         }
     }
@@ -425,7 +402,7 @@ impl Secondary {
 
     /// The end of the daemon's log (BIND starts with a long banner).
     fn log(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = self.process.log();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
@@ -434,7 +411,7 @@ impl Secondary {
     async fn wait_for_serial(&mut self, serial: u32) {
         let deadline = Instant::now() + TRANSFER_WAIT;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.process.exited() {
                 panic!(
                     "{:?} exited ({status}) before serving serial {serial}:\n{}",
                     self.daemon,
@@ -463,7 +440,7 @@ impl Secondary {
     async fn transfer_sizes(&self, count: usize) -> Vec<u64> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let text = self.process.log();
             let sizes: Vec<u64> = text
                 .lines()
                 .filter_map(|line| {

@@ -1,6 +1,7 @@
 //! Integration tests for the authoritative DNS server: one binary, one module per area.
 
 mod access_log;
+mod background;
 mod browser;
 mod cdn_admin;
 mod cdn_body_files;
@@ -30,6 +31,7 @@ mod console_cdn;
 mod console_dns;
 mod console_screenshots;
 mod console_streams;
+mod dns_acme_clients;
 mod dns_answers;
 mod dns_limits;
 mod dns_metrics;
