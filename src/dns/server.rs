@@ -33,8 +33,8 @@ use crate::net::listeners::{BindError, ListenerSet};
 
 /// Kernel receive buffer asked for each UDP socket, to ride out bursts.
 const UDP_RECV_BUFFER: usize = 4 << 20;
-/// UDP updates processed at once (each waits for the journal's fsync).
-const UPDATES_IN_FLIGHT: usize = 64;
+/// UDP updates waiting at once for their group to be journaled; past that they are dropped.
+const UPDATES_IN_FLIGHT: usize = 1024;
 /// Attempts at finding a port free for both UDP and TCP when the config asks for port 0.
 const EPHEMERAL_ATTEMPTS: usize = 16;
 

@@ -203,6 +203,64 @@ async fn nsupdate_adds_checks_prerequisites_deletes_and_the_changes_survive_a_re
     assert_eq!(serial(&dig(&again, "home.test SOA").await), 12);
 }
 
+/// Forty nsupdate processes at once, half of them over TCP: every update is answered NOERROR
+/// and served, updates that arrive together share a journal entry and a serial step (so
+/// the serial moves by at most one per update), and a prerequisite sees the updates
+/// committed before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_are_committed_in_groups_and_all_served() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(&config(data.path()), &[]).await;
+    let key = key();
+    let clients = 40;
+    let runs = (0..clients).map(|i| {
+        let (server, key) = (&server, &key);
+        async move {
+            let script = format!("update add _acme-challenge.h{i}.home.test. 60 TXT \"token-{i}\"");
+            nsupdate(server, Some(key), i % 2 == 0, &script).await
+        }
+    });
+    for (i, output) in futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert!(!output.starts_with("FAILED"), "client {i}: {output}");
+    }
+    for i in 0..clients {
+        assert_eq!(
+            dig(&server, &format!("_acme-challenge.h{i}.home.test TXT")).await,
+            format!("\"token-{i}\""),
+            "client {i}"
+        );
+    }
+    let after = serial(&dig(&server, "home.test SOA").await);
+    assert!((11..=10 + clients).contains(&after), "serial {after}");
+
+    // Every update is in the journal: a secondary at serial 10 gets them all by IXFR.
+    let ixfr = tokio::process::Command::new("dig")
+        .arg("@127.0.0.1")
+        .args(["-p", &server.addr().port().to_string()])
+        .args(["+tcp", "+time=5", "home.test", "IXFR=10"])
+        .output()
+        .await
+        .expect("dig");
+    let ixfr = String::from_utf8_lossy(&ixfr.stdout);
+    let added = ixfr.lines().filter(|l| l.contains("\"token-")).count();
+    assert_eq!(added, clients as usize, "{ixfr}");
+
+    // A prerequisite is checked against what was committed before it.
+    let yes = nsupdate(
+        &server,
+        Some(&key),
+        false,
+        "prereq yxrrset _acme-challenge.h7.home.test. TXT\nupdate delete _acme-challenge.h7.home.test. TXT",
+    )
+    .await;
+    assert!(!yes.starts_with("FAILED"), "{yes}");
+    assert_eq!(dig(&server, "_acme-challenge.h7.home.test TXT").await, "");
+}
+
 #[test]
 fn a_zone_that_allows_updates_needs_data_dir_and_known_keys() {
     let text = r#"

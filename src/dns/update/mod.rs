@@ -4,21 +4,29 @@
 //!
 //! The served data of a zone is its configured data (file and inline records, which stay
 //! the user's) with the net dynamic changes on top: the journal's delta. Reloads keep them
-//! (the reloader asks [`Dynamic::served`]), and a restart replays them.
+//! (the reloader asks [`Dynamic::lock`] for the served config), and a restart replays them.
+//!
+//! Updates are committed in groups: whoever finds updates waiting takes all of them, checks
+//! and applies each in arrival order (each sees the ones before it), writes one changeset
+//! per zone with one fsync, builds one snapshot and then answers them all. Under a steady
+//! stream of updates the next group forms while one is being written. The group's writing
+//! and snapshot build run on a blocking thread, off the threads that answer queries, and
+//! while queries flow the builds are paced to a small share of the time ([`Pacer`]).
 //!
 //! - `rfc2136`: prerequisites, prescan and the update section's semantics
 
 mod rfc2136;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, RecordType};
-use tokio::sync::Mutex;
-use tracing::{info, warn};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+use tracing::{debug, info, warn};
 
 use super::journal::{Changeset, Delta, Journal, JournalError, Limits};
 use super::snapshot::Snapshot;
@@ -26,24 +34,48 @@ use super::transfer::{newer, notify, unix_now};
 use super::tsig::{self, Verification};
 use crate::config::DnsConfig;
 use crate::config::dns::{SerialPolicy, ZoneData};
+use rfc2136::{Before, Records};
 
 /// The dynamic layer of every zone that allows updates, shared by the request path (which
 /// applies updates) and the reloader (which builds snapshots of new configs with it).
 pub struct Dynamic {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
+    /// Updates waiting for the next group, in arrival order.
+    queue: std::sync::Mutex<Vec<Pending>>,
 }
 
 struct Inner {
     /// The config in force, without the dynamic changes.
     config: DnsConfig,
     zones: HashMap<LowerName, ZoneState>,
+    pacer: Pacer,
 }
 
-/// One zone's journal, its net changes and the serial updates gave it.
+/// One zone's journal, its net changes, the serial updates gave it, and its records as
+/// served.
 struct ZoneState {
     journal: Journal,
     delta: Delta,
     serial: Option<u32>,
+    /// The configured data with `delta` on top: what updates are checked against and
+    /// applied to.
+    records: Records,
+}
+
+/// A verified update waiting for its group.
+struct Pending {
+    message: Message,
+    key: Name,
+    peer: IpAddr,
+    done: oneshot::Sender<ResponseCode>,
+}
+
+/// What checking and applying one update of a group gave.
+enum Verdict {
+    /// Answered with this rcode, nothing changed.
+    Done(ResponseCode),
+    /// Applied to this zone's records; NOERROR once the zone's changeset is on disk.
+    Applied(LowerName),
 }
 
 /// Why the dynamic layer could not start: a journal that cannot be read must not be
@@ -66,11 +98,13 @@ impl Dynamic {
         let mut inner = Inner {
             config: config.clone(),
             zones: HashMap::new(),
+            pacer: Pacer::default(),
         };
         inner.open_journals()?;
         let served = inner.served(config);
         let dynamic = Dynamic {
-            inner: Mutex::new(inner),
+            inner: Arc::new(Mutex::new(inner)),
+            queue: std::sync::Mutex::new(Vec::new()),
         };
         Ok((dynamic, served))
     }
@@ -97,7 +131,7 @@ impl Dynamic {
         &self,
         request: &[u8],
         peer: IpAddr,
-        served: &ArcSwap<Snapshot>,
+        served: &Arc<ArcSwap<Snapshot>>,
     ) -> Vec<u8> {
         let Ok(message) = Message::from_vec(request) else {
             return bare_error(request, ResponseCode::FormErr);
@@ -122,102 +156,92 @@ impl Dynamic {
             }
             Verification::Malformed(_) => return reply(&message, ResponseCode::FormErr),
         };
-        let rcode = self
-            .apply(
-                &message,
-                zone_question.name(),
-                signed.key.name(),
-                peer,
-                served,
-            )
-            .await;
-        let mut out = reply(&message, rcode);
-        if let Err(e) = signed.signer().sign(&mut out, now) {
+        let mut out = reply(&message, ResponseCode::NoError);
+        let key = signed.key.name().clone();
+        let rcode = self.commit(message, key, peer, served).await;
+        set_rcode(&mut out, rcode);
+        if let Err(e) = signed.signer().sign(&mut out, unix_now()) {
             warn!("update from {peer}: cannot sign the answer: {e}");
         }
         out
     }
 
-    async fn apply(
+    /// Queues the update and waits for its group to be committed, leading the group when
+    /// no one else has taken it.
+    async fn commit(
         &self,
-        message: &Message,
-        zone_name: &Name,
-        key: &Name,
+        message: Message,
+        key: Name,
         peer: IpAddr,
-        served: &ArcSwap<Snapshot>,
+        served: &Arc<ArcSwap<Snapshot>>,
     ) -> ResponseCode {
-        let mut inner = self.inner.lock().await;
-        let lower = LowerName::new(zone_name);
-        let Some(base) = inner
-            .config
-            .zones
-            .iter()
-            .find(|z| LowerName::new(&z.origin) == lower)
-        else {
-            return ResponseCode::NotAuth;
-        };
-        let policy = base.update.clone();
-        if policy.rules.is_empty() {
-            return ResponseCode::Refused;
-        }
-        let origin = base.origin.clone();
-        let Some(state) = inner.zones.get(&lower) else {
-            return ResponseCode::Refused;
-        };
-        let mut zone = base.clone();
-        state.serve(&mut zone);
-        let before = rfc2136::Records::of(&zone);
-        if let Err(rcode) = rfc2136::check_prerequisites(&before, &origin, &message.answers) {
+        let (done, mut result) = oneshot::channel();
+        self.queued().push(Pending {
+            message,
+            key,
+            peer,
+            done,
+        });
+        let inner = self.inner.clone().lock_owned().await;
+        if let Ok(rcode) = result.try_recv() {
+            // A group committed while we waited for the lock took ours along.
             return rcode;
         }
-        let allowed = |name: &Name, rtype: RecordType| {
-            if rtype == RecordType::ANY {
-                // Deleting every RRset at a name: allowed only if every type there is.
-                let types: Vec<RecordType> = (before.clone().into_rrsets().iter())
-                    .filter(|s| s.name.to_lowercase() == name.to_lowercase())
-                    .map(|s| s.rtype)
-                    .collect();
-                !types.is_empty() && types.iter().all(|t| policy.allows(key, name, *t, &origin))
-            } else {
-                policy.allows(key, name, rtype, &origin)
+        let pause = inner.pacer.pause(&served.load());
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        let group = std::mem::take(&mut *self.queued());
+        let served = served.clone();
+        let committed =
+            tokio::task::spawn_blocking(move || commit_group(inner, group, &served)).await;
+        if let Err(e) = committed {
+            warn!("a group of updates failed: {e}");
+        }
+        result.await.unwrap_or(ResponseCode::ServFail)
+    }
+
+    fn queued(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Checks and applies `group` in order, persists each changed zone's net change as one
+/// changeset, swaps in one snapshot that serves them, and answers every update. Runs on a
+/// blocking thread, holding the dynamic layer.
+fn commit_group(mut inner: OwnedMutexGuard<Inner>, group: Vec<Pending>, served: &ArcSwap<Snapshot>) {
+    let mut touched: HashMap<LowerName, Before> = HashMap::new();
+    let verdicts: Vec<Verdict> = group
+        .iter()
+        .map(|pending| inner.check_and_apply(pending, &mut touched))
+        .collect();
+    let mut failed = HashSet::new();
+    let mut changed = false;
+    for (zone, before) in touched {
+        match inner.persist(&zone, before, &group) {
+            Ok(persisted) => changed |= persisted,
+            Err(()) => {
+                failed.insert(zone);
             }
-        };
-        if let Err(rcode) = rfc2136::prescan(&origin, &message.authorities, allowed) {
-            return rcode;
         }
-        let mut after = before.clone();
-        rfc2136::apply(&mut after, &origin, &message.authorities);
-        let (removed, added) = rfc2136::diff(&before, &after);
-        if removed.is_empty() && added.is_empty() {
-            return ResponseCode::NoError;
-        }
-        let from = serial_of(&zone);
-        let to = next_serial(from, policy.serial_policy);
-        let change = Changeset {
-            zone: origin.clone(),
-            from_serial: from,
-            to_serial: to,
-            removed,
-            added,
-        };
-        let Some(state) = inner.zones.get_mut(&lower) else {
-            return ResponseCode::Refused;
-        };
-        if let Err(e) = state.record(&change) {
-            warn!("update of {origin} from {peer} not kept: {e}");
-            return ResponseCode::ServFail;
-        }
-        info!(
-            "update of {origin} from {peer} (key {key}): serial {from} -> {to}, {} removed, {} added",
-            change.removed.len(),
-            change.added.len()
-        );
-        let config = inner.served(&inner.config);
+    }
+    if changed {
+        let started = Instant::now();
+        let config = inner.current();
         let old = served.load_full();
         let new = Arc::new(old.rebuilt(&config));
         served.store(new.clone());
+        inner.pacer.built(started.elapsed(), &new);
         notify::changed_zones(Some(&old), &new);
-        ResponseCode::NoError
+    }
+    for (pending, verdict) in group.into_iter().zip(verdicts) {
+        let rcode = match verdict {
+            Verdict::Done(rcode) => rcode,
+            Verdict::Applied(zone) if failed.contains(&zone) => ResponseCode::ServFail,
+            Verdict::Applied(_) => ResponseCode::NoError,
+        };
+        debug!("update from {} (key {}): {rcode}", pending.peer, pending.key);
+        let _ = pending.done.send(rcode);
     }
 }
 
@@ -236,7 +260,9 @@ impl DynamicGuard<'_> {
     /// A new zone's journal that cannot be opened.
     pub fn commit(&mut self, config: DnsConfig) -> Result<(), DynamicError> {
         self.0.config = config;
-        self.0.open_journals()
+        self.0.open_journals()?;
+        self.0.rebase_records();
+        Ok(())
     }
 }
 
@@ -270,43 +296,173 @@ impl Inner {
                     journal.path().display()
                 );
             }
-            self.zones.insert(
-                lower,
-                ZoneState {
-                    journal,
-                    delta: replayed.delta,
-                    serial: replayed.serial,
-                },
-            );
+            let mut state = ZoneState {
+                journal,
+                delta: replayed.delta,
+                serial: replayed.serial,
+                records: Records::of(zone),
+            };
+            state.rebase_records(zone);
+            self.zones.insert(lower, state);
         }
         Ok(())
     }
 
+    /// Every zone's records again from its configured data (new after a reload) and its
+    /// dynamic changes.
+    fn rebase_records(&mut self) {
+        for zone in &self.config.zones {
+            if let Some(state) = self.zones.get_mut(&LowerName::new(&zone.origin)) {
+                state.rebase_records(zone);
+            }
+        }
+    }
+
+    /// `config` (the one in force, or a reload's) with the dynamic changes on top.
     fn served(&self, config: &DnsConfig) -> DnsConfig {
         let mut config = config.clone();
         for zone in &mut config.zones {
             if let Some(state) = self.zones.get(&LowerName::new(&zone.origin)) {
-                state.serve(zone);
+                let serial = state.serial_over(zone);
+                rfc2136::patch(
+                    zone,
+                    &state.delta.removed_records(),
+                    &state.delta.added_records(),
+                );
+                set_serial(zone, serial);
             }
         }
         config
     }
+
+    /// The config in force as served now: each zone's records as updates left them.
+    fn current(&self) -> DnsConfig {
+        let mut config = self.config.clone();
+        for zone in &mut config.zones {
+            if let Some(state) = self.zones.get(&LowerName::new(&zone.origin)) {
+                let serial = state.serial_over(zone);
+                zone.rrsets = state.records.rrsets();
+                set_serial(zone, serial);
+            }
+        }
+        config
+    }
+
+    /// Checks one update of a group against its zone's records as the group's earlier
+    /// updates left them, and applies it (noting in `touched` what it changes).
+    fn check_and_apply(
+        &mut self,
+        pending: &Pending,
+        touched: &mut HashMap<LowerName, Before>,
+    ) -> Verdict {
+        let Inner { config, zones, .. } = self;
+        let message = &pending.message;
+        let zone_name = message.queries[0].name();
+        let lower = LowerName::new(zone_name);
+        let Some(base) = config
+            .zones
+            .iter()
+            .find(|z| LowerName::new(&z.origin) == lower)
+        else {
+            return Verdict::Done(ResponseCode::NotAuth);
+        };
+        let policy = &base.update;
+        let Some(state) = zones.get_mut(&lower).filter(|_| !policy.rules.is_empty()) else {
+            return Verdict::Done(ResponseCode::Refused);
+        };
+        let origin = &base.origin;
+        let records = &mut state.records;
+        if let Err(rcode) = rfc2136::check_prerequisites(records, origin, &message.answers) {
+            return Verdict::Done(rcode);
+        }
+        let key = &pending.key;
+        let allowed = |name: &Name, rtype: RecordType| {
+            if rtype == RecordType::ANY {
+                // Deleting every RRset at a name: allowed only if every type there is.
+                let types = records.types_at(name);
+                !types.is_empty() && types.iter().all(|t| policy.allows(key, name, *t, origin))
+            } else {
+                policy.allows(key, name, rtype, origin)
+            }
+        };
+        if let Err(rcode) = rfc2136::prescan(origin, &message.authorities, allowed) {
+            return Verdict::Done(rcode);
+        }
+        let before = touched.entry(lower.clone()).or_default();
+        rfc2136::apply(records, origin, &message.authorities, before);
+        Verdict::Applied(lower)
+    }
+
+    /// Journals the net change the group made to `zone` (what `before` noted) as one
+    /// changeset with the next serial; whether anything changed. On failure the zone's
+    /// records are put back and its updates answered SERVFAIL.
+    fn persist(&mut self, zone: &LowerName, before: Before, group: &[Pending]) -> Result<bool, ()> {
+        let Inner { config, zones, .. } = self;
+        let (Some(base), Some(state)) = (
+            config
+                .zones
+                .iter()
+                .find(|z| LowerName::new(&z.origin) == *zone),
+            zones.get_mut(zone),
+        ) else {
+            return Err(());
+        };
+        let (removed, added) = rfc2136::diff(&before, &state.records);
+        if removed.is_empty() && added.is_empty() {
+            return Ok(false);
+        }
+        let from = state.serial_over(base);
+        let to = next_serial(from, base.update.serial_policy);
+        let change = Changeset {
+            zone: base.origin.clone(),
+            from_serial: from,
+            to_serial: to,
+            removed,
+            added,
+        };
+        let origin = &base.origin;
+        let senders = group
+            .iter()
+            .filter(|p| LowerName::new(p.message.queries[0].name()) == *zone);
+        let (count, peers) = senders.fold((0, Vec::new()), |(n, mut peers), p| {
+            if !peers.contains(&p.peer) {
+                peers.push(p.peer);
+            }
+            (n + 1, peers)
+        });
+        if let Err(e) = state.record(&change) {
+            warn!("{count} updates of {origin} from {peers:?} not kept: {e}");
+            state.records.restore(before);
+            return Err(());
+        }
+        info!(
+            "{count} updates of {origin} from {peers:?}: serial {from} -> {to}, {} removed, {} added",
+            change.removed.len(),
+            change.added.len()
+        );
+        Ok(true)
+    }
 }
 
 impl ZoneState {
-    /// Puts the dynamic changes and the updates' serial (when newer than the data's own)
-    /// on `zone`.
-    fn serve(&self, zone: &mut ZoneData) {
+    /// The serial of `zone`'s configured data, or the updates' when newer.
+    fn serial_over(&self, zone: &ZoneData) -> u32 {
+        let own = serial_of(zone);
+        match self.serial {
+            Some(serial) if newer(serial, own) => serial,
+            _ => own,
+        }
+    }
+
+    /// Rebuilds the records from `zone`, the configured data, and the delta.
+    fn rebase_records(&mut self, zone: &ZoneData) {
+        let mut served = zone.clone();
         rfc2136::patch(
-            zone,
+            &mut served,
             &self.delta.removed_records(),
             &self.delta.added_records(),
         );
-        if let Some(serial) = self.serial
-            && newer(serial, serial_of(zone))
-        {
-            set_serial(zone, serial);
-        }
+        self.records = Records::of(&served);
     }
 
     /// Persists `change` (fsync) and folds it into the delta.
@@ -321,6 +477,51 @@ impl ZoneState {
         self.serial = Some(change.to_serial);
         Ok(())
     }
+}
+
+/// Keeps the snapshot builds of update groups from crowding out queries: while queries flow
+/// (over [`Pacer::BUSY_QPS`] since the last build), a group waits until the builds take at
+/// most 1/[`Pacer::SHARE`] of the time (waiting [`Pacer::MAX_PAUSE`] at most), the last
+/// build's cost standing for the next one's.
+/// Updates keep arriving meanwhile and join the group, so more updates a second only make
+/// groups larger. Without query load nothing waits.
+#[derive(Default)]
+struct Pacer {
+    /// When the last build ended, what it cost, and the queries answered by then.
+    last: Option<(Instant, Duration, u64)>,
+}
+
+impl Pacer {
+    const SHARE: u32 = 20;
+    const BUSY_QPS: f64 = 1000.0;
+    /// However costly the builds (a very large zone), an update waits at most this long
+    /// for its group to start.
+    const MAX_PAUSE: Duration = Duration::from_millis(500);
+
+    /// How long the next group waits before its build.
+    fn pause(&self, snapshot: &Snapshot) -> Duration {
+        let Some((end, cost, answered)) = self.last else {
+            return Duration::ZERO;
+        };
+        let since = end.elapsed();
+        let queries = answered_queries(snapshot).saturating_sub(answered);
+        if (queries as f64) < Pacer::BUSY_QPS * since.as_secs_f64() {
+            return Duration::ZERO;
+        }
+        (cost * Pacer::SHARE)
+            .min(Pacer::MAX_PAUSE)
+            .saturating_sub(since)
+    }
+
+    fn built(&mut self, cost: Duration, snapshot: &Snapshot) {
+        self.last = Some((Instant::now(), cost, answered_queries(snapshot)));
+    }
+}
+
+fn answered_queries(snapshot: &Snapshot) -> u64 {
+    (snapshot.metrics.queries_by_rcode().iter())
+        .map(|(_, n)| n)
+        .sum()
 }
 
 fn serial_of(zone: &ZoneData) -> u32 {
@@ -380,6 +581,11 @@ fn reply(message: &Message, rcode: ResponseCode) -> Vec<u8> {
     response
         .to_vec()
         .unwrap_or_else(|_| bare_error(&message.metadata.id.to_be_bytes(), rcode))
+}
+
+/// Sets the rcode of an answer [`reply`] made (the header's four bits: UPDATE's rcodes fit).
+fn set_rcode(answer: &mut [u8], rcode: ResponseCode) {
+    answer[3] = (answer[3] & 0xf0) | (u16::from(rcode) & 0x0f) as u8;
 }
 
 /// A header-only answer when the request could not be read.

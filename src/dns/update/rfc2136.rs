@@ -17,6 +17,13 @@ pub struct Records {
     routed: Vec<(Name, RecordType)>,
 }
 
+/// An RRset's key in [`Records`]: lowercased owner and type.
+pub type Key = (Name, RecordType);
+
+/// The RRsets a batch of updates changed, as they were before its first change to each:
+/// what [`diff`] compares the result with, and what [`Records::restore`] puts back.
+pub type Before = BTreeMap<Key, Option<RrsetData>>;
+
 impl Records {
     pub fn of(zone: &ZoneData) -> Records {
         Records {
@@ -34,13 +41,37 @@ impl Records {
     }
 
     /// The RRsets, for the zone's data.
-    pub fn into_rrsets(self) -> Vec<RrsetData> {
-        self.sets.into_values().collect()
+    pub fn rrsets(&self) -> Vec<RrsetData> {
+        self.sets.values().cloned().collect()
+    }
+
+    /// The types of the RRsets at `name`.
+    pub fn types_at(&self, name: &Name) -> Vec<RecordType> {
+        self.keys_at(&name.to_lowercase()).map(|(_, t)| *t).collect()
+    }
+
+    /// Puts back the RRsets as `before` holds them (a batch that could not be journaled).
+    pub fn restore(&mut self, before: Before) {
+        for (key, set) in before {
+            match set {
+                Some(set) => self.sets.insert(key, set),
+                None => self.sets.remove(&key),
+            };
+        }
+    }
+
+    /// The keys at the lowercased `name`: a range of the ordered map, not a scan.
+    fn keys_at<'a>(&'a self, name: &'a Name) -> impl Iterator<Item = &'a Key> + 'a {
+        let first = (name.clone(), RecordType::Unknown(0));
+        self.sets
+            .range(first..)
+            .map(|(key, _)| key)
+            .take_while(move |(n, _)| n == name)
     }
 
     fn name_in_use(&self, name: &Name) -> bool {
         let name = name.to_lowercase();
-        self.sets.keys().any(|(n, _)| *n == name) || self.routed.iter().any(|(n, _)| *n == name)
+        self.keys_at(&name).next().is_some() || self.routed.iter().any(|(n, _)| *n == name)
     }
 
     fn rrset(&self, name: &Name, rtype: RecordType) -> Option<&RrsetData> {
@@ -52,6 +83,14 @@ impl Records {
         self.routed.iter().any(|(n, t)| {
             *n == name && (*t == rtype || *t == RecordType::CNAME || rtype == RecordType::CNAME)
         })
+    }
+
+    /// Notes in `before` the RRsets at `keys` as they are now, unless already noted.
+    fn note(&self, before: &mut Before, keys: impl IntoIterator<Item = Key>) {
+        for key in keys {
+            let set = self.sets.get(&key).cloned();
+            before.entry(key).or_insert(set);
+        }
     }
 }
 
@@ -164,9 +203,10 @@ pub fn prescan(
     Ok(())
 }
 
-/// §3.4.2: applies `updates` in order. Changes to routed names, to the SOA, and deletions
-/// of the apex's SOA/NS are ignored as the RFC ignores the forbidden ones.
-pub fn apply(records: &mut Records, origin: &Name, updates: &[Record]) {
+/// §3.4.2: applies `updates` in order, noting in `before` every RRset it may change as it
+/// was first. Changes to routed names, to the SOA, and deletions of the apex's SOA/NS are
+/// ignored as the RFC ignores the forbidden ones.
+pub fn apply(records: &mut Records, origin: &Name, updates: &[Record], before: &mut Before) {
     let apex = origin.to_lowercase();
     for update in updates {
         let name = update.name.to_lowercase();
@@ -175,17 +215,31 @@ pub fn apply(records: &mut Records, origin: &Name, updates: &[Record]) {
             continue;
         }
         match update.dns_class {
-            DNSClass::IN => add(records, &name, update),
+            DNSClass::IN => {
+                records.note(before, [(name.clone(), rtype)]);
+                add(records, &name, update);
+            }
             DNSClass::ANY if rtype == RecordType::ANY => {
-                records.sets.retain(|(n, t), _| {
-                    *n != name || (name == apex && matches!(*t, RecordType::SOA | RecordType::NS))
-                });
+                let doomed: Vec<Key> = records
+                    .keys_at(&name)
+                    .filter(|(_, t)| {
+                        name != apex || !matches!(*t, RecordType::SOA | RecordType::NS)
+                    })
+                    .cloned()
+                    .collect();
+                records.note(before, doomed.iter().cloned());
+                for key in doomed {
+                    records.sets.remove(&key);
+                }
             }
             DNSClass::ANY if !(name == apex && rtype == RecordType::NS) => {
-                records.sets.remove(&(name, rtype));
+                let key = (name, rtype);
+                records.note(before, [key.clone()]);
+                records.sets.remove(&key);
             }
             DNSClass::NONE => {
                 let key = (name.clone(), rtype);
+                records.note(before, [key.clone()]);
                 if let Some(set) = records.sets.get_mut(&key) {
                     let last_apex_ns =
                         name == apex && rtype == RecordType::NS && set.rdatas.len() == 1;
@@ -208,9 +262,8 @@ fn add(records: &mut Records, name: &Name, update: &Record) {
     let rtype = update.record_type();
     let has_cname = records.rrset(name, RecordType::CNAME).is_some();
     let has_other = records
-        .sets
-        .keys()
-        .any(|(n, t)| n == name && *t != RecordType::CNAME);
+        .keys_at(name)
+        .any(|(_, t)| *t != RecordType::CNAME);
     if (rtype == RecordType::CNAME && has_other) || (rtype != RecordType::CNAME && has_cname) {
         return;
     }
@@ -232,9 +285,9 @@ fn add(records: &mut Records, name: &Name, update: &Record) {
     }
 }
 
-/// The records `after` lacks and the ones it gained, relative to `before` (a TTL change is
-/// the old record removed and the new one added). Only RRsets that differ are compared.
-pub fn diff(before: &Records, after: &Records) -> (Vec<Record>, Vec<Record>) {
+/// The records `after` lacks and the ones it gained at the RRsets `before` noted (a TTL
+/// change is the old record removed and the new one added).
+pub fn diff(before: &Before, after: &Records) -> (Vec<Record>, Vec<Record>) {
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     let missing = |from: Option<&RrsetData>, other: Option<&RrsetData>, out: &mut Vec<Record>| {
         let Some(set) = from else { return };
@@ -245,10 +298,8 @@ pub fn diff(before: &Records, after: &Records) -> (Vec<Record>, Vec<Record>) {
             }
         }
     };
-    let keys: std::collections::BTreeSet<&(Name, RecordType)> =
-        before.sets.keys().chain(after.sets.keys()).collect();
-    for key in keys {
-        let (old, new) = (before.sets.get(key), after.sets.get(key));
+    for (key, old) in before {
+        let (old, new) = (old.as_ref(), after.sets.get(key));
         if old != new {
             missing(old, new, &mut removed);
             missing(new, old, &mut added);
@@ -273,5 +324,5 @@ pub fn patch(zone: &mut ZoneData, removed: &[Record], added: &[Record]) {
     for record in added {
         add(&mut records, &record.name.to_lowercase(), record);
     }
-    zone.rrsets = records.into_rrsets();
+    zone.rrsets = records.sets.into_values().collect();
 }
