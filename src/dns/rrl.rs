@@ -70,7 +70,7 @@ enum Kind {
 }
 
 /// The rate limiter: settings and the bucket table, which a reload may hand on.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Limiter {
     /// Responses a second per bucket, at most [`crate::config::dns::rrl::MAX_RATE`].
     rate: u32,

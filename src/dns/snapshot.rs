@@ -16,9 +16,9 @@ use super::policy::{Client, RoutedGroup, RoutingEnv};
 use super::rrl::Limiter;
 use super::tsig::Keyring;
 use super::wire::Encoded;
-use super::zone::{Catalog, Rrset, Zone};
+use super::zone::{Catalog, Node, Rrset, Zone};
 use crate::config::DnsConfig;
-use crate::config::dns::{Chaos, CidrCollection};
+use crate::config::dns::{Chaos, CidrCollection, RrsetData};
 use crate::geo::{GeoDb, Region};
 use crate::health::HealthTable;
 
@@ -55,7 +55,7 @@ pub enum Prepared {
 }
 
 /// The encoded answer for each set of a group that picks one set at a time.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RoutedAnswers {
     pub group: Arc<RoutedGroup>,
     pub per_member: Vec<Encoded>,
@@ -64,7 +64,7 @@ pub struct RoutedAnswers {
 
 /// Prepared answers for one name: by query type (`None`: resolved per query), and for every
 /// other type when that answer does not depend on the type (nodes without CNAME).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct NodeAnswers {
     by_type: Vec<(RecordType, Option<Prepared>)>,
     other: Option<Arc<Encoded>>,
@@ -73,7 +73,7 @@ struct NodeAnswers {
 }
 
 /// CHAOS-class TXT answers, for the names operators expect (`version.bind`, `id.server`, ...).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ChaosAnswers {
     version: Option<Arc<Rrset>>,
     id: Option<Arc<Rrset>>,
@@ -182,50 +182,159 @@ impl Snapshot {
         let mut names: HashMap<LowerName, BTreeSet<u16>> = HashMap::new();
         for zone in self.catalog.zones() {
             for (lower, node) in &zone.nodes {
-                let types = names.entry(lower.clone()).or_default();
-                types.extend(node.rrsets.iter().map(|s| u16::from(s.rtype)));
-                types.extend(node.routed.iter().map(|g| u16::from(g.rtype)));
-                types.insert(u16::from(RecordType::ANY));
-                if node.is_cut {
-                    types.insert(u16::from(RecordType::DS));
-                }
-                if node.has_cname() {
-                    types.extend([u16::from(RecordType::A), u16::from(RecordType::AAAA)]);
-                }
+                add_node_types(node, names.entry(lower.clone()).or_default());
             }
         }
-        let routing = Routing {
+        let routing = self.precompute_routing();
+        names
+            .into_iter()
+            .map(|(lower, types)| {
+                let answers = self.node_answers(&lower, types, &routing);
+                (lower, answers)
+            })
+            .collect()
+    }
+
+    /// The routing a precomputed answer is resolved with: it must not depend on it.
+    fn precompute_routing(&self) -> Routing<'_> {
+        Routing {
             client: Client {
                 addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 prefix_len: 0,
             },
             env: self.env(),
             count: false,
+        }
+    }
+
+    /// The answers prepared for the node `lower`, for each of `types` and for any other.
+    fn node_answers(&self, lower: &LowerName, types: BTreeSet<u16>, routing: &Routing) -> NodeAnswers {
+        let name = Name::from(lower);
+        let zone = self.catalog.find(lower);
+        let mut answers = NodeAnswers {
+            by_type: Vec::new(),
+            other: None,
+            counters: zone.map_or_else(Arc::default, |z| z.counters.clone()),
         };
-        names
-            .into_iter()
-            .map(|(lower, types)| {
-                let name = Name::from(&lower);
-                let zone = self.catalog.find(&lower);
-                let mut answers = NodeAnswers {
-                    by_type: Vec::new(),
-                    other: None,
-                    counters: zone.map_or_else(Arc::default, |z| z.counters.clone()),
-                };
-                for rtype in types.into_iter().map(RecordType::from) {
-                    answers
-                        .by_type
-                        .push((rtype, self.prepare(&lower, &name, rtype, &routing)));
+        for rtype in types.into_iter().map(RecordType::from) {
+            answers
+                .by_type
+                .push((rtype, self.prepare(lower, &name, rtype, routing)));
+        }
+        let typeless = zone
+            .and_then(|z| z.nodes.get(lower))
+            .is_some_and(|n| !n.has_cname() && n.data(ABSENT_TYPE).is_none());
+        if typeless {
+            answers.other = fixed(&self.catalog, &name, ABSENT_TYPE, routing);
+        }
+        answers
+    }
+
+    /// The snapshot after dynamic updates changed only the data at `names` of the zone at
+    /// `origin` (`sets`: every RRset now at those names) and its SOA to `soa`, built in time
+    /// proportional to the change rather than to the zone: those nodes and their prepared
+    /// answers again, every other prepared answer kept, with the new serial patched into
+    /// negative answers. None when the change could reach other answers (a CNAME, NS, DS or
+    /// DNAME changed, a wildcard owner, a name some record points at, a name of another
+    /// zone): the caller builds the whole snapshot then.
+    pub fn with_zone_changes(
+        &self,
+        origin: &LowerName,
+        soa: &RrsetData,
+        names: &[LowerName],
+        sets: &[RrsetData],
+    ) -> Option<Snapshot> {
+        let zone = self.catalog.get(origin)?;
+        if !self.leaves_structure_alone(zone, names, sets) {
+            return None;
+        }
+        let serial = match soa.rdatas.first() {
+            Some(RData::SOA(soa)) => soa.serial,
+            _ => return None,
+        };
+        let zone = Arc::new(zone.with_changes(soa, names, sets));
+        let mut snapshot = Snapshot {
+            catalog: self.catalog.with_zone(zone.clone()),
+            precomputed: HashMap::new(),
+            chaos: self.chaos.clone(),
+            max_udp_payload: self.max_udp_payload,
+            use_client_subnet: self.use_client_subnet,
+            keyring: self.keyring.clone(),
+            rrl: self.rrl.clone(),
+            health: self.health.clone(),
+            geo: self.geo.clone(),
+            regions: self.regions.clone(),
+            collections: self.collections.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let mut precomputed = self.precomputed.clone();
+        for answers in precomputed.values_mut() {
+            answers.patch_serial(origin, serial);
+        }
+        // The changed names, and their ancestors: empty non-terminals come and go with them.
+        let mut again: BTreeSet<LowerName> = BTreeSet::new();
+        for name in names.iter().chain(std::iter::once(origin)) {
+            let mut current = name.clone();
+            again.insert(current.clone());
+            while current != *origin && !current.is_root() {
+                current = current.base_name();
+                again.insert(current.clone());
+            }
+        }
+        let routing = snapshot.precompute_routing();
+        for name in again {
+            let mut types = BTreeSet::new();
+            let mut found = false;
+            for zone in snapshot.catalog.zones() {
+                if let Some(node) = zone.nodes.get(&name) {
+                    add_node_types(node, &mut types);
+                    found = true;
                 }
-                let typeless = zone
-                    .and_then(|z| z.nodes.get(&lower))
-                    .is_some_and(|n| !n.has_cname() && n.data(ABSENT_TYPE).is_none());
-                if typeless {
-                    answers.other = fixed(&self.catalog, &name, ABSENT_TYPE, &routing);
-                }
-                (lower, answers)
+            }
+            if found {
+                precomputed.insert(name.clone(), snapshot.node_answers(&name, types, &routing));
+            } else {
+                precomputed.remove(&name);
+            }
+        }
+        snapshot.precomputed = precomputed;
+        Some(snapshot)
+    }
+
+    /// Whether changing the data at `names` of `zone` to `sets` can change no prepared
+    /// answer but those of the names themselves (and the serial of negative answers).
+    fn leaves_structure_alone(&self, zone: &Zone, names: &[LowerName], sets: &[RrsetData]) -> bool {
+        let structural = |rtype: RecordType| {
+            matches!(
+                rtype,
+                RecordType::CNAME | RecordType::NS | RecordType::DS | RecordType::DNAME
+            )
+        };
+        let origin = LowerName::new(&zone.origin);
+        let own = names.iter().all(|name| {
+            let in_zone = self
+                .catalog
+                .find(name)
+                .is_some_and(|z| LowerName::new(&z.origin) == origin);
+            let wildcard = name.iter().next().is_some_and(|label| label == b"*");
+            let old_types = zone.nodes.get(name).into_iter().flat_map(|n| &n.rrsets);
+            in_zone && !wildcard && !old_types.into_iter().any(|s| structural(s.rtype))
+        });
+        if !own || sets.iter().any(|set| structural(set.rtype)) {
+            return false;
+        }
+        // A name that a CNAME, NS, MX or SRV anywhere points at is in other names' answers.
+        let changed: std::collections::HashSet<&LowerName> = names.iter().collect();
+        let pointed_at = self.catalog.zones().flat_map(|z| z.nodes.values()).any(|node| {
+            let statics = node.rrsets.iter();
+            let routed = (node.routed.iter()).flat_map(|g| g.members.iter().map(|m| &m.rrset));
+            statics.chain(routed).any(|set| {
+                set.records.iter().any(|record| {
+                    target(&record.data).is_some_and(|t| changed.contains(&LowerName::new(t)))
+                })
             })
-            .collect()
+        });
+        !pointed_at
     }
 
     fn prepare(
@@ -255,6 +364,60 @@ impl Snapshot {
 }
 
 /// Encodes `resolve(name, rtype)` when it can be reused for every query of that name and type.
+/// The types a node's prepared answers are keyed by: its own, ANY, DS at a cut, and A and
+/// AAAA where a CNAME answers for them.
+fn add_node_types(node: &Node, types: &mut BTreeSet<u16>) {
+    types.extend(node.rrsets.iter().map(|s| u16::from(s.rtype)));
+    types.extend(node.routed.iter().map(|g| u16::from(g.rtype)));
+    types.insert(u16::from(RecordType::ANY));
+    if node.is_cut {
+        types.insert(u16::from(RecordType::DS));
+    }
+    if node.has_cname() {
+        types.extend([u16::from(RecordType::A), u16::from(RecordType::AAAA)]);
+    }
+}
+
+/// The name a record points at, whose data answers include (CNAME chains, additional
+/// addresses of NS, MX and SRV targets).
+fn target(data: &RData) -> Option<&Name> {
+    match data {
+        RData::CNAME(cname) => Some(&cname.0),
+        RData::NS(ns) => Some(&ns.0),
+        RData::MX(mx) => Some(&mx.exchange),
+        RData::SRV(srv) => Some(&srv.target),
+        _ => None,
+    }
+}
+
+impl NodeAnswers {
+    /// Puts `serial` into every prepared negative answer carrying `zone`'s SOA.
+    fn patch_serial(&mut self, zone: &LowerName, serial: u32) {
+        for (_, prepared) in &mut self.by_type {
+            match prepared {
+                Some(Prepared::Fixed(encoded)) => {
+                    if let Some(patched) = encoded.with_serial(zone, serial) {
+                        *encoded = Arc::new(patched);
+                    }
+                }
+                Some(Prepared::Routed(routed)) => {
+                    if let Some(nodata) = routed.nodata.with_serial(zone, serial) {
+                        let mut patched = RoutedAnswers::clone(routed);
+                        patched.nodata = nodata;
+                        *routed = Arc::new(patched);
+                    }
+                }
+                None => {}
+            }
+        }
+        if let Some(other) = &mut self.other
+            && let Some(patched) = other.with_serial(zone, serial)
+        {
+            *other = Arc::new(patched);
+        }
+    }
+}
+
 fn fixed(
     catalog: &Catalog,
     name: &Name,
@@ -303,3 +466,6 @@ impl ChaosAnswers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@
 //! go, never for dropped additional data.
 
 use hickory_proto::op::{Query, ResponseCode};
-use hickory_proto::rr::Record;
+use hickory_proto::rr::{LowerName, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::answer::{Answer, AuthorityPart, Part};
@@ -28,6 +28,10 @@ pub struct Encoded {
     cuts: Vec<Cut>,
     /// The answer has answer or authority RRsets, so sending none of them means TC.
     has_required: bool,
+    /// Where the serial of a negative answer's SOA is in the tail, and whose SOA it is: a
+    /// dynamic update moves only the serial, and [`Encoded::with_serial`] patches it instead
+    /// of resolving and encoding the answer again.
+    negative_soa: Option<(usize, LowerName)>,
 }
 
 /// The tail up to the end of one RRset.
@@ -78,6 +82,7 @@ impl Encoded {
     pub fn new(query: &Query, answer: &Answer) -> Encoded {
         let mut buf = Vec::with_capacity(512);
         let mut cuts = Vec::new();
+        let mut negative_soa = None;
         let required = answer.answer.len() + answer.authority.len();
         let (tail_start, good_end) = {
             let mut encoder = BinEncoder::new(&mut buf);
@@ -92,15 +97,19 @@ impl Encoded {
                 let sections = answer
                     .answer
                     .iter()
-                    .map(|p| (0, records(p)))
-                    .chain(answer.authority.iter().map(|a| (1, authority_records(a))))
-                    .chain(answer.additional.iter().map(|p| (2, records(p))));
-                for (done, (section, set)) in sections.enumerate() {
+                    .map(|p| (0, records(p), None))
+                    .chain(answer.authority.iter().map(|a| (1, authority_records(a), soa_zone(a))))
+                    .chain(answer.additional.iter().map(|p| (2, records(p), None)));
+                for (done, (section, set, soa_of)) in sections.enumerate() {
                     if set.iter().try_for_each(|r| r.emit(&mut encoder)).is_err() {
                         break;
                     }
                     counts[section] += set.len() as u16;
                     good_end = encoder.offset();
+                    if let Some(zone) = soa_of {
+                        // The SOA RDATA ends with serial, refresh, retry, expire, minimum.
+                        negative_soa = Some((good_end - SOA_TIMERS_LEN - tail_start, zone));
+                    }
                     cuts.push(Cut {
                         end: good_end - tail_start,
                         counts,
@@ -118,7 +127,20 @@ impl Encoded {
             tail,
             cuts,
             has_required: required > 0,
+            negative_soa,
         }
+    }
+
+    /// This answer with `serial` as the serial of its negative SOA, when that SOA is
+    /// `zone`'s; None when it carries no SOA of `zone`.
+    pub fn with_serial(&self, zone: &LowerName, serial: u32) -> Option<Encoded> {
+        let (at, of) = self.negative_soa.as_ref()?;
+        if of != zone {
+            return None;
+        }
+        let mut patched = self.clone();
+        patched.tail[*at..at + 4].copy_from_slice(&serial.to_be_bytes());
+        Some(patched)
     }
 
     /// Appends header, question and as much of the tail as fits in `limit` bytes to `out`.
@@ -179,6 +201,17 @@ fn records(part: &Part) -> Vec<Record> {
                 r
             })
             .collect(),
+    }
+}
+
+/// Bytes of the SOA RDATA's five 32-bit fields, serial first.
+const SOA_TIMERS_LEN: usize = 20;
+
+/// The zone whose SOA a negative answer's authority part is.
+fn soa_zone(part: &AuthorityPart) -> Option<LowerName> {
+    match part {
+        AuthorityPart::NegativeSoa(zone) => Some(LowerName::new(&zone.origin)),
+        AuthorityPart::Rrset(_) => None,
     }
 }
 
@@ -260,6 +293,7 @@ pub fn write_error(
         tail: Vec::new(),
         cuts: Vec::new(),
         has_required: false,
+        negative_soa: None,
     };
     encoded.write(out, header, question, usize::MAX, opt);
 }

@@ -9,7 +9,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Member, RoutedGroup};
-use crate::config::dns::{ZoneData, ZoneTransfer};
+use crate::config::dns::{RrsetData, ZoneData, ZoneTransfer};
 
 /// Records of one owner and type, ready to put on the wire.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub struct Rrset {
 }
 
 /// One owner name in a zone. Empty non-terminals are nodes without RRsets.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Node {
     /// Sorted by type code, so ANY's choice and iteration are deterministic.
     pub rrsets: Vec<Arc<Rrset>>,
@@ -48,7 +48,7 @@ pub struct Zone {
 }
 
 /// Every zone served, found by the longest suffix of a query name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Catalog {
     zones: HashMap<LowerName, Arc<Zone>>,
 }
@@ -95,6 +95,22 @@ impl Node {
 
 // === impl Zone ===
 
+impl Rrset {
+    fn of(set: &RrsetData) -> Arc<Rrset> {
+        let records = set
+            .rdatas
+            .iter()
+            .map(|rdata| Record::from_rdata(set.name.clone(), set.ttl, rdata.clone()))
+            .collect();
+        Arc::new(Rrset {
+            name: set.name.clone(),
+            rtype: set.rtype,
+            ttl: set.ttl,
+            records,
+        })
+    }
+}
+
 impl Zone {
     /// Builds the node table from validated zone data, with the counters `metrics` keeps
     /// for it.
@@ -102,17 +118,7 @@ impl Zone {
         let mut nodes: HashMap<LowerName, Node> = HashMap::new();
         let mut soa = None;
         for set in &data.rrsets {
-            let records = set
-                .rdatas
-                .iter()
-                .map(|rdata| Record::from_rdata(set.name.clone(), set.ttl, rdata.clone()))
-                .collect();
-            let rrset = Arc::new(Rrset {
-                name: set.name.clone(),
-                rtype: set.rtype,
-                ttl: set.ttl,
-                records,
-            });
+            let rrset = Rrset::of(set);
             if set.rtype == RecordType::SOA {
                 soa = Some(rrset.clone());
             }
@@ -189,6 +195,62 @@ impl Zone {
         }
     }
 
+    /// The zone with `soa` as its SOA and the static RRsets at each of `names` replaced by
+    /// those of `sets` that are at that name (none: the name's data is gone). Builds only
+    /// those nodes; empty non-terminals come and go with them. For changes that leave the
+    /// zone's structure alone: the caller keeps NS (cuts), DNAME and wildcard owners out.
+    pub fn with_changes(&self, soa: &RrsetData, names: &[LowerName], sets: &[RrsetData]) -> Zone {
+        let mut nodes = self.nodes.clone();
+        let apex = LowerName::new(&self.origin);
+        let soa = Rrset::of(soa);
+        if let Some(node) = nodes.get_mut(&apex) {
+            node.rrsets.retain(|set| set.rtype != RecordType::SOA);
+            node.rrsets.push(soa.clone());
+            node.rrsets.sort_by_key(|set| u16::from(set.rtype));
+        }
+        let mut emptied = Vec::new();
+        for name in names {
+            let mut rrsets: Vec<Arc<Rrset>> = (sets.iter())
+                .filter(|set| LowerName::new(&set.name) == *name && set.rtype != RecordType::SOA)
+                .map(Rrset::of)
+                .collect();
+            rrsets.sort_by_key(|set| u16::from(set.rtype));
+            if rrsets.is_empty() && nodes.get(name).is_none_or(|n| n.routed.is_empty()) {
+                if *name != apex {
+                    emptied.push(name.clone());
+                }
+                if let Some(node) = nodes.get_mut(name) {
+                    node.rrsets.clear();
+                }
+                continue;
+            }
+            if !nodes.contains_key(name) {
+                add_ancestors(&mut nodes, &Name::from(name), &self.origin);
+                let occluded = is_below_cut(&nodes, name, &apex);
+                nodes.insert(name.clone(), Node { occluded, ..Node::default() });
+                mark_occluded_ancestors(&mut nodes, name, &apex);
+            }
+            if let Some(node) = nodes.get_mut(name) {
+                if *name == apex {
+                    rrsets.push(soa.clone());
+                    rrsets.sort_by_key(|set| u16::from(set.rtype));
+                }
+                node.rrsets = rrsets;
+            }
+        }
+        if !emptied.is_empty() {
+            remove_empty_leaves(&mut nodes, &emptied, &apex);
+        }
+        Zone {
+            origin: self.origin.clone(),
+            soa,
+            negative_ttl: self.negative_ttl,
+            nodes,
+            counters: self.counters.clone(),
+            transfer: self.transfer.clone(),
+        }
+    }
+
     /// The SOA record to put in the authority section of a negative answer.
     pub fn negative_soa(&self) -> Record {
         let mut record = self.soa.records[0].clone();
@@ -251,6 +313,18 @@ impl Catalog {
         }
     }
 
+    /// The zone whose origin is `origin`.
+    pub fn get(&self, origin: &LowerName) -> Option<&Arc<Zone>> {
+        self.zones.get(origin)
+    }
+
+    /// The catalog with `zone` in place of the zone of the same origin.
+    pub fn with_zone(&self, zone: Arc<Zone>) -> Catalog {
+        let mut zones = self.zones.clone();
+        zones.insert(LowerName::new(&zone.origin), zone);
+        Catalog { zones }
+    }
+
     /// The zone with the longest origin that contains `name`.
     pub fn find(&self, name: &LowerName) -> Option<&Arc<Zone>> {
         let mut candidate = name.clone();
@@ -276,6 +350,64 @@ impl Catalog {
 
     pub fn zones(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.zones.values()
+    }
+}
+
+/// Whether a proper ancestor of `name` below the apex is a cut.
+fn is_below_cut(nodes: &HashMap<LowerName, Node>, name: &LowerName, apex: &LowerName) -> bool {
+    let mut ancestor = name.clone();
+    while ancestor != *apex && !ancestor.is_root() {
+        ancestor = ancestor.base_name();
+        if ancestor != *apex && nodes.get(&ancestor).is_some_and(|n| n.is_cut) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Marks the empty non-terminals just added above `name` occluded when they are below a cut.
+fn mark_occluded_ancestors(nodes: &mut HashMap<LowerName, Node>, name: &LowerName, apex: &LowerName) {
+    let mut ancestor = name.clone();
+    while ancestor != *apex && !ancestor.is_root() {
+        ancestor = ancestor.base_name();
+        if ancestor == *apex {
+            break;
+        }
+        let occluded = is_below_cut(nodes, &ancestor, apex);
+        if let Some(node) = nodes.get_mut(&ancestor) {
+            node.occluded = occluded;
+        }
+    }
+}
+
+/// Removes the nodes at `emptied` (no data left) and their ancestors, up to the first that
+/// still holds data or has another node below it.
+fn remove_empty_leaves(nodes: &mut HashMap<LowerName, Node>, emptied: &[LowerName], apex: &LowerName) {
+    let mut candidates: Vec<LowerName> = Vec::new();
+    for name in emptied {
+        let mut current = name.clone();
+        while current != *apex && !current.is_root() {
+            candidates.push(current.clone());
+            current = current.base_name();
+        }
+    }
+    // Deepest first: a parent is childless only once its children are gone.
+    candidates.sort_by(|a, b| b.num_labels().cmp(&a.num_labels()).then_with(|| a.cmp(b)));
+    candidates.dedup();
+    let mut children: HashMap<LowerName, usize> = HashMap::new();
+    for name in nodes.keys().filter(|n| *n != apex && !n.is_root()) {
+        *children.entry(name.base_name()).or_default() += 1;
+    }
+    for name in candidates {
+        let empty = nodes
+            .get(&name)
+            .is_some_and(|n| n.rrsets.is_empty() && n.routed.is_empty());
+        if empty && children.get(&name).is_none_or(|&count| count == 0) {
+            nodes.remove(&name);
+            if let Some(count) = children.get_mut(&name.base_name()) {
+                *count -= 1;
+            }
+        }
     }
 }
 

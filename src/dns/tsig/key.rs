@@ -35,7 +35,7 @@ pub struct TsigKey {
 }
 
 /// Every configured key by its (lowercase) name; built at load and reload, read lock-free.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Keyring {
     keys: HashMap<WireName, Arc<TsigKey>>,
 }

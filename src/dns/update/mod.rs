@@ -33,7 +33,7 @@ use super::snapshot::Snapshot;
 use super::transfer::{newer, notify, unix_now};
 use super::tsig::{self, Verification};
 use crate::config::DnsConfig;
-use crate::config::dns::{SerialPolicy, ZoneData};
+use crate::config::dns::{RrsetData, SerialPolicy, ZoneData};
 use rfc2136::{Before, Records};
 
 /// The dynamic layer of every zone that allows updates, shared by the request path (which
@@ -216,22 +216,26 @@ fn commit_group(mut inner: OwnedMutexGuard<Inner>, group: Vec<Pending>, served: 
         .map(|pending| inner.check_and_apply(pending, &mut touched))
         .collect();
     let mut failed = HashSet::new();
-    let mut changed = false;
+    let mut changes = Vec::new();
     for (zone, before) in touched {
+        let names: Vec<Name> = (before.keys().map(|(name, _)| name.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         match inner.persist(&zone, before, &group) {
-            Ok(persisted) => changed |= persisted,
+            Ok(true) => changes.push((zone, names)),
+            Ok(false) => {}
             Err(()) => {
                 failed.insert(zone);
             }
         }
     }
-    if changed {
-        let started = Instant::now();
-        let config = inner.current();
+    if !changes.is_empty() {
+        let started = thread_cpu_time();
         let old = served.load_full();
-        let new = Arc::new(old.rebuilt(&config));
+        let new = Arc::new(inner.next_snapshot(&old, &changes));
         served.store(new.clone());
-        inner.pacer.built(started.elapsed(), &new);
+        inner.pacer.built(thread_cpu_time().saturating_sub(started), &new);
         notify::changed_zones(Some(&old), &new);
     }
     for (pending, verdict) in group.into_iter().zip(verdicts) {
@@ -346,6 +350,39 @@ impl Inner {
             }
         }
         config
+    }
+
+    /// The snapshot serving the group's `changes` (each zone and the names whose data it
+    /// changed): built from `old` in time proportional to the changes when they leave the
+    /// zones' structure alone, else from the whole config.
+    fn next_snapshot(&self, old: &Snapshot, changes: &[(LowerName, Vec<Name>)]) -> Snapshot {
+        let mut next: Option<Snapshot> = None;
+        for (zone, names) in changes {
+            let current = next.as_ref().unwrap_or(old);
+            let incremental = self.change_of(zone, names).and_then(|(soa, sets)| {
+                let lowered: Vec<LowerName> = names.iter().map(LowerName::new).collect();
+                current.with_zone_changes(zone, &soa, &lowered, &sets)
+            });
+            match incremental {
+                Some(snapshot) => next = Some(snapshot),
+                None => return old.rebuilt(&self.current()),
+            }
+        }
+        next.unwrap_or_else(|| old.rebuilt(&self.current()))
+    }
+
+    /// The SOA `zone` serves now (the updates' serial in it) and every RRset at `names`.
+    fn change_of(&self, zone: &LowerName, names: &[Name]) -> Option<(RrsetData, Vec<RrsetData>)> {
+        let base = (self.config.zones.iter()).find(|z| LowerName::new(&z.origin) == *zone)?;
+        let state = self.zones.get(zone)?;
+        let mut soa = state.records.soa(&base.origin)?.clone();
+        let serial = state.serial_over(base);
+        for rdata in &mut soa.rdatas {
+            if let RData::SOA(fields) = rdata {
+                fields.serial = serial;
+            }
+        }
+        Some((soa, state.records.sets_at(names)))
     }
 
     /// Checks one update of a group against its zone's records as the group's earlier
@@ -482,7 +519,8 @@ impl ZoneState {
 /// Keeps the snapshot builds of update groups from crowding out queries: while queries flow
 /// (over [`Pacer::BUSY_QPS`] since the last build), a group waits until the builds take at
 /// most 1/[`Pacer::SHARE`] of the time (waiting [`Pacer::MAX_PAUSE`] at most), the last
-/// build's cost standing for the next one's.
+/// build's CPU time standing for the next one's (CPU, not wall time: on a core shared with
+/// the query threads a build's wall time grows with the very load it must yield to).
 /// Updates keep arriving meanwhile and join the group, so more updates a second only make
 /// groups larger. Without query load nothing waits.
 #[derive(Default)]
@@ -492,7 +530,7 @@ struct Pacer {
 }
 
 impl Pacer {
-    const SHARE: u32 = 20;
+    const SHARE: u32 = 10;
     const BUSY_QPS: f64 = 1000.0;
     /// However costly the builds (a very large zone), an update waits at most this long
     /// for its group to start.
@@ -516,6 +554,15 @@ impl Pacer {
     fn built(&mut self, cost: Duration, snapshot: &Snapshot) {
         self.last = Some((Instant::now(), cost, answered_queries(snapshot)));
     }
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(time.tv_sec).unwrap_or(0),
+        u32::try_from(time.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn answered_queries(snapshot: &Snapshot) -> u64 {

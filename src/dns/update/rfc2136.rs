@@ -50,6 +50,19 @@ impl Records {
         self.keys_at(&name.to_lowercase()).map(|(_, t)| *t).collect()
     }
 
+    /// Every RRset at the lowercased `names`.
+    pub fn sets_at(&self, names: &[Name]) -> Vec<RrsetData> {
+        (names.iter())
+            .flat_map(|name| self.keys_at(name))
+            .filter_map(|key| self.sets.get(key).cloned())
+            .collect()
+    }
+
+    /// The SOA RRset of the zone at `origin`.
+    pub fn soa(&self, origin: &Name) -> Option<&RrsetData> {
+        self.sets.get(&(origin.to_lowercase(), RecordType::SOA))
+    }
+
     /// Puts back the RRsets as `before` holds them (a batch that could not be journaled).
     pub fn restore(&mut self, before: Before) {
         for (key, set) in before {
