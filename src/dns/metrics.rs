@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
 use super::malformed::MalformedCounters;
@@ -59,6 +60,20 @@ pub const RCODES: [(u16, &str); 7] = [
     (4, "NOTIMP"),
     (5, "REFUSED"),
     (16, "BADVERS"),
+];
+/// The rcodes an UPDATE is answered with (RFC 2136 §2.2), by their mnemonics.
+const UPDATE_RCODES: [(u16, &str); 11] = [
+    (0, "NOERROR"),
+    (1, "FORMERR"),
+    (2, "SERVFAIL"),
+    (3, "NXDOMAIN"),
+    (4, "NOTIMP"),
+    (5, "REFUSED"),
+    (6, "YXDOMAIN"),
+    (7, "YXRRSET"),
+    (8, "NXRRSET"),
+    (9, "NOTAUTH"),
+    (10, "NOTZONE"),
 ];
 const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 const QTYPE_SLOTS: usize = QTYPES.len() + 1;
@@ -105,6 +120,8 @@ pub struct DnsMetrics {
 struct Registry {
     zones: BTreeMap<String, Arc<QueryCounters>>,
     routed: BTreeMap<RoutedKey, Arc<AtomicU64>>,
+    /// Dynamic updates answered, by zone ("" when the request named none) and rcode.
+    updates: BTreeMap<(String, &'static str), u64>,
 }
 
 /// The labels of one routed record set's counter.
@@ -271,6 +288,16 @@ impl DnsMetrics {
         count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a dynamic update's answer (not on the query path: a lock is fine).
+    pub fn update_answered(&self, zone: Option<&Name>, rcode: ResponseCode) {
+        let zone = zone.map_or_else(String::new, label);
+        let rcode = UPDATE_RCODES
+            .iter()
+            .find(|(code, _)| *code == u16::from(rcode))
+            .map_or("OTHER", |(_, name)| *name);
+        *self.lock().updates.entry((zone, rcode)).or_default() += 1;
+    }
+
     /// Counts a reload's outcome.
     pub fn reloaded(&self, ok: bool) {
         let count = if ok {
@@ -412,9 +439,13 @@ fn unix_millis() -> u64 {
 impl Collector for DnsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let m = &*self.metrics;
-        let (zones, routed) = {
+        let (zones, routed, updates) = {
             let registry = m.lock();
-            (registry.zones.clone(), registry.routed.clone())
+            (
+                registry.zones.clone(),
+                registry.routed.clone(),
+                registry.updates.clone(),
+            )
         };
         let queries = std::iter::once(("", &m.unzoned))
             .chain(zones.iter().map(|(zone, c)| (zone.as_str(), &**c)))
@@ -451,6 +482,14 @@ impl Collector for DnsCollector {
             "edgewise_dns_routed_answers",
             "Times a routed record set was chosen for an answer.",
             routed,
+        )?;
+        metrics::counters(
+            &mut encoder,
+            "edgewise_dns_updates",
+            "Dynamic updates (RFC 2136) answered, by zone and rcode (NOERROR: applied).",
+            (updates.iter()).map(|((zone, rcode), count)| {
+                ([("zone", zone.as_str()), ("rcode", *rcode)], *count)
+            }),
         )?;
         metrics::histograms(
             &mut encoder,

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{TestServer, start};
+use crate::harness::{TestServer, load_ok, serve, start, write_files};
 
 const SECRET: &str = "YWNtZS1hY21lLWFjbWUtYWNtZS1hY21lLWFjbWUhIQ==";
 
@@ -210,7 +210,12 @@ async fn nsupdate_adds_checks_prerequisites_deletes_and_the_changes_survive_a_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_are_committed_in_groups_and_all_served() {
     let data = tempfile::tempdir().unwrap();
-    let server = start(&config(data.path()), &[]).await;
+    let text = config(data.path()).replace("[dns]\n", "[dns]\nstatus_listen = [\"127.0.0.1:0\"]\n");
+    let (dir, path) = write_files(&text, &[]);
+    let dns = load_ok(&path).dns.expect("[dns]");
+    let bound = edgewise::dns::DnsServer::bind(&dns).expect("bind on ephemeral ports");
+    let status = bound.status_addrs()[0];
+    let server = serve(bound, dir);
     let key = key();
     let clients = 40;
     let runs = (0..clients).map(|i| {
@@ -248,6 +253,16 @@ async fn concurrent_updates_are_committed_in_groups_and_all_served() {
     let ixfr = String::from_utf8_lossy(&ixfr.stdout);
     let added = ixfr.lines().filter(|l| l.contains("\"token-")).count();
     assert_eq!(added, clients as usize, "{ixfr}");
+
+    // Each update is counted once under its zone and rcode.
+    let (code, metrics) = crate::health_checks::status_get(status, "/metrics").await;
+    assert_eq!(code, 200, "{metrics}");
+    let applied =
+        format!("edgewise_dns_updates_total{{zone=\"home.test\",rcode=\"NOERROR\"}} {clients}");
+    assert!(
+        metrics.lines().any(|l| l == applied),
+        "{applied} in:\n{metrics}"
+    );
 
     // A prerequisite is checked against what was committed before it.
     let yes = nsupdate(

@@ -133,9 +133,25 @@ impl Dynamic {
         peer: IpAddr,
         served: &Arc<ArcSwap<Snapshot>>,
     ) -> Vec<u8> {
+        let metrics = served.load().metrics.clone();
         let Ok(message) = Message::from_vec(request) else {
+            metrics.update_answered(None, ResponseCode::FormErr);
             return bare_error(request, ResponseCode::FormErr);
         };
+        let zone = message.queries.first().map(|q| q.name().clone());
+        let out = self.answer(message, request, peer, served).await;
+        metrics.update_answered(zone.as_ref(), ResponseCode::from(0, out[3] & 0x0f));
+        out
+    }
+
+    /// The answer to a decoded UPDATE.
+    async fn answer(
+        &self,
+        message: Message,
+        request: &[u8],
+        peer: IpAddr,
+        served: &Arc<ArcSwap<Snapshot>>,
+    ) -> Vec<u8> {
         let [zone_question] = message.queries.as_slice() else {
             return reply(&message, ResponseCode::FormErr);
         };
