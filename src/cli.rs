@@ -79,6 +79,14 @@ pub fn load_config(path: &Path, sections: Sections) -> Result<Config, ExitCode> 
     })
 }
 
+/// Prints what `check` found that does not stop the config from loading, each line
+/// `warning: FILE:LINE:COL: KEY: ...` on stderr.
+pub fn print_warnings(config: &Config) {
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
+}
+
 /// Looks at the folders and certificates a start would use ([`Config::check_paths`]),
 /// printing every problem at its key's position.
 ///

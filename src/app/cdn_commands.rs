@@ -47,6 +47,7 @@ pub fn run(path: &Path, config: &Config, command: Option<Command>) -> ExitCode {
     }
     let result = match command {
         Some(Command::Check(_)) => {
+            crate::cli::print_warnings(config);
             println!(
                 "{}: ok ({} distributions, {} streams)",
                 path.display(),

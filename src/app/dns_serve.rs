@@ -13,6 +13,9 @@ use crate::dns::DnsServer;
 /// # Errors
 /// Whatever keeps the server from starting (a [`crate::dns::StartError`] inside).
 pub fn serve(dns: &DnsConfig, path: &Path) -> anyhow::Result<()> {
+    for warning in &dns.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = crate::cli::runtime(dns.workers).context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = crate::shutdown::on_signal().context("installing signal handlers")?;

@@ -55,6 +55,7 @@ fn main() -> ExitCode {
         return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
     };
     if let Some(Command::Check(_)) = cli.command {
+        edgewise::cli::print_warnings(&config);
         println!("{}: ok ({} zones)", cli.config.display(), dns.zones.len());
         return ExitCode::SUCCESS;
     }

@@ -178,6 +178,12 @@ impl Config {
         }
     }
 
+    /// What the check found worth saying that does not stop the config from loading
+    /// ([`DnsConfig::warnings`]).
+    pub fn warnings(&self) -> &[ConfigError] {
+        self.dns.as_ref().map_or(&[], |dns| &dns.warnings)
+    }
+
     /// Looks at what a start would create, write or read on disk — `stream.data_dir`,
     /// `cdn.cache_body_dir`, the query and access log files, the certificates (or, with `generate_dev_certs`, where missing
     /// ones go) — so that `check` fails where a start would, at the key's position, and a

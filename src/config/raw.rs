@@ -177,6 +177,7 @@ pub struct RawZone {
     #[serde(default)]
     pub allow_update: Vec<Spanned<RawUpdateRule>>,
     pub serial_policy: Option<Spanned<String>>,
+    pub write_back: Option<Spanned<bool>>,
 }
 
 /// One `allow_update` entry of a zone: who may change which names and types.

@@ -508,10 +508,33 @@ fn temp_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Puts `content` at `path` whole or not at all: a temporary file written and fsynced,
-/// then renamed over `path` (the caller syncs the directory). Returns the file, open for
-/// reading and writing.
+/// Puts `content` at `path` whole or not at all (see [`replace_file`]), as a journal error.
 fn write_new(path: &Path, content: &[u8]) -> Result<File, JournalError> {
+    replace_file(path, content).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        op: "write a new file",
+        source,
+    })
+}
+
+/// Makes the latest rename in `path`'s directory durable (see [`sync_parent`]), as a
+/// journal error.
+fn sync_dir(path: &Path) -> Result<(), JournalError> {
+    sync_parent(path).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        op: "sync the directory",
+        source,
+    })
+}
+
+/// Puts `content` at `path` whole or not at all: a temporary file beside it (`path` with
+/// `.tmp` added) written and fsynced, then renamed over `path`; the caller syncs the
+/// directory ([`sync_parent`]) before it counts on the new file surviving a crash. Returns
+/// the file, open for reading and writing.
+///
+/// # Errors
+/// Whatever the OS says; the temporary file is removed then, and `path` is untouched.
+pub(crate) fn replace_file(path: &Path, content: &[u8]) -> io::Result<File> {
     let temp = temp_path(path);
     let written = OpenOptions::new()
         .read(true)
@@ -525,27 +548,19 @@ fn write_new(path: &Path, content: &[u8]) -> Result<File, JournalError> {
             fs::rename(&temp, path)?;
             Ok(file)
         });
-    written.map_err(|source| {
+    written.inspect_err(|_| {
         let _ = fs::remove_file(&temp);
-        JournalError::Io {
-            path: path.to_owned(),
-            op: "write a new file",
-            source,
-        }
     })
 }
 
 /// Makes the latest rename in `path`'s directory durable.
-fn sync_dir(path: &Path) -> Result<(), JournalError> {
+///
+/// # Errors
+/// The directory cannot be opened or synced.
+pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| JournalError::Io {
-            path: path.to_owned(),
-            op: "sync the directory",
-            source,
-        })
+    File::open(dir).and_then(|d| d.sync_all())
 }

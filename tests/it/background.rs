@@ -46,6 +46,11 @@ impl Background {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Sends `signal` to the program (not to what it forked).
+    pub fn signal(&self, signal: Signal) {
+        rustix::process::kill_process(self.group, signal).expect("signal the program");
+    }
+
     /// Its output so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

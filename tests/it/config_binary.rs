@@ -36,7 +36,7 @@ records = [
 "#;
 
 /// Runs edgewise-dns to completion, failing if it is still running after `limit`.
-fn run(args: &[&str], limit: Duration) -> Output {
+pub fn run(args: &[&str], limit: Duration) -> Output {
     run_bin(BIN, args, limit)
 }
 

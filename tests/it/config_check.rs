@@ -2,10 +2,12 @@
 //! and its key path; and the SOA the loader generates or takes from `soa = {...}`.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use edgewise::config::{Config, ConfigError};
 use hickory_proto::rr::RecordType::{A, SOA};
 
+use crate::background::Background;
 use crate::harness::rcode::NOERROR;
 use crate::harness::{assert_rcode, assert_rrs, q, rr, soa, start, write_files};
 
@@ -676,5 +678,250 @@ fn ten_independent_mistakes_get_ten_messages_in_one_pass() {
     // using the broken health check, the zone whose NS may be in its unreadable file.
     for follow_on in ["no origin", "\"web\"", "no NS"] {
         assert!(!shown.contains(follow_on), "{follow_on}:\n{shown}");
+    }
+}
+
+// ------------------------------------------------------------------ write_back
+
+/// A zone file without `$ORIGIN`, so it serves whichever zone names it.
+const ANY_ZONE_FILE: &str =
+    "@ 300 IN SOA ns1 hostmaster 1 3600 900 1209600 300\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.1\n";
+
+/// `[dns]` with a journal folder and a key for `allow_update`, then `zones`.
+fn update_config(zones: &str) -> String {
+    format!(
+        r#"[dns]
+listen = ["127.0.0.1:0"]
+data_dir = "data"
+
+[[dns.tsig_keys]]
+name = "acme"
+secret = "YWNtZS1hY21lLWFjbWUtYWNtZS1hY21lLWFjbWUhIQ=="
+{zones}"#
+    )
+}
+
+const UPDATABLE: &str =
+    r#"allow_update = [{ key = "acme", names = ["_acme-challenge"], types = ["TXT"] }]"#;
+
+#[test]
+fn write_back_is_refused_where_the_zone_file_cannot_hold_the_zone() {
+    let config = update_config(&format!(
+        r#"
+[[dns.zones]]
+name = "nofile.test"
+{UPDATABLE}
+write_back = true
+records = [{{ name = "@", type = "NS", values = ["ns1.nofile.test."] }}]
+
+[[dns.zones]]
+name = "noupdate.test"
+file = "plain.zone"
+write_back = true
+
+[[dns.zones]]
+name = "inline.test"
+file = "plain.zone"
+{UPDATABLE}
+write_back = true
+records = [
+  {{ name = "www", type = "A", values = ["192.0.2.10"], set_id = "a", weight = 1 }},
+  {{ name = "www", type = "A", values = ["192.0.2.11"], set_id = "b", weight = 2 }},
+]
+
+[[dns.zones]]
+name = "soa.test"
+file = "plain.zone"
+soa = {{ serial = 5 }}
+{UPDATABLE}
+write_back = true
+
+[[dns.zones]]
+name = "include.test"
+file = "main.zone"
+{UPDATABLE}
+write_back = true
+
+[[dns.zones]]
+name = "ok.test"
+file = "plain.zone"
+{UPDATABLE}
+write_back = true
+
+[[dns.zones]]
+name = "off.test"
+write_back = false
+records = [{{ name = "@", type = "NS", values = ["ns1.off.test."] }}]
+"#
+    ));
+    let files = [
+        ("plain.zone", ANY_ZONE_FILE),
+        ("main.zone", "$INCLUDE more.zone\n"),
+        ("more.zone", ANY_ZONE_FILE),
+    ];
+    let (errors, path, dir) = errors_of(&config, &files);
+    let shown = list(&errors);
+    assert_eq!(errors.len(), 5, "five zones, five errors:\n{shown}");
+    let more = dir.path().join("more.zone").display().to_string();
+    for (zone, words) in [
+        (0, "this zone has none: set `file`".to_string()),
+        (1, "this zone allows none: set allow_update".to_string()),
+        (
+            2,
+            "move dns.zones[2].records into the file (routed sets cannot be written to a zone file"
+                .to_string(),
+        ),
+        (3, "put dns.zones[3].soa in it".to_string()),
+        (4, format!("this zone's file $INCLUDEs others ({more})")),
+    ] {
+        let error = error_at(&errors, &format!("dns.zones[{zone}].write_back"));
+        assert_at(error, &path, &config, "true\n", zone);
+        assert!(error.message.contains(&words), "{words:?}:\n{shown}");
+    }
+}
+
+#[test]
+fn write_back_names_the_zone_file_for_the_updates() {
+    let config = update_config(&format!(
+        r#"
+[[dns.zones]]
+name = "ok.test"
+file = "zones/ok.zone"
+{UPDATABLE}
+write_back = true
+
+[[dns.zones]]
+name = "journal.test"
+file = "zones/ok.zone"
+{UPDATABLE}
+"#
+    ));
+    let (dir, path) = write_files(&config, &[("zones/ok.zone", ANY_ZONE_FILE)]);
+    let dns = crate::harness::load_ok(&path).dns.expect("a [dns] section");
+    assert_eq!(
+        dns.zones[0].update.write_back,
+        Some(dir.path().join("zones/ok.zone"))
+    );
+    assert_eq!(dns.zones[1].update.write_back, None, "off by default");
+}
+
+// ------------------------------------------------------------------ warnings
+
+/// A transferable zone with weighted, failover, multivalue and CIDR names, a transferable
+/// zone without routed names, and a routed zone nobody may transfer.
+const TRANSFERABLE_ROUTED: &str = r#"[dns]
+listen = ["127.0.0.1:0"]
+
+[[dns.cidr_collections]]
+id = "home"
+locations = { lan = ["192.168.0.0/16"] }
+
+[[dns.zones]]
+name = "routed.test"
+allow_transfer = ["127.0.0.1/32"]
+records = [
+  { name = "@", type = "NS", values = ["ns1.routed.test."] },
+  { name = "ns1", type = "A", values = ["192.0.2.1"] },
+  { name = "www", type = "A", values = ["192.0.2.10"], set_id = "light", weight = 10 },
+  { name = "www", type = "A", values = ["192.0.2.11"], set_id = "heavy", weight = 90 },
+  { name = "app", type = "A", values = ["192.0.2.21"], set_id = "backup", failover = "secondary" },
+  { name = "app", type = "A", values = ["192.0.2.20"], set_id = "main", failover = "primary" },
+  { name = "mv", type = "AAAA", values = ["2001:db8::1"], set_id = "m1", multivalue = true },
+  { name = "mv", type = "AAAA", values = ["2001:db8::2"], set_id = "m2", multivalue = true },
+  { name = "nas", type = "A", values = ["192.168.1.5"], set_id = "inside", cidr = { collection = "home", location = "lan" } },
+  { name = "nas", type = "A", values = ["192.0.2.5"], set_id = "outside", cidr = { collection = "home", location = "*" } },
+]
+
+[[dns.zones]]
+name = "plain.test"
+allow_transfer = ["127.0.0.1/32"]
+records = [{ name = "@", type = "NS", values = ["ns1.routed.test."] }]
+
+[[dns.zones]]
+name = "private.test"
+records = [
+  { name = "@", type = "NS", values = ["ns1.routed.test."] },
+  { name = "www", type = "A", values = ["192.0.2.10"], set_id = "a", weight = 1 },
+  { name = "www", type = "A", values = ["192.0.2.11"], set_id = "b", weight = 2 },
+]
+"#;
+
+/// What the warning must say of each routed name of `routed.test`.
+const TRANSFERRED_SETS: [&str; 4] = [
+    r#"www.routed.test. A gets set "heavy" (the heaviest weighted set)"#,
+    r#"app.routed.test. A gets set "main" (the failover primary)"#,
+    r#"mv.routed.test. AAAA gets sets "m1", "m2" (every multivalue set)"#,
+    r#"nas.routed.test. A gets set "outside" (the CIDR default, location "*")"#,
+];
+
+#[test]
+fn check_warns_that_a_transferable_zone_has_routed_sets_and_still_passes() {
+    let (_dir, path) = write_files(TRANSFERABLE_ROUTED, &[]);
+    let output = crate::config_binary::run(
+        &["check", "--config", path.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "a warning is no error: {:?}\n{stderr}",
+        output.status
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("ok (3 zones)"),
+        "says ok"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    let [warning] = lines.as_slice() else {
+        panic!("one warning, for routed.test only:\n{stderr}");
+    };
+    let (line, col) = position(TRANSFERABLE_ROUTED, "\"127.0.0.1/32\"", 0);
+    let at = format!(
+        "warning: {}:{line}:{col}: dns.zones[0].allow_transfer: zone routed.test. may be \
+         transferred, but secondaries cannot apply routing policies",
+        path.display()
+    );
+    assert!(
+        warning.starts_with(&at),
+        "{warning}\n  should start with {at}"
+    );
+    for sets in TRANSFERRED_SETS {
+        assert!(warning.contains(sets), "{sets:?}:\n{warning}");
+    }
+}
+
+#[tokio::test]
+async fn the_server_logs_the_warning_at_start_and_at_each_reload() {
+    let (dir, path) = write_files(TRANSFERABLE_ROUTED, &[]);
+    let mut command = tokio::process::Command::new(crate::config_binary::BIN);
+    command
+        .args(["--config", path.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG");
+    let server = Background::spawn(&mut command, dir.path().join("dns.log"), "edgewise-dns");
+    let log = logged_warnings(&server, 1).await;
+    for sets in TRANSFERRED_SETS {
+        assert!(log.contains(sets), "{sets:?}:\n{log}");
+    }
+    server.signal(rustix::process::Signal::HUP);
+    logged_warnings(&server, 2).await;
+}
+
+/// The server's log once it holds `times` warnings about `routed.test` (10 s at most).
+async fn logged_warnings(server: &Background, times: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = server.log();
+        let found = (log.lines())
+            .filter(|l| l.contains("WARN") && l.contains("zone routed.test. may be transferred"))
+            .count();
+        if found >= times {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no warning #{times} within 10 s:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

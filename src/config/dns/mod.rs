@@ -88,6 +88,10 @@ pub struct DnsConfig {
     pub health_checks: Vec<HealthCheckConfig>,
     /// `[[regions]]`, in config order (latency routing's fallback order).
     pub regions: Vec<Region>,
+    /// What the check found worth saying that does not stop the config from loading, in
+    /// the file's order: `check` prints each as `warning: ...`, and a start or reload logs
+    /// it.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// `[[dns.cidr_collections]]`: named locations, each a list of CIDR blocks.
@@ -307,9 +311,10 @@ pub(super) fn validate(
         base,
     };
     let mut zones: Vec<ZoneData> = Vec::new();
+    let mut warnings = Vec::new();
     for (zi, zone) in raw.zones.into_iter().enumerate() {
         let span = zone.span();
-        if let Some(data) = validate_zone(zone.into_inner(), zi, &ctx, errors) {
+        if let Some(data) = validate_zone(zone.into_inner(), zi, &ctx, errors, &mut warnings) {
             if zones.iter().any(|z| z.origin == data.origin) {
                 errors.push(map.error(
                     span,
@@ -342,6 +347,7 @@ pub(super) fn validate(
         geo: GeoConfig::default(),
         health_checks: Vec::new(),
         regions: Vec::new(),
+        warnings,
     }
 }
 

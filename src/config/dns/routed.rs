@@ -6,8 +6,9 @@ use hickory_proto::rr::{LowerName, Name, RecordType};
 
 use super::zone::inline_record;
 use super::*;
-use crate::config::diag::ConfigError;
+use crate::config::diag::{ConfigError, SourceMap};
 use crate::config::raw::RawRecord;
+use crate::dns::policy::transfer_choice;
 use crate::dns::rdata;
 use crate::geo::Code;
 
@@ -135,6 +136,65 @@ pub(super) fn routed_record(
         return;
     }
     group.members.push(member);
+}
+
+/// Routed names a transfer warning lists before it counts the rest.
+const WARNING_NAMES: usize = 10;
+
+/// The warning for zone `origin`, transferable by its `allow_transfer` (first entry `at`),
+/// with routed `groups`: a secondary has no routing policy to apply, so it gets one fixed
+/// answer per routed name (README, "Routed names"); the warning names each and its set.
+pub(super) fn transfer_warning(
+    origin: &Name,
+    groups: &[RoutedGroupData],
+    at: &toml::Spanned<String>,
+    key: &str,
+    map: &SourceMap,
+) -> ConfigError {
+    let mut listed: Vec<String> = groups
+        .iter()
+        .take(WARNING_NAMES)
+        .map(transferred_sets)
+        .collect();
+    if groups.len() > WARNING_NAMES {
+        listed.push(format!("and {} more", groups.len() - WARNING_NAMES));
+    }
+    map.error(
+        at.span(),
+        format!("{key}.allow_transfer"),
+        format!(
+            "zone {origin} may be transferred, but secondaries cannot apply routing policies: \
+             each routed name is transferred as one fixed answer, whatever health and clients \
+             say: {}",
+            listed.join("; ")
+        ),
+    )
+}
+
+/// `www.home.example. A gets set "blue" (the failover primary)`: what a transfer carries
+/// for `group`, as [`transfer_choice`] picks it, and why.
+fn transferred_sets(group: &RoutedGroupData) -> String {
+    let rules: Vec<&RoutingRule> = group.members.iter().map(|m| &m.rule).collect();
+    let chosen = transfer_choice(&rules);
+    let ids: Vec<String> = (chosen.iter())
+        .map(|&i| format!("{:?}", group.members[i].set_id))
+        .collect();
+    let why = match (rules.first(), chosen.first().map(|&i| rules[i])) {
+        (Some(RoutingRule::Multivalue), _) => "every multivalue set",
+        (Some(RoutingRule::Weighted(_)), _) => "the heaviest weighted set",
+        (Some(RoutingRule::Latency(_)), _) => "the first latency set in config order",
+        (_, Some(RoutingRule::Failover(FailoverRole::Primary))) => "the failover primary",
+        (_, Some(RoutingRule::Geo(GeoTarget::Default))) => "the geolocation default, country \"*\"",
+        (_, Some(RoutingRule::Cidr { location: None, .. })) => "the CIDR default, location \"*\"",
+        _ => "no default set: the first in config order",
+    };
+    format!(
+        "{} {} gets set{} {} ({why})",
+        group.name,
+        rdata::record_type_name(group.rtype),
+        if ids.len() == 1 { "" } else { "s" },
+        ids.join(", ")
+    )
 }
 
 /// The one routing field of a routed set.

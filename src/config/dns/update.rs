@@ -1,10 +1,13 @@
 //! A zone's dynamic update policy (RFC 2136): which TSIG key may change which names and
-//! types, like Knot's and BIND's update-policy; and how updates move the serial.
+//! types, like Knot's and BIND's update-policy; how updates move the serial; and whether
+//! they are written back into the zone file.
+
+use std::path::PathBuf;
 
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::config::diag::{ConfigError, SourceMap};
-use crate::config::raw::RawUpdateRule;
+use crate::config::raw::{RawUpdateRule, RawZone};
 use crate::dns::rdata;
 
 /// Who may update the zone; empty: nobody (updates are refused).
@@ -12,6 +15,10 @@ use crate::dns::rdata;
 pub struct ZoneUpdate {
     pub rules: Vec<UpdateRule>,
     pub serial_policy: SerialPolicy,
+    /// The zone file that updates are written back into (`write_back = true`), whole and
+    /// atomically, after each group is journaled; `None` leaves the file alone (the default:
+    /// zone files stay the user's).
+    pub write_back: Option<PathBuf>,
 }
 
 /// How an update moves the SOA serial.
@@ -178,6 +185,60 @@ pub(super) fn validate(
         }
     }
     update
+}
+
+/// Checks `write_back` of zone `key` (`dns.zones[N]`), whose file resolved to `files[0]`
+/// (with the files it `$INCLUDE`s after it), and returns the file to write back into.
+///
+/// The file written back holds the zone's data as served, so that data must all come from
+/// the one file: inline `records` (routed sets among them, which a master file cannot
+/// express) and an inline `soa` would be copied into it and then given twice, and the
+/// `$INCLUDE`d files would be folded into it.
+pub(super) fn write_back(
+    raw: &RawZone,
+    files: &[PathBuf],
+    key: &str,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PathBuf> {
+    let flag = raw.write_back.as_ref().filter(|flag| *flag.get_ref())?;
+    let (file, included) = match files.split_first() {
+        Some((file, included)) if raw.file.is_some() => (file, included),
+        _ => {
+            let message = "write_back writes updates into the zone's file, and this zone has \
+                           none: set `file`";
+            errors.push(map.error(flag.span(), format!("{key}.write_back"), message));
+            return None;
+        }
+    };
+    let message = if raw.allow_update.is_empty() {
+        "write_back writes updates into the zone file, and this zone allows none: set \
+         allow_update"
+            .to_string()
+    } else if !raw.records.is_empty() {
+        format!(
+            "write_back needs a zone whose data all come from its file: move {key}.records \
+             into the file (routed sets cannot be written to a zone file: keep them in a zone \
+             without write_back)"
+        )
+    } else if raw.soa.is_some() {
+        format!("write_back needs a zone whose data all come from its file: put {key}.soa in it")
+    } else if !included.is_empty() {
+        format!(
+            "write_back writes one file, and this zone's file $INCLUDEs others ({}), which \
+             would be folded into it: put their records in the one file",
+            shown_paths(included)
+        )
+    } else {
+        return Some(file.clone());
+    };
+    errors.push(map.error(flag.span(), format!("{key}.write_back"), message));
+    None
+}
+
+fn shown_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::ops::Range;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, RecordType};
 
-use super::routed::{is_routed, routed_record};
+use super::routed::{is_routed, routed_record, transfer_warning};
 use super::*;
 use crate::config::diag::{ConfigError, SourceMap};
 use crate::config::raw::{RawRecord, RawSoa, RawZone};
@@ -17,6 +17,7 @@ pub(super) fn validate_zone(
     zi: usize,
     ctx: &ZoneContext,
     errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigError>,
 ) -> Option<ZoneData> {
     let (map, base) = (ctx.map, ctx.base);
     let key = format!("dns.zones[{zi}]");
@@ -135,7 +136,7 @@ pub(super) fn validate_zone(
         map,
         errors,
     );
-    let update = super::update::validate(
+    let mut update = super::update::validate(
         &raw.allow_update,
         raw.serial_policy.as_ref(),
         &origin,
@@ -144,6 +145,7 @@ pub(super) fn validate_zone(
         map,
         errors,
     );
+    update.write_back = super::update::write_back(&raw, &files, &key, map, errors);
     if !raw.allow_update.is_empty() && !ctx.data_dir {
         errors.push(map.error(
             raw.allow_update[0].span(),
@@ -156,12 +158,16 @@ pub(super) fn validate_zone(
         records, &routed, &origin, zone_ttl, map, &key, zone_span, complete, errors,
     )
     .filter(|_| complete)?;
+    let routed: Vec<RoutedGroupData> = routed.into_iter().map(|(group, _)| group).collect();
+    if let (Some(first), false) = (raw.allow_transfer.first(), routed.is_empty()) {
+        warnings.push(transfer_warning(&origin, &routed, first, &key, map));
+    }
     Some(ZoneData {
         origin,
         serial_generated,
         files,
         rrsets,
-        routed: routed.into_iter().map(|(group, _)| group).collect(),
+        routed,
         transfer,
         update,
     })

@@ -123,37 +123,12 @@ impl RoutedGroup {
         }
     }
 
-    /// The sets a zone transfer carries for this group, fixed whatever health and clients
-    /// say (a secondary has no policy to apply): the failover primary, the geolocation or
-    /// CIDR default (`*`) set, the heaviest weighted set, the first latency set in config
-    /// order, or every multivalue set. Without a default, the first set in config order.
+    /// The sets a zone transfer carries for this group: see [`transfer_choice`].
     pub fn transfer_members(&self) -> Vec<&Member> {
-        let first_where = |wanted: fn(&RoutingRule) -> bool| {
-            self.members
-                .iter()
-                .find(|m| wanted(&m.rule))
-                .or(self.members.first())
-        };
-        let chosen = match self.members.first().map(|m| &m.rule) {
-            Some(RoutingRule::Multivalue) => return self.members.iter().collect(),
-            Some(RoutingRule::Weighted(_)) => {
-                self.members.iter().rev().max_by_key(|m| match m.rule {
-                    RoutingRule::Weighted(weight) => weight,
-                    _ => 0,
-                })
-            }
-            Some(RoutingRule::Failover(_)) => {
-                first_where(|rule| matches!(rule, RoutingRule::Failover(FailoverRole::Primary)))
-            }
-            Some(RoutingRule::Geo(_)) => {
-                first_where(|rule| matches!(rule, RoutingRule::Geo(GeoTarget::Default)))
-            }
-            Some(RoutingRule::Cidr { .. }) => {
-                first_where(|rule| matches!(rule, RoutingRule::Cidr { location: None, .. }))
-            }
-            Some(RoutingRule::Latency(_)) | None => self.members.first(),
-        };
-        chosen.into_iter().collect()
+        let rules: Vec<&RoutingRule> = self.members.iter().map(|m| &m.rule).collect();
+        (transfer_choice(&rules).into_iter())
+            .map(|i| &self.members[i])
+            .collect()
     }
 
     /// Whether every decision picks exactly one set or none (all but multivalue), so the
@@ -164,6 +139,39 @@ impl RoutedGroup {
             Some(RoutingRule::Multivalue)
         )
     }
+}
+
+/// Which of a group's sets (given by their `rules`, in config order) a zone transfer
+/// carries, fixed whatever health and clients say (a secondary has no policy to apply): the
+/// failover primary, the geolocation or CIDR default (`*`) set, the heaviest weighted set
+/// (the first of equals), the first latency set in config order, or every multivalue set.
+/// Without a default, the first set in config order. The config check names the same sets
+/// in its warning about transferable zones with routed sets.
+pub fn transfer_choice(rules: &[&RoutingRule]) -> Vec<usize> {
+    let first_where = |wanted: fn(&RoutingRule) -> bool| {
+        (rules.iter().position(|rule| wanted(rule))).or((!rules.is_empty()).then_some(0))
+    };
+    let chosen = match rules.first() {
+        Some(RoutingRule::Multivalue) => return (0..rules.len()).collect(),
+        Some(RoutingRule::Weighted(_)) => {
+            let weight = |rule: &RoutingRule| match rule {
+                RoutingRule::Weighted(weight) => *weight,
+                _ => 0,
+            };
+            (0..rules.len()).rev().max_by_key(|&i| weight(rules[i]))
+        }
+        Some(RoutingRule::Failover(_)) => {
+            first_where(|rule| matches!(rule, RoutingRule::Failover(FailoverRole::Primary)))
+        }
+        Some(RoutingRule::Geo(_)) => {
+            first_where(|rule| matches!(rule, RoutingRule::Geo(GeoTarget::Default)))
+        }
+        Some(RoutingRule::Cidr { .. }) => {
+            first_where(|rule| matches!(rule, RoutingRule::Cidr { location: None, .. }))
+        }
+        Some(RoutingRule::Latency(_)) | None => first_where(|_| false),
+    };
+    chosen.into_iter().collect()
 }
 
 /// Health of a group's members, read from the lock-free table when asked.

@@ -261,6 +261,9 @@ fn read(path: &Path) -> Result<(Config, DnsConfig, GeoDb), ReloadError> {
         }])));
     };
     let geo = GeoDb::open(&dns.geo)?;
+    for warning in &dns.warnings {
+        tracing::warn!("{warning}");
+    }
     Ok((config, dns, geo))
 }
 

@@ -16,6 +16,7 @@
 //! - `rfc2136`: prerequisites, prescan and the update section's semantics
 
 mod rfc2136;
+mod write_back;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
