@@ -208,7 +208,12 @@ impl Snapshot {
     }
 
     /// The answers prepared for the node `lower`, for each of `types` and for any other.
-    fn node_answers(&self, lower: &LowerName, types: BTreeSet<u16>, routing: &Routing) -> NodeAnswers {
+    fn node_answers(
+        &self,
+        lower: &LowerName,
+        types: BTreeSet<u16>,
+        routing: &Routing,
+    ) -> NodeAnswers {
         let name = Name::from(lower);
         let zone = self.catalog.find(lower);
         let mut answers = NodeAnswers {
@@ -325,15 +330,19 @@ impl Snapshot {
         }
         // A name that a CNAME, NS, MX or SRV anywhere points at is in other names' answers.
         let changed: std::collections::HashSet<&LowerName> = names.iter().collect();
-        let pointed_at = self.catalog.zones().flat_map(|z| z.nodes.values()).any(|node| {
-            let statics = node.rrsets.iter();
-            let routed = (node.routed.iter()).flat_map(|g| g.members.iter().map(|m| &m.rrset));
-            statics.chain(routed).any(|set| {
-                set.records.iter().any(|record| {
-                    target(&record.data).is_some_and(|t| changed.contains(&LowerName::new(t)))
+        let pointed_at = self
+            .catalog
+            .zones()
+            .flat_map(|z| z.nodes.values())
+            .any(|node| {
+                let statics = node.rrsets.iter();
+                let routed = (node.routed.iter()).flat_map(|g| g.members.iter().map(|m| &m.rrset));
+                statics.chain(routed).any(|set| {
+                    set.records.iter().any(|record| {
+                        target(&record.data).is_some_and(|t| changed.contains(&LowerName::new(t)))
+                    })
                 })
-            })
-        });
+            });
         !pointed_at
     }
 

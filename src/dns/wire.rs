@@ -98,7 +98,12 @@ impl Encoded {
                     .answer
                     .iter()
                     .map(|p| (0, records(p), None))
-                    .chain(answer.authority.iter().map(|a| (1, authority_records(a), soa_zone(a))))
+                    .chain(
+                        answer
+                            .authority
+                            .iter()
+                            .map(|a| (1, authority_records(a), soa_zone(a))),
+                    )
                     .chain(answer.additional.iter().map(|p| (2, records(p), None)));
                 for (done, (section, set, soa_of)) in sections.enumerate() {
                     if set.iter().try_for_each(|r| r.emit(&mut encoder)).is_err() {

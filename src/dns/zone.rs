@@ -227,7 +227,13 @@ impl Zone {
             if !nodes.contains_key(name) {
                 add_ancestors(&mut nodes, &Name::from(name), &self.origin);
                 let occluded = is_below_cut(&nodes, name, &apex);
-                nodes.insert(name.clone(), Node { occluded, ..Node::default() });
+                nodes.insert(
+                    name.clone(),
+                    Node {
+                        occluded,
+                        ..Node::default()
+                    },
+                );
                 mark_occluded_ancestors(&mut nodes, name, &apex);
             }
             if let Some(node) = nodes.get_mut(name) {
@@ -366,7 +372,11 @@ fn is_below_cut(nodes: &HashMap<LowerName, Node>, name: &LowerName, apex: &Lower
 }
 
 /// Marks the empty non-terminals just added above `name` occluded when they are below a cut.
-fn mark_occluded_ancestors(nodes: &mut HashMap<LowerName, Node>, name: &LowerName, apex: &LowerName) {
+fn mark_occluded_ancestors(
+    nodes: &mut HashMap<LowerName, Node>,
+    name: &LowerName,
+    apex: &LowerName,
+) {
     let mut ancestor = name.clone();
     while ancestor != *apex && !ancestor.is_root() {
         ancestor = ancestor.base_name();
@@ -382,7 +392,11 @@ fn mark_occluded_ancestors(nodes: &mut HashMap<LowerName, Node>, name: &LowerNam
 
 /// Removes the nodes at `emptied` (no data left) and their ancestors, up to the first that
 /// still holds data or has another node below it.
-fn remove_empty_leaves(nodes: &mut HashMap<LowerName, Node>, emptied: &[LowerName], apex: &LowerName) {
+fn remove_empty_leaves(
+    nodes: &mut HashMap<LowerName, Node>,
+    emptied: &[LowerName],
+    apex: &LowerName,
+) {
     let mut candidates: Vec<LowerName> = Vec::new();
     for name in emptied {
         let mut current = name.clone();

@@ -276,6 +276,79 @@ async fn concurrent_updates_are_committed_in_groups_and_all_served() {
     assert_eq!(dig(&server, "_acme-challenge.h7.home.test TXT").await, "");
 }
 
+/// `write_back = true`: after an update the zone file holds the zone as served (the new
+/// record, the new serial), edgewise-dns reads it back to the same answers after a restart,
+/// and the journal replayed on top of it adds nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_back_puts_updates_into_the_zone_file() {
+    let data = tempfile::tempdir().unwrap();
+    let zone_file = "$ORIGIN home.test.\n$TTL 300\n@ SOA ns1 hostmaster 10 3600 900 1209600 300\n\
+                     @ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.10 ; the web server\n";
+    let text = format!(
+        r#"
+[dns]
+data_dir = "{}"
+[[dns.tsig_keys]]
+name = "acme"
+secret = "{SECRET}"
+
+[[dns.zones]]
+name = "home.test"
+file = "home.test.zone"
+write_back = true
+allow_update = [{{ key = "acme", names = ["_acme-challenge", "www"], types = ["TXT", "A"] }}]
+"#,
+        data.path().display()
+    );
+    let (dir, path) = write_files(&text, &[("home.test.zone", zone_file)]);
+    let file = dir.path().join("home.test.zone");
+    let server = serve(
+        edgewise::dns::DnsServer::bind(&load_ok(&path).dns.expect("[dns]")).expect("bind"),
+        dir,
+    );
+    let key = key();
+    let added = nsupdate(
+        &server,
+        Some(&key),
+        false,
+        "update add _acme-challenge.home.test. 60 TXT \"token w/ space\"\nupdate delete www.home.test. A\nupdate add www.home.test. 300 A 192.0.2.11",
+    )
+    .await;
+    assert!(!added.starts_with("FAILED"), "{added}");
+    let written = std::fs::read_to_string(&file).expect("the zone file");
+    assert!(
+        written.contains("token w/ space") && written.contains("192.0.2.11"),
+        "{written}"
+    );
+    assert!(!written.contains("192.0.2.10"), "{written}");
+    assert!(
+        written.contains(" 11 "),
+        "the new serial is in the file:\n{written}"
+    );
+
+    // A server started on the written file and the journal serves each record once.
+    let config = load_ok(&path);
+    let dns = config.dns.expect("[dns]");
+    let zone = &dns.zones[0];
+    let txt = zone
+        .rrsets
+        .iter()
+        .find(|s| s.rtype == hickory_proto::rr::RecordType::TXT)
+        .expect("the TXT read back from the file");
+    assert_eq!(txt.rdatas.len(), 1);
+    drop(server);
+    let again = serve(
+        edgewise::dns::DnsServer::bind(&dns).expect("bind"),
+        tempfile::tempdir().unwrap(),
+    );
+    assert_eq!(
+        dig(&again, "_acme-challenge.home.test TXT").await,
+        "\"token w/ space\""
+    );
+    assert_eq!(dig(&again, "www.home.test A").await, "192.0.2.11");
+    assert_eq!(serial(&dig(&again, "home.test SOA").await), 11);
+}
+
 #[test]
 fn a_zone_that_allows_updates_needs_data_dir_and_known_keys() {
     let text = r#"

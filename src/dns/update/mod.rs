@@ -226,7 +226,11 @@ impl Dynamic {
 /// Checks and applies `group` in order, persists each changed zone's net change as one
 /// changeset, swaps in one snapshot that serves them, and answers every update. Runs on a
 /// blocking thread, holding the dynamic layer.
-fn commit_group(mut inner: OwnedMutexGuard<Inner>, group: Vec<Pending>, served: &ArcSwap<Snapshot>) {
+fn commit_group(
+    mut inner: OwnedMutexGuard<Inner>,
+    group: Vec<Pending>,
+    served: &ArcSwap<Snapshot>,
+) {
     let mut touched: HashMap<LowerName, Before> = HashMap::new();
     let verdicts: Vec<Verdict> = group
         .iter()
@@ -252,7 +256,9 @@ fn commit_group(mut inner: OwnedMutexGuard<Inner>, group: Vec<Pending>, served: 
         let old = served.load_full();
         let new = Arc::new(inner.next_snapshot(&old, &changes));
         served.store(new.clone());
-        inner.pacer.built(thread_cpu_time().saturating_sub(started), &new);
+        inner
+            .pacer
+            .built(thread_cpu_time().saturating_sub(started), &new);
         notify::changed_zones(Some(&old), &new);
     }
     for (pending, verdict) in group.into_iter().zip(verdicts) {
@@ -261,7 +267,10 @@ fn commit_group(mut inner: OwnedMutexGuard<Inner>, group: Vec<Pending>, served: 
             Verdict::Applied(zone) if failed.contains(&zone) => ResponseCode::ServFail,
             Verdict::Applied(_) => ResponseCode::NoError,
         };
-        debug!("update from {} (key {}): {rcode}", pending.peer, pending.key);
+        debug!(
+            "update from {} (key {}): {rcode}",
+            pending.peer, pending.key
+        );
         let _ = pending.done.send(rcode);
     }
 }
@@ -393,12 +402,7 @@ impl Inner {
         let base = (self.config.zones.iter()).find(|z| LowerName::new(&z.origin) == *zone)?;
         let state = self.zones.get(zone)?;
         let mut soa = state.records.soa(&base.origin)?.clone();
-        let serial = state.serial_over(base);
-        for rdata in &mut soa.rdatas {
-            if let RData::SOA(fields) = rdata {
-                fields.serial = serial;
-            }
-        }
+        set_serial_of(std::slice::from_mut(&mut soa), state.serial_over(base));
         Some((soa, state.records.sets_at(names)))
     }
 
@@ -488,6 +492,16 @@ impl Inner {
             warn!("{count} updates of {origin} from {peers:?} not kept: {e}");
             state.records.restore(before);
             return Err(());
+        }
+        if let Some(path) = &base.update.write_back {
+            let mut rrsets = state.records.rrsets();
+            // The records hold the configured serial; the file gets the one now served.
+            set_serial_of(&mut rrsets, to);
+            if let Err(e) = write_back::write_zone_file(path, origin, &rrsets) {
+                warn!(
+                    "zone {origin}: serial {to} is journaled and served, but not written back: {e}"
+                );
+            }
         }
         info!(
             "{count} updates of {origin} from {peers:?}: serial {from} -> {to}, {} removed, {} added",
@@ -604,11 +618,11 @@ fn soa(zone: &ZoneData) -> Option<&hickory_proto::rr::rdata::SOA> {
 }
 
 fn set_serial(zone: &mut ZoneData, serial: u32) {
-    for set in zone
-        .rrsets
-        .iter_mut()
-        .filter(|s| s.rtype == RecordType::SOA)
-    {
+    set_serial_of(&mut zone.rrsets, serial);
+}
+
+fn set_serial_of(rrsets: &mut [RrsetData], serial: u32) {
+    for set in rrsets.iter_mut().filter(|s| s.rtype == RecordType::SOA) {
         for rdata in &mut set.rdatas {
             if let RData::SOA(soa) = rdata {
                 soa.serial = serial;

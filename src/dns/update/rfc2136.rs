@@ -47,7 +47,9 @@ impl Records {
 
     /// The types of the RRsets at `name`.
     pub fn types_at(&self, name: &Name) -> Vec<RecordType> {
-        self.keys_at(&name.to_lowercase()).map(|(_, t)| *t).collect()
+        self.keys_at(&name.to_lowercase())
+            .map(|(_, t)| *t)
+            .collect()
     }
 
     /// Every RRset at the lowercased `names`.
@@ -274,9 +276,7 @@ pub fn apply(records: &mut Records, origin: &Name, updates: &[Record], before: &
 fn add(records: &mut Records, name: &Name, update: &Record) {
     let rtype = update.record_type();
     let has_cname = records.rrset(name, RecordType::CNAME).is_some();
-    let has_other = records
-        .keys_at(name)
-        .any(|(_, t)| *t != RecordType::CNAME);
+    let has_other = records.keys_at(name).any(|(_, t)| *t != RecordType::CNAME);
     if (rtype == RecordType::CNAME && has_other) || (rtype != RecordType::CNAME && has_cname) {
         return;
     }

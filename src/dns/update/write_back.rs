@@ -19,14 +19,6 @@
 //! and the directory fsynced; a crash leaves the old file or the new one. The journal
 //! already holds the changes, and replaying them onto a file that has them changes nothing.
 
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "called from the update commit once issue 13's rewrite of update/mod.rs lands"
-    )
-)]
-
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
