@@ -113,6 +113,33 @@ busy_note() {
     fi
 }
 
+# nsd_server DIR PORT: prints the server: section of an NSD config for one server process
+# on $ADDR:PORT keeping all its files in DIR (no chroot, no database, no zone file checks or
+# rewrites); the caller adds its own server: lines right after it, then its other sections
+nsd_server() {
+    cat <<CONF
+server:
+    ip-address: $ADDR@$2
+    do-ip4: yes
+    do-ip6: no
+    server-count: 1
+    reuseport: no
+    username: ""
+    chroot: ""
+    zonesdir: "$1"
+    database: ""
+    zonelistfile: "$1/zone.list"
+    xfrdfile: "$1/xfrd.state"
+    xfrdir: "$1"
+    pidfile: "$1/nsd.pid"
+    logfile: "$1/nsd.log"
+    verbosity: 0
+    hide-version: yes
+    zonefiles-check: no
+    zonefiles-write: 0
+CONF
+}
+
 # ---------------------------------------------------------------- CPU of a measured run
 # Each script samples before and after a run: its server's ticks, cpu_busy, children_cpu and
 # the time; cpu_split turns the differences into "srv gen other".

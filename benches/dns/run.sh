@@ -274,27 +274,8 @@ start_server() { # name
         nsd)
             port="$NSD_PORT"
             mkdir -p "$WORK/nsd"
-            cat >"$WORK/nsd/nsd.conf" <<CONF
-server:
-    ip-address: $ADDR@$port
-    do-ip4: yes
-    do-ip6: no
-    server-count: 1
-    reuseport: no
-    username: ""
-    chroot: ""
-    zonesdir: "$WORK/nsd"
-    database: ""
-    zonelistfile: "$WORK/nsd/zone.list"
-    xfrdfile: "$WORK/nsd/xfrd.state"
-    xfrdir: "$WORK/nsd"
-    pidfile: "$WORK/nsd/nsd.pid"
-    logfile: "$WORK/nsd/nsd.log"
-    verbosity: 0
-    hide-version: yes
+            { nsd_server "$WORK/nsd" "$port"; cat <<CONF; } >"$WORK/nsd/nsd.conf"
     minimal-responses: $NSD_MINIMAL
-    zonefiles-check: no
-    zonefiles-write: 0
     rrl-ratelimit: $NSD_RRL_RATE
     rrl-whitelist-ratelimit: $NSD_RRL_RATE
     rrl-slip: $NSD_RRL_SLIP

@@ -8,6 +8,7 @@
 //! compressed only for the RFC 1035 types RFC 3597 §4 allows (NS, CNAME, PTR, MX, SOA).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::iter::Peekable;
 
 use hickory_proto::op::{Query, ResponseCode};
@@ -137,13 +138,21 @@ fn message<'a>(
     (buf, failed)
 }
 
-/// A message being written, with the offset of every name suffix written so far.
+/// A message being written, with where every name suffix written so far starts.
 struct Packer {
     buf: Vec<u8>,
-    /// Lowercased wire form of a suffix → where it starts.
-    suffixes: HashMap<Box<[u8]>, u16>,
-    /// Scratch space for one name's lowercased wire form.
+    /// Hash of a lowercased suffix → where it starts (a hit is checked against the message).
+    suffixes: HashMap<u64, u16, BuildHasherDefault<Prehashed>>,
+    /// Scratch space for one name: its wire form as written in the zone and lowercased,
+    /// where each label starts in them, and the hash of the suffix from each label.
+    wire: Vec<u8>,
     lower: Vec<u8>,
+    starts: Vec<usize>,
+    hashes: Vec<u64>,
+    /// The last name written (lowercased) and where it starts: owners repeat record after
+    /// record, and then need no hashing.
+    last: Vec<u8>,
+    last_at: Option<u16>,
 }
 
 impl Packer {
@@ -152,8 +161,13 @@ impl Packer {
         buf.resize(HEADER_LEN, 0);
         Packer {
             buf,
-            suffixes: HashMap::with_capacity(1024),
+            suffixes: HashMap::with_capacity_and_hasher(2048, BuildHasherDefault::default()),
+            wire: Vec::with_capacity(256),
             lower: Vec::with_capacity(256),
+            starts: Vec::with_capacity(128),
+            hashes: Vec::with_capacity(128),
+            last: Vec::with_capacity(256),
+            last_at: None,
         }
     }
 
@@ -167,31 +181,85 @@ impl Packer {
 
     /// Writes `name`, ending in a pointer to the longest suffix already in the message.
     fn name(&mut self, name: &Name) {
-        self.lower.clear();
-        let labels: Vec<&[u8]> = name.iter().collect();
-        let mut starts = Vec::with_capacity(labels.len());
-        for label in &labels {
-            starts.push(self.lower.len());
-            self.lower.push(label.len() as u8);
-            self.lower.extend(label.iter().map(u8::to_ascii_lowercase));
+        self.split(name);
+        if self.lower == self.last
+            && let Some(at) = self.last_at
+        {
+            self.u16(0xc000 | at);
+            return;
         }
-        self.lower.push(0);
-        for (i, &start) in starts.iter().enumerate() {
-            if let Some(&offset) = self.suffixes.get(&self.lower[start..]) {
-                self.u16(0xc000 | offset);
+        self.hash_suffixes();
+        let here = self.buf.len();
+        self.last_at = u16::try_from(here)
+            .ok()
+            .filter(|&at| usize::from(at) <= POINTER_LIMIT);
+        std::mem::swap(&mut self.last, &mut self.lower);
+        let lower = &self.last;
+        let labels = self.starts.len();
+        for i in 0..labels {
+            let (start, hash) = (self.starts[i], self.hashes[i]);
+            if let Some(&offset) = self.suffixes.get(&hash)
+                && same_name(&self.buf, offset, &lower[start..])
+            {
+                if i == 0 {
+                    self.last_at = Some(offset);
+                }
+                self.buf.extend_from_slice(&(0xc000 | offset).to_be_bytes());
                 return;
             }
             let here = self.buf.len();
             if here <= POINTER_LIMIT {
-                self.suffixes
-                    .insert(self.lower[start..].into(), here as u16);
+                self.suffixes.insert(hash, here as u16);
             }
             // The label as written in the zone: its case kept.
-            let label = labels[i];
+            let end = self
+                .starts
+                .get(i + 1)
+                .copied()
+                .unwrap_or(self.wire.len() - 1);
+            self.buf.extend_from_slice(&self.wire[start..end]);
+        }
+        self.buf.push(0);
+    }
+
+    /// Writes `name` whole, for the names in RDATA that must not be compressed.
+    fn whole_name(&mut self, name: &Name) {
+        for label in name.iter() {
             self.buf.push(label.len() as u8);
             self.buf.extend_from_slice(label);
         }
         self.buf.push(0);
+    }
+
+    /// Fills `wire`, `lower` and `starts` for `name`.
+    fn split(&mut self, name: &Name) {
+        self.wire.clear();
+        self.starts.clear();
+        for label in name.iter() {
+            self.starts.push(self.wire.len());
+            self.wire.push(label.len() as u8);
+            self.wire.extend_from_slice(label);
+        }
+        self.wire.push(0);
+        self.lower.clear();
+        self.lower.extend_from_slice(&self.wire);
+        self.lower.make_ascii_lowercase();
+    }
+
+    /// Fills `hashes` from `lower`: from the last label back, each suffix's from the one
+    /// after it, so that a name costs one pass.
+    fn hash_suffixes(&mut self) {
+        self.hashes.clear();
+        self.hashes.resize(self.starts.len(), 0);
+        let mut hash = FNV_OFFSET;
+        let mut end = self.lower.len() - 1;
+        for i in (0..self.starts.len()).rev() {
+            for &byte in &self.lower[self.starts[i]..end] {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+            }
+            self.hashes[i] = finish(hash);
+            end = self.starts[i];
+        }
     }
 
     fn record(&mut self, record: &Record) {
@@ -202,6 +270,8 @@ impl Packer {
         let length_at = self.buf.len();
         self.u16(0);
         match &record.data {
+            RData::A(a) => self.buf.extend_from_slice(&a.0.octets()),
+            RData::AAAA(aaaa) => self.buf.extend_from_slice(&aaaa.0.octets()),
             RData::NS(target) => self.name(&target.0),
             RData::CNAME(target) => self.name(&target.0),
             RData::PTR(target) => self.name(&target.0),
@@ -218,21 +288,109 @@ impl Packer {
                 self.u32(soa.expire as u32);
                 self.u32(soa.minimum);
             }
-            other => {
-                // Uncompressed (canonical form writes names whole), appended after the rest.
-                let mut encoder = BinEncoder::new(&mut self.buf);
-                encoder.set_offset(length_at + 2);
-                encoder.set_canonical_form(true);
-                if other.emit(&mut encoder).is_err() {
-                    // Marked by length: the caller sees a message past the limit and fails.
-                    self.buf.resize(MAX_MESSAGE + 1, 0);
-                    return;
+            RData::SRV(srv) => {
+                self.u16(srv.priority);
+                self.u16(srv.weight);
+                self.u16(srv.port);
+                self.whole_name(&srv.target);
+            }
+            RData::TXT(txt) if txt.txt_data.iter().all(|s| s.len() <= 255) => {
+                for string in &txt.txt_data {
+                    self.buf.push(string.len() as u8);
+                    self.buf.extend_from_slice(string);
                 }
             }
+            other => self.generic(other, length_at + 2),
         }
         let length = self.buf.len() - length_at - 2;
         let length = u16::try_from(length).unwrap_or(u16::MAX);
         self.buf[length_at..length_at + 2].copy_from_slice(&length.to_be_bytes());
+    }
+
+    /// Any other RDATA through hickory's encoder, at `at`, names uncompressed (canonical
+    /// form writes them whole).
+    fn generic(&mut self, rdata: &RData, at: usize) {
+        let mut encoder = BinEncoder::new(&mut self.buf);
+        encoder.set_offset(at);
+        encoder.set_canonical_form(true);
+        if rdata.emit(&mut encoder).is_err() {
+            // Marked by length: the caller sees a message past the limit and fails.
+            self.buf.resize(MAX_MESSAGE + 1, 0);
+        }
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// Spreads a hash over all 64 bits (MurmurHash3's finaliser): the table takes its bucket
+/// from the low bits and its tag from the high ones.
+fn finish(mut hash: u64) -> u64 {
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
+}
+
+/// Whether the name at `offset` in `buf` (pointers followed) is `lower`, a lowercased
+/// wire-form name, ignoring case.
+fn same_name(buf: &[u8], mut offset: u16, lower: &[u8]) -> bool {
+    let mut at = usize::from(offset);
+    let mut pos = 0;
+    // A name has at most 127 labels; pointers here only ever point back.
+    for _ in 0..256 {
+        let Some(&len) = buf.get(at) else {
+            return false;
+        };
+        if len & 0xc0 == 0xc0 {
+            let Some(&low) = buf.get(at + 1) else {
+                return false;
+            };
+            offset = u16::from_be_bytes([len & 0x3f, low]);
+            at = usize::from(offset);
+            continue;
+        }
+        let end = at + 1 + usize::from(len);
+        let Some(label) = buf.get(at..end) else {
+            return false;
+        };
+        let Some(want) = lower.get(pos..pos + label.len()) else {
+            return false;
+        };
+        if !label
+            .iter()
+            .zip(want)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
+        {
+            return false;
+        }
+        if len == 0 {
+            return pos + 1 == lower.len();
+        }
+        pos += label.len();
+        at = end;
+    }
+    false
+}
+
+/// The keys of [`Packer::suffixes`] are hashes already: passed on as they are.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
     }
 }
 

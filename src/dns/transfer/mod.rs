@@ -5,8 +5,10 @@
 //!
 //! A transfer is built from one snapshot, so it is one consistent version of the zone even
 //! if a reload swaps the snapshot meanwhile, and written in messages of about 16 KiB with
-//! names compressed, SOA first and last.
+//! names compressed, SOA first and last. A version's whole-zone answer is kept encoded for
+//! the next transfer of that version (`cache`).
 
+mod cache;
 mod encode;
 pub mod notify;
 
@@ -145,9 +147,9 @@ impl Transfer {
                 Some(changes) if chains(changes, serial, zone.serial()) => {
                     Messages::incremental(id, question, zone, changes)
                 }
-                _ => Messages::zone(id, question, zone),
+                _ => cache::zone(id, question, zone),
             },
-            _ => Messages::zone(id, question, zone),
+            _ => cache::zone(id, question, zone),
         }
     }
 }
