@@ -210,7 +210,10 @@ async fn nsupdate_adds_checks_prerequisites_deletes_and_the_changes_survive_a_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_are_committed_in_groups_and_all_served() {
     let data = tempfile::tempdir().unwrap();
-    let text = config(data.path()).replace("[dns]\n", "[dns]\nstatus_listen = [\"127.0.0.1:0\"]\n");
+    let text = config(data.path()).replace(
+        "[dns]\n",
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nstatus_listen = [\"127.0.0.1:0\"]\n",
+    );
     let (dir, path) = write_files(&text, &[]);
     let dns = load_ok(&path).dns.expect("[dns]");
     let bound = edgewise::dns::DnsServer::bind(&dns).expect("bind on ephemeral ports");
@@ -287,6 +290,7 @@ async fn write_back_puts_updates_into_the_zone_file() {
     let text = format!(
         r#"
 [dns]
+listen = ["127.0.0.1:0"]
 data_dir = "{}"
 [[dns.tsig_keys]]
 name = "acme"
