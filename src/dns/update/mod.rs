@@ -359,7 +359,7 @@ impl Inner {
                     &state.delta.removed_records(),
                     &state.delta.added_records(),
                 );
-                set_serial(zone, serial);
+                set_serial_of(&mut zone.rrsets, serial);
             }
         }
         config
@@ -372,7 +372,7 @@ impl Inner {
             if let Some(state) = self.zones.get(&LowerName::new(&zone.origin)) {
                 let serial = state.serial_over(zone);
                 zone.rrsets = state.records.rrsets();
-                set_serial(zone, serial);
+                set_serial_of(&mut zone.rrsets, serial);
             }
         }
         config
@@ -615,10 +615,6 @@ fn soa(zone: &ZoneData) -> Option<&hickory_proto::rr::rdata::SOA> {
             RData::SOA(soa) => Some(soa),
             _ => None,
         })
-}
-
-fn set_serial(zone: &mut ZoneData, serial: u32) {
-    set_serial_of(&mut zone.rrsets, serial);
 }
 
 fn set_serial_of(rrsets: &mut [RrsetData], serial: u32) {
