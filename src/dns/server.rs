@@ -486,7 +486,14 @@ async fn serve_connection(
                 None => None,
             };
             let snapshot = ctx.answerer.snapshot.load_full();
-            let messages = transfer.answer(&snapshot, &query[..len], peer.ip(), history.as_deref());
+            let request = query[..len].to_vec();
+            // Off the query threads: encoding a version not yet kept, or signing every
+            // message, takes milliseconds for a large zone.
+            let messages = tokio::task::spawn_blocking(move || {
+                transfer.answer(&snapshot, &request, peer.ip(), history.as_deref())
+            })
+            .await
+            .map_err(io::Error::other)?;
             for message in &messages.0 {
                 write_framed(&mut stream, &mut framed, message, ctx.idle_timeout).await?;
             }

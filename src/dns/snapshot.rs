@@ -14,6 +14,7 @@ use super::answer::{self, Answer, Routing};
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Client, RoutedGroup, RoutingEnv};
 use super::rrl::Limiter;
+use super::transfer;
 use super::tsig::Keyring;
 use super::wire::Encoded;
 use super::zone::{Catalog, Node, Rrset, Zone};
@@ -105,6 +106,9 @@ impl Snapshot {
             metrics,
         };
         snapshot.precomputed = snapshot.prepare_all();
+        for zone in snapshot.catalog.zones() {
+            transfer::prepare(zone);
+        }
         snapshot
     }
 

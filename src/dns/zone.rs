@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
@@ -46,6 +46,8 @@ pub struct Zone {
     pub counters: Arc<QueryCounters>,
     /// Who may transfer it, whom to notify.
     pub transfer: ZoneTransfer,
+    /// This version's whole-zone transfer answer, encoded once (`transfer::cache`).
+    pub encoded_transfer: OnceLock<Arc<[Vec<u8>]>>,
 }
 
 /// Every zone served, found by the longest suffix of a query name.
@@ -193,6 +195,7 @@ impl Zone {
             nodes,
             counters: metrics.zone(&data.origin),
             transfer: data.transfer.clone(),
+            encoded_transfer: OnceLock::new(),
         }
     }
 
@@ -255,6 +258,7 @@ impl Zone {
             nodes,
             counters: self.counters.clone(),
             transfer: self.transfer.clone(),
+            encoded_transfer: OnceLock::new(),
         }
     }
 

@@ -281,7 +281,8 @@ async fn concurrent_updates_are_committed_in_groups_and_all_served() {
 
 /// `write_back = true`: after an update the zone file holds the zone as served (the new
 /// record, the new serial), edgewise-dns reads it back to the same answers after a restart,
-/// and the journal replayed on top of it adds nothing twice.
+/// the journal replayed on top of it adds nothing twice, and hand edits of the written file
+/// stand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_back_puts_updates_into_the_zone_file() {
     let data = tempfile::tempdir().unwrap();
@@ -306,9 +307,10 @@ allow_update = [{{ key = "acme", names = ["_acme-challenge", "www"], types = ["T
     );
     let (dir, path) = write_files(&text, &[("home.test.zone", zone_file)]);
     let file = dir.path().join("home.test.zone");
+    // The config's folder outlives each server: the last one starts on a file edited by hand.
     let server = serve(
         edgewise::dns::DnsServer::bind(&load_ok(&path).dns.expect("[dns]")).expect("bind"),
-        dir,
+        tempfile::tempdir().unwrap(),
     );
     let key = key();
     let added = nsupdate(
@@ -351,6 +353,23 @@ allow_update = [{{ key = "acme", names = ["_acme-challenge", "www"], types = ["T
     );
     assert_eq!(dig(&again, "www.home.test A").await, "192.0.2.11");
     assert_eq!(serial(&dig(&again, "home.test SOA").await), 11);
+    drop(again);
+
+    // The file is the user's again: edited by hand (serial left as it is), it is served as
+    // edited; the journal does not bring back what the person took out.
+    let edited = (written.lines())
+        .filter(|line| !line.contains("token w/ space"))
+        .map(|line| line.replace("192.0.2.11", "192.0.2.12") + "\n")
+        .collect::<String>();
+    std::fs::write(&file, edited).expect("edit the zone file");
+    let dns = load_ok(&path).dns.expect("[dns]");
+    let edited = serve(
+        edgewise::dns::DnsServer::bind(&dns).expect("bind"),
+        tempfile::tempdir().unwrap(),
+    );
+    assert_eq!(dig(&edited, "_acme-challenge.home.test TXT").await, "");
+    assert_eq!(dig(&edited, "www.home.test A").await, "192.0.2.12");
+    assert_eq!(serial(&dig(&edited, "home.test SOA").await), 11);
 }
 
 #[test]

@@ -1,78 +1,77 @@
-//! Whole-zone answers kept encoded, one per zone version: the next full transfer of the same
-//! version (the other secondaries after a NOTIFY, a retry, an IXFR that falls back to the
-//! whole zone) is a copy with its ID set, instead of walking, sorting and compressing every
-//! record again. A version is one `Arc<Zone>`: a reload or an update makes a new one, and an
-//! entry goes once its version is gone. Memory: about the zone's size on the wire, for the
-//! zones that were transferred.
+//! Whole-zone answers kept encoded, one per zone version (`Zone::encoded_transfer`): a full
+//! transfer (AXFR, or an IXFR answered with the whole zone) is then a copy with its ID and
+//! question type set, instead of walking, sorting and compressing every record again. A
+//! reload or an update makes a new version, so a kept answer never goes stale, and goes with
+//! its version. Zones that allow transfers are encoded when their snapshot is built
+//! ([`prepare`]), so even the first transfer after a start or reload is a copy; a version
+//! made by an update is encoded by its first full transfer (secondaries catch up on updates
+//! by IXFR). Memory: about the zone's size on the wire, for the zones that allow transfers.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::Arc;
+use std::time::Instant;
 
 use hickory_proto::op::Query;
+use hickory_proto::rr::RecordType;
+use tracing::info;
 
 use super::encode::Messages;
+use crate::dns::wire::HEADER_LEN;
 use crate::dns::zone::Zone;
 
-/// One zone version's answer, for one question as asked (its name's case is echoed, and
-/// the records' names point into it).
-struct Encoded {
-    zone: Weak<Zone>,
-    question: Vec<u8>,
-    messages: Arc<Vec<Vec<u8>>>,
-}
-
-/// By the address of the zone version; the `Weak` in each entry keeps that address from
-/// being reused while the entry exists.
-static ENCODED: LazyLock<Mutex<HashMap<usize, Encoded>>> = LazyLock::new(Mutex::default);
-
-/// SOA, every record, SOA ([`Messages::zone`]) with `id`, from the kept answer when this
-/// version was already transferred for the same question.
-pub fn zone(id: u16, question: &Query, zone: &Arc<Zone>) -> Messages {
-    let key = Arc::as_ptr(zone) as usize;
-    let asked = question_bytes(question);
-    let kept = lock()
-        .get(&key)
-        .filter(|e| e.question == asked && e.zone.upgrade().is_some_and(|z| Arc::ptr_eq(&z, zone)))
-        .map(|e| e.messages.clone());
-    let messages = kept.unwrap_or_else(|| {
-        let messages = Arc::new(Messages::zone(0, question, zone).0);
-        let mut kept = lock();
-        kept.retain(|_, e| e.zone.strong_count() > 0);
-        kept.insert(
-            key,
-            Encoded {
-                zone: Arc::downgrade(zone),
-                question: asked,
-                messages: messages.clone(),
-            },
-        );
-        messages
-    });
-    Messages(messages.iter().map(|m| with_id(m, id)).collect())
-}
-
-fn lock() -> MutexGuard<'static, HashMap<usize, Encoded>> {
-    // An entry is written whole under the lock: a panic elsewhere cannot leave half of one.
-    ENCODED.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The question's name as asked (case kept), type and class.
-fn question_bytes(question: &Query) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(64);
-    for label in question.name().iter() {
-        bytes.push(label.len() as u8);
-        bytes.extend_from_slice(label);
+/// Encodes `zone`'s whole-zone answer now, if it allows transfers at all.
+pub fn prepare(zone: &Zone) {
+    if zone.transfer.allow.is_empty() {
+        return;
     }
-    bytes.push(0);
-    bytes.extend_from_slice(&u16::from(question.query_type()).to_be_bytes());
-    bytes.extend_from_slice(&u16::from(question.query_class()).to_be_bytes());
-    bytes
+    let start = Instant::now();
+    let kept = kept(zone);
+    info!(
+        "zone {}: transfer answer encoded ahead in {:.1} ms ({} messages, {} bytes)",
+        zone.origin,
+        start.elapsed().as_secs_f64() * 1e3,
+        kept.len(),
+        kept.iter().map(Vec::len).sum::<usize>()
+    );
 }
 
-fn with_id(message: &[u8], id: u16) -> Vec<u8> {
-    let mut copy = message.to_vec();
-    copy[0..2].copy_from_slice(&id.to_be_bytes());
-    copy
+/// SOA, every record, SOA ([`Messages::zone`]) for `question`, copied from the kept answer
+/// with its ID and question set. The question is `zone`'s name (in any case): the kept one
+/// is overwritten in place, and the names that point into it then read as a fresh encoding
+/// for this question would write them.
+pub fn zone(id: u16, question: &Query, zone: &Zone) -> Messages {
+    if !same_name(question, zone) {
+        return Messages::zone(id, question, zone);
+    }
+    let mut messages: Vec<Vec<u8>> = kept(zone).iter().map(|m| m.to_vec()).collect();
+    for message in &mut messages {
+        message[0..2].copy_from_slice(&id.to_be_bytes());
+    }
+    let first = &mut messages[0];
+    let mut at = HEADER_LEN;
+    for label in question.name().iter() {
+        first[at + 1..at + 1 + label.len()].copy_from_slice(label);
+        at += label.len() + 1;
+    }
+    let qtype = u16::from(question.query_type()).to_be_bytes();
+    first[at + 1..at + 3].copy_from_slice(&qtype);
+    Messages(messages)
+}
+
+/// Whether the question names `zone` (the caller found the zone so: this only keeps a
+/// mismatch from writing out of place).
+fn same_name(question: &Query, zone: &Zone) -> bool {
+    let asked = question.name();
+    asked.num_labels() == zone.origin.num_labels()
+        && (asked.iter().zip(zone.origin.iter())).all(|(a, b)| a.eq_ignore_ascii_case(b))
+}
+
+/// The version's answer, encoded by the first caller; others wait for it rather than
+/// encode it again.
+fn kept(zone: &Zone) -> &Arc<[Vec<u8>]> {
+    zone.encoded_transfer.get_or_init(|| {
+        let question = Query::query(zone.origin.clone(), RecordType::AXFR);
+        Messages::zone(0, &question, zone).0.into()
+    })
 }
 
 #[cfg(test)]
@@ -108,8 +107,12 @@ records = [
 "#;
 
     fn version() -> Arc<Zone> {
+        version_from(ZONE)
+    }
+
+    fn version_from(toml: &str) -> Arc<Zone> {
         let config =
-            Config::from_str(ZONE, Path::new("cache.toml")).expect("the test zone is valid");
+            Config::from_str(toml, Path::new("cache.toml")).expect("the test zone is valid");
         let dns = config.dns.expect("[dns]");
         let catalog = Catalog::build(&dns.zones, &DnsMetrics::default());
         catalog.zones().next().expect("one zone").clone()
@@ -120,13 +123,17 @@ records = [
     }
 
     #[test]
-    fn a_version_is_kept_once_and_copied_with_each_id_as_a_fresh_encoding_would_be() {
+    fn a_version_is_encoded_once_and_copied_with_each_id_and_question_type() {
         let zone = version();
         let first = zone_answer(7, "cache.test.", &zone);
-        assert!(lock().contains_key(&(Arc::as_ptr(&zone) as usize)));
+        let kept = zone
+            .encoded_transfer
+            .get()
+            .expect("kept by the first transfer")
+            .clone();
         let again = zone_answer(8, "cache.test.", &zone);
-        let fresh = Messages::zone(8, &axfr("cache.test."), &zone).0;
-        assert_eq!(again, fresh);
+        assert!(Arc::ptr_eq(&kept, zone.encoded_transfer.get().unwrap()));
+        assert_eq!(again, Messages::zone(8, &axfr("cache.test."), &zone).0);
         assert_eq!(first.len(), again.len());
         for (a, b) in first.iter().zip(&again) {
             assert_eq!(
@@ -135,22 +142,35 @@ records = [
             );
             assert_eq!(a[2..], b[2..]);
         }
-        // Another case in the question: echoed, not the kept answer's.
+        // An IXFR answered with the whole zone echoes its own question.
+        let ixfr = Query::query(Name::from_ascii("cache.test.").unwrap(), RecordType::IXFR);
+        assert_eq!(
+            super::zone(9, &ixfr, &zone).0,
+            Messages::zone(9, &ixfr, &zone).0
+        );
+    }
+
+    #[test]
+    fn a_question_in_another_case_reads_as_encoded_for_itself() {
+        let zone = version();
+        zone_answer(1, "cache.test.", &zone);
         let upper = zone_answer(9, "CACHE.test.", &zone);
+        assert_eq!(upper, Messages::zone(9, &axfr("CACHE.test."), &zone).0);
         let question = &Message::from_vec(&upper[0]).expect("decodes").queries[0];
         assert_eq!(question.name().to_string(), "CACHE.test.");
     }
 
     #[test]
-    fn a_gone_version_leaves_with_the_next_one_kept() {
-        let old = version();
-        let key = Arc::as_ptr(&old) as usize;
-        zone_answer(1, "cache.test.", &old);
-        drop(old);
-        let new = version();
-        zone_answer(1, "cache.test.", &new);
-        // Gone, unless a version of another test (they run in parallel) took the address.
-        assert!(lock().get(&key).is_none_or(|e| e.zone.strong_count() > 0));
+    fn only_zones_that_allow_transfers_are_encoded_ahead() {
+        let closed = version();
+        prepare(&closed);
+        assert!(closed.encoded_transfer.get().is_none());
+        let open = version_from(&ZONE.replace(
+            "name = \"Cache.Test\"",
+            "name = \"Cache.Test\"\nallow_transfer = [\"127.0.0.1\"]",
+        ));
+        prepare(&open);
+        assert!(open.encoded_transfer.get().is_some());
     }
 
     #[test]
@@ -169,7 +189,7 @@ records = [
         );
     }
 
-    fn zone_answer(id: u16, name: &str, version: &Arc<Zone>) -> Vec<Vec<u8>> {
+    fn zone_answer(id: u16, name: &str, version: &Zone) -> Vec<Vec<u8>> {
         zone(id, &axfr(name), version).0
     }
 }

@@ -22,6 +22,7 @@ use super::journal::Changeset;
 use super::snapshot::Snapshot;
 use super::tsig::{self, Verification};
 
+pub use cache::prepare;
 pub use encode::Messages;
 
 /// What a query asks for, when it is a transfer.

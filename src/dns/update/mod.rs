@@ -354,11 +354,9 @@ impl Inner {
         for zone in &mut config.zones {
             if let Some(state) = self.zones.get(&LowerName::new(&zone.origin)) {
                 let serial = state.serial_over(zone);
-                rfc2136::patch(
-                    zone,
-                    &state.delta.removed_records(),
-                    &state.delta.added_records(),
-                );
+                if let Some(delta) = state.delta_over(zone) {
+                    rfc2136::patch(zone, &delta.removed_records(), &delta.added_records());
+                }
                 set_serial_of(&mut zone.rrsets, serial);
             }
         }
@@ -525,12 +523,27 @@ impl ZoneState {
     /// Rebuilds the records from `zone`, the configured data, and the delta.
     fn rebase_records(&mut self, zone: &ZoneData) {
         let mut served = zone.clone();
-        rfc2136::patch(
-            &mut served,
-            &self.delta.removed_records(),
-            &self.delta.added_records(),
-        );
+        if let Some(delta) = self.delta_over(zone) {
+            rfc2136::patch(
+                &mut served,
+                &delta.removed_records(),
+                &delta.added_records(),
+            );
+        }
         self.records = Records::of(&served);
+    }
+
+    /// The dynamic changes to lay over `zone`'s configured data. None when the zone writes
+    /// its updates back and its file is at the updates' serial or newer: the file holds
+    /// them, and what a person changed in it since stands (a record deleted by hand stays
+    /// deleted). A write-back that failed left the file's serial behind: the journal's
+    /// changes then apply as for any zone.
+    fn delta_over(&self, zone: &ZoneData) -> Option<&Delta> {
+        let written_back = zone.update.write_back.is_some()
+            && self
+                .serial
+                .is_some_and(|updated| !newer(updated, serial_of(zone)));
+        (!written_back && !self.delta.is_empty()).then_some(&self.delta)
     }
 
     /// Persists `change` (fsync) and folds it into the delta.
