@@ -118,6 +118,7 @@ impl DnsServer {
         let metrics = Arc::new(DnsMetrics::default());
         let (dynamic, served) = Dynamic::open(config)?;
         let snapshot = Snapshot::build(&served, health.table(), geo, metrics.clone());
+        snapshot.prepare_transfers();
         for zone in &config.zones {
             info!("serving zone {}", ZoneFacts::of(zone));
         }

@@ -106,10 +106,16 @@ impl Snapshot {
             metrics,
         };
         snapshot.precomputed = snapshot.prepare_all();
-        for zone in snapshot.catalog.zones() {
+        snapshot
+    }
+
+    /// Encodes the whole-zone transfer answer of every zone that allows transfers
+    /// ([`transfer::prepare`]): for a start and a reload, not for the snapshots of update
+    /// groups (secondaries follow those by IXFR).
+    pub fn prepare_transfers(&self) {
+        for zone in self.catalog.zones() {
             transfer::prepare(zone);
         }
-        snapshot
     }
 
     /// Takes over the rate limiter's buckets of `previous` (see [`Limiter::keep_table`]).

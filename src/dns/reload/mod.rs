@@ -208,6 +208,7 @@ impl Inner {
         let served = dynamic.served(&config);
         let (config, mut snapshot) = tokio::task::spawn_blocking(move || {
             let snapshot = Snapshot::build(&served, table, Arc::new(geo), metrics);
+            snapshot.prepare_transfers();
             (config, snapshot)
         })
         .await
