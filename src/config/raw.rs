@@ -178,6 +178,7 @@ pub struct RawZone {
     pub allow_update: Vec<Spanned<RawUpdateRule>>,
     pub serial_policy: Option<Spanned<String>>,
     pub write_back: Option<Spanned<bool>>,
+    pub dnssec: Option<Spanned<crate::config::dns::RawDnssec>>,
 }
 
 /// One `allow_update` entry of a zone: who may change which names and types.

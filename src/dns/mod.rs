@@ -3,6 +3,7 @@
 //!
 //! - `rdata`, `zonefile`: presentation-format parsing (config values and master files)
 //! - `zone`: the zone store (nodes, cuts, empty non-terminals)
+//! - `dnssec`: online signing of zones (keys, RRSIGs, NSEC chains)
 //! - `answer`: the answer algorithm (pure)
 //! - `policy`: Route 53 routing policies over health and client location
 //! - `edns`: EDNS Client Subnet (RFC 7871)
@@ -21,6 +22,7 @@
 //! - `reload`: SIGHUP and `POST /reload`: a new snapshot swapped in whole, or nothing
 
 pub mod answer;
+pub mod dnssec;
 pub mod edns;
 pub mod journal;
 pub mod malformed;

@@ -14,6 +14,7 @@ use super::raw::{RawCidrCollection, RawDns};
 use crate::geo::{Code, GeoConfig, Region};
 use crate::health::HealthCheckConfig;
 
+mod dnssec;
 mod routed;
 mod rrl;
 mod transfer;
@@ -21,6 +22,7 @@ mod tsig;
 mod update;
 mod zone;
 
+pub use dnssec::{Denial, DnssecAlgorithm, RawDnssec, ZoneDnssec};
 pub use rrl::RrlConfig;
 pub use transfer::{TransferRule, ZoneTransfer};
 pub use tsig::{Secret, TsigKeyConfig};
@@ -134,6 +136,8 @@ pub struct ZoneData {
     pub transfer: ZoneTransfer,
     /// Who may update it (RFC 2136) and how updates move the serial.
     pub update: ZoneUpdate,
+    /// Signed online when set.
+    pub dnssec: Option<ZoneDnssec>,
 }
 
 /// All sets of one name and type that share a routing policy (Route 53's "group").
@@ -306,7 +310,7 @@ pub(super) fn validate(
         refs,
         collections: &cidr_collections,
         tsig_keys: &key_names,
-        data_dir: data_dir.is_some(),
+        data_dir: data_dir.as_deref(),
         map,
         base,
     };
@@ -357,8 +361,8 @@ pub(super) struct ZoneContext<'a> {
     collections: &'a [CidrCollection],
     /// Names of `[[dns.tsig_keys]]`, which `key:NAME` entries must name.
     tsig_keys: &'a [Name],
-    /// `[dns] data_dir` is set: zones may allow updates.
-    data_dir: bool,
+    /// `[dns] data_dir`: zones may allow updates, and signed zones keep keys under it.
+    data_dir: Option<&'a Path>,
     map: &'a SourceMap<'a>,
     base: &'a Path,
 }

@@ -146,13 +146,15 @@ pub(super) fn validate_zone(
         errors,
     );
     update.write_back = super::update::write_back(&raw, &files, &key, map, errors);
-    if !raw.allow_update.is_empty() && !ctx.data_dir {
+    if !raw.allow_update.is_empty() && ctx.data_dir.is_none() {
         errors.push(map.error(
             raw.allow_update[0].span(),
             format!("{key}.allow_update"),
             "updates are kept in a journal: set [dns] data_dir",
         ));
     }
+    let dnssec = (raw.dnssec.as_ref())
+        .and_then(|d| super::dnssec::validate(d, ctx.data_dir, base, &key, map, errors));
     let zone_span = raw.name.span();
     let rrsets = group_and_check(
         records, &routed, &origin, zone_ttl, map, &key, zone_span, complete, errors,
@@ -170,6 +172,7 @@ pub(super) fn validate_zone(
         routed,
         transfer,
         update,
+        dnssec,
     })
 }
 
