@@ -464,7 +464,7 @@ impl Secondary {
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 (released for the daemon to bind).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     for _ in 0..100 {
         let tcp = TcpListener::bind("127.0.0.1:0").expect("bind TCP");
         let port = tcp.local_addr().expect("address").port();
