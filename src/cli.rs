@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{LowerName, Name};
 
-use crate::config::{Config, Sections};
+use crate::config::{Config, DnsConfig, Sections};
+use crate::dns::dnssec::keys::load_or_generate;
 use crate::dns::tsig::{Algorithm, generate_key};
 
 /// Exit status for an invalid configuration, or a folder another process holds: the
@@ -58,6 +59,54 @@ impl TsigKeygenArgs {
     pub fn run(&self) -> ExitCode {
         print!("{}", generate_key(&self.name, self.algorithm));
         ExitCode::SUCCESS
+    }
+}
+
+/// `ds`'s arguments.
+#[derive(clap::Args)]
+pub struct DsArgs {
+    /// The signed zone, as its `name` in the config.
+    #[arg(value_parser = parse_key_name)]
+    pub zone: Name,
+}
+
+impl DsArgs {
+    /// Prints, for each key of the zone, its DS record (SHA-256) and its DNSKEY record: what
+    /// the parent needs (a registrar asks for one or the other). Loads the keys as a start
+    /// would, making the first one if there is none yet, so the DS can go to the parent
+    /// before the server first runs.
+    pub fn run(&self, dns: &DnsConfig) -> ExitCode {
+        let mut wanted = self.zone.clone();
+        wanted.set_fqdn(true);
+        let wanted = LowerName::new(&wanted);
+        let Some(zone) = dns
+            .zones
+            .iter()
+            .find(|z| LowerName::new(&z.origin) == wanted)
+        else {
+            eprintln!("edgewise-dns ds: no zone {} in [dns]", self.zone);
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        };
+        let Some(dnssec) = &zone.dnssec else {
+            eprintln!(
+                "edgewise-dns ds: zone {} is not signed: give it dnssec = {{ ... }}",
+                zone.origin
+            );
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        };
+        match load_or_generate(&dnssec.keys_dir, &zone.origin, dnssec.algorithm) {
+            Ok(keys) => {
+                for key in keys {
+                    println!("{}", key.ds_text(&zone.origin));
+                    println!("{}", key.dnskey_text(&zone.origin));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("edgewise-dns ds: {e}");
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 

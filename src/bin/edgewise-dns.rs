@@ -27,6 +27,8 @@ enum Command {
     Check(edgewise::cli::CheckArgs),
     /// Print a new TSIG key for `[[dns.tsig_keys]]` and for BIND, Knot and NSD secondaries.
     TsigKeygen(edgewise::cli::TsigKeygenArgs),
+    /// Print a signed zone's DS and DNSKEY records for its parent (its key made if new).
+    Ds(edgewise::cli::DsArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
     let sections = match &cli.command {
         Some(Command::TsigKeygen(keygen)) => return keygen.run(),
         Some(Command::Check(c)) => c.sections(own),
-        None => own,
+        Some(Command::Ds(_)) | None => own,
     };
     edgewise::cli::init_tracing();
     let config = match edgewise::cli::load_config(&cli.config, sections) {
@@ -54,6 +56,9 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
     };
+    if let Some(Command::Ds(ds)) = &cli.command {
+        return ds.run(dns);
+    }
     if let Some(Command::Check(_)) = cli.command {
         edgewise::cli::print_warnings(&config);
         println!("{}: ok ({} zones)", cli.config.display(), dns.zones.len());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, RecordType};
 
+use super::dnssec::proof::Proof;
 use super::policy::{Client, RoutedGroup, RoutingEnv};
 use super::zone::{Catalog, Node, NodeData, Rrset, Zone};
 
@@ -46,6 +47,9 @@ pub struct Answer {
     /// The zone [`resolve`] answered from (the query name's), counted in its metrics;
     /// `None` when refused.
     pub zone: Option<Arc<Zone>>,
+    /// What the answer must prove to a validator, when its zones are signed
+    /// ([`add_proofs`](super::dnssec::proof::add_proofs) adds it for DO queries).
+    pub proofs: Vec<Proof>,
 }
 
 /// Who is asking and what routing decisions read.
@@ -82,6 +86,14 @@ impl Answer {
             depends_only_on_name: true,
             scope: 0,
             zone: None,
+            proofs: Vec::new(),
+        }
+    }
+
+    /// Notes `proof` when `zone` is signed (nothing to prove otherwise).
+    fn prove(&mut self, zone: &Arc<Zone>, proof: impl FnOnce(Arc<Zone>) -> Proof) {
+        if zone.is_signed() {
+            self.proofs.push(proof(zone.clone()));
         }
     }
 
@@ -137,6 +149,7 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType, routing: &Rou
                 answer
                     .authority
                     .push(AuthorityPart::NegativeSoa(zone.clone()));
+                answer.prove(zone, |zone| Proof::NxDomain { zone, name: lower });
                 return answer;
             }
             Found::Referral(cut) => {
@@ -149,6 +162,8 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType, routing: &Rou
                         owner: None,
                     }));
                     add_addresses(zone, ns, true, &mut answer.additional);
+                    let cut = LowerName::new(&ns.name);
+                    answer.prove(zone, |zone| Proof::Referral { zone, cut });
                 }
                 return answer;
             }
@@ -168,6 +183,9 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType, routing: &Rou
                         answer
                             .authority
                             .push(AuthorityPart::NegativeSoa(zone.clone()));
+                    } else if synthesized {
+                        let name = lower.clone();
+                        answer.prove(zone, |zone| Proof::Wildcard { zone, name });
                     }
                     for rrset in chosen {
                         add_addresses(zone, &rrset, false, &mut answer.additional);
@@ -182,6 +200,10 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType, routing: &Rou
                     answer
                         .authority
                         .push(AuthorityPart::NegativeSoa(zone.clone()));
+                    answer.prove(zone, |zone| match synthesized {
+                        true => Proof::WildcardNoData { zone, name: lower },
+                        false => Proof::NoData { zone, name: lower },
+                    });
                     return answer;
                 };
                 let Some(cname) = choose(cname, routing, &mut answer).into_iter().next() else {
@@ -190,6 +212,10 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType, routing: &Rou
                         .push(AuthorityPart::NegativeSoa(zone.clone()));
                     return answer;
                 };
+                if synthesized {
+                    let name = lower.clone();
+                    answer.prove(zone, |zone| Proof::Wildcard { zone, name });
+                }
                 answer.answer.push(Part {
                     rrset: cname.clone(),
                     owner,

@@ -10,6 +10,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tracing::debug;
 
 use super::answer::{self, Routing};
+use super::dnssec::proof::add_proofs;
 use super::edns::{self, ClientSubnet};
 use super::malformed::Malformed;
 use super::metrics::QueryCounters;
@@ -312,6 +313,8 @@ fn answer_in(
         transport,
     } = wanted;
     let qtype = question.query_type();
+    // A DO query, when some zone is signed, gets RRSIGs and proofs with its answer.
+    let signed = snapshot.has_signed_zones && opt.is_some_and(|o| o.dnssec_ok);
     let mut with_scope = |scope: u8| {
         if let Some(opt) = &mut opt {
             opt.client_subnet = opt.client_subnet.map(|(subnet, _)| (subnet, scope));
@@ -320,8 +323,8 @@ fn answer_in(
     };
     let metrics = &*snapshot.metrics;
     let resolved;
-    let counters: &QueryCounters = match snapshot.prepared(&LowerName::new(question.name()), qtype)
-    {
+    let prepared = snapshot.prepared(&LowerName::new(question.name()), qtype, signed);
+    let counters: &QueryCounters = match prepared {
         Some((Prepared::Fixed(encoded), counters)) => {
             encoded.write(out, header, question, limit, opt);
             counters
@@ -342,19 +345,20 @@ fn answer_in(
                 env: snapshot.env(),
                 count: true,
             };
-            resolved = answer::resolve(&snapshot.catalog, question.name(), qtype, &routing);
+            let mut answer = answer::resolve(&snapshot.catalog, question.name(), qtype, &routing);
             // Encoded after the lowercased question, as prepared answers are: names in the
             // sections compress against it, so they come out in the query's spelling on the
             // wire (case echo, as NSD and Knot answer), not in the zone's.
             let mut lowered = Query::query(question.name().to_lowercase(), qtype);
             lowered.set_query_class(question.query_class());
-            Encoded::new(&lowered, &resolved).write(
-                out,
-                header,
-                question,
-                limit,
-                with_scope(resolved.scope),
-            );
+            let encoded = if signed {
+                add_proofs(&mut answer);
+                Encoded::signed(&lowered, &answer)
+            } else {
+                Encoded::new(&lowered, &answer)
+            };
+            resolved = answer;
+            encoded.write(out, header, question, limit, with_scope(resolved.scope));
             resolved
                 .zone
                 .as_ref()

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
+use super::dnssec::{KeyError, attach_signers};
 use super::malformed::{DEFAULT_SUMMARY_INTERVAL, MalformedCounters};
 use super::metrics::DnsMetrics;
 use super::reload::{self, Reloader, ZoneFacts, ZoneWatch};
@@ -91,6 +92,8 @@ pub enum StartError {
     Geo(#[from] GeoError),
     #[error("dynamic updates: {0}")]
     Dynamic(#[from] DynamicError),
+    #[error("DNSSEC keys: {0}")]
+    Keys(#[from] KeyError),
 }
 
 /// The sockets of one DNS address: UDP (one per worker) and TCP on the same port.
@@ -112,6 +115,9 @@ impl DnsServer {
     /// # Errors
     /// A database that cannot be opened, or an address that cannot be bound.
     pub fn bind(config: &DnsConfig) -> Result<DnsServer, StartError> {
+        let mut config = config.clone();
+        attach_signers(&mut config, None)?;
+        let config = &config;
         let geo = Arc::new(GeoDb::open(&config.geo)?);
         let stop = CancellationToken::new();
         let health = Arc::new(HealthChecks::new(&config.health_checks, stop.clone()));

@@ -11,6 +11,7 @@ use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use super::answer::{self, Answer, Routing};
+use super::dnssec::proof::add_proofs;
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Client, RoutedGroup, RoutingEnv};
 use super::rrl::Limiter;
@@ -31,6 +32,8 @@ const ABSENT_TYPE: RecordType = RecordType::Unknown(65534);
 pub struct Snapshot {
     pub catalog: Catalog,
     precomputed: HashMap<LowerName, NodeAnswers>,
+    /// The same for DO queries, with RRSIGs and proofs; empty when no zone is signed.
+    precomputed_signed: HashMap<LowerName, NodeAnswers>,
     chaos: ChaosAnswers,
     /// Our EDNS UDP payload size, and the cap on UDP responses.
     pub max_udp_payload: u16,
@@ -40,6 +43,8 @@ pub struct Snapshot {
     pub keyring: Keyring,
     /// Response rate limiting of UDP answers; `None` when off.
     pub rrl: Option<Limiter>,
+    /// Some zone is signed: DO queries are answered with RRSIGs and proofs.
+    pub has_signed_zones: bool,
     health: Arc<HealthTable>,
     geo: Arc<GeoDb>,
     regions: Vec<Region>,
@@ -91,9 +96,13 @@ impl Snapshot {
         geo: Arc<GeoDb>,
         metrics: Arc<DnsMetrics>,
     ) -> Snapshot {
+        let catalog = Catalog::build(&config.zones, &metrics);
+        let has_signed_zones = catalog.zones().any(|zone| zone.is_signed());
         let mut snapshot = Snapshot {
-            catalog: Catalog::build(&config.zones, &metrics),
+            has_signed_zones,
+            catalog,
             precomputed: HashMap::new(),
+            precomputed_signed: HashMap::new(),
             chaos: ChaosAnswers::build(&config.chaos),
             max_udp_payload: config.max_udp_payload,
             use_client_subnet: config.use_client_subnet,
@@ -105,7 +114,10 @@ impl Snapshot {
             collections: config.cidr_collections.clone(),
             metrics,
         };
-        snapshot.precomputed = snapshot.prepare_all();
+        snapshot.precomputed = snapshot.prepare_all(false);
+        if snapshot.has_signed_zones {
+            snapshot.precomputed_signed = snapshot.prepare_all(true);
+        }
         snapshot
     }
 
@@ -148,14 +160,20 @@ impl Snapshot {
         }
     }
 
-    /// The prepared answer for this name and type, if there is one, and the counters of the
-    /// zone it comes from.
+    /// The prepared answer for this name and type (`signed`: for a DO query), if there is
+    /// one, and the counters of the zone it comes from.
     pub fn prepared(
         &self,
         name: &LowerName,
         rtype: RecordType,
+        signed: bool,
     ) -> Option<(Prepared, &QueryCounters)> {
-        let answers = self.precomputed.get(name)?;
+        let map = if signed && self.has_signed_zones {
+            &self.precomputed_signed
+        } else {
+            &self.precomputed
+        };
+        let answers = map.get(name)?;
         let prepared = match answers.by_type.iter().find(|(t, _)| *t == rtype) {
             Some((_, prepared)) => prepared.clone(),
             None => answers.other.clone().map(Prepared::Fixed),
@@ -188,7 +206,7 @@ impl Snapshot {
 
     /// Prepares every name of every zone. A name served by two zones (a child apex under a
     /// parent's cut) gets the types of both nodes, so DS at the cut is prepared too.
-    fn prepare_all(&self) -> HashMap<LowerName, NodeAnswers> {
+    fn prepare_all(&self, signed: bool) -> HashMap<LowerName, NodeAnswers> {
         let mut names: HashMap<LowerName, BTreeSet<u16>> = HashMap::new();
         for zone in self.catalog.zones() {
             for (lower, node) in &zone.nodes {
@@ -199,7 +217,7 @@ impl Snapshot {
         names
             .into_iter()
             .map(|(lower, types)| {
-                let answers = self.node_answers(&lower, types, &routing);
+                let answers = self.node_answers(&lower, types, &routing, signed);
                 (lower, answers)
             })
             .collect()
@@ -223,6 +241,7 @@ impl Snapshot {
         lower: &LowerName,
         types: BTreeSet<u16>,
         routing: &Routing,
+        signed: bool,
     ) -> NodeAnswers {
         let name = Name::from(lower);
         let zone = self.catalog.find(lower);
@@ -234,13 +253,13 @@ impl Snapshot {
         for rtype in types.into_iter().map(RecordType::from) {
             answers
                 .by_type
-                .push((rtype, self.prepare(lower, &name, rtype, routing)));
+                .push((rtype, self.prepare(lower, &name, rtype, routing, signed)));
         }
         let typeless = zone
             .and_then(|z| z.nodes.get(lower))
             .is_some_and(|n| !n.has_cname() && n.data(ABSENT_TYPE).is_none());
         if typeless {
-            answers.other = fixed(&self.catalog, &name, ABSENT_TYPE, routing);
+            answers.other = fixed(&self.catalog, &name, ABSENT_TYPE, routing, signed);
         }
         answers
     }
@@ -260,7 +279,8 @@ impl Snapshot {
         sets: &[RrsetData],
     ) -> Option<Snapshot> {
         let zone = self.catalog.get(origin)?;
-        if !self.leaves_structure_alone(zone, names, sets) {
+        // A signed zone's NSEC chain and signatures follow its names: built whole.
+        if zone.is_signed() || !self.leaves_structure_alone(zone, names, sets) {
             return None;
         }
         let serial = match soa.rdatas.first() {
@@ -271,11 +291,13 @@ impl Snapshot {
         let mut snapshot = Snapshot {
             catalog: self.catalog.with_zone(zone.clone()),
             precomputed: HashMap::new(),
+            precomputed_signed: HashMap::new(),
             chaos: self.chaos.clone(),
             max_udp_payload: self.max_udp_payload,
             use_client_subnet: self.use_client_subnet,
             keyring: self.keyring.clone(),
             rrl: self.rrl.clone(),
+            has_signed_zones: self.has_signed_zones,
             health: self.health.clone(),
             geo: self.geo.clone(),
             regions: self.regions.clone(),
@@ -283,7 +305,11 @@ impl Snapshot {
             metrics: self.metrics.clone(),
         };
         let mut precomputed = self.precomputed.clone();
-        for answers in precomputed.values_mut() {
+        let mut precomputed_signed = self.precomputed_signed.clone();
+        for answers in precomputed
+            .values_mut()
+            .chain(precomputed_signed.values_mut())
+        {
             answers.patch_serial(origin, serial);
         }
         // The changed names, and their ancestors: empty non-terminals come and go with them.
@@ -307,12 +333,21 @@ impl Snapshot {
                 }
             }
             if found {
-                precomputed.insert(name.clone(), snapshot.node_answers(&name, types, &routing));
+                if snapshot.has_signed_zones {
+                    let signed = snapshot.node_answers(&name, types.clone(), &routing, true);
+                    precomputed_signed.insert(name.clone(), signed);
+                }
+                precomputed.insert(
+                    name.clone(),
+                    snapshot.node_answers(&name, types, &routing, false),
+                );
             } else {
                 precomputed.remove(&name);
+                precomputed_signed.remove(&name);
             }
         }
         snapshot.precomputed = precomputed;
+        snapshot.precomputed_signed = precomputed_signed;
         Some(snapshot)
     }
 
@@ -362,8 +397,9 @@ impl Snapshot {
         name: &Name,
         rtype: RecordType,
         routing: &Routing,
+        signed: bool,
     ) -> Option<Prepared> {
-        if let Some(encoded) = fixed(&self.catalog, name, rtype, routing) {
+        if let Some(encoded) = fixed(&self.catalog, name, rtype, routing, signed) {
             return Some(Prepared::Fixed(encoded));
         }
         // A group answered directly at its own node (no cut, no CNAME, no wildcard in between).
@@ -377,7 +413,7 @@ impl Snapshot {
             .iter()
             .find(|g| g.rtype == rtype && g.picks_one())?;
         Some(Prepared::Routed(Arc::new(routed_answers(
-            zone, name, group,
+            zone, name, group, signed,
         ))))
     }
 }
@@ -442,23 +478,43 @@ fn fixed(
     name: &Name,
     rtype: RecordType,
     routing: &Routing,
+    signed: bool,
 ) -> Option<Arc<Encoded>> {
-    let answer = answer::resolve(catalog, name, rtype, routing);
-    answer
-        .depends_only_on_name
-        .then(|| Arc::new(Encoded::new(&Query::query(name.clone(), rtype), &answer)))
+    let mut answer = answer::resolve(catalog, name, rtype, routing);
+    answer.depends_only_on_name.then(|| {
+        Arc::new(encode(
+            &Query::query(name.clone(), rtype),
+            &mut answer,
+            signed,
+        ))
+    })
 }
 
-fn routed_answers(zone: &Arc<Zone>, name: &Name, group: &Arc<RoutedGroup>) -> RoutedAnswers {
+fn routed_answers(
+    zone: &Arc<Zone>,
+    name: &Name,
+    group: &Arc<RoutedGroup>,
+    signed: bool,
+) -> RoutedAnswers {
     let query = Query::query(name.clone(), group.rtype);
     RoutedAnswers {
         group: group.clone(),
         per_member: group
             .members
             .iter()
-            .map(|m| Encoded::new(&query, &Answer::positive(zone, &m.rrset)))
+            .map(|m| encode(&query, &mut Answer::positive(zone, &m.rrset), signed))
             .collect(),
-        nodata: Encoded::new(&query, &Answer::nodata(zone)),
+        nodata: encode(&query, &mut Answer::nodata(zone), signed),
+    }
+}
+
+/// `answer` encoded for a query without DO, or with DO (RRSIGs, and its proofs added).
+fn encode(query: &Query, answer: &mut Answer, signed: bool) -> Encoded {
+    if signed {
+        add_proofs(answer);
+        Encoded::signed(query, answer)
+    } else {
+        Encoded::new(query, answer)
     }
 }
 
@@ -476,6 +532,7 @@ impl ChaosAnswers {
                     rtype: RecordType::TXT,
                     ttl: 0,
                     records: vec![record],
+                    sigs: Vec::new(),
                 })
             })
         };

@@ -80,6 +80,15 @@ pub struct QueryHeader {
 impl Encoded {
     /// Encodes `answer` as the reply to `query`. Data past 64 KiB is cut like any truncation.
     pub fn new(query: &Query, answer: &Answer) -> Encoded {
+        Encoded::encode(query, answer, false)
+    }
+
+    /// Encodes `answer` for a DO query: every RRset followed by its RRSIGs, cut with it.
+    pub fn signed(query: &Query, answer: &Answer) -> Encoded {
+        Encoded::encode(query, answer, true)
+    }
+
+    fn encode(query: &Query, answer: &Answer, signed: bool) -> Encoded {
         let mut buf = Vec::with_capacity(512);
         let mut cuts = Vec::new();
         let mut negative_soa = None;
@@ -97,14 +106,19 @@ impl Encoded {
                 let sections = answer
                     .answer
                     .iter()
-                    .map(|p| (0, records(p), None))
+                    .map(|p| (0, records(p, signed), None))
                     .chain(
                         answer
                             .authority
                             .iter()
-                            .map(|a| (1, authority_records(a), soa_zone(a))),
+                            .map(|a| (1, authority_records(a, signed), soa_zone(a, signed))),
                     )
-                    .chain(answer.additional.iter().map(|p| (2, records(p), None)));
+                    .chain(
+                        answer
+                            .additional
+                            .iter()
+                            .map(|p| (2, records(p, signed), None)),
+                    );
                 for (done, (section, set, soa_of)) in sections.enumerate() {
                     if set.iter().try_for_each(|r| r.emit(&mut encoder)).is_err() {
                         break;
@@ -192,14 +206,14 @@ impl Encoded {
     }
 }
 
-/// The records of one part, under the synthesized owner if there is one.
-fn records(part: &Part) -> Vec<Record> {
+/// The records of one part, with their RRSIGs when `signed`, under the synthesized owner
+/// if there is one (a wildcard's RRSIG keeps its label count: RFC 4035 §5.3.4).
+fn records(part: &Part, signed: bool) -> Vec<Record> {
+    let sigs = if signed { &part.rrset.sigs[..] } else { &[] };
+    let all = part.rrset.records.iter().chain(sigs);
     match &part.owner {
-        None => part.rrset.records.clone(),
-        Some(owner) => part
-            .rrset
-            .records
-            .iter()
+        None => all.cloned().collect(),
+        Some(owner) => all
             .map(|r| {
                 let mut r = r.clone();
                 r.name = owner.clone();
@@ -212,18 +226,32 @@ fn records(part: &Part) -> Vec<Record> {
 /// Bytes of the SOA RDATA's five 32-bit fields, serial first.
 const SOA_TIMERS_LEN: usize = 20;
 
-/// The zone whose SOA a negative answer's authority part is.
-fn soa_zone(part: &AuthorityPart) -> Option<LowerName> {
+/// The zone whose SOA a negative answer's authority part is, when a new serial can be put
+/// into it (not into a signed SOA: its RRSIG follows it, and would not match).
+fn soa_zone(part: &AuthorityPart, signed: bool) -> Option<LowerName> {
     match part {
-        AuthorityPart::NegativeSoa(zone) => Some(LowerName::new(&zone.origin)),
-        AuthorityPart::Rrset(_) => None,
+        AuthorityPart::NegativeSoa(zone) if !(signed && zone.is_signed()) => {
+            Some(LowerName::new(&zone.origin))
+        }
+        _ => None,
     }
 }
 
-fn authority_records(part: &AuthorityPart) -> Vec<Record> {
+fn authority_records(part: &AuthorityPart, signed: bool) -> Vec<Record> {
     match part {
-        AuthorityPart::Rrset(p) => records(p),
-        AuthorityPart::NegativeSoa(zone) => vec![zone.negative_soa()],
+        AuthorityPart::Rrset(p) => records(p, signed),
+        AuthorityPart::NegativeSoa(zone) => {
+            let mut records = vec![zone.negative_soa()];
+            if signed {
+                // At the negative TTL, like the SOA it signs (the RRSIG keeps the original).
+                records.extend(zone.soa.sigs.iter().map(|sig| {
+                    let mut sig = sig.clone();
+                    sig.ttl = zone.negative_ttl;
+                    sig
+                }));
+            }
+            records
+        }
     }
 }
 

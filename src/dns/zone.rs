@@ -8,17 +8,22 @@ use std::sync::{Arc, OnceLock};
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
+use super::dnssec::DenialChain;
+use super::dnssec::sign::sign_zone;
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Member, RoutedGroup};
+use super::transfer::unix_now;
 use crate::config::dns::{RrsetData, ZoneData, ZoneTransfer};
 
 /// Records of one owner and type, ready to put on the wire.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Rrset {
     pub name: Name,
     pub rtype: RecordType,
     pub ttl: u32,
     pub records: Vec<Record>,
+    /// Its RRSIG records when the zone is signed (`dnssec::sign`), sent to DO queries.
+    pub sigs: Vec<Record>,
 }
 
 /// One owner name in a zone. Empty non-terminals are nodes without RRsets.
@@ -48,6 +53,8 @@ pub struct Zone {
     pub transfer: ZoneTransfer,
     /// This version's whole-zone transfer answer, encoded once (`transfer::cache`).
     pub encoded_transfer: OnceLock<Arc<[Vec<u8>]>>,
+    /// The NSEC or NSEC3 chain when the zone is signed.
+    pub denial: DenialChain,
 }
 
 /// Every zone served, found by the longest suffix of a query name.
@@ -82,7 +89,9 @@ impl Node {
 
     /// What ANY gets (RFC 8482: one RRset): the lowest type, static data first.
     pub fn any(&self) -> Option<NodeData<'_>> {
-        self.rrsets.first().map(NodeData::Static).or_else(|| {
+        // The NSEC of a signed zone is no answer to ANY: the node's data comes first.
+        let data = self.rrsets.iter().find(|set| set.rtype != RecordType::NSEC);
+        data.map(NodeData::Static).or_else(|| {
             self.routed
                 .iter()
                 .min_by_key(|g| u16::from(g.rtype))
@@ -110,6 +119,7 @@ impl Rrset {
             rtype: set.rtype,
             ttl: set.ttl,
             records,
+            sigs: Vec::new(),
         })
     }
 }
@@ -147,6 +157,7 @@ impl Zone {
                             .iter()
                             .map(|r| Record::from_rdata(group.name.clone(), m.ttl, r.clone()))
                             .collect(),
+                        sigs: Vec::new(),
                     }),
                     health_check: m.health_check,
                     rule: m.rule.clone(),
@@ -188,7 +199,7 @@ impl Zone {
             RData::SOA(ref rdata) => soa.ttl.min(rdata.minimum),
             _ => soa.ttl,
         };
-        Zone {
+        let mut zone = Zone {
             origin: data.origin.clone(),
             soa,
             negative_ttl,
@@ -196,7 +207,19 @@ impl Zone {
             counters: metrics.zone(&data.origin),
             transfer: data.transfer.clone(),
             encoded_transfer: OnceLock::new(),
+            denial: DenialChain::Unsigned,
+        };
+        if let Some(dnssec) = &data.dnssec
+            && let Some(signer) = dnssec.signer.get()
+        {
+            sign_zone(&mut zone, signer, dnssec.denial, unix_now());
         }
+        zone
+    }
+
+    /// Whether the zone is signed (answers to DO queries carry RRSIGs and NSEC proofs).
+    pub fn is_signed(&self) -> bool {
+        !matches!(self.denial, DenialChain::Unsigned)
     }
 
     /// The zone with `soa` as its SOA and the static RRsets at each of `names` replaced by
@@ -259,6 +282,7 @@ impl Zone {
             counters: self.counters.clone(),
             transfer: self.transfer.clone(),
             encoded_transfer: OnceLock::new(),
+            denial: DenialChain::Unsigned,
         }
     }
 
@@ -274,7 +298,8 @@ impl Zone {
         self.soa_rdata().map_or(0, |soa| soa.serial)
     }
 
-    /// Every record a zone transfer carries, SOA excluded, in canonical order (RFC 4034
+    /// Every record a zone transfer carries, SOA excluded (its RRSIGs not), NSEC3 records
+    /// last, the rest in canonical order (RFC 4034
     /// §6.1): static RRsets as they are, routed groups by
     /// [`RoutedGroup::transfer_members`](super::policy::RoutedGroup::transfer_members).
     pub fn transfer_records(&self) -> Vec<&Record> {
@@ -300,27 +325,30 @@ impl Zone {
         for (_, _, node) in names {
             if node.routed.is_empty() {
                 // Static RRsets alone are already one per type, sorted by type.
-                let sets = node
-                    .rrsets
-                    .iter()
-                    .filter(|set| set.rtype != RecordType::SOA);
-                records.extend(sets.flat_map(|set| &set.records));
+                records.extend(node.rrsets.iter().flat_map(transferred));
                 continue;
             }
             let routed = node.routed.iter().flat_map(|group| {
                 group
                     .transfer_members()
                     .into_iter()
-                    .flat_map(|member| &member.rrset.records)
+                    .flat_map(|member| member.rrset.records.iter().chain(&member.rrset.sigs))
             });
             let mut sets: Vec<&Record> = (node.rrsets.iter())
-                .filter(|set| set.rtype != RecordType::SOA)
-                .flat_map(|set| &set.records)
+                .flat_map(transferred)
                 .chain(routed)
                 .collect();
             sets.sort_by_key(|r| u16::from(r.record_type()));
             sets.dedup_by(|a, b| a.record_type() == b.record_type() && a.data == b.data);
             records.extend(sets);
+        }
+        if let DenialChain::Nsec3(chain) = &self.denial {
+            records.extend(
+                chain
+                    .rrsets()
+                    .iter()
+                    .flat_map(|set| set.records.iter().chain(&set.sigs)),
+            );
         }
         records
     }
@@ -334,11 +362,18 @@ impl Zone {
     }
 }
 
+/// The records of `set` a transfer carries between its SOAs: all with their RRSIGs, but
+/// of the SOA only its RRSIGs (the SOA itself opens and closes the transfer).
+fn transferred(set: &Arc<Rrset>) -> impl Iterator<Item = &Record> {
+    let own = (set.rtype != RecordType::SOA).then_some(&set.records);
+    own.into_iter().flatten().chain(&set.sigs)
+}
+
 /// Appends to `key` a byte string that sorts as `name` in canonical order (RFC 4034 §6.1)
 /// among names below the same `origin_labels` labels: the labels below those, last first,
 /// each ended by a 0; the label octets 0 and 1 are written 1 1 and 1 2 so that a label
 /// sorts before any longer one it begins. A zero after the end sorts as the end.
-fn canonical_key(name: &LowerName, origin_labels: usize, key: &mut Vec<u8>) {
+pub(crate) fn canonical_key(name: &LowerName, origin_labels: usize, key: &mut Vec<u8>) {
     let below = name.iter().count().saturating_sub(origin_labels);
     for label in name.iter().take(below).rev() {
         if label.iter().all(|&byte| byte > 1) {

@@ -227,7 +227,7 @@ async fn reload<B>(
                     StatusCode::BAD_REQUEST
                 }
                 ReloadError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-                ReloadError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                ReloadError::Task(_) | ReloadError::Keys(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let errors: Vec<String> = match e {
                 ReloadError::Invalid(errors) => errors.0.iter().map(ToString::to_string).collect(),

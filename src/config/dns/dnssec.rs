@@ -6,6 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::diag::{ConfigError, SourceMap};
+use crate::dns::dnssec::SignerSlot;
 
 /// How a signed zone is signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub struct ZoneDnssec {
     pub denial: Denial,
     /// Where the zone's keys live (BIND's `K<zone>+<alg>+<tag>.key` / `.private`).
     pub keys_dir: PathBuf,
+    /// Its keys, loaded by the server (not by `check`).
+    pub signer: SignerSlot,
 }
 
 /// The signing algorithms offered: the two RFC 8624 recommends for signing.
@@ -30,6 +33,9 @@ pub enum DnssecAlgorithm {
 pub enum Denial {
     /// RFC 4034 NSEC records over the zone's names.
     Nsec,
+    /// RFC 5155 NSEC3 records over their hashes, with RFC 9276's parameters (no extra
+    /// iterations, no salt, no opt-out): the zone's names cannot be listed by walking it.
+    Nsec3,
 }
 
 /// `dnssec = { ... }` as written.
@@ -78,26 +84,21 @@ pub(super) fn validate(
             errors.push(map.error(
                 a.span(),
                 format!("{key}.algorithm"),
-                format!("{other:?} is not offered: use \"ecdsap256sha256\" (13) or \"ed25519\" (15)"),
+                format!(
+                    "{other:?} is not offered: use \"ecdsap256sha256\" (13) or \"ed25519\" (15)"
+                ),
             ));
             None
         }
     };
     let denial = match fields.denial.as_ref().map(|d| (d, d.get_ref().as_str())) {
         None | Some((_, "nsec")) => Some(Denial::Nsec),
-        Some((d, "nsec3")) => {
-            errors.push(map.error(
-                d.span(),
-                format!("{key}.denial"),
-                "\"nsec3\" is not implemented yet: use \"nsec\"",
-            ));
-            None
-        }
+        Some((_, "nsec3")) => Some(Denial::Nsec3),
         Some((d, other)) => {
             errors.push(map.error(
                 d.span(),
                 format!("{key}.denial"),
-                format!("{other:?} is not a denial method: use \"nsec\""),
+                format!("{other:?} is not a denial method: use \"nsec\" or \"nsec3\""),
             ));
             None
         }
@@ -118,5 +119,6 @@ pub(super) fn validate(
         algorithm: algorithm?,
         denial: denial?,
         keys_dir: keys_dir?,
+        signer: SignerSlot::default(),
     })
 }

@@ -26,16 +26,19 @@ pub use watch::{QUIET as WATCH_QUIET, ZoneWatch};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::dnssec::{KeyError, Signer, attach_signers};
 use super::metrics::DnsMetrics;
 use super::server::{DnsSockets, bind_dns};
 use super::snapshot::Snapshot;
 use super::transfer::notify;
+use super::transfer::unix_now;
 use super::update::Dynamic;
 use crate::config::{Config, ConfigError, ConfigErrors, DnsConfig, Sections};
 use crate::geo::{GeoDb, GeoError};
@@ -75,6 +78,8 @@ pub enum ReloadError {
     RestartNeeded(Vec<&'static str>),
     #[error(transparent)]
     Geo(#[from] GeoError),
+    #[error("DNSSEC keys: {0}")]
+    Keys(#[from] KeyError),
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("the reload task failed: {0}")]
@@ -184,18 +189,66 @@ pub fn spawn_on_sighup(reloader: Reloader, shutdown: CancellationToken) -> std::
     Ok(())
 }
 
+/// Signs the signed zones again soon after each midnight (UTC) until `shutdown`: a day's
+/// signatures are valid for 14 days from its start (`dnssec::sign`), so none comes near
+/// expiring. Must be called inside a tokio runtime.
+pub fn spawn_daily_resign(reloader: Reloader, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            let wait = Duration::from_secs(Signer::until_next_day(unix_now()));
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            match reloader.inner.resign().await {
+                Ok(0) => {}
+                Ok(zones) => info!("signed {zones} zones again for the new day"),
+                Err(e) => error!("signing the zones again for the new day failed: {e}"),
+            }
+        }
+    });
+}
+
 // === impl Inner ===
 
 impl Inner {
+    /// Builds and swaps in a snapshot of the config in force with fresh signatures; returns
+    /// how many zones are signed.
+    async fn resign(&self) -> Result<usize, ReloadError> {
+        let in_force = self.in_force.lock().await;
+        let signed = in_force.zones.iter().filter(|z| z.dnssec.is_some()).count();
+        if signed == 0 || self.stop.is_cancelled() {
+            return Ok(0);
+        }
+        let dynamic = self.dynamic.lock().await;
+        let served = dynamic.served(&in_force);
+        let old = self.snapshot.load_full();
+        let snapshot = tokio::task::spawn_blocking(move || {
+            let snapshot = old.rebuilt(&served);
+            snapshot.prepare_transfers();
+            snapshot
+        })
+        .await
+        .map_err(ReloadError::Task)?;
+        self.snapshot.store(Arc::new(snapshot));
+        drop(dynamic);
+        Ok(signed)
+    }
+
     async fn reload(&self) -> Result<ReloadSummary, ReloadError> {
         let mut in_force = self.in_force.lock().await;
         if self.stop.is_cancelled() {
             return Err(ReloadError::ShuttingDown);
         }
         let path = self.path.clone();
-        let (file, mut config, geo) = tokio::task::spawn_blocking(move || read(&path))
-            .await
-            .map_err(ReloadError::Task)??;
+        let previous = in_force.clone();
+        let (file, mut config, geo) = tokio::task::spawn_blocking(move || {
+            let (file, mut config, geo) = read(&path)?;
+            attach_signers(&mut config, Some(&previous))?;
+            Ok::<_, ReloadError>((file, config, geo))
+        })
+        .await
+        .map_err(ReloadError::Task)??;
         let changed = restart_only_changes(&in_force, &config);
         if !changed.is_empty() {
             return Err(ReloadError::RestartNeeded(changed));

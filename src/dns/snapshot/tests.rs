@@ -296,3 +296,107 @@ fn leaf_changes_take_the_fast_path_and_pointed_at_names_do_not() {
         assert_eq!(fast.is_some(), expected, "{name}");
     }
 }
+
+/// Every name the signed-zone test asks (each for [`TYPES`], CAA and NSEC), with names that
+/// do not exist and names a wildcard covers.
+const SIGNED_NAMES: &[&str] = &[
+    "@",
+    "host",
+    "a.b.c",
+    "b.c",
+    "c",
+    "www",
+    "web",
+    "mail",
+    "sip",
+    "_sip._tcp",
+    "_tcp",
+    "q.w",
+    "*.w",
+    "w",
+    "deleg",
+    "x.deleg",
+    "ns.deleg",
+    "ha",
+    "nope",
+    "x.nope",
+    "zzz",
+];
+
+/// The test zone signed with `denial`, with its keys in `keys`.
+fn signed(keys: &Path, denial: &str) -> DnsConfig {
+    let text = ZONE.replacen(
+        "name = \"inc.example\"",
+        &format!(
+            "name = \"inc.example\"\ndnssec = {{ keys_dir = {:?}, denial = {denial:?} }}",
+            keys.display()
+        ),
+        1,
+    );
+    let config = Config::from_str(&text, Path::new("signed.toml")).expect("the zone is valid");
+    let mut dns = config.dns.expect("[dns]");
+    crate::dns::dnssec::attach_signers(&mut dns, None).expect("keys made");
+    dns
+}
+
+fn answer_do(snapshot: &Snapshot, name: &Name, rtype: RecordType) -> Vec<u8> {
+    let mut message = Message::new(0x5151, MessageType::Query, OpCode::Query);
+    message.add_query(Query::query(name.clone(), rtype));
+    let mut edns = Edns::new();
+    edns.set_dnssec_ok(true);
+    message.set_edns(edns);
+    let query = message.to_vec().expect("a query encodes");
+    let mut out = Vec::new();
+    let peer: IpAddr = "192.0.2.200".parse().expect("an address");
+    let _ = respond(snapshot, &query, peer, Transport::Udp, &mut out);
+    out
+}
+
+/// Signing changes nothing for queries without DO, and the answers prepared for DO
+/// queries are those resolved for each query.
+#[test]
+fn a_signed_zone_answers_do_0_as_unsigned_and_prepared_do_1_as_resolved() {
+    let keys = tempfile::tempdir().expect("a folder");
+    for denial in ["nsec", "nsec3"] {
+        let config = signed(keys.path(), denial);
+        let plain = build(
+            &Config::from_str(ZONE, Path::new("plain.toml"))
+                .unwrap()
+                .dns
+                .unwrap(),
+        );
+        let signed = build(&config);
+        assert!(signed.has_signed_zones && !signed.precomputed_signed.is_empty());
+        let mut unprepared = build(&config);
+        unprepared.precomputed_signed.clear();
+        let mut with_sigs = 0;
+        for name in SIGNED_NAMES {
+            let name = absolute(name);
+            for &rtype in TYPES.iter().chain(&[RecordType::CAA, RecordType::NSEC]) {
+                // NSEC (and DNSKEY) queries have data only in a signed zone.
+                for edns in [false, true]
+                    .into_iter()
+                    .filter(|_| rtype != RecordType::NSEC)
+                {
+                    assert_eq!(
+                        answer(&plain, &name, rtype, edns),
+                        answer(&signed, &name, rtype, edns),
+                        "{denial}: {name} {rtype} without DO"
+                    );
+                }
+                let prepared = answer_do(&signed, &name, rtype);
+                let resolved = answer_do(&unprepared, &name, rtype);
+                assert_eq!(prepared, resolved, "{denial}: {name} {rtype} DO");
+                let message = Message::from_vec(&prepared).expect("decodes");
+                let sigs = (message.answers.iter().chain(&message.authorities))
+                    .filter(|r| r.record_type() == RecordType::RRSIG)
+                    .count();
+                with_sigs += usize::from(sigs > 0);
+            }
+        }
+        assert!(
+            with_sigs > 100,
+            "{denial}: only {with_sigs} answers carry RRSIGs"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Zone transfers out over TCP, and NOTIFY to secondaries (`notify`): AXFR (RFC 5936), and IXFR (RFC 1995):
 //! the SOA alone when the secondary is up to date, the journal's changes since its serial
-//! when the journal of dynamic updates holds them, else the whole zone (§4 allows it).
+//! when the journal of dynamic updates holds them and the zone is not signed, else the
+//! whole zone (§4 allows it).
 //! Only TCP carries them; over UDP the responder refuses both.
 //!
 //! A transfer is built from one snapshot, so it is one consistent version of the zone even
@@ -144,7 +145,9 @@ impl Transfer {
             Request::Ixfr(Some(serial)) if !newer(zone.serial(), serial) => {
                 Messages::soa_only(id, question, zone)
             }
-            Request::Ixfr(Some(serial)) => match history {
+            // The journal holds the data's changes, not the signatures and denial records
+            // they moved: a signed zone goes out whole.
+            Request::Ixfr(Some(serial)) => match history.filter(|_| !zone.is_signed()) {
                 Some(changes) if chains(changes, serial, zone.serial()) => {
                     Messages::incremental(id, question, zone, changes)
                 }

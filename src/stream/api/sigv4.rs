@@ -533,7 +533,8 @@ fn parse_basic(s: &str) -> Option<i64> {
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
-fn format_basic(secs: i64) -> String {
+/// `secs` since the Unix epoch as ISO 8601 basic format, UTC: `YYYYMMDDTHHMMSSZ`.
+pub(crate) fn format_basic(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!(

@@ -1,0 +1,169 @@
+//! The NSEC chain (RFC 4034 §4, RFC 4035 §2.3): one NSEC at every name of the zone with
+//! authoritative data or a delegation, naming the next such name in canonical order and the
+//! types at its own; the last names the apex. Built with the zone, so a negative answer
+//! picks its proofs instead of computing them.
+//!
+//! Empty non-terminals get no NSEC: a name before one whose next name lies below it proves
+//! that it exists. Glue (below a cut) is not in the chain.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use hickory_proto::rr::{LowerName, Name, RecordType};
+
+use super::sign::{put_canonical_name, raw_record};
+use crate::dns::zone::{Node, Rrset, Zone, canonical_key};
+
+/// The chain as built: its NSEC RRsets (unsigned) by owner, and the owners in order.
+pub struct Chain {
+    rrsets: HashMap<LowerName, Arc<Rrset>>,
+    owners: NsecOwners,
+}
+
+/// The owners of a zone's NSEC records in canonical order, to find the one whose NSEC
+/// covers a name that does not exist. Empty for an unsigned zone.
+#[derive(Debug, Default, Clone)]
+pub struct NsecOwners {
+    /// Every owner's canonical sort key ([`canonical_key`]), one after the other.
+    keys: Vec<u8>,
+    owners: Vec<(Range<usize>, LowerName)>,
+    origin_labels: usize,
+}
+
+impl Chain {
+    /// The NSEC RRset at `name`, if it has one.
+    pub fn rrset_at(&self, name: &LowerName) -> Option<Arc<Rrset>> {
+        self.rrsets.get(name).cloned()
+    }
+
+    pub fn into_owners(self) -> NsecOwners {
+        self.owners
+    }
+}
+
+impl NsecOwners {
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+
+    /// The owner whose NSEC covers or matches `name` (in the zone): the last owner at or
+    /// before it in canonical order.
+    pub fn covering(&self, name: &LowerName) -> Option<&LowerName> {
+        let mut key = Vec::with_capacity(64);
+        canonical_key(name, self.origin_labels, &mut key);
+        let after = self
+            .owners
+            .partition_point(|(range, _)| self.keys[range.clone()] <= key[..]);
+        // The apex sorts first: any name of the zone has an owner at or before it.
+        self.owners
+            .get(after.checked_sub(1)?)
+            .map(|(_, owner)| owner)
+    }
+}
+
+/// The NSEC chain of `zone` (its DNSKEY already at the apex).
+pub fn build_chain(zone: &Zone) -> Chain {
+    let origin_labels = zone.origin.iter().count();
+    let mut keys = Vec::with_capacity(16 * zone.nodes.len());
+    let mut owners: Vec<(Range<usize>, LowerName)> = (zone.nodes.iter())
+        .filter(|(_, node)| !node.occluded && (!node.rrsets.is_empty() || !node.routed.is_empty()))
+        .map(|(name, _)| {
+            let start = keys.len();
+            canonical_key(name, origin_labels, &mut keys);
+            (start..keys.len(), name.clone())
+        })
+        .collect();
+    owners.sort_unstable_by(|a, b| keys[a.0.clone()].cmp(&keys[b.0.clone()]));
+    let ttl = zone.negative_ttl;
+    let mut rrsets = HashMap::with_capacity(owners.len());
+    for (i, (_, owner)) in owners.iter().enumerate() {
+        let next = &owners[(i + 1) % owners.len()].1;
+        let node = &zone.nodes[owner];
+        let mut rdata = Vec::with_capacity(64);
+        put_canonical_name(&mut rdata, &Name::from(next));
+        put_type_bitmap(&mut rdata, &types_at(node));
+        let name = zone_spelling(zone, owner);
+        let record = raw_record(name.clone(), ttl, RecordType::NSEC, rdata);
+        let rrset = Rrset {
+            name,
+            rtype: RecordType::NSEC,
+            ttl,
+            records: vec![record],
+            sigs: Vec::new(),
+        };
+        rrsets.insert(owner.clone(), Arc::new(rrset));
+    }
+    Chain {
+        rrsets,
+        owners: NsecOwners {
+            keys,
+            owners,
+            origin_labels,
+        },
+    }
+}
+
+/// The owner name as the zone writes it (the case of its data), for the NSEC's owner.
+fn zone_spelling(zone: &Zone, owner: &LowerName) -> Name {
+    let node = &zone.nodes[owner];
+    (node.rrsets.first().map(|set| set.name.clone()))
+        .or_else(|| {
+            node.routed
+                .first()
+                .and_then(|g| g.members.first())
+                .map(|m| m.rrset.name.clone())
+        })
+        .unwrap_or_else(|| Name::from(owner))
+}
+
+/// The types an NSEC at `node` lists: its data's, or at a delegation only NS and DS (the
+/// rest there is glue); NSEC and RRSIG always, as the NSEC itself is signed.
+fn types_at(node: &Node) -> Vec<u16> {
+    let mut types: Vec<u16> = (node.rrsets.iter().map(|s| s.rtype))
+        .chain(node.routed.iter().map(|g| g.rtype))
+        .filter(|&t| !node.is_cut || matches!(t, RecordType::NS | RecordType::DS))
+        .map(u16::from)
+        .chain([u16::from(RecordType::NSEC), u16::from(RecordType::RRSIG)])
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
+/// The type bit maps field (RFC 4034 §4.1.2): per window of 256 types that has any, its
+/// number, the length of its bitmap and the bitmap, trailing zero bytes left out.
+pub(super) fn put_type_bitmap(out: &mut Vec<u8>, types: &[u16]) {
+    let mut i = 0;
+    while i < types.len() {
+        let window = (types[i] >> 8) as u8;
+        let mut bitmap = [0u8; 32];
+        let mut len = 0;
+        while i < types.len() && (types[i] >> 8) as u8 == window {
+            let low = (types[i] & 0xff) as usize;
+            bitmap[low / 8] |= 0x80 >> (low % 8);
+            len = low / 8 + 1;
+            i += 1;
+        }
+        out.push(window);
+        out.push(len as u8);
+        out.extend_from_slice(&bitmap[..len]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_bitmap_is_written_by_windows_as_rfc_4034_shows() {
+        // RFC 4034 §4.3: A MX RRSIG NSEC TYPE1234.
+        let mut out = Vec::new();
+        put_type_bitmap(&mut out, &[1, 15, 46, 47, 1234]);
+        let mut expected = vec![0x00, 0x06, 0x40, 0x01, 0x00, 0x00, 0x00, 0x03];
+        expected.extend_from_slice(&[0x04, 0x1b]);
+        expected.extend_from_slice(&[0; 26]);
+        expected.push(0x20);
+        assert_eq!(out, expected);
+    }
+}

@@ -1,0 +1,169 @@
+//! The NSEC3 chain (RFC 5155) with RFC 9276's parameters: SHA-1, no extra iterations, no
+//! salt, no opt-out. Every name with authoritative data, every delegation and every empty
+//! non-terminal gets an NSEC3 at the hash of its name, naming the next hash in order and the
+//! types at the name. The records live beside the zone's names, not among them (a query for
+//! a hashed owner name is answered as for any name that does not exist).
+
+use std::sync::Arc;
+
+use hickory_proto::rr::{LowerName, Name, RecordType};
+use sha1::{Digest, Sha1};
+
+use super::nsec::put_type_bitmap;
+use super::sign::{put_canonical_name, raw_record};
+use crate::dns::zone::{Node, Rrset, Zone};
+
+/// SHA-1, the only hash algorithm RFC 5155 defines.
+const SHA1: u8 = 1;
+const HASH_LEN: usize = 20;
+
+/// A zone's NSEC3 records by hashed owner, in hash order.
+#[derive(Debug, Default, Clone)]
+pub struct Nsec3Chain {
+    hashes: Vec<[u8; HASH_LEN]>,
+    rrsets: Vec<Arc<Rrset>>,
+}
+
+impl Nsec3Chain {
+    /// The chain of `zone` (its apex already holding NSEC3PARAM), unsigned.
+    pub fn build(zone: &Zone) -> Nsec3Chain {
+        let mut owners: Vec<([u8; HASH_LEN], &Node)> = (zone.nodes.iter())
+            .filter(|(_, node)| !node.occluded)
+            .map(|(name, node)| (hash(name), node))
+            .collect();
+        owners.sort_unstable_by_key(|(hash, _)| *hash);
+        owners.dedup_by(|a, b| a.0 == b.0);
+        let ttl = zone.negative_ttl;
+        let rrsets = (0..owners.len())
+            .map(|i| {
+                let (hash, node) = owners[i];
+                let next = owners[(i + 1) % owners.len()].0;
+                let mut rdata = vec![SHA1, 0, 0, 0, 0, HASH_LEN as u8];
+                rdata.extend_from_slice(&next);
+                put_type_bitmap(&mut rdata, &types_at(node));
+                let owner = hashed_owner(&hash, &zone.origin);
+                Arc::new(Rrset {
+                    records: vec![raw_record(owner.clone(), ttl, RecordType::NSEC3, rdata)],
+                    name: owner,
+                    rtype: RecordType::NSEC3,
+                    ttl,
+                    sigs: Vec::new(),
+                })
+            })
+            .collect();
+        Nsec3Chain {
+            hashes: owners.iter().map(|(hash, _)| *hash).collect(),
+            rrsets,
+        }
+    }
+
+    /// The chain with every RRset passed through `sign`.
+    pub fn signed(self, mut sign: impl FnMut(&Arc<Rrset>) -> Arc<Rrset>) -> Nsec3Chain {
+        let rrsets = self.rrsets.iter().map(&mut sign).collect();
+        Nsec3Chain { rrsets, ..self }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rrsets.is_empty()
+    }
+
+    pub fn rrsets(&self) -> &[Arc<Rrset>] {
+        &self.rrsets
+    }
+
+    /// The NSEC3 whose owner is the hash of `name`.
+    pub fn matching(&self, name: &LowerName) -> Option<&Arc<Rrset>> {
+        let at = self.hashes.binary_search(&hash(name)).ok()?;
+        self.rrsets.get(at)
+    }
+
+    /// The NSEC3 whose span covers the hash of `name`: the last owner hash before it, or
+    /// the last of all (its span wraps around to the first).
+    pub fn covering(&self, name: &LowerName) -> Option<&Arc<Rrset>> {
+        let wanted = hash(name);
+        let before = self.hashes.partition_point(|h| *h < wanted);
+        let at = before
+            .checked_sub(1)
+            .unwrap_or(self.hashes.len().checked_sub(1)?);
+        self.rrsets.get(at)
+    }
+}
+
+/// The apex NSEC3PARAM RRset: the parameters a secondary or signer would hash with.
+pub fn param_rrset(origin: &Name) -> Arc<Rrset> {
+    // TTL 0, as BIND and Knot publish it: it is for signers, not resolvers.
+    let record = raw_record(
+        origin.clone(),
+        0,
+        RecordType::NSEC3PARAM,
+        vec![SHA1, 0, 0, 0, 0],
+    );
+    Arc::new(Rrset {
+        name: origin.clone(),
+        rtype: RecordType::NSEC3PARAM,
+        ttl: 0,
+        records: vec![record],
+        sigs: Vec::new(),
+    })
+}
+
+/// The types an NSEC3 at `node` lists: its data's and RRSIG; at a delegation only NS, and DS
+/// with RRSIG when it has a DS (the NS there is not signed); nothing at an empty
+/// non-terminal.
+fn types_at(node: &Node) -> Vec<u16> {
+    let mut types: Vec<u16> = (node.rrsets.iter().map(|s| s.rtype))
+        .chain(node.routed.iter().map(|g| g.rtype))
+        .filter(|&t| !node.is_cut || matches!(t, RecordType::NS | RecordType::DS))
+        .map(u16::from)
+        .collect();
+    let signed = (node.rrsets.iter()).any(|s| !node.is_cut || s.rtype == RecordType::DS)
+        || !node.routed.is_empty();
+    if signed {
+        types.push(u16::from(RecordType::RRSIG));
+    }
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
+/// SHA-1 of the name's canonical wire form, no salt, no extra iteration (RFC 5155 §5).
+fn hash(name: &LowerName) -> [u8; HASH_LEN] {
+    let mut wire = Vec::with_capacity(64);
+    put_canonical_name(&mut wire, &Name::from(name));
+    Sha1::digest(&wire).into()
+}
+
+/// `<base32hex of the hash>.<zone>` (RFC 4648 §7, lowercase, no padding).
+fn hashed_owner(hash: &[u8; HASH_LEN], origin: &Name) -> Name {
+    const DIGITS: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+    let mut label = String::with_capacity(32);
+    for chunk in hash.chunks(5) {
+        let bits = chunk.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+        for i in (0..8).rev() {
+            label.push(char::from(DIGITS[(bits >> (5 * i) & 31) as usize]));
+        }
+    }
+    Name::from_ascii(&label)
+        .and_then(|label| label.append_domain(origin))
+        .unwrap_or_else(|_| origin.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 5155 Appendix A's hashes are salted with 12 extra iterations; with RFC 9276's
+    /// parameters the hash is plain SHA-1 (the expected value from Python's hashlib and
+    /// base64.b32hexencode).
+    #[test]
+    fn hashed_owner_is_base32hex_of_the_sha1_of_the_canonical_name() {
+        let origin = Name::from_ascii("example.").unwrap();
+        let hash = hash(&LowerName::new(&Name::from_ascii("EXAMPLE.").unwrap()));
+        assert_eq!(
+            hashed_owner(&hash, &origin).to_string(),
+            format!("{}.example.", EXAMPLE_HASH)
+        );
+    }
+
+    const EXAMPLE_HASH: &str = "3msev9usmd4br9s97v51r2tdvmr9iqo1";
+}

@@ -1,0 +1,478 @@
+//! Signing a zone as it is built: DNSKEY, CDS and CDNSKEY at the apex, the NSEC or NSEC3 chain, and an RRSIG (RFC 4034
+//! §3) over every authoritative RRset, routed sets each on their own, made once per build so
+//! a signed answer is a copy like an unsigned one.
+//!
+//! Signatures of one day share their validity (inception an hour before the day began,
+//! expiration 14 days after), so an RRset unchanged since an earlier build that day is
+//! signed with the same data, and its signature is taken from the signer's cache instead of
+//! computed again: a rebuild after an update signs what the update changed. A daily
+//! re-sign (`reload::spawn_daily_resign`) keeps every signature at least 13 of its 14 days from expiring.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use super::keys::SigningKey;
+use super::nsec3::{self, Nsec3Chain};
+use super::{DenialChain, nsec};
+use crate::config::dns::Denial;
+use crate::dns::policy::{Member, RoutedGroup};
+use crate::dns::zone::{Node, Rrset, Zone};
+
+/// The DNSKEY RRset's TTL (Route 53 and Knot use an hour), and CDS's and CDNSKEY's.
+const DNSKEY_TTL: u32 = 3600;
+/// The Secure Entry Point flag of DNSKEY (RFC 4034 §2.1.1): the key the DS names.
+const SEP: u16 = 1;
+const DAY: u64 = 86_400;
+/// How long a signature is valid, from the start of the day it was made on.
+const VALIDITY: u64 = 14 * DAY;
+/// Inception this long before the day began: clocks of validators may lag.
+const INCEPTION_SKEW: u64 = 3600;
+
+/// A signed zone's keys and the signatures made with them, kept across the builds of the
+/// zone (start, reloads, updates) so unchanged RRsets are not signed again.
+#[derive(Debug)]
+pub struct Signer {
+    keys: Vec<SigningKey>,
+    cache: Mutex<SignatureCache>,
+}
+
+/// Signatures by the SHA-256 of the data they sign, and the day they were last used on.
+#[derive(Debug, Default)]
+struct SignatureCache {
+    day: u64,
+    signatures: HashMap<[u8; 32], Vec<u8>>,
+}
+
+/// When a build's signatures are valid.
+#[derive(Debug, Clone, Copy)]
+struct Validity {
+    inception: u32,
+    expiration: u32,
+}
+
+impl Signer {
+    pub fn new(keys: Vec<SigningKey>) -> Signer {
+        Signer {
+            keys,
+            cache: Mutex::default(),
+        }
+    }
+
+    pub fn keys(&self) -> &[SigningKey] {
+        &self.keys
+    }
+
+    /// Seconds from `now` (Unix seconds) to a minute into the next day, when the zones are
+    /// signed again with that day's validity.
+    pub fn until_next_day(now: u64) -> u64 {
+        (now / DAY + 1) * DAY + 60 - now
+    }
+}
+
+impl Validity {
+    fn of_day(now: u64) -> Validity {
+        let day = now / DAY * DAY;
+        Validity {
+            inception: serial_time(day - INCEPTION_SKEW),
+            expiration: serial_time(day + VALIDITY),
+        }
+    }
+}
+
+/// RRSIG times are 32-bit serial numbers of seconds (RFC 4034 §3.1.5): the low 32 bits.
+fn serial_time(seconds: u64) -> u32 {
+    seconds as u32
+}
+
+/// Signs `zone` in place with `signer` as of `now` (Unix seconds): DNSKEY at the apex,
+/// the NSEC or NSEC3 chain (`denial`), an RRSIG for every authoritative RRset
+/// (not the NS of a delegation, not glue) and for every routed set.
+pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
+    let start = Instant::now();
+    let validity = Validity::of_day(now);
+    let apex = LowerName::new(&zone.origin);
+    let mut apex_sets = key_rrsets(&zone.origin, signer.keys());
+    if denial == Denial::Nsec3 {
+        apex_sets.push(nsec3::param_rrset(&zone.origin));
+    }
+    if let Some(node) = zone.nodes.get_mut(&apex) {
+        node.rrsets
+            .retain(|set| !apex_sets.iter().any(|k| k.rtype == set.rtype));
+        node.rrsets.extend(apex_sets);
+        node.rrsets.sort_by_key(|set| u16::from(set.rtype));
+    }
+    let (nsec, nsec3) = match denial {
+        Denial::Nsec => (Some(nsec::build_chain(zone)), None),
+        Denial::Nsec3 => (None, Some(Nsec3Chain::build(zone))),
+    };
+    if let Some(chain) = &nsec {
+        for (name, node) in zone.nodes.iter_mut() {
+            if let Some(set) = chain.rrset_at(name).filter(|_| !node.occluded) {
+                node.rrsets.push(set);
+                node.rrsets.sort_by_key(|set| u16::from(set.rtype));
+            }
+        }
+    }
+    let mut targets: Vec<Arc<Rrset>> = Vec::new();
+    for node in zone.nodes.values().filter(|node| !node.occluded) {
+        targets.extend(
+            node.rrsets
+                .iter()
+                .filter(|set| is_signed_at(node, set))
+                .cloned(),
+        );
+        let routed = node.routed.iter().flat_map(|group| &group.members);
+        targets.extend(routed.map(|member| member.rrset.clone()));
+    }
+    if let Some(chain) = &nsec3 {
+        targets.extend(chain.rrsets().iter().cloned());
+    }
+    let (signed, computed) = {
+        let mut cache = signer.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.day != now / DAY {
+            // Yesterday's signatures carry yesterday's validity: none can be reused.
+            cache.day = now / DAY;
+            cache.signatures.clear();
+        }
+        sign_all(
+            &targets,
+            signer.keys(),
+            &zone.origin,
+            validity,
+            &mut cache.signatures,
+        )
+    };
+    let swap = |set: &Arc<Rrset>| {
+        signed
+            .get(&Arc::as_ptr(set))
+            .cloned()
+            .unwrap_or_else(|| set.clone())
+    };
+    for node in zone.nodes.values_mut().filter(|node| !node.occluded) {
+        node.rrsets = node.rrsets.iter().map(swap).collect();
+        node.routed = node
+            .routed
+            .iter()
+            .map(|group| signed_group(group, swap))
+            .collect();
+    }
+    zone.denial = match (nsec, nsec3) {
+        (Some(chain), _) => DenialChain::Nsec(chain.into_owners()),
+        (None, Some(chain)) => DenialChain::Nsec3(chain.signed(swap)),
+        (None, None) => DenialChain::Unsigned,
+    };
+    if let Some(soa) = zone.nodes.get(&apex).and_then(|n| n.get(RecordType::SOA)) {
+        zone.soa = soa.clone();
+    }
+    info!(
+        "zone {}: {} RRsets signed in {:.1} ms ({computed} signatures computed, the rest unchanged since an earlier build today)",
+        zone.origin,
+        targets.len(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+/// Whether `set` at `node` gets an RRSIG: not a delegation's NS, nor anything else at a
+/// cut but its DS and NSEC (RFC 4035 §2.2).
+fn is_signed_at(node: &Node, set: &Rrset) -> bool {
+    !node.is_cut || matches!(set.rtype, RecordType::DS | RecordType::NSEC)
+}
+
+/// Every RRset of `targets` with its RRSIGs by `keys`, by the address of the unsigned one,
+/// and how many signatures were computed: those not in `cache` are made on every core.
+fn sign_all(
+    targets: &[Arc<Rrset>],
+    keys: &[SigningKey],
+    origin: &Name,
+    validity: Validity,
+    cache: &mut HashMap<[u8; 32], Vec<u8>>,
+) -> (HashMap<*const Rrset, Arc<Rrset>>, usize) {
+    // The RRSIG RDATA without its signature, and the digest of what it signs.
+    let mut heads: Vec<(Vec<u8>, [u8; 32])> = Vec::with_capacity(targets.len() * keys.len());
+    let mut missing: Vec<([u8; 32], Vec<u8>, &SigningKey)> = Vec::new();
+    let mut listed: HashSet<[u8; 32]> = HashSet::new();
+    for target in targets {
+        for key in keys {
+            let head = rrsig_head(target, key, origin, validity);
+            let data = signed_data(&head, target);
+            let digest: [u8; 32] = Sha256::digest(&data).into();
+            if !cache.contains_key(&digest) && listed.insert(digest) {
+                missing.push((digest, data, key));
+            }
+            heads.push((head, digest));
+        }
+    }
+    let computed = missing.len();
+    cache.extend(sign_in_parallel(&missing));
+    let mut signed = HashMap::with_capacity(targets.len());
+    let mut heads = heads.into_iter();
+    for target in targets {
+        let sigs = (keys.iter())
+            .filter_map(|_| heads.next())
+            .map(|(mut rdata, digest)| {
+                rdata.extend_from_slice(cache.get(&digest).map_or(&[][..], Vec::as_slice));
+                raw_record(target.name.clone(), target.ttl, RecordType::RRSIG, rdata)
+            })
+            .collect();
+        let with_sigs = Arc::new(Rrset {
+            sigs,
+            ..Rrset::clone(target)
+        });
+        signed.insert(Arc::as_ptr(target), with_sigs);
+    }
+    (signed, computed)
+}
+
+/// Signs each `(digest, data, key)` of `work`, spread over the machine's cores.
+fn sign_in_parallel(work: &[([u8; 32], Vec<u8>, &SigningKey)]) -> Vec<([u8; 32], Vec<u8>)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = work.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (work.chunks(chunk))
+            .map(|part| {
+                scope.spawn(move || {
+                    (part.iter())
+                        .map(|(digest, data, key)| (*digest, key.sign(data)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        (parts.into_iter())
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+fn signed_group(group: &RoutedGroup, sign: impl Fn(&Arc<Rrset>) -> Arc<Rrset>) -> Arc<RoutedGroup> {
+    let members = (group.members.iter())
+        .map(|m| Member {
+            set_id: m.set_id.clone(),
+            rrset: sign(&m.rrset),
+            health_check: m.health_check,
+            rule: m.rule.clone(),
+            answered: m.answered.clone(),
+        })
+        .collect();
+    Arc::new(RoutedGroup {
+        rtype: group.rtype,
+        members,
+    })
+}
+
+/// The apex RRsets made of `keys`, unsigned: DNSKEY, and CDS and CDNSKEY (RFC 7344) for
+/// the keys the parent's DS should name, so a parent that scans for them can follow.
+fn key_rrsets(origin: &Name, keys: &[SigningKey]) -> Vec<Arc<Rrset>> {
+    let set = |rtype: RecordType, rdata: &dyn Fn(&SigningKey) -> Vec<u8>, sep_only: bool| {
+        let records = (keys.iter())
+            .filter(|key| !sep_only || key.flags() & SEP != 0)
+            .map(|key| raw_record(origin.clone(), DNSKEY_TTL, rtype, rdata(key)))
+            .collect();
+        Arc::new(Rrset {
+            name: origin.clone(),
+            rtype,
+            ttl: DNSKEY_TTL,
+            records,
+            sigs: Vec::new(),
+        })
+    };
+    vec![
+        set(RecordType::DNSKEY, &|key| key.dnskey_rdata(), false),
+        set(RecordType::CDS, &|key| key.ds_rdata(origin), true),
+        set(RecordType::CDNSKEY, &|key| key.dnskey_rdata(), true),
+    ]
+}
+
+/// A record whose RDATA is given in wire form (the DNSSEC types hickory is built without).
+pub(super) fn raw_record(name: Name, ttl: u32, rtype: RecordType, rdata: Vec<u8>) -> Record {
+    let data = RData::Unknown {
+        code: rtype,
+        rdata: NULL::with(rdata),
+    };
+    Record::from_rdata(name, ttl, data)
+}
+
+/// The RRSIG RDATA of `rrset` by `key` up to its signature (RFC 4034 §3.1).
+fn rrsig_head(rrset: &Rrset, key: &SigningKey, origin: &Name, validity: Validity) -> Vec<u8> {
+    let mut rdata = Vec::with_capacity(160);
+    rdata.extend_from_slice(&u16::from(rrset.rtype).to_be_bytes());
+    rdata.push(key.algorithm().number());
+    rdata.push(rrsig_labels(&rrset.name));
+    rdata.extend_from_slice(&rrset.ttl.to_be_bytes());
+    rdata.extend_from_slice(&validity.expiration.to_be_bytes());
+    rdata.extend_from_slice(&validity.inception.to_be_bytes());
+    rdata.extend_from_slice(&key.tag().to_be_bytes());
+    put_canonical_name(&mut rdata, origin);
+    rdata
+}
+
+/// RRSIG's Labels field: the owner's labels, a leading `*` not counted (RFC 4034 §3.1.3).
+fn rrsig_labels(owner: &Name) -> u8 {
+    let labels = owner.iter().count();
+    let wildcard = owner.iter().next().is_some_and(|l| l == b"*");
+    (labels - usize::from(wildcard)) as u8
+}
+
+/// What an RRSIG signs (RFC 4034 §3.1.8.1): its RDATA without the signature, then every
+/// record of the RRset in canonical form (§6.2), in canonical order (§6.3), duplicates once.
+fn signed_data(rrsig_head: &[u8], rrset: &Rrset) -> Vec<u8> {
+    let mut owner = Vec::with_capacity(64);
+    put_canonical_name(&mut owner, &rrset.name);
+    let mut rdatas: Vec<Vec<u8>> = rrset.records.iter().map(canonical_rdata).collect();
+    rdatas.sort();
+    rdatas.dedup();
+    let mut data = Vec::with_capacity(rrsig_head.len() + rdatas.len() * (owner.len() + 40));
+    data.extend_from_slice(rrsig_head);
+    for rdata in rdatas {
+        data.extend_from_slice(&owner);
+        data.extend_from_slice(&u16::from(rrset.rtype).to_be_bytes());
+        data.extend_from_slice(&1u16.to_be_bytes());
+        data.extend_from_slice(&rrset.ttl.to_be_bytes());
+        data.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        data.extend_from_slice(&rdata);
+    }
+    data
+}
+
+/// A name in canonical form: uncompressed, lowercase (RFC 4034 §6.2).
+pub(super) fn put_canonical_name(out: &mut Vec<u8>, name: &Name) {
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+}
+
+/// A record's RDATA in canonical form: hickory's encoder in canonical mode writes the names
+/// of the RFC 4034 §6.2 types lowercase and uncompressed.
+fn canonical_rdata(record: &Record) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    let mut encoder = BinEncoder::new(&mut buf);
+    encoder.set_canonical_form(true);
+    // RDATA that the zone loaded always encodes; an error leaves what was written, and the
+    // signature then fails to verify rather than the server to start.
+    let _ = record.data.emit(&mut encoder);
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::rdata::TXT;
+
+    use super::*;
+    use crate::config::dns::DnssecAlgorithm;
+    use crate::dns::dnssec::keys::load_or_generate;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).expect("a test name")
+    }
+
+    fn txt(owner: &str, texts: &[&str]) -> Rrset {
+        let owner = name(owner);
+        let records = (texts.iter())
+            .map(|t| {
+                Record::from_rdata(owner.clone(), 60, RData::TXT(TXT::new(vec![t.to_string()])))
+            })
+            .collect();
+        Rrset {
+            name: owner,
+            rtype: RecordType::TXT,
+            ttl: 60,
+            records,
+            sigs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn labels_leave_out_the_root_and_a_leading_wildcard() {
+        assert_eq!(rrsig_labels(&name("www.Home.Test.")), 3);
+        assert_eq!(rrsig_labels(&name("*.w.home.test.")), 3);
+        assert_eq!(rrsig_labels(&name("home.test.")), 2);
+    }
+
+    #[test]
+    fn signed_data_is_canonical_whatever_the_order_and_case_of_the_records() {
+        let head = [1, 2, 3];
+        let a = signed_data(&head, &txt("WWW.home.test.", &["b", "a", "b"]));
+        let b = signed_data(&head, &txt("www.home.test.", &["a", "b"]));
+        assert_eq!(a, b);
+        assert!(a.starts_with(&head));
+        // Owner lowercase, type, class, TTL, then the RDATA: "a" sorts first.
+        let owner = b"\x03www\x04home\x04test\x00";
+        assert_eq!(&a[3..3 + owner.len()], owner);
+        assert_eq!(
+            &a[3 + owner.len()..3 + owner.len() + 10],
+            &[0, 16, 0, 1, 0, 0, 0, 60, 0, 2]
+        );
+        assert_eq!(&a[3 + owner.len() + 10..3 + owner.len() + 12], b"\x01a");
+    }
+
+    /// The RRSIG `sign_all` gives `set`.
+    fn rrsig(
+        set: &Rrset,
+        key: SigningKey,
+        origin: &Name,
+        now: u64,
+        cache: &mut HashMap<[u8; 32], Vec<u8>>,
+    ) -> (Vec<u8>, SigningKey) {
+        let set = Arc::new(set.clone());
+        let keys = [key];
+        let (signed, _) = sign_all(
+            std::slice::from_ref(&set),
+            &keys,
+            origin,
+            Validity::of_day(now),
+            cache,
+        );
+        let [key] = keys;
+        let sig = signed[&Arc::as_ptr(&set)].sigs[0].clone();
+        let RData::Unknown { rdata, .. } = sig.data else {
+            panic!("an RRSIG in wire form")
+        };
+        (rdata.anything, key)
+    }
+
+    #[test]
+    fn an_unchanged_rrset_keeps_its_signature_within_a_day_and_not_across_days() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let origin = name("home.test.");
+        let mut keys =
+            load_or_generate(dir.path(), &origin, DnssecAlgorithm::EcdsaP256Sha256).expect("a key");
+        let key = keys.remove(0);
+        let set = txt("www.home.test.", &["a"]);
+        let mut cache = HashMap::new();
+        let day = 20_000 * DAY;
+        let (first, key) = rrsig(&set, key, &origin, day + 10, &mut cache);
+        // ECDSA signatures are randomized: equal bytes mean the first one was reused.
+        let (again, key) = rrsig(&set, key, &origin, day + 5000, &mut cache);
+        assert_eq!(first, again);
+        let (tomorrow, key) = rrsig(&set, key, &origin, day + DAY, &mut cache);
+        assert_ne!(first, tomorrow);
+        let changed = txt("www.home.test.", &["b"]);
+        let (other, _) = rrsig(&changed, key, &origin, day, &mut cache);
+        assert_ne!(first, other);
+        assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
+    fn validity_runs_from_an_hour_before_the_day_to_fourteen_days_after() {
+        let day = 20_000 * DAY;
+        let validity = Validity::of_day(day + 12 * 3600);
+        assert_eq!(u64::from(validity.inception), day - 3600);
+        assert_eq!(
+            u64::from(validity.expiration),
+            (day + 14 * DAY) & 0xffff_ffff
+        );
+        assert_eq!(Signer::until_next_day(day + 12 * 3600), 12 * 3600 + 60);
+        assert_eq!(Signer::until_next_day(day), DAY + 60);
+    }
+}
