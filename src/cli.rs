@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 use hickory_proto::rr::{LowerName, Name};
 
+use crate::config::dns::{ZoneData, ZoneDnssec};
 use crate::config::{Config, DnsConfig, Sections};
-use crate::dns::dnssec::keys::load_or_generate;
+use crate::dns::dnssec::KeyError;
+use crate::dns::dnssec::keys::{add_key, load_or_generate, retire_key};
 use crate::dns::tsig::{Algorithm, generate_key};
 
 /// Exit status for an invalid configuration, or a folder another process holds: the
@@ -76,23 +78,9 @@ impl DsArgs {
     /// would, making the first one if there is none yet, so the DS can go to the parent
     /// before the server first runs.
     pub fn run(&self, dns: &DnsConfig) -> ExitCode {
-        let mut wanted = self.zone.clone();
-        wanted.set_fqdn(true);
-        let wanted = LowerName::new(&wanted);
-        let Some(zone) = dns
-            .zones
-            .iter()
-            .find(|z| LowerName::new(&z.origin) == wanted)
-        else {
-            eprintln!("edgewise-dns ds: no zone {} in [dns]", self.zone);
-            return ExitCode::from(EXIT_BAD_CONFIG);
-        };
-        let Some(dnssec) = &zone.dnssec else {
-            eprintln!(
-                "edgewise-dns ds: zone {} is not signed: give it dnssec = {{ ... }}",
-                zone.origin
-            );
-            return ExitCode::from(EXIT_BAD_CONFIG);
+        let (zone, dnssec) = match signed_zone(dns, &self.zone) {
+            Ok(found) => found,
+            Err(code) => return code,
         };
         match load_or_generate(&dnssec.keys_dir, &zone.origin, dnssec.algorithm) {
             Ok(keys) => {
@@ -102,12 +90,100 @@ impl DsArgs {
                 }
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("edgewise-dns ds: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => key_failure(&e),
         }
     }
+}
+
+/// `key`'s arguments: the two ends of a key roll.
+#[derive(clap::Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub action: KeyAction,
+}
+
+#[derive(clap::Subcommand)]
+pub enum KeyAction {
+    /// Make a new key for the zone, published and signing beside the old one from the next
+    /// reload; prints its DS for the parent.
+    Roll {
+        #[arg(value_parser = parse_key_name)]
+        zone: Name,
+    },
+    /// Take the key with this tag out (once the parent's DS names the new key and the old
+    /// DS's TTL has passed); its files move to `retired/`.
+    Retire {
+        #[arg(value_parser = parse_key_name)]
+        zone: Name,
+        tag: u16,
+    },
+}
+
+impl KeyArgs {
+    pub fn run(&self, dns: &DnsConfig) -> ExitCode {
+        let zone_name = match &self.action {
+            KeyAction::Roll { zone } | KeyAction::Retire { zone, .. } => zone,
+        };
+        let (zone, dnssec) = match signed_zone(dns, zone_name) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+        let (dir, origin, algorithm) = (&dnssec.keys_dir, &zone.origin, dnssec.algorithm);
+        match &self.action {
+            KeyAction::Roll { .. } => match add_key(dir, origin, algorithm) {
+                Ok(key) => {
+                    println!("{}", key.ds_text(origin));
+                    println!("{}", key.dnskey_text(origin));
+                    eprintln!(
+                        "new key {} for {origin}: reload edgewise-dns (SIGHUP) to publish it, give the parent the DS above, and once the parent serves it and the old DS's TTL has passed: edgewise-dns key retire {origin} <old tag>",
+                        key.tag()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => key_failure(&e),
+            },
+            KeyAction::Retire { tag, .. } => match retire_key(dir, origin, algorithm, *tag) {
+                Ok(()) => {
+                    eprintln!("key {tag} of {origin} retired: reload edgewise-dns (SIGHUP)");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => key_failure(&e),
+            },
+        }
+    }
+}
+
+/// The zone named `name` in `dns` and its `dnssec`, or the exit code after saying why not.
+fn signed_zone<'a>(
+    dns: &'a DnsConfig,
+    name: &Name,
+) -> Result<(&'a ZoneData, &'a ZoneDnssec), ExitCode> {
+    let mut wanted = name.clone();
+    wanted.set_fqdn(true);
+    let wanted = LowerName::new(&wanted);
+    let Some(zone) = dns
+        .zones
+        .iter()
+        .find(|z| LowerName::new(&z.origin) == wanted)
+    else {
+        eprintln!("edgewise-dns: no zone {name} in [dns]");
+        return Err(ExitCode::from(EXIT_BAD_CONFIG));
+    };
+    match &zone.dnssec {
+        Some(dnssec) => Ok((zone, dnssec)),
+        None => {
+            eprintln!(
+                "edgewise-dns: zone {} is not signed: give it dnssec = {{ ... }}",
+                zone.origin
+            );
+            Err(ExitCode::from(EXIT_BAD_CONFIG))
+        }
+    }
+}
+
+fn key_failure(error: &KeyError) -> ExitCode {
+    eprintln!("edgewise-dns: {error}");
+    ExitCode::FAILURE
 }
 
 fn parse_key_name(text: &str) -> Result<Name, String> {

@@ -29,6 +29,8 @@ enum Command {
     TsigKeygen(edgewise::cli::TsigKeygenArgs),
     /// Print a signed zone's DS and DNSKEY records for its parent (its key made if new).
     Ds(edgewise::cli::DsArgs),
+    /// Roll a signed zone's key: `key roll ZONE`, then `key retire ZONE OLD_TAG`.
+    Key(edgewise::cli::KeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
     let sections = match &cli.command {
         Some(Command::TsigKeygen(keygen)) => return keygen.run(),
         Some(Command::Check(c)) => c.sections(own),
-        Some(Command::Ds(_)) | None => own,
+        Some(Command::Ds(_) | Command::Key(_)) | None => own,
     };
     edgewise::cli::init_tracing();
     let config = match edgewise::cli::load_config(&cli.config, sections) {
@@ -56,8 +58,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(edgewise::cli::EXIT_BAD_CONFIG);
     };
-    if let Some(Command::Ds(ds)) = &cli.command {
-        return ds.run(dns);
+    match &cli.command {
+        Some(Command::Ds(ds)) => return ds.run(dns),
+        Some(Command::Key(key)) => return key.run(dns),
+        _ => {}
     }
     if let Some(Command::Check(_)) = cli.command {
         edgewise::cli::print_warnings(&config);

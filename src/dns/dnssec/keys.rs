@@ -170,11 +170,7 @@ pub fn load_or_generate(
         .mode(0o700)
         .create(dir)
         .map_err(io(dir))?;
-    let prefix = format!(
-        "K{}+{:03}+",
-        absolute(zone).to_lowercase(),
-        algorithm.number()
-    );
+    let prefix = key_prefix(zone, algorithm);
     let mut paths: Vec<PathBuf> = Vec::new();
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
@@ -192,7 +188,7 @@ pub fn load_or_generate(
         .collect::<Result<Vec<_>, _>>()?;
     if keys.is_empty() {
         let key = generate(zone, algorithm)?;
-        let base = dir.join(format!("{prefix}{:05}", key.0.tag));
+        let base = dir.join(key_base(zone, algorithm, key.0.tag));
         write_files(&base, zone, &key)?;
         info!(
             "zone {zone}: new DNSSEC key {} (algorithm {}) in {}.key/.private; give the parent its DS (edgewise-dns ds {zone})",
@@ -203,6 +199,93 @@ pub fn load_or_generate(
         keys.push(key.0);
     }
     Ok(keys)
+}
+
+/// Makes a new CSK beside the zone's keys: the first step of a key roll. From the next
+/// reload both keys are published and sign every RRset, so resolvers that trust either
+/// validate; once the parent's DS names the new key (and the old DS's TTL has passed),
+/// [`retire_key`] takes the old one out.
+///
+/// # Errors
+/// The folder cannot be read or written, or the zone's keys there are broken.
+pub fn add_key(
+    dir: &Path,
+    zone: &Name,
+    algorithm: DnssecAlgorithm,
+) -> Result<SigningKey, KeyError> {
+    let existing = load_or_generate(dir, zone, algorithm)?;
+    let key = loop {
+        let key = generate(zone, algorithm)?;
+        // A tag is 16 bits: a new key must not be confused with an old one by it.
+        if existing.iter().all(|old| old.tag != key.0.tag) {
+            break key;
+        }
+    };
+    write_files(&dir.join(key_base(zone, algorithm, key.0.tag)), zone, &key)?;
+    Ok(key.0)
+}
+
+/// Moves the files of the zone's key `tag` into `retired/` under `dir`: the last step of a
+/// key roll, from the next reload on it neither signs nor is published. The zone's last
+/// key cannot be retired.
+///
+/// # Errors
+/// No such key, the last key, or files that cannot be moved.
+pub fn retire_key(
+    dir: &Path,
+    zone: &Name,
+    algorithm: DnssecAlgorithm,
+    tag: u16,
+) -> Result<(), KeyError> {
+    let keys = load_or_generate(dir, zone, algorithm)?;
+    let refuse = |message: String| KeyError::Malformed {
+        path: dir.to_path_buf(),
+        message,
+    };
+    if !keys.iter().any(|k| k.tag == tag) {
+        let tags: Vec<u16> = keys.iter().map(|k| k.tag).collect();
+        return Err(refuse(format!(
+            "{zone} has no key {tag} (its keys: {tags:?})"
+        )));
+    }
+    if keys.len() == 1 {
+        return Err(refuse(format!(
+            "key {tag} is the last key of {zone}: add its successor first (edgewise-dns key roll)"
+        )));
+    }
+    let retired = dir.join("retired");
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&retired)
+        .map_err(|source| KeyError::Io {
+            path: retired.clone(),
+            source,
+        })?;
+    let base = key_base(zone, algorithm, tag);
+    // The private half first: without it the key is no longer loaded, whatever happens next.
+    for extension in ["private", "key"] {
+        let name = format!("{base}.{extension}");
+        fs::rename(dir.join(&name), retired.join(&name)).map_err(|source| KeyError::Io {
+            path: dir.join(&name),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// `K<zone>+<algorithm>+<tag>`, the name of a key's files without extension.
+fn key_base(zone: &Name, algorithm: DnssecAlgorithm, tag: u16) -> String {
+    format!("{}{tag:05}", key_prefix(zone, algorithm))
+}
+
+/// `K<zone>+<algorithm>+`: what the names of a zone's key files of `algorithm` begin with.
+fn key_prefix(zone: &Name, algorithm: DnssecAlgorithm) -> String {
+    format!(
+        "K{}+{:03}+",
+        absolute(zone).to_lowercase(),
+        algorithm.number()
+    )
 }
 
 /// A new key and its private part as BIND writes it (the scalar or the seed).

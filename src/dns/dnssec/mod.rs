@@ -55,9 +55,10 @@ impl PartialEq for SignerSlot {
 
 impl Eq for SignerSlot {}
 
-/// Gives every signed zone of `config` its signer: the one of the same zone, algorithm and
-/// keys folder in `previous` (the config in force, on a reload: its cached signatures stay
-/// good), else one with the keys loaded from the folder, generated there on first use.
+/// Gives every signed zone of `config` its signer, its keys loaded from its keys folder
+/// (the first one made there if there is none). When `previous` (the config in force, on a
+/// reload) signed the zone with the same keys, its signer is kept, and with it the
+/// signatures it made; a key added or retired (`edgewise-dns key`) makes a new one.
 ///
 /// # Errors
 /// A key folder or file that cannot be read, written or understood.
@@ -70,20 +71,15 @@ pub fn attach_signers(
         let Some(dnssec) = zone.dnssec.as_mut() else {
             continue;
         };
+        let keys = keys::load_or_generate(&dnssec.keys_dir, &origin, dnssec.algorithm)?;
+        let tags: Vec<u16> = keys.iter().map(|k| k.tag()).collect();
         let kept = previous
             .into_iter()
             .flat_map(|p| &p.zones)
             .filter(|old| old.origin == origin)
-            .filter_map(|old| old.dnssec.as_ref())
-            .find(|old| old.algorithm == dnssec.algorithm && old.keys_dir == dnssec.keys_dir)
-            .and_then(|old| old.signer.0.clone());
-        let signer = match kept {
-            Some(signer) => signer,
-            None => {
-                let keys = keys::load_or_generate(&dnssec.keys_dir, &origin, dnssec.algorithm)?;
-                Arc::new(Signer::new(keys))
-            }
-        };
+            .filter_map(|old| old.dnssec.as_ref()?.signer.0.clone())
+            .find(|old| old.keys().iter().map(|k| k.tag()).eq(tags.iter().copied()));
+        let signer = kept.unwrap_or_else(|| Arc::new(Signer::new(keys)));
         dnssec.signer = SignerSlot(Some(signer));
     }
     Ok(())
