@@ -214,13 +214,19 @@ pub fn spawn_daily_resign(reloader: Reloader, shutdown: CancellationToken) {
 impl Inner {
     /// Builds and swaps in a snapshot of the config in force with fresh signatures; returns
     /// how many zones are signed.
+    /// A signed zone whose serial is generated gets a new one (secondaries then transfer
+    /// the new signatures, and are sent a NOTIFY); a configured serial stays the user's.
     async fn resign(&self) -> Result<usize, ReloadError> {
-        let in_force = self.in_force.lock().await;
+        let mut in_force = self.in_force.lock().await;
         let signed = in_force.zones.iter().filter(|z| z.dnssec.is_some()).count();
         if signed == 0 || self.stop.is_cancelled() {
             return Ok(0);
         }
-        let dynamic = self.dynamic.lock().await;
+        let now = u32::try_from(unix_now()).unwrap_or(u32::MAX);
+        for zone in in_force.zones.iter_mut().filter(|z| z.dnssec.is_some()) {
+            serial::advance_generated(zone, now);
+        }
+        let mut dynamic = self.dynamic.lock().await;
         let served = dynamic.served(&in_force);
         let old = self.snapshot.load_full();
         let snapshot = tokio::task::spawn_blocking(move || {
@@ -230,8 +236,12 @@ impl Inner {
         })
         .await
         .map_err(ReloadError::Task)?;
-        self.snapshot.store(Arc::new(snapshot));
-        drop(dynamic);
+        let snapshot = Arc::new(snapshot);
+        let before = self.snapshot.swap(snapshot.clone());
+        notify::changed_zones(Some(&before), &snapshot);
+        if let Err(e) = dynamic.commit(in_force.clone()) {
+            error!("dynamic updates: {e}; the zone's updates are refused until fixed");
+        }
         Ok(signed)
     }
 

@@ -6,6 +6,7 @@ use hickory_proto::rr::RData;
 
 use crate::config::DnsConfig;
 use crate::config::dns::ZoneData;
+use crate::dns::transfer::newer;
 
 /// The zone's SOA serial (0 if it had none, which validation rules out).
 pub(super) fn of(zone: &ZoneData) -> u32 {
@@ -27,6 +28,21 @@ pub(super) fn keep_generated(old: &DnsConfig, new: &mut DnsConfig) {
         if same.rrsets == before.rrsets && same.routed == before.routed {
             *zone = same;
         }
+    }
+}
+
+/// Moves a generated serial on to `now` (Unix seconds), or one past it when that is not
+/// newer: the zone's signatures changed, and secondaries must see a new version.
+pub(super) fn advance_generated(zone: &mut ZoneData, now: u32) {
+    if !zone.serial_generated {
+        return;
+    }
+    if let Some(serial) = soa_serial_mut(zone) {
+        *serial = if newer(now, *serial) {
+            now
+        } else {
+            serial.wrapping_add(1)
+        };
     }
 }
 
@@ -105,5 +121,19 @@ records = [{{ name = "@", type = "NS", values = ["ns1.set.test."] }}]
         keep_generated(&old, &mut changed);
         assert!(of(&changed.zones[0]) >= of(&old.zones[0]) + 5);
         assert_eq!(of(&changed.zones[1]), 9);
+    }
+
+    #[test]
+    fn a_new_day_moves_a_generated_serial_on_and_leaves_a_configured_one() {
+        let mut config = load("192.0.2.1");
+        let generated = of(&config.zones[0]);
+        for zone in &mut config.zones {
+            advance_generated(zone, generated + 86_400);
+        }
+        assert_eq!(of(&config.zones[0]), generated + 86_400);
+        assert_eq!(of(&config.zones[1]), 9);
+        // A clock behind the serial still gives a newer one.
+        advance_generated(&mut config.zones[0], 5);
+        assert_eq!(of(&config.zones[0]), generated + 86_401);
     }
 }
