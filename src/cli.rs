@@ -1,7 +1,7 @@
 //! What both binaries do before serving: logging to stderr and loading the config, with
 //! every config error printed once.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ use hickory_proto::rr::{LowerName, Name};
 use crate::config::dns::{ZoneData, ZoneDnssec};
 use crate::config::{Config, DnsConfig, Sections};
 use crate::dns::dnssec::KeyError;
-use crate::dns::dnssec::keys::{add_key, load_or_generate, retire_key};
+use crate::dns::dnssec::keys::{SigningKey, add_key, load_or_generate, retire_key};
 use crate::dns::tsig::{Algorithm, generate_key};
 
 /// Exit status for an invalid configuration, or a folder another process holds: the
@@ -59,7 +59,7 @@ pub struct TsigKeygenArgs {
 impl TsigKeygenArgs {
     /// Prints a fresh key in the config forms of edgewise-dns, BIND, Knot and NSD.
     pub fn run(&self) -> ExitCode {
-        print!("{}", generate_key(&self.name, self.algorithm));
+        print_out(&generate_key(&self.name, self.algorithm).to_string());
         ExitCode::SUCCESS
     }
 }
@@ -85,8 +85,7 @@ impl DsArgs {
         match load_or_generate(&dnssec.keys_dir, &zone.origin, dnssec.algorithm) {
             Ok(keys) => {
                 for key in keys {
-                    println!("{}", key.ds_text(&zone.origin));
-                    println!("{}", key.dnskey_text(&zone.origin));
+                    print_key(&key, &zone.origin);
                 }
                 ExitCode::SUCCESS
             }
@@ -132,8 +131,7 @@ impl KeyArgs {
         match &self.action {
             KeyAction::Roll { .. } => match add_key(dir, origin, algorithm) {
                 Ok(key) => {
-                    println!("{}", key.ds_text(origin));
-                    println!("{}", key.dnskey_text(origin));
+                    print_key(&key, origin);
                     eprintln!(
                         "new key {} for {origin}: reload edgewise-dns (SIGHUP) to publish it, give the parent the DS above, and once the parent serves it and the old DS's TTL has passed: edgewise-dns key retire {origin} <old tag>",
                         key.tag()
@@ -179,6 +177,21 @@ fn signed_zone<'a>(
             Err(ExitCode::from(EXIT_BAD_CONFIG))
         }
     }
+}
+
+/// The key's DS and DNSKEY records, a line each.
+fn print_key(key: &SigningKey, zone: &Name) {
+    print_out(&format!(
+        "{}\n{}\n",
+        key.ds_text(zone),
+        key.dnskey_text(zone)
+    ));
+}
+
+/// Writes `text` to stdout. A reader that closed the pipe (`| head -1`) ends the output
+/// quietly, as it does for the shell's own tools, instead of a panic.
+fn print_out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn key_failure(error: &KeyError) -> ExitCode {
