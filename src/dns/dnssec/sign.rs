@@ -5,7 +5,8 @@
 //! Signatures of one day share their validity (inception an hour before the day began,
 //! expiration 14 days after), so an RRset unchanged since an earlier build that day is
 //! signed with the same data, and its signature is taken from the signer's cache instead of
-//! computed again: a rebuild after an update signs what the update changed. A daily
+//! computed again; an RRset whose records are those of the last build is taken whole from
+//! it, not even encoded again: a rebuild after an update signs what the update changed. A daily
 //! re-sign (`reload::spawn_daily_resign`) keeps every signature at least 13 of its 14 days from expiring.
 
 use std::collections::{HashMap, HashSet};
@@ -48,6 +49,9 @@ pub struct Signer {
 struct SignatureCache {
     day: u64,
     signatures: HashMap<[u8; 32], Vec<u8>>,
+    /// The signed RRsets of the last build, by owner and type: an RRset whose records are
+    /// the same is taken whole, without encoding and hashing it again.
+    signed: HashMap<(LowerName, RecordType), Vec<Arc<Rrset>>>,
 }
 
 /// When a build's signatures are valid.
@@ -140,14 +144,37 @@ pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
             // Yesterday's signatures carry yesterday's validity: none can be reused.
             cache.day = now / DAY;
             cache.signatures.clear();
+            cache.signed.clear();
         }
-        sign_all(
-            &targets,
+        let mut signed: HashMap<*const Rrset, Arc<Rrset>> = HashMap::with_capacity(targets.len());
+        let mut fresh: Vec<Arc<Rrset>> = Vec::new();
+        for target in &targets {
+            let key = (LowerName::new(&target.name), target.rtype);
+            let kept = (cache.signed.get(&key).into_iter().flatten())
+                .find(|old| old.ttl == target.ttl && old.records == target.records);
+            match kept {
+                Some(old) => {
+                    signed.insert(Arc::as_ptr(target), old.clone());
+                }
+                None => fresh.push(target.clone()),
+            }
+        }
+        let (made, computed) = sign_all(
+            &fresh,
             signer.keys(),
             &zone.origin,
             validity,
             &mut cache.signatures,
-        )
+        );
+        signed.extend(made);
+        let mut by_owner: HashMap<(LowerName, RecordType), Vec<Arc<Rrset>>> =
+            HashMap::with_capacity(signed.len());
+        for set in signed.values() {
+            let key = (LowerName::new(&set.name), set.rtype);
+            by_owner.entry(key).or_default().push(set.clone());
+        }
+        cache.signed = by_owner;
+        (signed, computed)
     };
     let swap = |set: &Arc<Rrset>| {
         signed
