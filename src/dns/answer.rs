@@ -97,12 +97,15 @@ impl Answer {
         }
     }
 
-    /// The NODATA answer: the zone's SOA in authority.
-    pub fn nodata(zone: &Arc<Zone>) -> Answer {
+    /// The NODATA answer of a routed group at `name` that picks no set: the zone's SOA in
+    /// authority, and the proof made for it when the zone is signed.
+    pub fn routed_nodata(zone: &Arc<Zone>, name: &Name, rtype: RecordType) -> Answer {
         let mut answer = Answer::new(ResponseCode::NoError, true);
         answer
             .authority
             .push(AuthorityPart::NegativeSoa(zone.clone()));
+        let name = LowerName::new(name);
+        answer.prove(zone, |zone| Proof::RoutedNoData { zone, name, rtype });
         answer
     }
 
@@ -183,6 +186,15 @@ pub fn resolve(catalog: &Catalog, qname: &Name, qtype: RecordType, routing: &Rou
                         answer
                             .authority
                             .push(AuthorityPart::NegativeSoa(zone.clone()));
+                        let rtype = qtype;
+                        answer.prove(zone, |zone| match synthesized {
+                            true => Proof::WildcardNoData { zone, name: lower },
+                            false => Proof::RoutedNoData {
+                                zone,
+                                name: lower,
+                                rtype,
+                            },
+                        });
                     } else if synthesized {
                         let name = lower.clone();
                         answer.prove(zone, |zone| Proof::Wildcard { zone, name });

@@ -504,7 +504,11 @@ fn routed_answers(
             .iter()
             .map(|m| encode(&query, &mut Answer::positive(zone, &m.rrset), signed))
             .collect(),
-        nodata: encode(&query, &mut Answer::nodata(zone), signed),
+        nodata: encode(
+            &query,
+            &mut Answer::routed_nodata(zone, name, group.rtype),
+            signed,
+        ),
     }
 }
 

@@ -55,6 +55,9 @@ pub struct Zone {
     pub encoded_transfer: OnceLock<Arc<[Vec<u8>]>>,
     /// The NSEC or NSEC3 chain when the zone is signed.
     pub denial: DenialChain,
+    /// A signed zone's denial record at a routed name without the routed type, by name and
+    /// type: the proof of NODATA for a client its group picks no set for.
+    pub routed_denials: HashMap<(LowerName, RecordType), Arc<Rrset>>,
 }
 
 /// Every zone served, found by the longest suffix of a query name.
@@ -208,6 +211,7 @@ impl Zone {
             transfer: data.transfer.clone(),
             encoded_transfer: OnceLock::new(),
             denial: DenialChain::Unsigned,
+            routed_denials: HashMap::new(),
         };
         if let Some(dnssec) = &data.dnssec
             && let Some(signer) = dnssec.signer.get()
@@ -283,6 +287,7 @@ impl Zone {
             transfer: self.transfer.clone(),
             encoded_transfer: OnceLock::new(),
             denial: DenialChain::Unsigned,
+            routed_denials: HashMap::new(),
         }
     }
 

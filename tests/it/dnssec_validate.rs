@@ -72,9 +72,10 @@ ns.insecure A 192.0.2.54
     zone
 }
 
-/// edgewise-dns's config: the zone file plus two routed names, `app` (weighted 50/50, TTL 0
-/// so that resolvers ask again) and `shop` (geolocation: Europe, Korea and the default), with
-/// `dnssec` when given as (algorithm, denial).
+/// edgewise-dns's config: the zone file plus routed names, `app` (weighted 50/50, TTL 0 so
+/// that resolvers ask again), `shop` (geolocation: Europe, Korea and the default) and
+/// `eu-only` (Europe and no default: NODATA elsewhere, with a TXT beside it), with `dnssec`
+/// when given as (algorithm, denial).
 fn config(dnssec: Option<(&str, &str)>) -> String {
     let dnssec = dnssec.map_or(String::new(), |(algorithm, denial)| {
         format!("dnssec = {{ algorithm = \"{algorithm}\", denial = \"{denial}\" }}")
@@ -98,6 +99,8 @@ records = [
   {{ name = "shop", type = "A", ttl = 60, set_id = "europe", geo = {{ continent = "EU" }}, values = ["192.0.2.31"] }},
   {{ name = "shop", type = "A", ttl = 60, set_id = "korea", geo = {{ country = "KR" }}, values = ["192.0.2.32"] }},
   {{ name = "shop", type = "A", ttl = 60, set_id = "rest", geo = {{ country = "*" }}, values = ["192.0.2.39"] }},
+  {{ name = "eu-only", type = "A", ttl = 60, set_id = "europe", geo = {{ continent = "EU" }}, values = ["192.0.2.41"] }},
+  {{ name = "eu-only", type = "TXT", values = ['"static beside a routed set"'] }},
 ]
 "#
     )
@@ -811,7 +814,13 @@ async fn delv_all(primary: &Primary, number: u8, label: &str) -> Vec<String> {
     let anchor_file = primary.keys_dir.with_file_name("anchor.conf");
     std::fs::write(&anchor_file, primary.anchor(number).bind_conf()).expect("write the anchor");
     let mut queries: Vec<(&str, &str, Expect)> = QUERIES.to_vec();
-    queries.extend([("app", "A", Answer("A")), ("shop", "A", Answer("A"))]);
+    // Loopback is in no location: `eu-only` picks no set, and its NODATA must validate.
+    queries.extend([
+        ("app", "A", Answer("A")),
+        ("shop", "A", Answer("A")),
+        ("eu-only", "A", NoData),
+        ("eu-only", "TXT", Answer("TXT")),
+    ]);
     let mut problems = Vec::new();
     for (name, rtype, expect) in queries {
         let out = delv(primary.addr(), &anchor_file, &fqdn(name), rtype).await;

@@ -151,6 +151,41 @@ pub(super) fn put_type_bitmap(out: &mut Vec<u8>, types: &[u16]) {
     }
 }
 
+/// `rdata` (of an NSEC or NSEC3 whose type bit maps start at `bitmap_at`) with `rtype` left
+/// out of its bit maps.
+pub(super) fn without_type(rdata: &[u8], bitmap_at: usize, rtype: RecordType) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut at = bitmap_at;
+    while at + 2 <= rdata.len() {
+        let (window, len) = (u16::from(rdata[at]), usize::from(rdata[at + 1]));
+        let bitmap = rdata.get(at + 2..at + 2 + len).unwrap_or_default();
+        for (i, &byte) in bitmap.iter().enumerate() {
+            for bit in 0..8 {
+                if byte & (0x80 >> bit) != 0 {
+                    types.push(window << 8 | (i * 8 + bit) as u16);
+                }
+            }
+        }
+        at += 2 + len;
+    }
+    types.retain(|&t| t != u16::from(rtype));
+    let mut out = rdata[..bitmap_at.min(rdata.len())].to_vec();
+    put_type_bitmap(&mut out, &types);
+    out
+}
+
+/// Where the type bit maps of an NSEC's RDATA start: after its next owner name.
+pub(super) fn nsec_bitmap_at(rdata: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(&len) = rdata.get(at) {
+        at += 1 + usize::from(len);
+        if len == 0 {
+            break;
+        }
+    }
+    at
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +200,22 @@ mod tests {
         expected.extend_from_slice(&[0; 26]);
         expected.push(0x20);
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_type_is_taken_out_of_the_bit_maps_after_the_next_name() {
+        let mut rdata = b"\x03www\x04home\x04test\x00".to_vec();
+        let at = nsec_bitmap_at(&rdata);
+        assert_eq!(at, rdata.len());
+        put_type_bitmap(&mut rdata, &[1, 15, 46, 47, 1234]);
+        let mut expected = rdata[..at].to_vec();
+        put_type_bitmap(&mut expected, &[15, 46, 47, 1234]);
+        assert_eq!(without_type(&rdata, at, RecordType::A), expected);
+        let mut only_low = rdata[..at].to_vec();
+        put_type_bitmap(&mut only_low, &[1, 15, 46, 47]);
+        assert_eq!(
+            without_type(&rdata, at, RecordType::Unknown(1234)),
+            only_low
+        );
     }
 }

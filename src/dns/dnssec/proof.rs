@@ -30,15 +30,22 @@ pub enum Proof {
     WildcardNoData { zone: Arc<Zone>, name: LowerName },
     /// A delegation: its DS RRset, or the NSEC at the cut that proves there is none.
     Referral { zone: Arc<Zone>, cut: LowerName },
+    /// A routed group picked no set for this client: the name's denial record without the
+    /// type, made for this case at signing.
+    RoutedNoData {
+        zone: Arc<Zone>,
+        name: LowerName,
+        rtype: RecordType,
+    },
 }
 
 /// Adds to `answer`'s authority section what its proofs need, each RRset once.
 pub fn add_proofs(answer: &mut Answer) {
     let proofs = std::mem::take(&mut answer.proofs);
     for proof in &proofs {
-        let sets = match proof.zone().denial {
-            DenialChain::Nsec(ref owners) => nsec_proof(proof, owners),
-            DenialChain::Nsec3(ref chain) => nsec3_proof(proof, chain),
+        let sets = match &proof.zone().denial {
+            DenialChain::Nsec(owners) => nsec_proof(proof, owners),
+            DenialChain::Nsec3(chain) => nsec3_proof(proof, chain),
             DenialChain::Unsigned => Vec::new(),
         };
         for set in sets {
@@ -64,7 +71,8 @@ impl Proof {
             | Proof::NoData { zone, .. }
             | Proof::Wildcard { zone, .. }
             | Proof::WildcardNoData { zone, .. }
-            | Proof::Referral { zone, .. } => zone,
+            | Proof::Referral { zone, .. }
+            | Proof::RoutedNoData { zone, .. } => zone,
         }
     }
 }
@@ -91,6 +99,7 @@ fn nsec_proof(proof: &Proof, owners: &NsecOwners) -> Vec<Arc<Rrset>> {
             sets.extend(wildcard.and_then(|w| own(zone, &w)));
         }
         Proof::Referral { zone, cut } => sets.extend(ds(zone, cut).or_else(|| own(zone, cut))),
+        Proof::RoutedNoData { zone, name, rtype } => sets.extend(routed(zone, name, *rtype)),
     }
     sets
 }
@@ -120,6 +129,7 @@ fn nsec3_proof(proof: &Proof, chain: &Nsec3Chain) -> Vec<Arc<Rrset>> {
             sets.extend(wildcard_of(&encloser).and_then(|w| matching(&w)));
         }
         Proof::Referral { zone, cut } => sets.extend(ds(zone, cut).or_else(|| matching(cut))),
+        Proof::RoutedNoData { zone, name, rtype } => sets.extend(routed(zone, name, *rtype)),
     }
     sets
 }
@@ -127,6 +137,11 @@ fn nsec3_proof(proof: &Proof, chain: &Nsec3Chain) -> Vec<Arc<Rrset>> {
 /// The NSEC at `name` itself.
 fn own(zone: &Zone, name: &LowerName) -> Option<Arc<Rrset>> {
     zone.nodes.get(name)?.get(RecordType::NSEC).cloned()
+}
+
+/// The denial record made for a routed group at `name` that picks no set.
+fn routed(zone: &Zone, name: &LowerName, rtype: RecordType) -> Option<Arc<Rrset>> {
+    zone.routed_denials.get(&(name.clone(), rtype)).cloned()
 }
 
 /// The DS RRset at the delegation `cut`.

@@ -135,6 +135,8 @@ pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
         let routed = node.routed.iter().flat_map(|group| &group.members);
         targets.extend(routed.map(|member| member.rrset.clone()));
     }
+    let routed_denials = routed_denials(zone, nsec3.as_ref());
+    targets.extend(routed_denials.iter().map(|(_, set)| set.clone()));
     if let Some(chain) = &nsec3 {
         targets.extend(chain.rrsets().iter().cloned());
     }
@@ -190,6 +192,9 @@ pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
             .map(|group| signed_group(group, swap))
             .collect();
     }
+    zone.routed_denials = (routed_denials.iter())
+        .map(|(key, set)| (key.clone(), swap(set)))
+        .collect();
     zone.denial = match (nsec, nsec3) {
         (Some(chain), _) => DenialChain::Nsec(chain.into_owners()),
         (None, Some(chain)) => DenialChain::Nsec3(chain.signed(swap)),
@@ -204,6 +209,49 @@ pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
         targets.len(),
         start.elapsed().as_secs_f64() * 1e3
     );
+}
+
+/// For each routed type at a name, the name's NSEC or NSEC3 with that type taken out of its
+/// bit maps (unsigned): the proof for a client that the group picks no set for (geolocation
+/// or CIDR rules without a default), whose NODATA the regular record, listing the type,
+/// would contradict.
+fn routed_denials(
+    zone: &Zone,
+    nsec3: Option<&Nsec3Chain>,
+) -> Vec<((LowerName, RecordType), Arc<Rrset>)> {
+    let mut denials = Vec::new();
+    for (name, node) in zone
+        .nodes
+        .iter()
+        .filter(|(_, n)| !n.occluded && !n.routed.is_empty())
+    {
+        let regular = match nsec3 {
+            Some(chain) => chain.matching(name).cloned(),
+            None => node.get(RecordType::NSEC).cloned(),
+        };
+        let Some(regular) = regular else {
+            continue;
+        };
+        let Some(RData::Unknown { rdata, .. }) = regular.records.first().map(|r| &r.data) else {
+            continue;
+        };
+        let rdata = &rdata.anything;
+        let bitmap_at = match nsec3 {
+            // Algorithm, flags, iterations, salt length and salt, hash length and hash.
+            Some(_) => {
+                let salt = usize::from(rdata.get(4).copied().unwrap_or(0));
+                6 + salt + usize::from(rdata.get(5 + salt).copied().unwrap_or(0))
+            }
+            None => nsec::nsec_bitmap_at(rdata),
+        };
+        for group in &node.routed {
+            let mut set = Rrset::clone(&regular);
+            let without = nsec::without_type(rdata, bitmap_at, group.rtype);
+            set.records = vec![raw_record(set.name.clone(), set.ttl, set.rtype, without)];
+            denials.push(((name.clone(), group.rtype), Arc::new(set)));
+        }
+    }
+    denials
 }
 
 /// Whether `set` at `node` gets an RRSIG: not a delegation's NS, nor anything else at a
