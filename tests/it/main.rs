@@ -50,6 +50,7 @@ mod dns_tsig;
 mod dns_update;
 mod dns_update_durability;
 mod dns_watch;
+mod dnssec_dnsviz;
 mod dnssec_keys;
 mod dnssec_validate;
 mod e2e_dig;
