@@ -890,6 +890,43 @@ fn check_warns_that_a_transferable_zone_has_routed_sets_and_still_passes() {
     }
 }
 
+/// A signed zone that may be transferred, with a serial of its own: its serial does not move
+/// with the daily renewal of its signatures, and secondaries would serve expired ones.
+#[test]
+fn check_warns_that_a_transferable_signed_zone_has_a_configured_serial() {
+    let zone = |name: &str, soa: &str| {
+        format!(
+            "[[dns.zones]]\nname = \"{name}\"\nallow_transfer = [\"127.0.0.1/32\"]\n\
+             dnssec = {{ keys_dir = \"keys\" }}\n{soa}\
+             records = [{{ name = \"@\", type = \"NS\", values = [\"ns1.{name}.\"] }}]\n"
+        )
+    };
+    let text = format!(
+        "[dns]\n{}{}",
+        zone(
+            "fixed.test",
+            "soa = { mname = \"ns1.fixed.test.\", rname = \"h.fixed.test.\", serial = 7 }\n"
+        ),
+        zone("generated.test", "")
+    );
+    let (_dir, path) = write_files(&text, &[]);
+    let output = crate::config_binary::run(
+        &["check", "--config", path.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "a warning is no error:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let [warning] = lines.as_slice() else {
+        panic!("one warning, for fixed.test only:\n{stderr}");
+    };
+    assert!(
+        warning.contains("dns.zones[0].dnssec: zone fixed.test. is signed and may be transferred")
+            && warning.contains("at least every 13 days"),
+        "{warning}"
+    );
+}
+
 #[tokio::test]
 async fn the_server_logs_the_warning_at_start_and_at_each_reload() {
     let (dir, path) = write_files(TRANSFERABLE_ROUTED, &[]);

@@ -164,6 +164,24 @@ pub(super) fn validate_zone(
     if let (Some(first), false) = (raw.allow_transfer.first(), routed.is_empty()) {
         warnings.push(transfer_warning(&origin, &routed, first, &key, map));
     }
+    if let Some(dnssec) = raw
+        .dnssec
+        .as_ref()
+        .filter(|_| !raw.allow_transfer.is_empty())
+        && !serial_generated
+    {
+        warnings.push(map.error(
+            dnssec.span(),
+            format!("{key}.dnssec"),
+            format!(
+                "zone {origin} is signed and may be transferred, but its SOA serial is \
+                 configured: the signatures are renewed every day, the serial moves only when \
+                 you change it, and secondaries keep signatures that expire 14 days after they \
+                 were made; change the serial at least every 13 days, or leave it out to have \
+                 it generated (and moved on with each renewal)"
+            ),
+        ));
+    }
     Some(ZoneData {
         origin,
         serial_generated,
