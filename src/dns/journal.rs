@@ -68,7 +68,7 @@ pub(crate) mod tests;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::{Name, Record};
@@ -535,12 +535,23 @@ fn sync_dir(path: &Path) -> Result<(), JournalError> {
 /// # Errors
 /// Whatever the OS says; the temporary file is removed then, and `path` is untouched.
 pub(crate) fn replace_file(path: &Path, content: &[u8]) -> io::Result<File> {
+    replace_file_with_mode(path, content, 0o666)
+}
+
+/// [`replace_file`], the new file created with `mode` (less the umask): a temporary file a
+/// crash left behind is removed first, so its mode cannot be the one the new file gets.
+///
+/// # Errors
+/// As [`replace_file`].
+pub(crate) fn replace_file_with_mode(path: &Path, content: &[u8], mode: u32) -> io::Result<File> {
     let temp = temp_path(path);
+    let _ = fs::remove_file(&temp);
     let written = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(mode)
         .open(&temp)
         .and_then(|file| {
             file.write_all_at(content, 0)?;

@@ -15,8 +15,8 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write as _};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -29,7 +29,9 @@ use ring::signature::{
 use sha2::{Digest, Sha256};
 use tracing::info;
 
+use super::sign::put_canonical_name;
 use crate::config::dns::DnssecAlgorithm;
+use crate::dns::journal::{replace_file_with_mode, sync_parent};
 
 /// ZONE (256) and SEP (1): a key that signs the zone and that the parent's DS names.
 const CSK_FLAGS: u16 = 257;
@@ -117,7 +119,8 @@ impl SigningKey {
     /// The DS RDATA for the parent: tag, algorithm, SHA-256 of owner and DNSKEY RDATA
     /// (RFC 4034 §5.1.4).
     pub fn ds_rdata(&self, zone: &Name) -> Vec<u8> {
-        let mut digested = canonical_name(zone);
+        let mut digested = Vec::with_capacity(128);
+        put_canonical_name(&mut digested, zone);
         digested.extend_from_slice(&self.dnskey_rdata());
         let mut rdata = self.tag.to_be_bytes().to_vec();
         rdata.push(self.algorithm.number());
@@ -487,8 +490,13 @@ fn write_files(base: &Path, zone: &Name, key: &(SigningKey, Vec<u8>)) -> Result<
     );
     // The public half first: a crash between the two leaves a `.key` alone, which no load
     // picks up (keys are found by their `.private`), and the next start makes a new key.
-    write_atomically(&path_with(base, "key"), public.as_bytes(), 0o644)?;
-    write_atomically(&path_with(base, "private"), secret.as_bytes(), 0o600)
+    for (extension, content, mode) in [("key", public, 0o644), ("private", secret, 0o600)] {
+        let path = path_with(base, extension);
+        replace_file_with_mode(&path, content.as_bytes(), mode)
+            .and_then(|_| sync_parent(&path))
+            .map_err(|source| KeyError::Io { path, source })?;
+    }
+    Ok(())
 }
 
 /// `base` with `.extension` appended (its name has dots of its own: `with_extension` would
@@ -498,24 +506,6 @@ fn path_with(base: &Path, extension: &str) -> PathBuf {
     path.push(".");
     path.push(extension);
     PathBuf::from(path)
-}
-
-fn write_atomically(path: &Path, content: &[u8], mode: u32) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let temp = path_with(path, "tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&temp)
-        .map_err(io)?;
-    file.write_all(content).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    fs::rename(&temp, path).map_err(io)
 }
 
 fn dnskey_rdata(flags: u16, algorithm: DnssecAlgorithm, public: &[u8]) -> Vec<u8> {
@@ -540,24 +530,11 @@ fn key_tag(rdata: &[u8]) -> u16 {
     (sum & 0xffff) as u16
 }
 
-fn canonical_name(name: &Name) -> Vec<u8> {
-    let mut wire = Vec::with_capacity(64);
-    for label in name.iter() {
-        wire.push(label.len() as u8);
-        wire.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    wire.push(0);
-    wire
-}
-
 /// The zone's name with its final dot, lowercase, as key files and records write it.
 fn absolute(name: &Name) -> String {
-    let text = name.to_lowercase().to_string();
-    if text.ends_with('.') {
-        text
-    } else {
-        format!("{text}.")
-    }
+    let mut name = name.to_lowercase();
+    name.set_fqdn(true);
+    name.to_string()
 }
 
 fn algorithm_name(algorithm: DnssecAlgorithm) -> &'static str {

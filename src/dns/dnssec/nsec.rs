@@ -117,14 +117,20 @@ fn zone_spelling(zone: &Zone, owner: &LowerName) -> Name {
         .unwrap_or_else(|| Name::from(owner))
 }
 
-/// The types an NSEC at `node` lists: its data's, or at a delegation only NS and DS (the
-/// rest there is glue); NSEC and RRSIG always, as the NSEC itself is signed.
+/// The types an NSEC at `node` lists: its own and RRSIG and NSEC, as the NSEC itself is
+/// signed.
 fn types_at(node: &Node) -> Vec<u16> {
+    types_with(node, &[RecordType::NSEC, RecordType::RRSIG])
+}
+
+/// The types of `node`'s data, or at a delegation only NS and DS (the rest there is glue),
+/// with `extra`: sorted, each once, as a type bit map lists them.
+pub(super) fn types_with(node: &Node, extra: &[RecordType]) -> Vec<u16> {
     let mut types: Vec<u16> = (node.rrsets.iter().map(|s| s.rtype))
         .chain(node.routed.iter().map(|g| g.rtype))
         .filter(|&t| !node.is_cut || matches!(t, RecordType::NS | RecordType::DS))
+        .chain(extra.iter().copied())
         .map(u16::from)
-        .chain([u16::from(RecordType::NSEC), u16::from(RecordType::RRSIG)])
         .collect();
     types.sort_unstable();
     types.dedup();

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use hickory_proto::rr::{LowerName, Name, RecordType};
 use sha1::{Digest, Sha1};
 
-use super::nsec::put_type_bitmap;
-use super::sign::{put_canonical_name, raw_record};
+use super::nsec::{put_type_bitmap, types_with};
+use super::sign::{is_signed_at, put_canonical_name, raw_record};
 use crate::dns::zone::{Node, Rrset, Zone};
 
 /// SHA-1, the only hash algorithm RFC 5155 defines.
@@ -111,19 +111,9 @@ pub fn param_rrset(origin: &Name) -> Arc<Rrset> {
 /// with RRSIG when it has a DS (the NS there is not signed); nothing at an empty
 /// non-terminal.
 fn types_at(node: &Node) -> Vec<u16> {
-    let mut types: Vec<u16> = (node.rrsets.iter().map(|s| s.rtype))
-        .chain(node.routed.iter().map(|g| g.rtype))
-        .filter(|&t| !node.is_cut || matches!(t, RecordType::NS | RecordType::DS))
-        .map(u16::from)
-        .collect();
-    let signed = (node.rrsets.iter()).any(|s| !node.is_cut || s.rtype == RecordType::DS)
-        || !node.routed.is_empty();
-    if signed {
-        types.push(u16::from(RecordType::RRSIG));
-    }
-    types.sort_unstable();
-    types.dedup();
-    types
+    let signed = node.rrsets.iter().any(|set| is_signed_at(node, set)) || !node.routed.is_empty();
+    let rrsig: &[RecordType] = if signed { &[RecordType::RRSIG] } else { &[] };
+    types_with(node, rrsig)
 }
 
 /// SHA-1 of the name's canonical wire form, no salt, no extra iteration (RFC 5155 §5).

@@ -256,7 +256,7 @@ fn routed_denials(
 
 /// Whether `set` at `node` gets an RRSIG: not a delegation's NS, nor anything else at a
 /// cut but its DS and NSEC (RFC 4035 §2.2).
-fn is_signed_at(node: &Node, set: &Rrset) -> bool {
+pub(super) fn is_signed_at(node: &Node, set: &Rrset) -> bool {
     !node.is_cut || matches!(set.rtype, RecordType::DS | RecordType::NSEC)
 }
 
