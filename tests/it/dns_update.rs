@@ -83,6 +83,12 @@ async fn dig(server: &TestServer, args: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// A server for `dns` whose files live elsewhere (the test keeps the config's folder).
+fn serve_apart(dns: &edgewise::config::DnsConfig) -> TestServer {
+    let bound = edgewise::dns::DnsServer::bind(dns).expect("bind on ephemeral ports");
+    serve(bound, tempfile::tempdir().unwrap())
+}
+
 fn serial(soa: &str) -> u32 {
     soa.split_whitespace()
         .nth(2)
@@ -308,10 +314,7 @@ allow_update = [{{ key = "acme", names = ["_acme-challenge", "www"], types = ["T
     let (dir, path) = write_files(&text, &[("home.test.zone", zone_file)]);
     let file = dir.path().join("home.test.zone");
     // The config's folder outlives each server: the last one starts on a file edited by hand.
-    let server = serve(
-        edgewise::dns::DnsServer::bind(&load_ok(&path).dns.expect("[dns]")).expect("bind"),
-        tempfile::tempdir().unwrap(),
-    );
+    let server = serve_apart(&load_ok(&path).dns.expect("[dns]"));
     let key = key();
     let added = nsupdate(
         &server,
@@ -343,10 +346,7 @@ allow_update = [{{ key = "acme", names = ["_acme-challenge", "www"], types = ["T
         .expect("the TXT read back from the file");
     assert_eq!(txt.rdatas.len(), 1);
     drop(server);
-    let again = serve(
-        edgewise::dns::DnsServer::bind(&dns).expect("bind"),
-        tempfile::tempdir().unwrap(),
-    );
+    let again = serve_apart(&dns);
     assert_eq!(
         dig(&again, "_acme-challenge.home.test TXT").await,
         "\"token w/ space\""
@@ -363,10 +363,7 @@ allow_update = [{{ key = "acme", names = ["_acme-challenge", "www"], types = ["T
         .collect::<String>();
     std::fs::write(&file, edited).expect("edit the zone file");
     let dns = load_ok(&path).dns.expect("[dns]");
-    let edited = serve(
-        edgewise::dns::DnsServer::bind(&dns).expect("bind"),
-        tempfile::tempdir().unwrap(),
-    );
+    let edited = serve_apart(&dns);
     assert_eq!(dig(&edited, "_acme-challenge.home.test TXT").await, "");
     assert_eq!(dig(&edited, "www.home.test A").await, "192.0.2.12");
     assert_eq!(serial(&dig(&edited, "home.test SOA").await), 11);
