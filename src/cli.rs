@@ -73,8 +73,9 @@ pub struct DsArgs {
 }
 
 impl DsArgs {
-    /// Prints, for each key of the zone, its DS record (SHA-256) and its DNSKEY record: what
-    /// the parent needs (a registrar asks for one or the other). Loads the keys as a start
+    /// Prints, for each key of the zone the parent's DS names (its KSKs or CSK, not its
+    /// ZSKs), its DS record (SHA-256) and its DNSKEY record: what the parent needs (a
+    /// registrar asks for one or the other). Loads the keys as a start
     /// would, making the first one if there is none yet, so the DS can go to the parent
     /// before the server first runs.
     pub fn run(&self, dns: &DnsConfig) -> ExitCode {
@@ -84,8 +85,8 @@ impl DsArgs {
         };
         match load_or_generate(&dnssec.keys_dir, &zone.origin, dnssec.algorithm) {
             Ok(keys) => {
-                for key in keys {
-                    print_key(&key, &zone.origin);
+                for key in keys.iter().filter(|key| key.is_ksk()) {
+                    print_key(key, &zone.origin);
                 }
                 ExitCode::SUCCESS
             }
@@ -103,8 +104,9 @@ pub struct KeyArgs {
 
 #[derive(clap::Subcommand)]
 pub enum KeyAction {
-    /// Make a new key for the zone, published and signing beside the old one from the next
-    /// reload; prints its DS for the parent.
+    /// Make a new KSK (or CSK) for the zone, published and signing beside the old one from
+    /// the next reload; prints its DS for the parent. ZSKs roll by themselves
+    /// (`zsk_lifetime`).
     Roll {
         #[arg(value_parser = parse_key_name)]
         zone: Name,

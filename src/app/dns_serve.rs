@@ -21,7 +21,7 @@ pub fn serve(dns: &DnsConfig, path: &Path) -> anyhow::Result<()> {
         let shutdown = crate::shutdown::on_signal().context("installing signal handlers")?;
         let mut server = DnsServer::bind(dns)?;
         let reloader = server.reload_from(path.to_path_buf());
-        crate::dns::reload::spawn_daily_resign(reloader.clone(), shutdown.clone());
+        crate::dns::reload::spawn_scheduled_resign(reloader.clone(), shutdown.clone());
         crate::dns::reload::spawn_on_sighup(reloader, shutdown.clone())
             .context("installing the SIGHUP handler")?;
         super::logs::reopen_on_sigusr1(shutdown.clone())

@@ -29,7 +29,7 @@ enum Command {
     TsigKeygen(edgewise::cli::TsigKeygenArgs),
     /// Print a signed zone's DS and DNSKEY records for its parent (its key made if new).
     Ds(edgewise::cli::DsArgs),
-    /// Roll a signed zone's key: `key roll ZONE`, then `key retire ZONE OLD_TAG`.
+    /// Roll a signed zone's KSK or CSK: `key roll ZONE`, then `key retire ZONE OLD_TAG`.
     Key(edgewise::cli::KeyArgs),
 }
 

@@ -52,6 +52,7 @@ mod dns_update_durability;
 mod dns_watch;
 mod dnssec_dnsviz;
 mod dnssec_keys;
+mod dnssec_roll;
 mod dnssec_validate;
 mod e2e_dig;
 mod fixture;

@@ -22,7 +22,7 @@ mod tsig;
 mod update;
 mod zone;
 
-pub use dnssec::{Denial, DnssecAlgorithm, RawDnssec, ZoneDnssec};
+pub use dnssec::{Denial, DnssecAlgorithm, RawDnssec, ZoneDnssec, ZskTiming};
 pub use rrl::RrlConfig;
 pub use transfer::{TransferRule, ZoneTransfer};
 pub use tsig::{Secret, TsigKeyConfig};

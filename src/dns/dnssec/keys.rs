@@ -4,14 +4,16 @@
 //!
 //! One key per zone and algorithm to start with: a CSK (flags 257, ZONE and SEP), which
 //! signs everything and whose DS goes to the parent, as Route 53 and Knot do by default.
-//! Every key of the zone's algorithm found in the folder is loaded and signs, so a second
-//! key placed there (a roll) is published and used at the next reload.
+//! Every key of the zone's algorithm found in the folder is loaded, so a second key placed
+//! there (a roll) is published and used at the next reload. A zone with `zsk_lifetime` also
+//! has ZSKs (flags 256), which `super::roll` makes and retires on its schedule.
 //!
 //! On disk, for zone `home.test.` and key tag 12345 of algorithm 13:
-//! - `Khome.test.+013+12345.key`: a comment and the DNSKEY record, as BIND writes it;
+//! - `Khome.test.+013+12345.key`: comments (what the key is, its times: `times`) and the
+//!   DNSKEY record, as BIND writes them;
 //! - `Khome.test.+013+12345.private`: `Private-key-format: v1.3`, `Algorithm: 13
 //!   (ECDSAP256SHA256)`, `PrivateKey: <base64>` (the P-256 scalar, or the Ed25519 seed) and
-//!   the key's timestamps; mode 0600, in a folder made 0700.
+//!   the key's times; mode 0600, in a folder made 0700.
 
 use std::fmt;
 use std::fs;
@@ -32,9 +34,18 @@ use tracing::info;
 use super::sign::put_canonical_name;
 use crate::config::dns::DnssecAlgorithm;
 use crate::dns::journal::{replace_file_with_mode, sync_parent};
+use crate::dns::transfer::unix_now;
 
-/// ZONE (256) and SEP (1): a key that signs the zone and that the parent's DS names.
-const CSK_FLAGS: u16 = 257;
+mod times;
+
+pub use times::{KeyTimes, stamp};
+
+/// ZONE (256) and SEP (1): a key that the parent's DS names (a KSK, or a CSK signing all).
+pub const KSK_FLAGS: u16 = 257;
+/// ZONE alone: a key that signs the zone's data, not named by the parent (a ZSK).
+pub const ZSK_FLAGS: u16 = 256;
+/// The Secure Entry Point flag of DNSKEY (RFC 4034 §2.1.1): the key the DS names.
+const SEP: u16 = 1;
 /// The DNSKEY protocol field, always 3 (RFC 4034 §2.1.2).
 const PROTOCOL: u8 = 3;
 /// SHA-256, the DS digest type every validator knows (RFC 4509).
@@ -65,6 +76,8 @@ pub struct SigningKey {
     public: Vec<u8>,
     tag: u16,
     pair: Pair,
+    /// Its times, from the `.key` file's comments (none in folders made before them).
+    times: KeyTimes,
 }
 
 enum Pair {
@@ -90,6 +103,15 @@ impl SigningKey {
 
     pub fn flags(&self) -> u16 {
         self.flags
+    }
+
+    /// Whether the parent's DS may name it (SEP): a KSK or CSK, not a ZSK.
+    pub fn is_ksk(&self) -> bool {
+        self.flags & SEP != 0
+    }
+
+    pub fn times(&self) -> KeyTimes {
+        self.times
     }
 
     /// The key tag (RFC 4034 Appendix B) that RRSIG and DS name it by.
@@ -153,13 +175,35 @@ impl SigningKey {
     }
 }
 
-/// The zone's keys of `algorithm` from `dir`; when it has none, a new CSK generated and
-/// written there first.
+/// The zone's keys of `algorithm` from `dir`; when none of them is a KSK (a new zone), a new
+/// CSK generated and written there first.
 ///
 /// # Errors
 /// The folder or a key file that cannot be read or written, or a key file that is not a
 /// key of this zone in BIND's format.
 pub fn load_or_generate(
+    dir: &Path,
+    zone: &Name,
+    algorithm: DnssecAlgorithm,
+) -> Result<Vec<SigningKey>, KeyError> {
+    let mut keys = load_all(dir, zone, algorithm)?;
+    if !keys.iter().any(SigningKey::is_ksk) {
+        let times = KeyTimes::from_now(unix_now());
+        let key = add(dir, zone, algorithm, KSK_FLAGS, times, &keys)?;
+        info!(
+            "zone {zone}: new DNSSEC key {} (algorithm {}) in {}; give the parent its DS (edgewise-dns ds {zone})",
+            key.tag,
+            algorithm.number(),
+            dir.display()
+        );
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Every key of the zone and `algorithm` in `dir` (made 0700 if missing), in file name
+/// order.
+fn load_all(
     dir: &Path,
     zone: &Name,
     algorithm: DnssecAlgorithm,
@@ -186,28 +230,13 @@ pub fn load_or_generate(
         }
     }
     paths.sort();
-    let mut keys = (paths.iter())
-        .map(|path| load(path, algorithm))
-        .collect::<Result<Vec<_>, _>>()?;
-    if keys.is_empty() {
-        let key = generate(zone, algorithm)?;
-        let base = dir.join(key_base(zone, algorithm, key.0.tag));
-        write_files(&base, zone, &key)?;
-        info!(
-            "zone {zone}: new DNSSEC key {} (algorithm {}) in {}.key/.private; give the parent its DS (edgewise-dns ds {zone})",
-            key.0.tag,
-            algorithm.number(),
-            base.display()
-        );
-        keys.push(key.0);
-    }
-    Ok(keys)
+    (paths.iter()).map(|path| load(path, algorithm)).collect()
 }
 
 /// Makes a new CSK beside the zone's keys: the first step of a key roll. From the next
-/// reload both keys are published and sign every RRset, so resolvers that trust either
-/// validate; once the parent's DS names the new key (and the old DS's TTL has passed),
-/// [`retire_key`] takes the old one out.
+/// reload both keys are published and sign (with ZSKs, both sign the DNSKEY RRset), so
+/// resolvers that trust either validate; once the parent's DS names the new key (and the
+/// old DS's TTL has passed), [`retire_key`] takes the old one out.
 ///
 /// # Errors
 /// The folder cannot be read or written, or the zone's keys there are broken.
@@ -217,23 +246,78 @@ pub fn add_key(
     algorithm: DnssecAlgorithm,
 ) -> Result<SigningKey, KeyError> {
     let existing = load_or_generate(dir, zone, algorithm)?;
-    let key = loop {
-        let key = generate(zone, algorithm)?;
-        // A tag is 16 bits: a new key must not be confused with an old one by it.
-        if existing.iter().all(|old| old.tag != key.0.tag) {
-            break key;
+    let times = KeyTimes::from_now(unix_now());
+    add(dir, zone, algorithm, KSK_FLAGS, times, &existing)
+}
+
+/// Makes a key with `flags` and `times` and writes its files in `dir`; its tag is none of
+/// `existing`'s, so a new key is never confused with an old one by its 16 bits.
+///
+/// # Errors
+/// The random source failed, or the files cannot be written.
+pub fn add(
+    dir: &Path,
+    zone: &Name,
+    algorithm: DnssecAlgorithm,
+    flags: u16,
+    times: KeyTimes,
+    existing: &[SigningKey],
+) -> Result<SigningKey, KeyError> {
+    let (key, private) = loop {
+        let made = generate(zone, algorithm, flags, times)?;
+        if existing.iter().all(|old| old.tag != made.0.tag) {
+            break made;
         }
     };
-    write_files(&dir.join(key_base(zone, algorithm, key.0.tag)), zone, &key)?;
-    Ok(key.0)
+    let base = dir.join(key_base(zone, algorithm, key.tag));
+    let secret = format!(
+        "Private-key-format: v1.3\nAlgorithm: {} ({})\nPrivateKey: {}\n",
+        algorithm.number(),
+        algorithm_name(algorithm),
+        BASE64.encode(&private)
+    );
+    // The public half first: a crash between the two leaves a `.key` alone, which no load
+    // picks up (keys are found by their `.private`), and the next start makes a new key.
+    write_file(
+        &path_with(&base, "key"),
+        &key_file(zone, &key, times),
+        0o644,
+    )?;
+    write_file(
+        &path_with(&base, "private"),
+        &times.into_private(&secret),
+        0o600,
+    )?;
+    Ok(key)
+}
+
+/// Gives `key` of the zone new `times` in both its files (its `.key` last: the times are
+/// read from there).
+///
+/// # Errors
+/// The files cannot be read or written.
+pub fn set_times(
+    dir: &Path,
+    zone: &Name,
+    key: &SigningKey,
+    times: KeyTimes,
+) -> Result<(), KeyError> {
+    let base = dir.join(key_base(zone, key.algorithm, key.tag));
+    let private = path_with(&base, "private");
+    let text = fs::read_to_string(&private).map_err(|source| KeyError::Io {
+        path: private.clone(),
+        source,
+    })?;
+    write_file(&private, &times.into_private(&text), 0o600)?;
+    write_file(&path_with(&base, "key"), &key_file(zone, key, times), 0o644)
 }
 
 /// Moves the files of the zone's key `tag` into `retired/` under `dir`: the last step of a
 /// key roll, from the next reload on it neither signs nor is published. The zone's last
-/// key cannot be retired.
+/// KSK cannot be retired.
 ///
 /// # Errors
-/// No such key, the last key, or files that cannot be moved.
+/// No such key, the last KSK, or files that cannot be moved.
 pub fn retire_key(
     dir: &Path,
     zone: &Name,
@@ -245,15 +329,15 @@ pub fn retire_key(
         path: dir.to_path_buf(),
         message,
     };
-    if !keys.iter().any(|k| k.tag == tag) {
+    let Some(key) = keys.iter().find(|k| k.tag == tag) else {
         let tags: Vec<u16> = keys.iter().map(|k| k.tag).collect();
         return Err(refuse(format!(
             "{zone} has no key {tag} (its keys: {tags:?})"
         )));
-    }
-    if keys.len() == 1 {
+    };
+    if key.is_ksk() && keys.iter().filter(|k| k.is_ksk()).count() == 1 {
         return Err(refuse(format!(
-            "key {tag} is the last key of {zone}: add its successor first (edgewise-dns key roll)"
+            "key {tag} is the last key of {zone} the parent's DS can name: add its successor first (edgewise-dns key roll)"
         )));
     }
     let retired = dir.join("retired");
@@ -292,7 +376,12 @@ fn key_prefix(zone: &Name, algorithm: DnssecAlgorithm) -> String {
 }
 
 /// A new key and its private part as BIND writes it (the scalar or the seed).
-fn generate(zone: &Name, algorithm: DnssecAlgorithm) -> Result<(SigningKey, Vec<u8>), KeyError> {
+fn generate(
+    zone: &Name,
+    algorithm: DnssecAlgorithm,
+    flags: u16,
+    times: KeyTimes,
+) -> Result<(SigningKey, Vec<u8>), KeyError> {
     let random = SystemRandom::new();
     let failed = || KeyError::Random { zone: zone.clone() };
     let (private, public) = match algorithm {
@@ -312,8 +401,8 @@ fn generate(zone: &Name, algorithm: DnssecAlgorithm) -> Result<(SigningKey, Vec<
         }
     };
     // The scalar read back must make the key ring made: checks the PKCS#8 reading too.
-    let key = key_of(algorithm, &private, public.as_deref()).map_err(|_| failed())?;
-    Ok((key, private))
+    let key = key_of(algorithm, flags, &private, public.as_deref()).map_err(|_| failed())?;
+    Ok((SigningKey { times, ..key }, private))
 }
 
 /// The private scalar in ring's PKCS#8 document of a P-256 key: the 32-byte OCTET STRING
@@ -324,10 +413,11 @@ fn p256_scalar(pkcs8: &[u8]) -> Option<&[u8]> {
     pkcs8.get(at..at + 32)
 }
 
-/// The key pair of `private` (scalar or seed), checked against `public` when the `.key`
-/// file gave one.
+/// The key pair of `private` (scalar or seed) with `flags`, checked against `public` when
+/// the `.key` file gave one; no times yet.
 fn key_of(
     algorithm: DnssecAlgorithm,
+    flags: u16,
     private: &[u8],
     public: Option<&[u8]>,
 ) -> Result<SigningKey, String> {
@@ -361,13 +451,14 @@ fn key_of(
             (Pair::Ed25519(pair), own)
         }
     };
-    let rdata = dnskey_rdata(CSK_FLAGS, algorithm, &own_public);
+    let rdata = dnskey_rdata(flags, algorithm, &own_public);
     Ok(SigningKey {
         algorithm,
-        flags: CSK_FLAGS,
+        flags,
         tag: key_tag(&rdata),
         public: own_public,
         pair,
+        times: KeyTimes::default(),
     })
 }
 
@@ -398,38 +489,53 @@ fn load(path: &Path, algorithm: DnssecAlgorithm) -> Result<SigningKey, KeyError>
         .and_then(|b64| BASE64.decode(b64).ok())
         .ok_or_else(|| malformed(path, "no readable PrivateKey line".into()))?;
     let public_path = path.with_extension("key");
-    let public = read_public(&public_path, algorithm)?;
-    let key = key_of(
-        algorithm,
-        &private,
-        public.as_ref().map(|(_, p)| p.as_slice()),
-    )
-    .map_err(|m| malformed(path, m))?;
+    // An Ed25519 key without its `.key` file: its public half follows from the seed, and
+    // it is a CSK, as this server first made every key.
+    let public = read_public(&public_path, algorithm)?.unwrap_or(PublicPart {
+        flags: KSK_FLAGS,
+        public: None,
+        times: KeyTimes::default(),
+    });
+    if ![KSK_FLAGS, ZSK_FLAGS].contains(&public.flags) {
+        return Err(malformed(
+            &public_path,
+            format!(
+                "flags {}: only a KSK or CSK ({KSK_FLAGS}) and a ZSK ({ZSK_FLAGS}) are used",
+                public.flags
+            ),
+        ));
+    }
+    let key = key_of(algorithm, public.flags, &private, public.public.as_deref())
+        .map_err(|m| malformed(path, m))?;
     let named = (path.file_stem().and_then(|stem| stem.to_str()))
         .and_then(|stem| stem.rsplit('+').next())
         .and_then(|tag| tag.parse::<u16>().ok());
-    match public {
-        Some((flags, _)) if flags != key.flags => Err(malformed(
-            &public_path,
-            format!("flags {flags}: only a CSK (257) is used"),
-        )),
-        _ if named != Some(key.tag) => Err(malformed(
+    if named != Some(key.tag) {
+        return Err(malformed(
             path,
             format!(
                 "the file names key tag {named:?}, but the key's tag is {}",
                 key.tag
             ),
-        )),
-        _ => Ok(key),
+        ));
     }
+    Ok(SigningKey {
+        times: public.times,
+        ..key
+    })
 }
 
-/// The flags and public key of the DNSKEY record in a `.key` file; None when there is no
-/// such file (an Ed25519 key's public half follows from its seed).
-fn read_public(
-    path: &Path,
-    algorithm: DnssecAlgorithm,
-) -> Result<Option<(u16, Vec<u8>)>, KeyError> {
+/// What a `.key` file says: the DNSKEY record's flags and public key, and the times in its
+/// comments.
+struct PublicPart {
+    flags: u16,
+    public: Option<Vec<u8>>,
+    times: KeyTimes,
+}
+
+/// The `.key` file at `path`; None when there is no such file (an Ed25519 key's public
+/// half follows from its seed).
+fn read_public(path: &Path, algorithm: DnssecAlgorithm) -> Result<Option<PublicPart>, KeyError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -440,63 +546,68 @@ fn read_public(
             });
         }
     };
-    let malformed = |line: usize, message: &str| KeyError::Malformed {
+    let malformed = |message: String| KeyError::Malformed {
         path: path.to_path_buf(),
-        message: format!("line {line}: {message}"),
+        message,
     };
+    let times = KeyTimes::from_key_file(&text).map_err(malformed)?;
     for (n, line) in text.lines().enumerate() {
         let line = line.split(';').next().unwrap_or_default();
         let words: Vec<&str> = line.split_whitespace().collect();
         let Some(at) = words.iter().position(|w| w.eq_ignore_ascii_case("DNSKEY")) else {
             continue;
         };
+        let at_line = |message: &str| malformed(format!("line {}: {message}", n + 1));
         let fields = &words[at + 1..];
         if fields.len() < 4 {
-            return Err(malformed(
-                n + 1,
+            return Err(at_line(
                 "a DNSKEY record needs flags, protocol, algorithm and key",
             ));
         }
         let flags: u16 = fields[0]
             .parse()
-            .map_err(|_| malformed(n + 1, "flags are not a number"))?;
+            .map_err(|_| at_line("flags are not a number"))?;
         if fields[2] != algorithm.number().to_string() {
-            return Err(malformed(n + 1, "the DNSKEY is of another algorithm"));
+            return Err(at_line("the DNSKEY is of another algorithm"));
         }
         let public = BASE64
             .decode(fields[3..].concat())
-            .map_err(|_| malformed(n + 1, "the public key is not base64"))?;
-        return Ok(Some((flags, public)));
+            .map_err(|_| at_line("the public key is not base64"))?;
+        return Ok(Some(PublicPart {
+            flags,
+            public: Some(public),
+            times,
+        }));
     }
-    Err(malformed(0, "no DNSKEY record"))
+    Err(malformed("line 0: no DNSKEY record".into()))
 }
 
-/// Writes the `.key` and `.private` files of `key` at `base` (no extension), each to a
-/// temporary name first and then renamed, the private one readable by its owner only.
-fn write_files(base: &Path, zone: &Name, key: &(SigningKey, Vec<u8>)) -> Result<(), KeyError> {
-    let (key, private) = key;
-    let now = timestamp();
-    let name = algorithm_name(key.algorithm);
-    let public = format!(
-        "; This is a key-signing key, keyid {}, for {}\n; Created: {now}\n{}\n",
+/// The `.key` file of `key` with `times`, as BIND writes it: what the key is, its times,
+/// its DNSKEY record.
+fn key_file(zone: &Name, key: &SigningKey, times: KeyTimes) -> String {
+    let what = if key.is_ksk() {
+        "key-signing"
+    } else {
+        "zone-signing"
+    };
+    format!(
+        "; This is a {what} key, keyid {}, for {}\n{}{}\n",
         key.tag,
         absolute(zone),
+        times.key_comments(),
         key.dnskey_text(zone)
-    );
-    let secret = format!(
-        "Private-key-format: v1.3\nAlgorithm: {} ({name})\nPrivateKey: {}\nCreated: {now}\nPublish: {now}\nActivate: {now}\n",
-        key.algorithm.number(),
-        BASE64.encode(private)
-    );
-    // The public half first: a crash between the two leaves a `.key` alone, which no load
-    // picks up (keys are found by their `.private`), and the next start makes a new key.
-    for (extension, content, mode) in [("key", public, 0o644), ("private", secret, 0o600)] {
-        let path = path_with(base, extension);
-        replace_file_with_mode(&path, content.as_bytes(), mode)
-            .and_then(|_| sync_parent(&path))
-            .map_err(|source| KeyError::Io { path, source })?;
-    }
-    Ok(())
+    )
+}
+
+/// Writes `content` to `path` through a temporary file renamed over it, with `mode`, and
+/// syncs the folder.
+fn write_file(path: &Path, content: &str, mode: u32) -> Result<(), KeyError> {
+    replace_file_with_mode(path, content.as_bytes(), mode)
+        .and_then(|_| sync_parent(path))
+        .map_err(|source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// `base` with `.extension` appended (its name has dots of its own: `with_extension` would
@@ -542,15 +653,6 @@ fn algorithm_name(algorithm: DnssecAlgorithm) -> &'static str {
         DnssecAlgorithm::EcdsaP256Sha256 => "ECDSAP256SHA256",
         DnssecAlgorithm::Ed25519 => "ED25519",
     }
-}
-
-/// Now as BIND's key timestamps: `YYYYMMDDHHMMSS`, UTC.
-fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let basic = crate::stream::api::sigv4::format_basic(i64::try_from(secs).unwrap_or(0));
-    basic.replace(['T', 'Z'], "")
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! signed with the same data, and its signature is taken from the signer's cache instead of
 //! computed again; an RRset whose records are those of the last build is taken whole from
 //! it, not even encoded again: a rebuild after an update signs what the update changed. A daily
-//! re-sign (`reload::spawn_daily_resign`) keeps every signature at least 13 of its 14 days from expiring.
+//! re-sign (`reload::spawn_scheduled_resign`) keeps every signature at least 13 of its 14 days from expiring;
+//! the same timer runs the key schedule (`roll`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +22,7 @@ use tracing::info;
 
 use super::keys::SigningKey;
 use super::nsec3::{self, Nsec3Chain};
+use super::roll::{KeyFacts, KeyUse, uses};
 use super::{DenialChain, nsec};
 use crate::config::dns::Denial;
 use crate::dns::policy::{Member, RoutedGroup};
@@ -28,19 +30,21 @@ use crate::dns::zone::{Node, Rrset, Zone};
 
 /// The DNSKEY RRset's TTL (Route 53 and Knot use an hour), and CDS's and CDNSKEY's.
 const DNSKEY_TTL: u32 = 3600;
-/// The Secure Entry Point flag of DNSKEY (RFC 4034 §2.1.1): the key the DS names.
-const SEP: u16 = 1;
 const DAY: u64 = 86_400;
 /// How long a signature is valid, from the start of the day it was made on.
 const VALIDITY: u64 = 14 * DAY;
 /// Inception this long before the day began: clocks of validators may lag.
 const INCEPTION_SKEW: u64 = 3600;
 
-/// A signed zone's keys and the signatures made with them, kept across the builds of the
-/// zone (start, reloads, updates) so unchanged RRsets are not signed again.
+/// A signed zone's published keys, what each does, and the signatures made with them, kept
+/// across the builds of the zone (start, reloads, updates) so unchanged RRsets are not
+/// signed again. A key that starts or stops signing makes a new signer (`attach_signers`),
+/// so no signature is reused from a key no longer active.
 #[derive(Debug)]
 pub struct Signer {
     keys: Vec<SigningKey>,
+    /// What `keys[i]` does.
+    uses: Vec<KeyUse>,
     cache: Mutex<SignatureCache>,
 }
 
@@ -62,15 +66,46 @@ struct Validity {
 }
 
 impl Signer {
-    pub fn new(keys: Vec<SigningKey>) -> Signer {
+    /// The signer of `keys` as they are at `now` (Unix seconds): the published ones, each
+    /// signing what its times and kind say (`roll::uses`).
+    pub fn new(keys: Vec<SigningKey>, now: u64) -> Signer {
+        let facts: Vec<KeyFacts> = keys.iter().map(KeyFacts::of).collect();
+        let (keys, uses) = (keys.into_iter())
+            .zip(uses(&facts, now))
+            .filter(|(_, key_use)| key_use.published)
+            .unzip();
         Signer {
             keys,
+            uses,
             cache: Mutex::default(),
         }
     }
 
+    /// The published keys: the DNSKEY RRset.
     pub fn keys(&self) -> &[SigningKey] {
         &self.keys
+    }
+
+    /// Each published key's tag and flags and what it does: signers of the same state sign
+    /// alike, so a reload keeps the one in force (and its signatures).
+    pub fn state(&self) -> Vec<(u16, u16, KeyUse)> {
+        (self.keys.iter().zip(&self.uses))
+            .map(|(key, key_use)| (key.tag(), key.flags(), *key_use))
+            .collect()
+    }
+
+    /// The keys that sign `set` of the zone at `origin`: the KSKs for the apex's DNSKEY, CDS
+    /// and CDNSKEY, the zone's signing keys for the rest.
+    fn signers_of(&self, set: &Rrset, origin: &Name) -> Vec<&SigningKey> {
+        let of_keys = set.name == *origin
+            && matches!(
+                set.rtype,
+                RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY
+            );
+        (self.keys.iter().zip(&self.uses))
+            .filter(|(_, u)| if of_keys { u.signs_keys } else { u.signs_zone })
+            .map(|(key, _)| key)
+            .collect()
     }
 
     /// Seconds from `now` (Unix seconds) to a minute into the next day, when the zones are
@@ -163,7 +198,7 @@ pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
         }
         let (made, computed) = sign_all(
             &fresh,
-            signer.keys(),
+            signer,
             &zone.origin,
             validity,
             &mut cache.signatures,
@@ -260,21 +295,25 @@ pub(super) fn is_signed_at(node: &Node, set: &Rrset) -> bool {
     !node.is_cut || matches!(set.rtype, RecordType::DS | RecordType::NSEC)
 }
 
-/// Every RRset of `targets` with its RRSIGs by `keys`, by the address of the unsigned one,
-/// and how many signatures were computed: those not in `cache` are made on every core.
+/// Every RRset of `targets` with its RRSIGs by the keys of `signer` that sign it, by the
+/// address of the unsigned one, and how many signatures were computed: those not in
+/// `cache` are made on every core.
 fn sign_all(
     targets: &[Arc<Rrset>],
-    keys: &[SigningKey],
+    signer: &Signer,
     origin: &Name,
     validity: Validity,
     cache: &mut HashMap<[u8; 32], Vec<u8>>,
 ) -> (HashMap<*const Rrset, Arc<Rrset>>, usize) {
+    let signers: Vec<Vec<&SigningKey>> = (targets.iter())
+        .map(|target| signer.signers_of(target, origin))
+        .collect();
     // The RRSIG RDATA without its signature, and the digest of what it signs.
-    let mut heads: Vec<(Vec<u8>, [u8; 32])> = Vec::with_capacity(targets.len() * keys.len());
+    let mut heads: Vec<(Vec<u8>, [u8; 32])> = Vec::with_capacity(targets.len() * 2);
     let mut missing: Vec<([u8; 32], Vec<u8>, &SigningKey)> = Vec::new();
     let mut listed: HashSet<[u8; 32]> = HashSet::new();
-    for target in targets {
-        for key in keys {
+    for (target, keys) in targets.iter().zip(&signers) {
+        for &key in keys {
             let head = rrsig_head(target, key, origin, validity);
             let data = signed_data(&head, target);
             let digest: [u8; 32] = Sha256::digest(&data).into();
@@ -288,7 +327,7 @@ fn sign_all(
     cache.extend(sign_in_parallel(&missing));
     let mut signed = HashMap::with_capacity(targets.len());
     let mut heads = heads.into_iter();
-    for target in targets {
+    for (target, keys) in targets.iter().zip(&signers) {
         let sigs = (keys.iter())
             .filter_map(|_| heads.next())
             .map(|(mut rdata, digest)| {
@@ -345,11 +384,12 @@ fn signed_group(group: &RoutedGroup, sign: impl Fn(&Arc<Rrset>) -> Arc<Rrset>) -
 }
 
 /// The apex RRsets made of `keys`, unsigned: DNSKEY, and CDS and CDNSKEY (RFC 7344) for
-/// the keys the parent's DS should name, so a parent that scans for them can follow.
+/// the keys the parent's DS should name (the 257 keys, not ZSKs), so a parent that scans
+/// for them can follow.
 fn key_rrsets(origin: &Name, keys: &[SigningKey]) -> Vec<Arc<Rrset>> {
     let set = |rtype: RecordType, rdata: &dyn Fn(&SigningKey) -> Vec<u8>, sep_only: bool| {
         let records = (keys.iter())
-            .filter(|key| !sep_only || key.flags() & SEP != 0)
+            .filter(|key| !sep_only || key.is_ksk())
             .map(|key| raw_record(origin.clone(), DNSKEY_TTL, rtype, rdata(key)))
             .collect();
         Arc::new(Rrset {
@@ -445,7 +485,8 @@ mod tests {
 
     use super::*;
     use crate::config::dns::DnssecAlgorithm;
-    use crate::dns::dnssec::keys::load_or_generate;
+    use crate::dns::dnssec::keys::{KeyTimes, ZSK_FLAGS, add, load_or_generate};
+    use crate::dns::transfer::unix_now;
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).expect("a test name")
@@ -491,51 +532,109 @@ mod tests {
         assert_eq!(&a[3 + owner.len() + 10..3 + owner.len() + 12], b"\x01a");
     }
 
-    /// The RRSIG `sign_all` gives `set`.
-    fn rrsig(
+    /// The RRSIGs `sign_all` gives `set` (their RDATA).
+    fn rrsigs(
         set: &Rrset,
-        key: SigningKey,
+        signer: &Signer,
         origin: &Name,
         now: u64,
         cache: &mut HashMap<[u8; 32], Vec<u8>>,
-    ) -> (Vec<u8>, SigningKey) {
+    ) -> Vec<Vec<u8>> {
         let set = Arc::new(set.clone());
-        let keys = [key];
         let (signed, _) = sign_all(
             std::slice::from_ref(&set),
-            &keys,
+            signer,
             origin,
             Validity::of_day(now),
             cache,
         );
-        let [key] = keys;
-        let sig = signed[&Arc::as_ptr(&set)].sigs[0].clone();
-        let RData::Unknown { rdata, .. } = sig.data else {
-            panic!("an RRSIG in wire form")
-        };
-        (rdata.anything, key)
+        (signed[&Arc::as_ptr(&set)].sigs.iter())
+            .map(|sig| match &sig.data {
+                RData::Unknown { rdata, .. } => rdata.anything.clone(),
+                _ => panic!("an RRSIG in wire form"),
+            })
+            .collect()
+    }
+
+    /// The key tag an RRSIG's RDATA names.
+    fn signed_by(rrsig: &[u8]) -> u16 {
+        u16::from_be_bytes([rrsig[16], rrsig[17]])
     }
 
     #[test]
     fn an_unchanged_rrset_keeps_its_signature_within_a_day_and_not_across_days() {
         let dir = tempfile::tempdir().expect("a folder");
         let origin = name("home.test.");
-        let mut keys =
+        let keys =
             load_or_generate(dir.path(), &origin, DnssecAlgorithm::EcdsaP256Sha256).expect("a key");
-        let key = keys.remove(0);
+        let signer = Signer::new(keys, unix_now());
         let set = txt("www.home.test.", &["a"]);
         let mut cache = HashMap::new();
         let day = 20_000 * DAY;
-        let (first, key) = rrsig(&set, key, &origin, day + 10, &mut cache);
+        let first = rrsigs(&set, &signer, &origin, day + 10, &mut cache);
         // ECDSA signatures are randomized: equal bytes mean the first one was reused.
-        let (again, key) = rrsig(&set, key, &origin, day + 5000, &mut cache);
+        let again = rrsigs(&set, &signer, &origin, day + 5000, &mut cache);
         assert_eq!(first, again);
-        let (tomorrow, key) = rrsig(&set, key, &origin, day + DAY, &mut cache);
+        let tomorrow = rrsigs(&set, &signer, &origin, day + DAY, &mut cache);
         assert_ne!(first, tomorrow);
         let changed = txt("www.home.test.", &["b"]);
-        let (other, _) = rrsig(&changed, key, &origin, day, &mut cache);
+        let other = rrsigs(&changed, &signer, &origin, day, &mut cache);
         assert_ne!(first, other);
         assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
+    fn the_ksk_signs_the_keys_rrsets_and_the_active_zsk_the_rest() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let origin = name("home.test.");
+        let algorithm = DnssecAlgorithm::Ed25519;
+        let ksk = load_or_generate(dir.path(), &origin, algorithm).expect("a key");
+        // Tomorrow: the KSK, made now, is in use by then.
+        let day = (unix_now() / DAY + 1) * DAY;
+        let times = |publish, activate| KeyTimes {
+            publish: Some(publish),
+            activate: Some(activate),
+            ..KeyTimes::default()
+        };
+        let zsk = add(
+            dir.path(),
+            &origin,
+            algorithm,
+            ZSK_FLAGS,
+            times(day, day + 10),
+            &ksk,
+        )
+        .expect("a ZSK");
+        let (ksk_tag, zsk_tag) = (ksk[0].tag(), zsk.tag());
+        let keys = load_or_generate(dir.path(), &origin, algorithm).expect("the keys");
+        let data = txt("www.home.test.", &["a"]);
+        let mut cache = HashMap::new();
+        let tags = |signer: &Signer, set: &Rrset, cache: &mut HashMap<[u8; 32], Vec<u8>>| {
+            (rrsigs(set, signer, &origin, day, cache).iter())
+                .map(|sig| signed_by(sig))
+                .collect::<Vec<u16>>()
+        };
+        // Published, not yet active: in the DNSKEY RRset, the KSK signing everything.
+        let waiting = Signer::new(
+            load_or_generate(dir.path(), &origin, algorithm).expect("keys"),
+            day,
+        );
+        assert_eq!(waiting.keys().len(), 2);
+        assert_eq!(tags(&waiting, &data, &mut cache), vec![ksk_tag]);
+        let signer = Signer::new(keys, day + 10);
+        let apex = key_rrsets(&origin, signer.keys());
+        assert_eq!(apex[0].records.len(), 2, "both keys in DNSKEY");
+        assert_eq!(apex[1].records.len(), 1, "CDS names the KSK alone");
+        for set in &apex {
+            assert_eq!(
+                tags(&signer, set, &mut cache),
+                vec![ksk_tag],
+                "{:?}",
+                set.rtype
+            );
+        }
+        assert_eq!(tags(&signer, &data, &mut cache), vec![zsk_tag]);
+        assert_ne!(waiting.state(), signer.state());
     }
 
     #[test]

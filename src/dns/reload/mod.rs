@@ -66,6 +66,8 @@ struct Inner {
     metrics: Arc<DnsMetrics>,
     /// Dynamic updates: kept on top of every reloaded config.
     dynamic: Arc<Dynamic>,
+    /// Told after each reload, so the signing timer looks at the new keys' schedule.
+    rescheduled: tokio::sync::Notify,
 }
 
 /// Why a reload was refused. The previous configuration keeps serving in every case.
@@ -115,6 +117,7 @@ impl Reloader {
                 status: parts.status,
                 metrics: parts.metrics,
                 dynamic: parts.dynamic,
+                rescheduled: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -189,21 +192,40 @@ pub fn spawn_on_sighup(reloader: Reloader, shutdown: CancellationToken) -> std::
     Ok(())
 }
 
-/// Signs the signed zones again soon after each midnight (UTC) until `shutdown`: a day's
-/// signatures are valid for 14 days from its start (`dnssec::sign`), so none comes near
-/// expiring. Must be called inside a tokio runtime.
-pub fn spawn_daily_resign(reloader: Reloader, shutdown: CancellationToken) {
+/// How long the timer waits before trying again after a failed run (a key folder that
+/// cannot be written, say), rather than trying in a loop.
+const RETRY_AFTER: u64 = 60;
+
+/// Until `shutdown`: signs the signed zones again soon after each midnight (UTC), since a
+/// day's signatures are valid for 14 days from its start (`dnssec::sign`) and none must come
+/// near expiring; and runs the key schedule (`dnssec::roll`) at each of its events, so a
+/// ZSK is published, starts and stops signing, and is withdrawn when its times say. Must be
+/// called inside a tokio runtime.
+pub fn spawn_scheduled_resign(reloader: Reloader, shutdown: CancellationToken) {
     tokio::spawn(async move {
+        let inner = reloader.inner;
+        let mut not_before = 0;
         loop {
-            let wait = Duration::from_secs(Signer::until_next_day(unix_now()));
+            let now = unix_now();
+            let next_day = now + Signer::until_next_day(now);
+            let wake = (inner.next_key_event().await)
+                .map_or(next_day, |event| event.min(next_day))
+                .max(not_before);
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
+                // A reload brought keys of their own schedule: look again.
+                () = inner.rescheduled.notified() => continue,
+                () = tokio::time::sleep(Duration::from_secs(wake.saturating_sub(now))) => {}
             }
-            match reloader.inner.resign().await {
+            let new_day = unix_now() >= next_day;
+            match inner.resign(new_day).await {
                 Ok(0) => {}
-                Ok(zones) => info!("signed {zones} zones again for the new day"),
-                Err(e) => error!("signing the zones again for the new day failed: {e}"),
+                Ok(zones) if new_day => info!("signed {zones} zones again for the new day"),
+                Ok(zones) => info!("signed {zones} zones again for their key schedule"),
+                Err(e) => {
+                    error!("signing the zones again failed (trying again in {RETRY_AFTER} s): {e}");
+                    not_before = unix_now() + RETRY_AFTER;
+                }
             }
         }
     });
@@ -212,19 +234,48 @@ pub fn spawn_daily_resign(reloader: Reloader, shutdown: CancellationToken) {
 // === impl Inner ===
 
 impl Inner {
-    /// Builds and swaps in a snapshot of the config in force with fresh signatures; returns
-    /// how many zones are signed.
-    /// A signed zone whose serial is generated gets a new one (secondaries then transfer
-    /// the new signatures, and are sent a NOTIFY); a configured serial stays the user's.
-    async fn resign(&self) -> Result<usize, ReloadError> {
+    /// When the key schedule of a zone in force next changes something, the soonest.
+    async fn next_key_event(&self) -> Option<u64> {
+        let in_force = self.in_force.lock().await;
+        (in_force.zones.iter())
+            .filter_map(|zone| zone.dnssec.as_ref()?.signer.next_key_event())
+            .min()
+    }
+
+    /// Runs the key schedule of the config in force (`attach_signers`), and builds and
+    /// swaps in a snapshot with fresh signatures for the signed zones whose keys changed, or
+    /// for all of them on a `new_day`; returns how many zones were signed again.
+    /// Such a zone whose serial is generated gets a new one (secondaries then transfer the
+    /// new signatures, and are sent a NOTIFY); a configured serial stays the user's.
+    async fn resign(&self, new_day: bool) -> Result<usize, ReloadError> {
         let mut in_force = self.in_force.lock().await;
-        let signed = in_force.zones.iter().filter(|z| z.dnssec.is_some()).count();
-        if signed == 0 || self.stop.is_cancelled() {
+        if self.stop.is_cancelled() || in_force.zones.iter().all(|z| z.dnssec.is_none()) {
             return Ok(0);
         }
+        let previous = in_force.clone();
+        let mut config = in_force.clone();
+        let (mut config, previous) = tokio::task::spawn_blocking(move || {
+            attach_signers(&mut config, Some(&previous)).map(|()| (config, previous))
+        })
+        .await
+        .map_err(ReloadError::Task)??;
         let now = u32::try_from(unix_now()).unwrap_or(u32::MAX);
-        for zone in in_force.zones.iter_mut().filter(|z| z.dnssec.is_some()) {
-            serial::advance_generated(zone, now);
+        let mut signed = 0;
+        // The same order: `config` is a copy of the config in force.
+        for (zone, old) in config.zones.iter_mut().zip(&previous.zones) {
+            let Some(dnssec) = &zone.dnssec else {
+                continue;
+            };
+            let same_keys = (old.dnssec.as_ref()).is_some_and(|d| d.signer == dnssec.signer);
+            if new_day || !same_keys {
+                serial::advance_generated(zone, now);
+                signed += 1;
+            }
+        }
+        // Kept even when nothing is signed again: it knows the keys' next event.
+        *in_force = config;
+        if signed == 0 {
+            return Ok(0);
         }
         let mut dynamic = self.dynamic.lock().await;
         let served = dynamic.served(&in_force);
@@ -264,6 +315,7 @@ impl Inner {
             return Err(ReloadError::RestartNeeded(changed));
         }
         serial::keep_generated(&in_force, &mut config);
+        serial::advance_resigned(&in_force, &mut config, unix_now());
         let staged = self.health.stage(&config.health_checks);
         let (table, metrics) = (staged.table.clone(), self.metrics.clone());
         // Updates wait until this reload is in force, so none lands on the old snapshot.
@@ -300,6 +352,7 @@ impl Inner {
         summary.listeners = dns.commit();
         summary.listeners.extend(status.commit());
         *in_force = config;
+        self.rescheduled.notify_one();
         Ok(summary)
     }
 }

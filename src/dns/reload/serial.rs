@@ -31,6 +31,24 @@ pub(super) fn keep_generated(old: &DnsConfig, new: &mut DnsConfig) {
     }
 }
 
+/// Moves on the generated serial of each signed zone of `new` whose signer is not the one
+/// `old` had (newly signed, or a key added, retired, starting or stopping to sign): its DNSKEY RRset or
+/// signatures changed even when its data did not, and secondaries must transfer them.
+pub(super) fn advance_resigned(old: &DnsConfig, new: &mut DnsConfig, now: u64) {
+    let now = u32::try_from(now).unwrap_or(u32::MAX);
+    for zone in &mut new.zones {
+        let Some(dnssec) = &zone.dnssec else {
+            continue;
+        };
+        let before = (old.zones.iter())
+            .find(|z| z.origin == zone.origin)
+            .and_then(|z| z.dnssec.as_ref());
+        if before.is_none_or(|d| d.signer != dnssec.signer) {
+            advance_generated(zone, now);
+        }
+    }
+}
+
 /// Moves a generated serial on to `now` (Unix seconds), or one past it when that is not
 /// newer: the zone's signatures changed, and secondaries must see a new version.
 pub(super) fn advance_generated(zone: &mut ZoneData, now: u32) {

@@ -511,7 +511,7 @@ fn epoch_secs(t: SystemTime) -> i64 {
 }
 
 /// `YYYYMMDDTHHMMSSZ` → epoch seconds; `None` unless it is exactly that and a real date.
-fn parse_basic(s: &str) -> Option<i64> {
+pub(crate) fn parse_basic(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
