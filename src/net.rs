@@ -1,6 +1,7 @@
 //! Socket set-up shared by every server, listener sets that reloads change, the HTTP serve
 //! loop of the CDN and the stream API, the per-client admission and accept loop of DNS
-//! over TCP and the control listeners, and bearer-token checks for control endpoints.
+//! over TCP and the control listeners, bearer-token checks for control endpoints, and
+//! batched UDP receives and sends.
 
 pub mod accept;
 pub mod admission;
@@ -8,6 +9,7 @@ pub mod bearer;
 pub mod http;
 pub mod listeners;
 pub mod tls;
+pub mod udp_batch;
 
 use std::io;
 use std::net::SocketAddr;

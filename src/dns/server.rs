@@ -1,4 +1,5 @@
-//! Transport: UDP (one SO_REUSEPORT socket per worker) and TCP per RFC 7766, with limits:
+//! Transport: UDP (one SO_REUSEPORT socket and thread per worker, [`udp`]) and TCP per
+//! RFC 7766, with limits:
 //! TCP connections go through [`crate::net::admission`] (per-client cap, oldest-idle eviction)
 //! and every malformed query is counted, never logged one by one.
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
@@ -21,6 +22,8 @@ use super::malformed::{DEFAULT_SUMMARY_INTERVAL, MalformedCounters};
 use super::metrics::DnsMetrics;
 use super::reload::{self, Reloader, ZoneFacts, ZoneWatch};
 use super::responder::{MAX_MESSAGE, Outcome, Transport, respond};
+
+mod udp;
 use super::snapshot::Snapshot;
 use super::transfer::{Transfer, notify};
 use super::update::{Dynamic, DynamicError};
@@ -96,9 +99,9 @@ pub enum StartError {
     Keys(#[from] KeyError),
 }
 
-/// The sockets of one DNS address: UDP (one per worker) and TCP on the same port.
+/// The sockets of one DNS address: UDP (one per worker, blocking) and TCP on the same port.
 pub(super) struct DnsSockets {
-    udp: Vec<UdpSocket>,
+    udp: Vec<Arc<Socket>>,
     tcp: TcpListener,
 }
 
@@ -275,18 +278,24 @@ async fn serve_address(
     ctx: TcpContext,
     retire: CancellationToken,
 ) {
+    let DnsSockets {
+        udp: udp_sockets,
+        tcp,
+    } = sockets;
     let mut tasks = JoinSet::new();
-    for socket in sockets.udp {
-        let (answerer, retire) = (ctx.answerer.clone(), retire.clone());
-        tasks.spawn(async move {
-            tokio::select! {
-                () = retire.cancelled() => {}
-                () = serve_udp(socket, answerer) => {}
-            }
-        });
+    let stop = udp::Stop::new(udp_sockets.clone());
+    for socket in udp_sockets {
+        let (answerer, token) = (ctx.answerer.clone(), stop.token());
+        let runtime = tokio::runtime::Handle::current();
+        tasks.spawn_blocking(move || udp::serve(socket, answerer, token, runtime));
     }
+    let retired = retire.clone();
+    tasks.spawn(async move {
+        retired.cancelled().await;
+        drop(stop);
+    });
     tasks.spawn(crate::net::accept::serve(
-        sockets.tcp,
+        tcp,
         admission,
         retire,
         move |stream, peer, ticket| {
@@ -306,7 +315,7 @@ async fn serve_address(
 fn bind_pair(
     addr: SocketAddr,
     workers: usize,
-) -> io::Result<(Vec<UdpSocket>, TcpListener, SocketAddr)> {
+) -> io::Result<(Vec<Arc<Socket>>, TcpListener, SocketAddr)> {
     let mut last_error = None;
     let attempts = if addr.port() == 0 {
         EPHEMERAL_ATTEMPTS
@@ -321,9 +330,9 @@ fn bind_pair(
             .ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
         match crate::net::tcp_listener(bound) {
             Ok(tcp) => {
-                let mut udp = vec![UdpSocket::from_std(first.into())?];
+                let mut udp = vec![Arc::new(first)];
                 for _ in 1..workers {
-                    udp.push(UdpSocket::from_std(udp_socket(bound, true)?.into())?);
+                    udp.push(Arc::new(udp_socket(bound, true)?));
                 }
                 return Ok((udp, tcp, bound));
             }
@@ -343,7 +352,8 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     }
     // A smaller buffer than asked for is fine; the kernel caps it at net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
-    socket.set_nonblocking(true)?;
+    // Blocking: a thread of its own receives on it (see `udp`).
+    socket.set_read_timeout(Some(udp::STOP_CHECK))?;
     socket.bind(&addr.into())?;
     Ok(socket)
 }
@@ -401,45 +411,6 @@ impl Answerer {
 /// An UPDATE request (opcode 5, QR clear).
 fn is_update(query: &[u8]) -> bool {
     query.len() >= 12 && query[2] & 0x80 == 0 && (query[2] >> 3) & 0x0f == 5
-}
-
-async fn serve_udp(socket: UdpSocket, answerer: Answerer) {
-    let socket = Arc::new(socket);
-    let mut query = vec![0u8; MAX_MESSAGE];
-    let mut response = Vec::with_capacity(4096);
-    loop {
-        let (len, peer) = match socket.recv_from(&mut query).await {
-            Ok(received) => received,
-            Err(e) => {
-                debug!("udp receive: {e}");
-                continue;
-            }
-        };
-        if is_update(&query[..len]) {
-            // Journaled (fsync) before the answer: off this loop, so queries go on.
-            // At most UPDATES_IN_FLIGHT at once; past that (a flood) requests are dropped,
-            // and the client retries as for a lost datagram.
-            let Ok(permit) = answerer.updates.clone().try_acquire_owned() else {
-                continue;
-            };
-            let (socket, answerer) = (socket.clone(), answerer.clone());
-            let request = query[..len].to_vec();
-            tokio::spawn(async move {
-                let reply = answerer.update(&request, peer).await;
-                drop(permit);
-                if let Err(e) = socket.send_to(&reply, peer).await {
-                    debug!("udp send to {peer}: {e}");
-                }
-            });
-            continue;
-        }
-        if answerer.answer(&query[..len], peer, Transport::Udp, &mut response)
-            && answerer.rate_limit(peer, &mut response)
-            && let Err(e) = socket.send_to(&response, peer).await
-        {
-            debug!("udp send to {peer}: {e}");
-        }
-    }
 }
 
 /// What every TCP connection task needs.
