@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderName, HeaderValue, Method, Uri, header};
 use toml::Spanned;
 
 use super::diag::{ConfigError, SourceMap};
@@ -16,6 +16,7 @@ use super::raw::{RawBehavior, RawCdn, RawDistribution, RawOrigin};
 use super::realtime_logs::RealtimeLogsConfig;
 use super::units::{ConfigDuration, ConfigSize};
 use crate::cdn::cache::freshness::TtlPolicy;
+use crate::cdn::cache::targeted::CDN_CACHE_CONTROL;
 use crate::cdn::pattern::PathPattern;
 use crate::cdn::viewer::GeoRestriction;
 use crate::geo::{Code, GeoConfig};
@@ -66,6 +67,10 @@ pub struct CdnConfig {
     pub max_connections: usize,
     /// How long error responses (4xx/5xx) are cached. Defaults to 10 s, as CloudFront.
     pub error_ttl: Duration,
+    /// The RFC 9213 targeted fields honoured before `Cache-Control`, in order: the
+    /// configured `targeted_cache_control` first, then `CDN-Cache-Control`. Never sent on
+    /// to viewers.
+    pub targeted_cache_control: Vec<HeaderName>,
     pub certs: Vec<CertFiles>,
     /// Write a self-signed certificate for the distributions' hosts where the configured
     /// files are missing. Defaults to true.
@@ -338,6 +343,7 @@ pub(super) fn validate(
         idle_timeout: duration(&raw.idle_timeout, DEFAULT_IDLE_TIMEOUT),
         max_connections,
         error_ttl: duration(&raw.error_ttl, DEFAULT_ERROR_TTL),
+        targeted_cache_control: targeted_cache_control(raw, map, errors),
         certs,
         generate_dev_certs: raw.generate_dev_certs.unwrap_or(true),
         distributions,
@@ -352,6 +358,48 @@ pub(super) fn validate(
             .access_log
             .as_ref()
             .and_then(|log| super::logs::validate(log, "cdn.access_log", map, base, errors)),
+    }
+}
+
+/// `cdn.targeted_cache_control`: a field name of our own for RFC 9213 (e.g.
+/// `Edgewise-Cache-Control`), honoured before `CDN-Cache-Control`, which every CDN honours.
+/// A field with a meaning of its own to caches or viewers cannot be one.
+fn targeted_cache_control(
+    raw: &RawCdn,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<HeaderName> {
+    let cdn = HeaderName::from_static(CDN_CACHE_CONTROL);
+    let Some(spanned) = &raw.targeted_cache_control else {
+        return vec![cdn];
+    };
+    let reserved = [
+        header::CACHE_CONTROL,
+        header::EXPIRES,
+        header::AGE,
+        header::DATE,
+        header::VARY,
+        header::PRAGMA,
+    ];
+    match HeaderName::from_bytes(spanned.get_ref().trim().as_bytes()) {
+        Ok(name) if reserved.contains(&name) => {
+            errors.push(map.error(
+                spanned.span(),
+                "cdn.targeted_cache_control",
+                format!("{name} has a meaning of its own; name a field for this CDN, such as \"Edgewise-Cache-Control\""),
+            ));
+            vec![cdn]
+        }
+        Ok(name) if name == cdn => vec![cdn],
+        Ok(name) => vec![name, cdn],
+        Err(_) => {
+            errors.push(map.error(
+                spanned.span(),
+                "cdn.targeted_cache_control",
+                format!("{:?} is not a header field name", spanned.get_ref()),
+            ));
+            vec![cdn]
+        }
     }
 }
 

@@ -243,6 +243,7 @@ pub struct RawCdn {
     pub idle_timeout: Option<Spanned<ConfigDuration>>,
     pub max_connections: Option<Spanned<i64>>,
     pub error_ttl: Option<Spanned<ConfigDuration>>,
+    pub targeted_cache_control: Option<Spanned<String>>,
     pub generate_dev_certs: Option<bool>,
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,

@@ -19,6 +19,7 @@ mod cdn_reload;
 mod cdn_routing;
 mod cdn_signed;
 mod cdn_streaming;
+mod cdn_targeted;
 mod cdn_test_origin;
 mod cdn_tls;
 mod cdn_viewer;

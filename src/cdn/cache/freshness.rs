@@ -8,11 +8,13 @@
 use std::time::{Duration, SystemTime};
 
 use http::header::{AGE, CACHE_CONTROL, DATE, EXPIRES, SET_COOKIE, VARY};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use super::targeted::targeted_cache_control;
 
 /// RFC 9111 §1.2.2: a delta-seconds too large to represent is taken as 2^31 seconds. We cap
 /// every delta there, which also keeps `SystemTime + ttl` far from overflowing.
-const MAX_DELTA_SECS: u64 = 1 << 31;
+pub(super) const MAX_DELTA_SECS: u64 = 1 << 31;
 
 /// A cache behaviour's TTL bounds, as CloudFront configures them per behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +251,7 @@ pub fn decide(
     now: SystemTime,
     policy: &TtlPolicy,
     error_ttl: Duration,
+    targeted: &[HeaderName],
 ) -> Storability {
     if request.method != Method::GET && request.method != Method::HEAD {
         return Storability::Pass("method");
@@ -257,7 +260,14 @@ pub fn decide(
     if class == StatusClass::Never {
         return Storability::Pass("status");
     }
-    let cc = parse_cache_control(response);
+    // A targeted field (RFC 9213) replaces Cache-Control and Expires for us.
+    let (cc, expires) = match targeted_cache_control(response, targeted) {
+        Some(cc) => (cc, None),
+        None => (
+            parse_cache_control(response),
+            expires_lifetime(response, now),
+        ),
+    };
     // CloudFront's MinTTL > 0 overrides no-store/private/no-cache, but not for errors.
     let min_overrides = !policy.min.is_zero() && class != StatusClass::Error;
     if cc.no_store && !min_overrides {
@@ -276,10 +286,7 @@ pub fn decide(
         return Storability::Pass("vary-star");
     }
 
-    let explicit = cc
-        .s_maxage
-        .or(cc.max_age)
-        .or_else(|| expires_lifetime(response, now));
+    let explicit = cc.s_maxage.or(cc.max_age).or(expires);
     let (ttl, revalidate_always) = match class {
         StatusClass::Error => {
             let from_origin = explicit.map_or(Duration::ZERO, |e| e.min(policy.max));
@@ -346,13 +353,16 @@ fn http_date(value: &HeaderValue) -> Option<SystemTime> {
     httpdate::parse_http_date(value.to_str().ok()?.trim()).ok()
 }
 
-/// The response's `Age`: time it already spent in caches upstream. Invalid means unknown,
-/// taken as zero rather than refusing the response.
+/// The response's `Age`: time it already spent in caches upstream. Only the first field
+/// line's first value counts (`Age: 7200, 0` is 7200 seconds, as cache-tests expect); a
+/// value that is not a non-negative integer is unknown, taken as zero rather than refusing
+/// the response.
 fn age(headers: &HeaderMap) -> Duration {
-    headers
-        .get(AGE)
-        .and_then(|v| v.to_str().ok())
-        .map_or(Duration::ZERO, |v| delta_seconds(Some(v.trim())))
+    let Some(first) = headers.get(AGE).and_then(|v| v.to_str().ok()) else {
+        return Duration::ZERO;
+    };
+    let value = first.split([',', ';']).next().unwrap_or_default().trim();
+    delta_seconds(Some(value))
 }
 
 /// `Vary: *` says the response depends on something outside the request: never reusable.
@@ -488,6 +498,24 @@ mod tests {
             ("Age beyond max-age leaves zero", get.clone(), false, 200, vec![("cache-control", "max-age=600"), ("age", "1000")], P0, Storability::Pass("zero-ttl")),
             ("bogus Age is ignored", get.clone(), false, 200, vec![("cache-control", "max-age=600"), ("age", "-5")], P0, store(600)),
             ("Age is subtracted from DefaultTTL", get.clone(), false, 200, vec![("age", "400")], P0, store(86_000)),
+            ("only Age's first value counts: old, 0 is old", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "7200, 0")], P0, Storability::Pass("zero-ttl")),
+            ("only Age's first value counts: 0, old is new", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "0, 7200")], P0, store(3600)),
+            ("only Age's first line counts", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "7200"), ("age", "0")], P0, Storability::Pass("zero-ttl")),
+            ("a parameter on Age is not part of it", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "7200;foo=bar")], P0, Storability::Pass("zero-ttl")),
+            ("a float Age is ignored", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "7200.0")], P0, store(3600)),
+            ("CDN-Cache-Control wins over a shorter max-age", get.clone(), false, 200, vec![("cache-control", "max-age=1"), ("cdn-cache-control", "max-age=3600")], P0, store(3600)),
+            ("CDN-Cache-Control wins over a longer max-age", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("cdn-cache-control", "max-age=1")], P0, store(1)),
+            ("CDN-Cache-Control max-age stores despite Cache-Control no-store", get.clone(), false, 200, vec![("cache-control", "no-store"), ("cdn-cache-control", "max-age=10000")], P0, store(10_000)),
+            ("CDN-Cache-Control no-store passes despite max-age and Expires", get.clone(), false, 200, vec![("cache-control", "max-age=10000"), ("cdn-cache-control", "no-store"), ("expires", &in_hour)], P0, Storability::Pass("no-store")),
+            ("CDN-Cache-Control private passes", get.clone(), false, 200, vec![("cdn-cache-control", "private"), ("cache-control", "max-age=10000")], P0, Storability::Pass("private")),
+            ("CDN-Cache-Control no-cache revalidates on every use", get.clone(), false, 200, vec![("cdn-cache-control", "no-cache"), ("cache-control", "max-age=10000")], P0,
+                Storability::Store(Freshness { revalidate_always: true, ..fresh(0) })),
+            ("CDN-Cache-Control replaces a past Expires", get.clone(), false, 200, vec![("cdn-cache-control", "max-age=3600"), ("expires", &an_hour_ago)], P0, store(3600)),
+            ("CDN-Cache-Control max-age=0 passes despite a future Expires", get.clone(), false, 200, vec![("cdn-cache-control", "max-age=0"), ("expires", &in_hour)], P0, Storability::Pass("zero-ttl")),
+            ("Age counts against CDN-Cache-Control's max-age", get.clone(), false, 200, vec![("cdn-cache-control", "max-age=3600"), ("age", "7200")], P0, Storability::Pass("zero-ttl")),
+            ("an invalid CDN-Cache-Control is ignored", get.clone(), false, 200, vec![("cdn-cache-control", "max-age=10000, &&&&&"), ("cache-control", "no-store")], P0, Storability::Pass("no-store")),
+            ("a CDN-Cache-Control directive of the wrong type voids the field", get.clone(), false, 200, vec![("cdn-cache-control", "max-age=\"10000\""), ("cache-control", "no-store")], P0, Storability::Pass("no-store")),
+            ("a space before = makes CDN-Cache-Control invalid", get.clone(), false, 200, vec![("cache-control", "max-age=1"), ("cdn-cache-control", "max-age =100")], P0, store(1)),
             ("max-age=0 passes", get.clone(), false, 200, vec![("cache-control", "max-age=0")], P0, Storability::Pass("zero-ttl")),
             ("max-age=0 with stale-while-revalidate is stored", get.clone(), false, 200, vec![("cache-control", "max-age=0, stale-while-revalidate=30")], P0,
                 Storability::Store(Freshness { stale_while_revalidate: S(30), ..fresh(0) })),
@@ -524,7 +552,18 @@ mod tests {
                 method,
                 has_authorization: auth,
             };
-            let got = decide(&request, status, &headers(&pairs), now(), &policy, S(10));
+            let targeted = [HeaderName::from_static(
+                super::super::targeted::CDN_CACHE_CONTROL,
+            )];
+            let got = decide(
+                &request,
+                status,
+                &headers(&pairs),
+                now(),
+                &policy,
+                S(10),
+                &targeted,
+            );
             assert_eq!(got, expected, "{name}");
         }
     }
@@ -535,7 +574,15 @@ mod tests {
             method: Method::GET,
             has_authorization: false,
         };
-        let got = decide(&request, 500, &HeaderMap::new(), now(), &P0, Duration::ZERO);
+        let got = decide(
+            &request,
+            500,
+            &HeaderMap::new(),
+            now(),
+            &P0,
+            Duration::ZERO,
+            &[],
+        );
         assert_eq!(got, Storability::Pass("zero-ttl"));
     }
 

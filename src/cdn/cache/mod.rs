@@ -8,3 +8,4 @@ pub mod growing;
 pub mod key;
 pub mod mapped;
 pub mod store;
+pub mod targeted;

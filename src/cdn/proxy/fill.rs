@@ -170,6 +170,7 @@ impl Edge {
             SystemTime::now(),
             &behavior.ttl,
             error_ttl,
+            &self.config.targeted_cache_control,
         ) {
             Storability::Store(freshness) => freshness,
             Storability::Pass(_) => {
@@ -363,6 +364,7 @@ impl Edge {
             SystemTime::now(),
             &ask.behavior.ttl,
             error_ttl,
+            &self.config.targeted_cache_control,
         );
         let storable = matches!(decided, Storability::Store(_));
         let freshness = match decided {
@@ -504,6 +506,8 @@ fn may_serve_stale(object: &CachedObject, now: Instant) -> bool {
     !object.status.is_client_error()
         && !object.status.is_server_error()
         && !object.freshness.must_revalidate
+        // `no-cache`: never used without a successful validation (RFC 9111 §5.2.2.4).
+        && !object.freshness.revalidate_always
         && object
             .freshness
             .stale_if_error

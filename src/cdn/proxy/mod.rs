@@ -336,6 +336,11 @@ impl Edge {
         });
         let mut seen = Seen::default();
         let mut response = self.answer(request, conn, &mut seen).await;
+        // RFC 9213's targeted fields are for us: stored with the response (a revalidation
+        // may need them), never passed on.
+        for name in &self.config.targeted_cache_control {
+            response.headers_mut().remove(name);
+        }
         let status = response.status();
         let result = respond::settle(response.headers_mut(), status, seen.verdict);
         let response = self.count(response, result, seen.route);

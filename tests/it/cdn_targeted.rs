@@ -1,0 +1,143 @@
+//! RFC 9213 targeted cache control through the running CDN: `CDN-Cache-Control` (and a
+//! field named in `targeted_cache_control`) rules the cache over `Cache-Control` and is not
+//! passed on; and two RFC 9111 details cache-tests checks: only `Age`'s first value counts,
+//! and a `no-cache` response is never served stale.
+
+use crate::cdn_harness::*;
+
+#[tokio::test]
+async fn cdn_cache_control_rules_the_cache_and_stays_with_us() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/cdn-long",
+        Reply::ok("long")
+            .cc("no-store")
+            .header("CDN-Cache-Control", "max-age=60"),
+    );
+    origin.route(
+        "/cdn-no-store",
+        Reply::ok("kept out")
+            .cc("max-age=600")
+            .header("CDN-Cache-Control", "no-store"),
+    );
+    origin.route(
+        "/cdn-broken",
+        Reply::ok("broken")
+            .cc("no-store")
+            .header("CDN-Cache-Control", "max-age=\"60\""),
+    );
+    let cdn = Cdn::site(&origin, "").await;
+    for path in ["/cdn-long", "/cdn-no-store", "/cdn-broken"] {
+        let first = cdn.get(path).send().await;
+        assert_eq!((first.status, first.x_cache()), (200, MISS), "{path}");
+        assert_eq!(
+            first.header("cdn-cache-control"),
+            None,
+            "{path}: not passed on"
+        );
+    }
+    let hit = cdn.get("/cdn-long").h2().send().await;
+    assert_eq!((hit.x_cache(), hit.text().as_str()), (HIT, "long"));
+    // Cache-Control is the browser's, and reaches it unchanged.
+    assert_eq!(hit.header("cache-control"), Some("no-store"));
+    assert_eq!(hit.header("cdn-cache-control"), None);
+    assert_eq!(cdn.get("/cdn-no-store").send().await.x_cache(), MISS);
+    // Not a valid Structured Field: ignored, and Cache-Control's no-store applies.
+    assert_eq!(cdn.get("/cdn-broken").send().await.x_cache(), MISS);
+    assert_eq!(
+        (
+            origin.hits("/cdn-long"),
+            origin.hits("/cdn-no-store"),
+            origin.hits("/cdn-broken")
+        ),
+        (1, 2, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_field_of_our_own_comes_before_cdn_cache_control() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/ours",
+        Reply::ok("ours")
+            .header("Edgewise-Cache-Control", "max-age=60")
+            .header("CDN-Cache-Control", "no-store"),
+    );
+    let toml = config(
+        r#"targeted_cache_control = "Edgewise-Cache-Control""#,
+        &site(&origin.url(), ""),
+    );
+    let cdn = Cdn::start(&toml).await;
+    let first = cdn.get("/ours").send().await;
+    assert_eq!(first.x_cache(), MISS);
+    assert_eq!(first.header("edgewise-cache-control"), None);
+    assert_eq!(first.header("cdn-cache-control"), None);
+    assert_eq!(cdn.get("/ours").send().await.x_cache(), HIT);
+    assert_eq!(origin.hits("/ours"), 1);
+}
+
+#[tokio::test]
+async fn a_targeted_field_name_with_a_meaning_of_its_own_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edgewise.toml");
+    let toml = config(
+        r#"targeted_cache_control = "Cache-Control""#,
+        &site("http://127.0.0.1:9", ""),
+    );
+    std::fs::write(&path, toml).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgewise-cdn"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("cdn.targeted_cache_control") && stderr.contains("meaning of its own"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn only_the_first_age_value_counts() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/old-then-0",
+        Reply::ok("old").cc("max-age=3600").header("Age", "7200, 0"),
+    );
+    origin.route(
+        "/0-then-old",
+        Reply::ok("new").cc("max-age=3600").header("Age", "0, 7200"),
+    );
+    let cdn = Cdn::site(&origin, "").await;
+    for _ in 0..2 {
+        cdn.get("/old-then-0").send().await;
+        cdn.get("/0-then-old").send().await;
+    }
+    assert_eq!(
+        (origin.hits("/old-then-0"), origin.hits("/0-then-old")),
+        (2, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_no_cache_response_is_not_served_stale_when_the_origin_is_down() {
+    let origin = Origin::start().await;
+    origin.route("/nc", Reply::ok("must check").cc("max-age=1, no-cache"));
+    origin.route("/plain", Reply::ok("may go stale").cc("max-age=1"));
+    let cdn = Cdn::site(&origin, "").await;
+    cdn.get("/nc").send().await;
+    cdn.get("/plain").send().await;
+    origin.stop();
+    expire(1).await;
+    let plain = cdn.get("/plain").send().await;
+    assert_eq!((plain.status, plain.text().as_str()), (200, "may go stale"));
+    let checked = cdn.get("/nc").send().await;
+    assert!(
+        checked.status >= 500,
+        "{} {}",
+        checked.status,
+        checked.text()
+    );
+    assert_ne!(checked.text(), "must check");
+}
