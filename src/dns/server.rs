@@ -283,7 +283,7 @@ async fn serve_address(
         tcp,
     } = sockets;
     let mut tasks = JoinSet::new();
-    let stop = udp::Stop::new(udp_sockets.clone());
+    let stop = udp::Stop::new(udp_sockets.clone(), &retire);
     for socket in udp_sockets {
         let (answerer, token) = (ctx.answerer.clone(), stop.token());
         let runtime = tokio::runtime::Handle::current();

@@ -51,6 +51,11 @@ pub(super) fn serve(
                 continue;
             }
         };
+        // Retired while waiting: what came since is for the address's next owner (or no one),
+        // as if the socket had closed at once.
+        if stop.is_cancelled() {
+            break;
+        }
         for i in 0..count {
             let (query, Some(peer)) = datagrams.get(i) else {
                 continue;
@@ -105,10 +110,11 @@ pub(super) struct Stop {
 }
 
 impl Stop {
-    pub(super) fn new(sockets: Vec<Arc<Socket>>) -> Stop {
+    /// Stops when dropped, and at once (no task in between) when `retire` is cancelled.
+    pub(super) fn new(sockets: Vec<Arc<Socket>>, retire: &CancellationToken) -> Stop {
         Stop {
             sockets,
-            token: CancellationToken::new(),
+            token: retire.child_token(),
         }
     }
 
