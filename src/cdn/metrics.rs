@@ -23,12 +23,13 @@ use crate::metrics::{self, Collector, DescriptorEncoder, Histogram};
 
 /// The results `edgewise_cdn_requests_total` counts, as `X-Cache` and the real-time log's
 /// edge result type say them.
-const RESULTS: [CacheResult; 5] = [
+const RESULTS: [CacheResult; 6] = [
     CacheResult::Hit,
     CacheResult::Miss,
     CacheResult::RefreshHit,
     CacheResult::Error,
     CacheResult::Redirect,
+    CacheResult::ParentHit,
 ];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 const DENIALS: [Denial; 8] = [

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::diag::{ConfigError, SourceMap};
 use super::logs::LogConfig;
+use super::parent_tier::{self, ParentTier};
 pub use super::raw::Selection;
 use super::raw::{RawBehavior, RawCdn, RawDistribution, RawOrigin};
 use super::realtime_logs::RealtimeLogsConfig;
@@ -30,8 +31,8 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// CloudFront caches error responses for 10 s unless told otherwise.
 const DEFAULT_ERROR_TTL: Duration = Duration::from_secs(10);
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// CloudFront's cache policy defaults: MinTTL 0, DefaultTTL 1 day, MaxTTL 1 year.
 const DEFAULT_TTLS: TtlPolicy = TtlPolicy {
     min: Duration::ZERO,
@@ -116,6 +117,8 @@ pub struct Distribution {
     pub origins: Vec<Origin>,
     /// First match wins.
     pub behaviors: Vec<Behavior>,
+    /// Another edgewise-cdn that misses are fetched from, instead of the origins.
+    pub parent: Option<ParentTier>,
 }
 
 /// CloudFront's viewer protocol policy.
@@ -734,6 +737,14 @@ fn distribution(
         .geo_restriction
         .as_ref()
         .and_then(|g| geo_restriction(g, &format!("{key}.geo_restriction"), map, errors));
+    let parent = match (&raw.parent, &raw.parent_ca) {
+        (Some(parent), ca) => parent_tier::validate(parent, ca.as_ref(), key, map, base, errors),
+        (None, Some(ca)) => {
+            errors.push(map.error(ca.span(), format!("{key}.parent_ca"), "needs parent"));
+            None
+        }
+        (None, None) => None,
+    };
     (errors.len() == before).then(|| Distribution {
         id: raw.id.get_ref().clone(),
         hosts,
@@ -742,6 +753,7 @@ fn distribution(
         custom_errors,
         origins,
         behaviors,
+        parent,
     })
 }
 
@@ -779,6 +791,25 @@ fn single_origin(
     Some(Origin { id, target })
 }
 
+/// An http:// or https:// URL and its `scheme://authority/` base; the error says why not
+/// (to follow the quoted URL), with `example` as a model.
+pub(super) fn http_url(text: &str, example: &str) -> Result<(Uri, Uri), String> {
+    let uri: Uri = (text.parse()).map_err(|_| format!("is not a URL (e.g. \"{example}\")"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(format!("needs a scheme and host (e.g. \"{example}\")"));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err("must be http:// or https://".into());
+    }
+    let base = Uri::builder()
+        .scheme(scheme)
+        .authority(authority.as_str())
+        .path_and_query("/")
+        .build()
+        .map_err(|e| format!("is not a usable URL: {e}"))?;
+    Ok((base, uri))
+}
+
 fn http_origin(
     raw: &RawOrigin,
     url: &Spanned<String>,
@@ -793,33 +824,18 @@ fn http_origin(
             format!("{:?} {why}", url.get_ref()),
         )
     };
-    let uri: Uri = match url.get_ref().parse() {
-        Ok(uri) => uri,
-        Err(_) => {
-            errors.push(bad("is not a URL (e.g. \"http://127.0.0.1:9000\")"));
+    let (base, uri) = match http_url(url.get_ref(), "http://127.0.0.1:9000") {
+        Ok(split) => split,
+        Err(why) => {
+            errors.push(bad(&why));
             return None;
         }
     };
-    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        errors.push(bad(
-            "needs a scheme and host (e.g. \"http://127.0.0.1:9000\")",
-        ));
-        return None;
-    };
-    if scheme != "http" && scheme != "https" {
-        errors.push(bad("must be http:// or https://"));
-        return None;
-    }
     if uri.query().is_some() {
         errors.push(bad("cannot have a query"));
         return None;
     }
-    let base = Uri::builder()
-        .scheme(scheme)
-        .authority(authority.as_str())
-        .path_and_query("/")
-        .build()
-        .ok()?;
+    let authority = uri.authority()?;
     let path_prefix = uri.path().trim_end_matches('/').to_string();
     let host = match &raw.host {
         Some(h) => match HeaderValue::from_str(h.get_ref()) {

@@ -11,6 +11,7 @@ pub mod dns;
 mod geo;
 mod health;
 pub mod logs;
+pub mod parent_tier;
 mod probe;
 mod raw;
 pub mod realtime_logs;

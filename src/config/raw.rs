@@ -281,6 +281,8 @@ pub struct RawDistribution {
     pub origin_groups: Vec<Spanned<RawOriginGroup>>,
     #[serde(default)]
     pub behaviors: Vec<Spanned<RawBehavior>>,
+    pub parent: Option<Spanned<String>>,
+    pub parent_ca: Option<Spanned<String>>,
 }
 
 /// `custom_errors = [{ status, path, ttl }]`

@@ -2,7 +2,7 @@
 //! certificates chosen by SNI against their names, modern protocol versions only: TLS 1.2
 //! and 1.3, ring's suites; ALPN h2 and http/1.1; self-signed development certificates
 //! written where configured files are missing), and the client side of origins and health
-//! checks ([`client_config`]).
+//! checks ([`client_config`]) and CDN parent tiers ([`client_config_trusting`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use crate::config::cdn::CertFiles;
 mod client;
 mod validity;
 
-pub use client::client_config;
+pub use client::{client_config, client_config_trusting};
 
 /// Why the TLS setup failed.
 #[derive(Debug, thiserror::Error)]

@@ -60,10 +60,16 @@ key = "certs/key.pem"
 /// Distribution "site" (hosts site.test and localhost) with origin "app" at `url` and one
 /// behavior `*` with extra keys `behavior`.
 pub fn site(url: &str, behavior: &str) -> String {
+    site_keys(url, "", behavior)
+}
+
+/// [`site`] with distribution keys `keys` too.
+pub fn site_keys(url: &str, keys: &str, behavior: &str) -> String {
     format!(
         r#"[[cdn.distributions]]
 id = "site"
 hosts = ["{SITE}", "localhost"]
+{keys}
 
 [[cdn.distributions.origins]]
 id = "app"
@@ -75,6 +81,24 @@ origin = "app"
 {behavior}
 "#
     )
+}
+
+/// `edgewise-cdn check` on `toml` (written to a temp folder with `files`): the exit code
+/// and what it printed on stderr.
+pub async fn check_config(toml: &str, files: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let path = dir.path().join("edgewise.toml");
+    std::fs::write(&path, toml).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgewise-cdn"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .await
+        .expect("run edgewise-cdn check");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
 }
 
 // ------------------------------------------------------------------ the CDN

@@ -78,20 +78,12 @@ async fn a_field_of_our_own_comes_before_cdn_cache_control() {
 
 #[tokio::test]
 async fn a_targeted_field_name_with_a_meaning_of_its_own_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("edgewise.toml");
     let toml = config(
         r#"targeted_cache_control = "Cache-Control""#,
         &site("http://127.0.0.1:9", ""),
     );
-    std::fs::write(&path, toml).unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgewise-cdn"))
-        .args(["check", "--config", path.to_str().unwrap()])
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    let (code, stderr) = check_config(&toml, &[]).await;
+    assert_eq!(code, Some(64), "{stderr}");
     assert!(
         stderr.contains("cdn.targeted_cache_control") && stderr.contains("meaning of its own"),
         "{stderr}"

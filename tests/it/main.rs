@@ -21,6 +21,7 @@ mod cdn_signed;
 mod cdn_streaming;
 mod cdn_targeted;
 mod cdn_test_origin;
+mod cdn_tiers;
 mod cdn_tls;
 mod cdn_viewer;
 mod config_binary;

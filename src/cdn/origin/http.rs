@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::ServerName;
 
 use super::OriginError;
 use crate::cdn::body::Body;
@@ -27,17 +28,27 @@ pub struct HttpOriginClient {
 }
 
 impl HttpOriginClient {
-    /// A client for `origin`, the distribution's origin `id`.
-    pub fn new(id: &str, origin: HttpOrigin, tls: Arc<rustls::ClientConfig>) -> HttpOriginClient {
+    /// A client for `origin`, the distribution's origin `id`. With `tls_name`, HTTPS
+    /// connections send and verify that name instead of the URL's host (a parent tier is
+    /// reached by its address but answers for the distribution's host).
+    pub fn new(
+        id: &str,
+        origin: HttpOrigin,
+        tls: Arc<rustls::ClientConfig>,
+        tls_name: Option<ServerName<'static>>,
+    ) -> HttpOriginClient {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(origin.connect_timeout));
         http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+            .https_or_http();
+        let builder = match tls_name {
+            Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(name)),
+            None => builder,
+        };
+        let connector = builder.enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);

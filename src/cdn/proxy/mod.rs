@@ -7,6 +7,7 @@ pub mod forward;
 mod gate;
 pub mod respond;
 mod route;
+mod tier;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -187,29 +188,15 @@ impl Edge {
             for host in &distribution.hosts {
                 hosts.insert(host.clone(), index);
             }
-            let mut handles = Vec::new();
-            for origin in &distribution.origins {
-                handles.push(match &origin.target {
-                    OriginTarget::Http(http) => OriginHandle::Http(Box::new(
-                        HttpOriginClient::new(&origin.id, http.clone(), tls.clone()),
-                    )),
-                    OriginTarget::Dir(dir) => {
-                        OriginHandle::Dir(DirOrigin::new(dir).map_err(|e| {
-                            std::io::Error::new(
-                                e.kind(),
-                                format!("origin {} folder {}: {e}", origin.id, dir.display()),
-                            )
-                        })?)
-                    }
-                    OriginTarget::Group {
-                        members,
-                        failover_status,
-                    } => OriginHandle::Group {
-                        members: members.clone(),
-                        failover_status: failover_status.clone(),
-                    },
-                });
-            }
+            let handles = match &distribution.parent {
+                Some(parent) => tier::parent_handles(distribution, parent).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("distribution {} parent: {e}", distribution.id),
+                    )
+                })?,
+                None => own_handles(distribution, &tls)?,
+            };
             origins.push(handles);
         }
         let geo = GeoDb::open(&config.geo).map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -756,4 +743,36 @@ fn set_cookies(headers: &mut HeaderMap, ask: &Ask<'_>) {
     {
         headers.insert(header::COOKIE, value);
     }
+}
+
+/// A distribution's handles on its own origins (no parent tier).
+fn own_handles(
+    distribution: &crate::config::cdn::Distribution,
+    tls: &Arc<rustls::ClientConfig>,
+) -> std::io::Result<Vec<OriginHandle>> {
+    let mut handles = Vec::new();
+    for origin in &distribution.origins {
+        handles.push(match &origin.target {
+            OriginTarget::Http(http) => OriginHandle::Http(Box::new(HttpOriginClient::new(
+                &origin.id,
+                http.clone(),
+                tls.clone(),
+                None,
+            ))),
+            OriginTarget::Dir(dir) => OriginHandle::Dir(DirOrigin::new(dir).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("origin {} folder {}: {e}", origin.id, dir.display()),
+                )
+            })?),
+            OriginTarget::Group {
+                members,
+                failover_status,
+            } => OriginHandle::Group {
+                members: members.clone(),
+                failover_status: failover_status.clone(),
+            },
+        });
+    }
+    Ok(handles)
 }

@@ -23,6 +23,9 @@ pub enum CacheResult {
     Hit,
     /// Fetched from the origin.
     Miss,
+    /// Not in this cache, but in the parent tier's (or an upstream edgewise-cdn's): fetched
+    /// without reaching the origin.
+    ParentHit,
     /// Stale in the cache, confirmed by the origin with 304.
     RefreshHit,
     /// An error status, from the origin or made by the edge (refusal, failure).
@@ -36,6 +39,7 @@ impl CacheResult {
         match self {
             CacheResult::Hit => "Hit",
             CacheResult::Miss => "Miss",
+            CacheResult::ParentHit => "ParentHit",
             CacheResult::RefreshHit => "RefreshHit",
             CacheResult::Error => "Error",
             CacheResult::Redirect => "Redirect",
@@ -46,6 +50,7 @@ impl CacheResult {
         HeaderValue::from_static(match self {
             CacheResult::Hit => "Hit from edgewise",
             CacheResult::Miss => "Miss from edgewise",
+            CacheResult::ParentHit => "Hit from parent",
             CacheResult::RefreshHit => "RefreshHit from edgewise",
             CacheResult::Error => "Error from edgewise",
             CacheResult::Redirect => "Redirect from edgewise",
@@ -58,6 +63,7 @@ pub fn result_of(headers: &HeaderMap) -> CacheResult {
     match headers.get(&X_CACHE).map(HeaderValue::as_bytes) {
         Some(b"Hit from edgewise") => CacheResult::Hit,
         Some(b"Miss from edgewise") => CacheResult::Miss,
+        Some(b"Hit from parent") => CacheResult::ParentHit,
         Some(b"RefreshHit from edgewise") => CacheResult::RefreshHit,
         Some(b"Redirect from edgewise") => CacheResult::Redirect,
         _ => CacheResult::Error,
@@ -150,7 +156,17 @@ pub fn settle(
 }
 
 /// Adds `Via`, `X-Cache` and (when the response has none) `Age: 0` to any response we send.
+/// A miss that an upstream edgewise-cdn answered from its cache (its `X-Cache` says so) is
+/// a [`CacheResult::ParentHit`].
 pub fn finish(headers: &mut HeaderMap, result: CacheResult, http2: bool) {
+    let upstream = result_of(headers);
+    let result = match (result, upstream) {
+        (
+            CacheResult::Miss,
+            CacheResult::Hit | CacheResult::RefreshHit | CacheResult::ParentHit,
+        ) => CacheResult::ParentHit,
+        _ => result,
+    };
     headers.append(header::VIA, via(http2));
     headers.insert(X_CACHE.clone(), result.header());
     if !headers.contains_key(header::AGE) {

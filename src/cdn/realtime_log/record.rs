@@ -138,7 +138,9 @@ fn classify(
         _ if status.as_u16() >= 400 => ResultType::Error,
         CacheResult::Hit => ResultType::Hit,
         CacheResult::RefreshHit => ResultType::RefreshHit,
-        CacheResult::Miss => ResultType::Miss,
+        // CloudFront logs a regional edge cache's hit as the edge's miss; the detailed type
+        // names the tier.
+        CacheResult::Miss | CacheResult::ParentHit => ResultType::Miss,
         CacheResult::Error => ResultType::Error,
         CacheResult::Redirect => ResultType::Redirect,
     };
@@ -146,6 +148,7 @@ fn classify(
     let detail = match (cache, status.as_u16()) {
         (CacheResult::Error, 504) => "OriginCommError",
         (CacheResult::Error, 502) => "OriginError",
+        (CacheResult::ParentHit, _) if result == ResultType::Miss => "ParentHit",
         _ => result.as_str(),
     };
     (result, detail)

@@ -1,6 +1,6 @@
 //! TLS for HTTPS checks. Route 53 does not validate endpoint certificates, so by default
 //! neither do we (self-signed homelab services must be checkable); `verify_tls` turns
-//! validation against the Mozilla roots on.
+//! validation against the Mozilla roots on. A CDN parent tier adds roots of its own.
 
 use std::sync::Arc;
 
@@ -27,6 +27,29 @@ pub fn client_config(verify: bool) -> Arc<ClientConfig> {
             .with_no_client_auth()
     };
     Arc::new(config)
+}
+
+/// A verifying client config that trusts `extra` (a homelab CA or a self-signed
+/// certificate, DER) beside the Mozilla roots.
+///
+/// # Errors
+/// A certificate that is not a usable trust anchor.
+pub fn client_config_trusting(
+    extra: Vec<CertificateDer<'static>>,
+) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for cert in extra {
+        roots.add(cert)?;
+    }
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Accepts any certificate but still checks the handshake signatures, so the session is at
