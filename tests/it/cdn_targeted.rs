@@ -1,7 +1,8 @@
 //! RFC 9213 targeted cache control through the running CDN: `CDN-Cache-Control` (and a
 //! field named in `targeted_cache_control`) rules the cache over `Cache-Control` and is not
-//! passed on; and two RFC 9111 details cache-tests checks: only `Age`'s first value counts,
-//! and a `no-cache` response is never served stale.
+//! passed on; and RFC 9111 details the cache-tests.fyi suite checks: only `Age`'s first
+//! value counts, a `no-cache` response is never served stale, `must-understand`, and what a
+//! successful POST's `Location` and `Content-Location` invalidate.
 
 use crate::cdn_harness::*;
 
@@ -132,4 +133,52 @@ async fn a_no_cache_response_is_not_served_stale_when_the_origin_is_down() {
         checked.text()
     );
     assert_ne!(checked.text(), "must check");
+}
+
+#[tokio::test]
+async fn a_post_invalidates_what_its_location_and_content_location_name_on_this_host() {
+    let origin = Origin::start().await;
+    for path in ["/items/7", "/items/8", "/elsewhere"] {
+        origin.route(path, Reply::ok(path).cc("max-age=600"));
+    }
+    origin.route(
+        "/items",
+        Reply::status(201, "created")
+            .header("Location", "/items/7")
+            .header("Content-Location", "items/8")
+            .cc("no-store"),
+    );
+    let behavior =
+        r#"allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]"#;
+    let cdn = Cdn::site(&origin, behavior).await;
+    for path in ["/items/7", "/items/8", "/elsewhere"] {
+        cdn.get(path).send().await;
+        assert_eq!(cdn.get(path).send().await.x_cache(), HIT, "{path}");
+    }
+    let posted = cdn
+        .request(http::Method::POST, "/items")
+        .body("new")
+        .send()
+        .await;
+    assert_eq!(posted.status, 201);
+    assert_eq!(cdn.get("/items/7").send().await.x_cache(), MISS);
+    assert_eq!(cdn.get("/items/8").send().await.x_cache(), MISS);
+    assert_eq!(cdn.get("/elsewhere").send().await.x_cache(), HIT);
+}
+
+#[tokio::test]
+async fn must_understand_keeps_unknown_statuses_out_and_overrides_no_store_for_known_ones() {
+    let origin = Origin::start().await;
+    let cc = "max-age=600, no-store, must-understand";
+    origin.route("/known", Reply::ok("known").cc(cc));
+    origin.route(
+        "/unknown",
+        Reply::status(299, "unknown").cc("max-age=600, must-understand"),
+    );
+    let cdn = Cdn::site(&origin, "").await;
+    for _ in 0..2 {
+        cdn.get("/known").send().await;
+        cdn.get("/unknown").send().await;
+    }
+    assert_eq!((origin.hits("/known"), origin.hits("/unknown")), (1, 2));
 }

@@ -46,7 +46,8 @@ pub enum Storability {
     /// Store it, with these freshness rules.
     Store(Freshness),
     /// Not stored; the reason goes into logs and an `X-Cache` detail: "no-store", "private",
-    /// "set-cookie", "authorization", "vary-star", "method", "status" or "zero-ttl".
+    /// "set-cookie", "authorization", "vary-star", "method", "status", "must-understand" or
+    /// "zero-ttl".
     Pass(&'static str),
 }
 
@@ -110,6 +111,9 @@ pub struct CacheControl {
     pub no_transform: bool,
     /// `immutable` (RFC 8246).
     pub immutable: bool,
+    /// `must-understand` (RFC 9111 §5.2.2.3): store only when the status code's caching
+    /// rules are known, and then `no-store` (sent for caches that do not know it) is ignored.
+    pub must_understand: bool,
     /// `stale-while-revalidate=N` (RFC 5861).
     pub stale_while_revalidate: Option<Duration>,
     /// `stale-if-error=N` (RFC 5861).
@@ -146,6 +150,7 @@ pub fn parse_cache_control(headers: &HeaderMap) -> CacheControl {
                 "proxy-revalidate" => cc.proxy_revalidate = true,
                 "no-transform" => cc.no_transform = true,
                 "immutable" => cc.immutable = true,
+                "must-understand" => cc.must_understand = true,
                 _ => {}
             }
         }
@@ -234,6 +239,14 @@ fn classify(status: u16) -> StatusClass {
     }
 }
 
+/// The status codes whose caching rules RFC 9110 gives, which `must-understand` asks about.
+fn understood(status: u16) -> bool {
+    matches!(
+        status,
+        200..=206 | 300..=305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505
+    )
+}
+
 /// Decides whether a response to `request` may be stored, and its freshness if so.
 ///
 /// Responses carrying `Set-Cookie` are never stored. CloudFront does store them (and strips
@@ -268,9 +281,12 @@ pub fn decide(
             expires_lifetime(response, now),
         ),
     };
+    if cc.must_understand && !understood(status) {
+        return Storability::Pass("must-understand");
+    }
     // CloudFront's MinTTL > 0 overrides no-store/private/no-cache, but not for errors.
     let min_overrides = !policy.min.is_zero() && class != StatusClass::Error;
-    if cc.no_store && !min_overrides {
+    if cc.no_store && !cc.must_understand && !min_overrides {
         return Storability::Pass("no-store");
     }
     if cc.private && !min_overrides {
@@ -502,6 +518,8 @@ mod tests {
             ("only Age's first value counts: 0, old is new", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "0, 7200")], P0, store(3600)),
             ("only Age's first line counts", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "7200"), ("age", "0")], P0, Storability::Pass("zero-ttl")),
             ("a parameter on Age is not part of it", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "7200;foo=bar")], P0, Storability::Pass("zero-ttl")),
+            ("must-understand with an unknown status is not stored", get.clone(), false, 299, vec![("cache-control", "max-age=3600, must-understand")], P0, Storability::Pass("must-understand")),
+            ("must-understand with a known status ignores no-store", get.clone(), false, 200, vec![("cache-control", "max-age=3600, no-store, must-understand")], P0, store(3600)),
             ("a float Age is ignored", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("age", "7200.0")], P0, store(3600)),
             ("CDN-Cache-Control wins over a shorter max-age", get.clone(), false, 200, vec![("cache-control", "max-age=1"), ("cdn-cache-control", "max-age=3600")], P0, store(3600)),
             ("CDN-Cache-Control wins over a longer max-age", get.clone(), false, 200, vec![("cache-control", "max-age=3600"), ("cdn-cache-control", "max-age=1")], P0, store(1)),

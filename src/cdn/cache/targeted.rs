@@ -61,6 +61,7 @@ fn directives(headers: &HeaderMap, name: &HeaderName) -> Option<CacheControl> {
             "proxy-revalidate" => cc.proxy_revalidate = flag(value)?,
             "no-transform" => cc.no_transform = flag(value)?,
             "immutable" => cc.immutable = flag(value)?,
+            "must-understand" => cc.must_understand = flag(value)?,
             _ => {}
         }
     }
@@ -82,6 +83,7 @@ fn is_known(key: &str) -> bool {
             | "proxy-revalidate"
             | "no-transform"
             | "immutable"
+            | "must-understand"
     )
 }
 

@@ -5,6 +5,7 @@
 mod fill;
 pub mod forward;
 mod gate;
+mod invalidate;
 pub mod respond;
 mod route;
 mod tier;
@@ -622,8 +623,8 @@ impl Edge {
         });
     }
 
-    /// Unsafe methods go straight to the origin; a success invalidates the cached path
-    /// (RFC 9111 §4.4).
+    /// Unsafe methods go straight to the origin; a success invalidates the cached path and
+    /// those its `Location` and `Content-Location` name on the same host (RFC 9111 §4.4).
     async fn pass(&self, ask: &Ask<'_>, body: Body) -> Response<Body> {
         let (body, viewer_body_failed) = body::watched(body);
         let mut headers = forward::origin_headers(
@@ -651,8 +652,12 @@ impl Edge {
         {
             Ok(mut response) => {
                 if response.status().is_success() || response.status().is_redirection() {
-                    self.store
-                        .invalidate(&self.distribution_ids[ask.distribution], ask.path.as_str());
+                    let distribution = &self.distribution_ids[ask.distribution];
+                    self.store.invalidate(distribution, ask.path.as_str());
+                    for path in invalidate::related_paths(response.headers(), &ask.host, &ask.path)
+                    {
+                        self.store.invalidate(distribution, path.as_str());
+                    }
                 }
                 respond::finish(response.headers_mut(), CacheResult::Miss, ask.http2);
                 response
