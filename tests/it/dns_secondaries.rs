@@ -478,11 +478,14 @@ pub(crate) fn free_port() -> u16 {
 // ------------------------------------------------------------------ dig and its output
 
 /// `dig` at `server` with `args` (non-recursive, bounded): its standard output.
+/// Over TCP: dig's UDP socket takes any datagram sent to its port, and the NOTIFYs other
+/// tests' primaries retry towards ports their secondaries have let go can land there (dig
+/// then prints ";; Warning: query response not set" instead of an answer).
 async fn dig(server: SocketAddr, args: &[&str]) -> String {
     let output = Command::new("dig")
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string()])
-        .args(["+norec", "+time=2", "+tries=2"])
+        .args(["+norec", "+time=2", "+tries=2", "+tcp"])
         .args(args)
         .output()
         .await
