@@ -1,8 +1,9 @@
 //! RFC 9213 targeted cache control through the running CDN: `CDN-Cache-Control` (and a
 //! field named in `targeted_cache_control`) rules the cache over `Cache-Control` and is not
 //! passed on; and RFC 9111 details the cache-tests.fyi suite checks: only `Age`'s first
-//! value counts, a `no-cache` response is never served stale, `must-understand`, and what a
-//! successful POST's `Location` and `Content-Location` invalidate.
+//! value counts, a `no-cache` response is never served stale, `must-understand`, what a
+//! successful POST's `Location` and `Content-Location` invalidate, and an origin's 103
+//! Early Hints neither answering nor cached.
 
 use crate::cdn_harness::*;
 
@@ -181,4 +182,61 @@ async fn must_understand_keeps_unknown_statuses_out_and_overrides_no_store_for_k
         cdn.get("/unknown").send().await;
     }
     assert_eq!((origin.hits("/known"), origin.hits("/unknown")), (1, 2));
+}
+
+/// An HTTP/1.1 origin that answers every request with a 103 Early Hints, then `final_head`
+/// and `body`; counts the requests.
+async fn early_hints_origin(
+    final_head: &'static str,
+    body: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                let mut read = 0;
+                loop {
+                    match stream.read(&mut buffer[read..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read += n,
+                    }
+                    if !buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                        continue;
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let reply = format!(
+                        "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n\
+                         {final_head}\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    read = 0;
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn an_interim_103_is_not_the_answer_and_never_cached() {
+    let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600";
+    let (url, requests) = early_hints_origin(head, "final body").await;
+    let cdn = Cdn::start(&config("", &site(&url, ""))).await;
+    let first = cdn.get("/hinted").send().await;
+    assert_eq!((first.status, first.text().as_str()), (200, "final body"));
+    assert_eq!(first.x_cache(), MISS);
+    let second = cdn.get("/hinted").h2().send().await;
+    assert_eq!((second.status, second.x_cache()), (200, HIT));
+    assert_eq!(second.text(), "final body");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
