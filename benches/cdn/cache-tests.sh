@@ -7,7 +7,7 @@
 #   SUITE_VERSION=0.4.5   http-cache-tests version (npm)
 #   ORIGIN_PORT=8000      the suite's origin server, on every address (it binds no other way);
 #                         only 127.0.0.1 is sent traffic
-#   EDGE_PORT=8081        edgewise-cdn's HTTP listener on 127.0.0.1
+#   EDGE_PORT=8088        edgewise-cdn's HTTP listener on 127.0.0.1
 #   KEEP=1                keep the work dir (target/bench-cache-tests: results JSON, logs)
 #   EDGEWISE_BIN=path     use this edgewise-cdn binary and skip the cargo build
 #
@@ -25,7 +25,7 @@ source "$HERE/../lib.sh"
 
 SUITE_VERSION="${SUITE_VERSION:-0.4.5}"
 ORIGIN_PORT="${ORIGIN_PORT:-8000}"
-EDGE_PORT="${EDGE_PORT:-8081}"
+EDGE_PORT="${EDGE_PORT:-8088}"
 KEEP="${KEEP:-}"
 ADDR=127.0.0.1
 EW_BIN="${EDGEWISE_BIN:-$ROOT/target/release/edgewise-cdn}"
@@ -69,7 +69,7 @@ log "the suite's origin on port $ORIGIN_PORT"
 (cd "$SUITE" && exec env npm_config_protocol=http npm_config_port="$ORIGIN_PORT" \
     npm_config_pidfile="$WORK/origin.pid" setsid node server/server.mjs) >"$WORK/origin.log" 2>&1 &
 ORIGIN_PG=$!
-sed -e "s|127.0.0.1:8081|$ADDR:$EDGE_PORT|" -e "s|http://127.0.0.1:8000|http://$ADDR:$ORIGIN_PORT|" \
+sed -e "s|127.0.0.1:8088|$ADDR:$EDGE_PORT|" -e "s|http://127.0.0.1:8000|http://$ADDR:$ORIGIN_PORT|" \
     "$ROOT/config/rfc9111-strict.toml" >"$WORK/edgewise.toml"
 log "edgewise-cdn (config/rfc9111-strict.toml) on $ADDR:$EDGE_PORT"
 setsid "$EW_BIN" --config "$WORK/edgewise.toml" >"$WORK/edgewise.log" 2>&1 &
@@ -77,7 +77,7 @@ EW_PG=$!
 wait_port "$ORIGIN_PORT" "the suite's origin" "$WORK/origin.log"
 wait_port "$EDGE_PORT" edgewise-cdn "$WORK/edgewise.log"
 
-log "running the suite through edgewise-cdn (a few minutes: many tests pause for freshness to run out)"
+log "running the suite through edgewise-cdn (about 20 s: its tests run concurrently, each pausing 3 s where freshness must run out)"
 (cd "$SUITE" && env npm_config_base="http://$ADDR:$EDGE_PORT" npm_config_id="" npm_package_config_id="" \
     timeout 1200 node --no-warnings cli.mjs) >"$WORK/edgewise.json" 2>"$WORK/cli.log" \
     || die "the suite's client failed: $(tail -5 "$WORK/cli.log")"
