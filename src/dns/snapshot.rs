@@ -11,16 +11,17 @@ use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use super::answer::{self, Answer, Routing};
+use super::dnssec::changes::sign_changes;
 use super::dnssec::proof::add_proofs;
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Client, RoutedGroup, RoutingEnv};
 use super::rrl::Limiter;
-use super::transfer;
+use super::transfer::{self, unix_now};
 use super::tsig::Keyring;
-use super::wire::Encoded;
+use super::wire::{Encoded, SoaPatch};
 use super::zone::{Catalog, Node, Rrset, Zone};
 use crate::config::DnsConfig;
-use crate::config::dns::{Chaos, CidrCollection, RrsetData};
+use crate::config::dns::{Chaos, CidrCollection, RrsetData, ZoneDnssec};
 use crate::geo::{GeoDb, Region};
 use crate::health::HealthTable;
 
@@ -267,27 +268,43 @@ impl Snapshot {
     /// The snapshot after dynamic updates changed only the data at `names` of the zone at
     /// `origin` (`sets`: every RRset now at those names) and its SOA to `soa`, built in time
     /// proportional to the change rather than to the zone: those nodes and their prepared
-    /// answers again, every other prepared answer kept, with the new serial patched into
-    /// negative answers. None when the change could reach other answers (a CNAME, NS, DS or
-    /// DNAME changed, a wildcard owner, a name some record points at, a name of another
-    /// zone): the caller builds the whole snapshot then.
+    /// answers again, every other prepared answer kept, with the new serial (and the SOA's
+    /// new RRSIGs) patched into negative answers. A signed zone (`dnssec`: its signing) has
+    /// only the changed RRsets, the SOA and the NSEC or NSEC3 records around the changed
+    /// names signed again ([`sign_changes`]), and the answers carrying those records made
+    /// again. None when the change could reach other answers (a CNAME, NS, DS or DNAME
+    /// changed, a wildcard owner, a name some record points at, a name of another zone, the
+    /// negative TTL, the denial record of a delegation) or the zone is not signed as it was:
+    /// the caller builds the whole snapshot then.
     pub fn with_zone_changes(
         &self,
         origin: &LowerName,
         soa: &RrsetData,
         names: &[LowerName],
         sets: &[RrsetData],
+        dnssec: Option<&ZoneDnssec>,
     ) -> Option<Snapshot> {
-        let zone = self.catalog.get(origin)?;
-        // A signed zone's NSEC chain and signatures follow its names: built whole.
-        if zone.is_signed() || !self.leaves_structure_alone(zone, names, sets) {
+        let old = self.catalog.get(origin)?;
+        if !self.leaves_structure_alone(old, names, sets) {
             return None;
         }
         let serial = match soa.rdatas.first() {
             Some(RData::SOA(soa)) => soa.serial,
             _ => return None,
         };
-        let zone = Arc::new(zone.with_changes(soa, names, sets));
+        let mut zone = old.with_changes(soa, names, sets);
+        if zone.negative_ttl != negative_ttl(soa)? {
+            return None;
+        }
+        let signer = dnssec.and_then(|d| d.signer.get());
+        if signer.is_some() != old.is_signed() {
+            return None;
+        }
+        let mut touched = Vec::new();
+        if old.is_signed() {
+            touched = sign_changes(old, &mut zone, names, dnssec?, unix_now())?;
+        }
+        let zone = Arc::new(zone);
         let mut snapshot = Snapshot {
             catalog: self.catalog.with_zone(zone.clone()),
             precomputed: HashMap::new(),
@@ -310,11 +327,17 @@ impl Snapshot {
             .values_mut()
             .chain(precomputed_signed.values_mut())
         {
-            answers.patch_serial(origin, serial);
+            if !answers.patch_soa(origin, serial, &zone.soa.sigs) {
+                return None;
+            }
         }
-        // The changed names, and their ancestors: empty non-terminals come and go with them.
+        // The changed names, those whose denial record changed, and their ancestors: empty
+        // non-terminals come and go with them, and NSEC proves them with the record before.
         let mut again: BTreeSet<LowerName> = BTreeSet::new();
-        for name in names.iter().chain(std::iter::once(origin)) {
+        for name in (names.iter())
+            .chain(&touched)
+            .chain(std::iter::once(origin))
+        {
             let mut current = name.clone();
             again.insert(current.clone());
             while current != *origin && !current.is_root() {
@@ -322,6 +345,7 @@ impl Snapshot {
                 again.insert(current.clone());
             }
         }
+        snapshot.add_cname_sources(&zone, &mut again);
         let routing = snapshot.precompute_routing();
         for name in again {
             let mut types = BTreeSet::new();
@@ -349,6 +373,44 @@ impl Snapshot {
         snapshot.precomputed = precomputed;
         snapshot.precomputed_signed = precomputed_signed;
         Some(snapshot)
+    }
+
+    /// Adds to `again` the owners of CNAMEs (of any zone) that lead into `zone` to a name of
+    /// `again` or to a name `zone` lacks, and those leading to them: their answers end with
+    /// that name's, its negative answer and proofs included.
+    fn add_cname_sources(&self, zone: &Zone, again: &mut BTreeSet<LowerName>) {
+        let origin = LowerName::new(&zone.origin);
+        let mut edges: Vec<(&LowerName, LowerName)> = Vec::new();
+        for (owner, node) in self.catalog.zones().flat_map(|z| &z.nodes) {
+            let statics = node.get(RecordType::CNAME).into_iter();
+            let routed = (node.routed.iter())
+                .filter(|g| g.rtype == RecordType::CNAME)
+                .flat_map(|g| g.members.iter().map(|m| &m.rrset));
+            for set in statics.chain(routed) {
+                edges.extend(
+                    (set.records.iter()).filter_map(|record| match &record.data {
+                        RData::CNAME(cname) => Some((owner, LowerName::new(&cname.0))),
+                        _ => None,
+                    }),
+                );
+            }
+        }
+        edges.retain(|(_, target)| {
+            (self.catalog.find(target)).is_some_and(|z| LowerName::new(&z.origin) == origin)
+        });
+        loop {
+            let reached: Vec<LowerName> = (edges.iter())
+                .filter(|(owner, target)| {
+                    !again.contains(*owner)
+                        && (again.contains(target) || !zone.nodes.contains_key(target))
+                })
+                .map(|(owner, _)| (*owner).clone())
+                .collect();
+            if reached.is_empty() {
+                return;
+            }
+            again.extend(reached);
+        }
     }
 
     /// Whether changing the data at `names` of `zone` to `sets` can change no prepared
@@ -446,30 +508,51 @@ fn target(data: &RData) -> Option<&Name> {
 }
 
 impl NodeAnswers {
-    /// Puts `serial` into every prepared negative answer carrying `zone`'s SOA.
-    fn patch_serial(&mut self, zone: &LowerName, serial: u32) {
+    /// Puts `serial` and `sigs` (the RRSIGs of the SOA) into every prepared negative answer
+    /// carrying `zone`'s SOA; false when some answer's RRSIGs do not fit.
+    fn patch_soa(&mut self, zone: &LowerName, serial: u32, sigs: &[Record]) -> bool {
+        let patch = |encoded: &Encoded| encoded.with_soa(zone, serial, sigs);
         for (_, prepared) in &mut self.by_type {
-            match prepared {
-                Some(Prepared::Fixed(encoded)) => {
-                    if let Some(patched) = encoded.with_serial(zone, serial) {
-                        *encoded = Arc::new(patched);
-                    }
-                }
-                Some(Prepared::Routed(routed)) => {
-                    if let Some(nodata) = routed.nodata.with_serial(zone, serial) {
+            let fits = match prepared {
+                Some(Prepared::Fixed(encoded)) => replace(encoded, patch(encoded)),
+                Some(Prepared::Routed(routed)) => match patch(&routed.nodata) {
+                    SoaPatch::Patched(nodata) => {
                         let mut patched = RoutedAnswers::clone(routed);
                         patched.nodata = nodata;
                         *routed = Arc::new(patched);
+                        true
                     }
-                }
-                None => {}
+                    SoaPatch::Untouched => true,
+                    SoaPatch::Unfit => false,
+                },
+                None => true,
+            };
+            if !fits {
+                return false;
             }
         }
-        if let Some(other) = &mut self.other
-            && let Some(patched) = other.with_serial(zone, serial)
-        {
-            *other = Arc::new(patched);
+        match &mut self.other {
+            Some(other) => replace(other, patch(other)),
+            None => true,
         }
+    }
+}
+
+/// Puts the outcome of `patch` in `encoded`; false when it does not fit.
+fn replace(encoded: &mut Arc<Encoded>, patch: SoaPatch) -> bool {
+    match patch {
+        SoaPatch::Patched(patched) => *encoded = Arc::new(patched),
+        SoaPatch::Untouched => {}
+        SoaPatch::Unfit => return false,
+    }
+    true
+}
+
+/// A zone's negative TTL with `soa` as its SOA: min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+fn negative_ttl(soa: &RrsetData) -> Option<u32> {
+    match soa.rdatas.first() {
+        Some(RData::SOA(rdata)) => Some(soa.ttl.min(rdata.minimum)),
+        _ => None,
     }
 }
 

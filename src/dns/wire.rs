@@ -6,8 +6,10 @@
 //! follows RFC 2181 §9: whole RRsets only; TC is set when answer or authority RRsets had to
 //! go, never for dropped additional data.
 
+use std::ops::Range;
+
 use hickory_proto::op::{Query, ResponseCode};
-use hickory_proto::rr::{LowerName, Record};
+use hickory_proto::rr::{LowerName, RData, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::answer::{Answer, AuthorityPart, Part};
@@ -28,10 +30,40 @@ pub struct Encoded {
     cuts: Vec<Cut>,
     /// The answer has answer or authority RRsets, so sending none of them means TC.
     has_required: bool,
-    /// Where the serial of a negative answer's SOA is in the tail, and whose SOA it is: a
-    /// dynamic update moves only the serial, and [`Encoded::with_serial`] patches it instead
-    /// of resolving and encoding the answer again.
-    negative_soa: Option<(usize, LowerName)>,
+    /// Where a negative answer's SOA (and its RRSIGs) are in the tail, and whose SOA it is:
+    /// a dynamic update moves only the serial (and the signatures), and
+    /// [`Encoded::with_soa`] patches them instead of resolving and encoding the answer again.
+    negative_soa: Option<NegativeSoa>,
+}
+
+/// Where the parts of a negative answer's SOA that an update changes are in the tail.
+#[derive(Debug, Clone)]
+struct NegativeSoa {
+    zone: LowerName,
+    serial_at: usize,
+    sigs: SoaSigs,
+}
+
+/// Where the SOA's RRSIGs are.
+#[derive(Debug, Clone)]
+enum SoaSigs {
+    /// None: the answer is for a query without DO.
+    Unsigned,
+    /// The RDATA of each.
+    At(Vec<Range<usize>>),
+    /// Not in raw form: where their RDATA starts is not known.
+    Unknown,
+}
+
+/// The outcome of putting a new SOA into a prepared answer.
+#[derive(Debug)]
+pub enum SoaPatch {
+    /// The answer carries no negative SOA of the zone: it stands.
+    Untouched,
+    Patched(Encoded),
+    /// Its SOA's RRSIGs do not fit where the old ones were (another count or length): the
+    /// answer must be made again.
+    Unfit,
 }
 
 /// The tail up to the end of one RRset.
@@ -111,7 +143,7 @@ impl Encoded {
                         answer
                             .authority
                             .iter()
-                            .map(|a| (1, authority_records(a, signed), soa_zone(a, signed))),
+                            .map(|a| (1, authority_records(a, signed), soa_zone(a))),
                     )
                     .chain(
                         answer
@@ -120,14 +152,22 @@ impl Encoded {
                             .map(|p| (2, records(p, signed), None)),
                     );
                 for (done, (section, set, soa_of)) in sections.enumerate() {
-                    if set.iter().try_for_each(|r| r.emit(&mut encoder)).is_err() {
+                    // Where each record of a negative SOA part ends, to patch it later.
+                    let mut ends = Vec::new();
+                    let emitted = set.iter().try_for_each(|r| {
+                        r.emit(&mut encoder)?;
+                        if soa_of.is_some() {
+                            ends.push(encoder.offset() - tail_start);
+                        }
+                        Ok::<(), hickory_proto::ProtoError>(())
+                    });
+                    if emitted.is_err() {
                         break;
                     }
                     counts[section] += set.len() as u16;
                     good_end = encoder.offset();
                     if let Some(zone) = soa_of {
-                        // The SOA RDATA ends with serial, refresh, retry, expire, minimum.
-                        negative_soa = Some((good_end - SOA_TIMERS_LEN - tail_start, zone));
+                        negative_soa = NegativeSoa::of(zone, &set, &ends, signed);
                     }
                     cuts.push(Cut {
                         end: good_end - tail_start,
@@ -150,16 +190,28 @@ impl Encoded {
         }
     }
 
-    /// This answer with `serial` as the serial of its negative SOA, when that SOA is
-    /// `zone`'s; None when it carries no SOA of `zone`.
-    pub fn with_serial(&self, zone: &LowerName, serial: u32) -> Option<Encoded> {
-        let (at, of) = self.negative_soa.as_ref()?;
-        if of != zone {
-            return None;
-        }
+    /// This answer with `serial` as the serial of its negative SOA and `sigs` as its RRSIGs
+    /// (a signed answer's), when that SOA is `zone`'s.
+    pub fn with_soa(&self, zone: &LowerName, serial: u32, sigs: &[Record]) -> SoaPatch {
+        let Some(soa) = self.negative_soa.as_ref().filter(|soa| soa.zone == *zone) else {
+            return SoaPatch::Untouched;
+        };
         let mut patched = self.clone();
-        patched.tail[*at..at + 4].copy_from_slice(&serial.to_be_bytes());
-        Some(patched)
+        patched.tail[soa.serial_at..soa.serial_at + 4].copy_from_slice(&serial.to_be_bytes());
+        let ranges = match &soa.sigs {
+            SoaSigs::Unsigned => return SoaPatch::Patched(patched),
+            SoaSigs::At(ranges) if ranges.len() == sigs.len() => ranges,
+            _ => return SoaPatch::Unfit,
+        };
+        for (range, sig) in ranges.iter().zip(sigs) {
+            match raw_rdata(sig) {
+                Some(rdata) if rdata.len() == range.len() => {
+                    patched.tail[range.clone()].copy_from_slice(rdata);
+                }
+                _ => return SoaPatch::Unfit,
+            }
+        }
+        SoaPatch::Patched(patched)
     }
 
     /// Appends header, question and as much of the tail as fits in `limit` bytes to `out`.
@@ -226,13 +278,40 @@ fn records(part: &Part, signed: bool) -> Vec<Record> {
 /// Bytes of the SOA RDATA's five 32-bit fields, serial first.
 const SOA_TIMERS_LEN: usize = 20;
 
-/// The zone whose SOA a negative answer's authority part is, when a new serial can be put
-/// into it (not into a signed SOA: its RRSIG follows it, and would not match).
-fn soa_zone(part: &AuthorityPart, signed: bool) -> Option<LowerName> {
+/// The zone whose SOA a negative answer's authority part is.
+fn soa_zone(part: &AuthorityPart) -> Option<LowerName> {
     match part {
-        AuthorityPart::NegativeSoa(zone) if !(signed && zone.is_signed()) => {
-            Some(LowerName::new(&zone.origin))
-        }
+        AuthorityPart::NegativeSoa(zone) => Some(LowerName::new(&zone.origin)),
+        AuthorityPart::Rrset(_) => None,
+    }
+}
+
+impl NegativeSoa {
+    /// Where the serial and the RRSIGs' RDATA are, for `set` (the SOA and, when `signed`, its
+    /// RRSIGs) emitted to end at `ends` in the tail.
+    fn of(zone: LowerName, set: &[Record], ends: &[usize], signed: bool) -> Option<NegativeSoa> {
+        // The SOA RDATA ends with serial, refresh, retry, expire, minimum.
+        let serial_at = ends.first()? - SOA_TIMERS_LEN;
+        let ranges = (set.iter().zip(ends).skip(1))
+            .map(|(sig, &end)| raw_rdata(sig).map(|rdata| end - rdata.len()..end))
+            .collect::<Option<Vec<_>>>();
+        let sigs = match ranges {
+            _ if !signed => SoaSigs::Unsigned,
+            Some(ranges) => SoaSigs::At(ranges),
+            None => SoaSigs::Unknown,
+        };
+        Some(NegativeSoa {
+            zone,
+            serial_at,
+            sigs,
+        })
+    }
+}
+
+/// A record's RDATA as written, when it is kept raw (the DNSSEC types).
+fn raw_rdata(record: &Record) -> Option<&[u8]> {
+    match &record.data {
+        RData::Unknown { rdata, .. } => Some(&rdata.anything),
         _ => None,
     }
 }

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
-use super::dnssec::DenialChain;
 use super::dnssec::sign::sign_zone;
+use super::dnssec::{DenialChain, Signing};
 use super::metrics::{DnsMetrics, QueryCounters};
 use super::policy::{Member, RoutedGroup};
 use super::transfer::unix_now;
@@ -58,6 +58,8 @@ pub struct Zone {
     /// A signed zone's denial record at a routed name without the routed type, by name and
     /// type: the proof of NODATA for a client its group picks no set for.
     pub routed_denials: HashMap<(LowerName, RecordType), Arc<Rrset>>,
+    /// Who signed this build and how, when it is signed.
+    pub signing: Option<Signing>,
 }
 
 /// Every zone served, found by the longest suffix of a query name.
@@ -212,6 +214,7 @@ impl Zone {
             encoded_transfer: OnceLock::new(),
             denial: DenialChain::Unsigned,
             routed_denials: HashMap::new(),
+            signing: None,
         };
         if let Some(dnssec) = &data.dnssec
             && let Some(signer) = dnssec.signer.get()
@@ -288,6 +291,7 @@ impl Zone {
             encoded_transfer: OnceLock::new(),
             denial: DenialChain::Unsigned,
             routed_denials: HashMap::new(),
+            signing: None,
         }
     }
 

@@ -126,12 +126,36 @@ impl Primary {
     }
 
     async fn start(dnssec: Option<(&str, &str)>) -> Primary {
+        Primary::with_config(&config(dnssec)).await
+    }
+
+    /// Serves the zone signed with `algorithm` and `denial`, taking dynamic updates of TXT
+    /// records signed with the key `upd` ([`UPDATE_SECRET`]).
+    async fn updatable(algorithm: &str, denial: &str) -> Primary {
+        let config = config(Some((algorithm, denial)))
+            .replacen(
+                "data_dir = \"data\"\n",
+                &format!(
+                    "data_dir = \"data\"\n\n[[dns.tsig_keys]]\nname = \"upd\"\nsecret = \"{UPDATE_SECRET}\"\n"
+                ),
+                1,
+            )
+            .replacen(
+                "allow_transfer = [\"127.0.0.1\"]\n",
+                "allow_transfer = [\"127.0.0.1\"]\nallow_update = [{ key = \"upd\", names = [\"*\"], types = [\"TXT\"] }]\n",
+                1,
+            );
+        assert!(config.contains("allow_update"), "{config}");
+        Primary::with_config(&config).await
+    }
+
+    async fn with_config(config: &str) -> Primary {
         let db = city_db(&[
             ("203.0.113.0/24", Place::country("EU", "DE")),
             ("198.51.100.0/24", Place::country("AS", "KR")),
         ]);
         let routing = start_routing(
-            &config(dnssec),
+            config,
             &[
                 ("home.test.zone", zone_file().into_bytes()),
                 ("geo.mmdb", db),
@@ -249,14 +273,13 @@ impl Anchor {
 
     /// A key of the same algorithm that edgewise-dns never saw, made by `ldns-keygen`.
     async fn foreign(dir: &Path) -> Anchor {
-        let output = run(
+        run_ok(
             Command::new("ldns-keygen")
                 .args(["-a", "ECDSAP256SHA256", "-k", ZONE])
                 .current_dir(dir),
             "ldnsutils",
         )
         .await;
-        assert!(output.status.success(), "ldns-keygen: {}", text(&output));
         Anchor::from_key_file(dir, 13)
     }
 
@@ -295,6 +318,17 @@ async fn run(command: &mut Command, package: &str) -> Output {
         .await
         .unwrap_or_else(|_| panic!("{program} did not finish within {TOOL_WAIT:?}"))
         .unwrap_or_else(|e| panic!("cannot run {program} ({e}): apt-get install {package}"))
+}
+
+/// Runs `command` like [`run`], and asserts that it succeeded.
+async fn run_ok(command: &mut Command, package: &str) {
+    let program = command
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .into_owned();
+    let output = run(command, package).await;
+    assert!(output.status.success(), "{program}: {}", text(&output));
 }
 
 /// Standard output then standard error.
@@ -660,7 +694,7 @@ stub-zone:
 
     /// Drops `name` from unbound's cache (with `unbound-control`).
     async fn flush(&self, name: &str) {
-        let output = run(
+        run_ok(
             Command::new(sbin("unbound-control"))
                 .arg("-c")
                 .arg(&self.conf)
@@ -668,11 +702,6 @@ stub-zone:
             "unbound",
         )
         .await;
-        assert!(
-            output.status.success(),
-            "unbound-control: {}",
-            text(&output)
-        );
     }
 }
 
@@ -853,18 +882,88 @@ async fn ed25519_and_nsec3_zones_validate_too() {
         let label = format!("{algorithm} ({number}), {denial}");
         let primary = Primary::signed(algorithm, denial).await;
         problems.extend(delv_all(&primary, number, &label).await);
-        let zone = primary.axfr_zone_file().await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        for problem in check_zone(dir.path(), &zone, &primary.anchor(number)).await {
-            problems.push(format!("{label}: {problem}"));
-        }
+        problems.extend(transferred_zone_problems(&primary, number, &label).await);
     }
+    assert_no_problems(&problems);
+}
+
+/// What the zone checkers say of `primary`'s zone as transferred (its key of algorithm
+/// `number` the trust anchor), each headed by `label`.
+async fn transferred_zone_problems(primary: &Primary, number: u8, label: &str) -> Vec<String> {
+    let zone = primary.axfr_zone_file().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let problems = check_zone(dir.path(), &zone, &primary.anchor(number)).await;
+    (problems.into_iter())
+        .map(|problem| format!("{label}: {problem}"))
+        .collect()
+}
+
+fn assert_no_problems(problems: &[String]) {
     assert!(
         problems.is_empty(),
         "{} failures:\n{}",
         problems.len(),
         problems.join("\n\n")
     );
+}
+
+/// The secret of the TSIG key `upd` that [`Primary::updatable`] takes updates signed with.
+const UPDATE_SECRET: &str = "dXBkYXRlcy10by1hLXNpZ25lZC16b25lLXRlc3Qta2V5IQ==";
+
+/// Sends `script` (nsupdate's commands for the zone) to `primary`, signed with `upd`.
+async fn update(primary: &Primary, script: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("update.txt");
+    let port = primary.addr().port();
+    let commands = format!("server 127.0.0.1 {port}\nzone {ZONE}\n{script}\nsend\n");
+    std::fs::write(&file, commands).expect("write the update");
+    let key = format!("hmac-sha256:upd:{UPDATE_SECRET}");
+    run_ok(
+        Command::new("nsupdate").args(["-y", &key]).arg(&file),
+        "bind9-dnsutils",
+    )
+    .await;
+}
+
+/// Updates of a signed zone, each served by a snapshot made from the last one with only
+/// the change signed (a new name below an empty non-terminal, a new type at a name, a name
+/// added and then deleted, a name between two others): every answer still validates, the
+/// new names' too, and the zone as transferred passes the zone checkers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_zone_validates_after_updates() {
+    let mut problems = Vec::new();
+    for denial in ["nsec", "nsec3"] {
+        let label = format!("ecdsap256sha256 (13), {denial}, updated");
+        let primary = Primary::updatable("ecdsap256sha256", denial).await;
+        for script in [
+            "update add n1.x.b.c.home.test. 300 TXT \"deep\"",
+            "update add a.b.c.home.test. 300 TXT \"beside A\"",
+            "update add gone.home.test. 300 TXT \"for now\"",
+            "update delete gone.home.test. TXT",
+            "update add m.home.test. 300 TXT \"between\"",
+        ] {
+            update(&primary, script).await;
+        }
+        problems.extend(delv_all(&primary, 13, &label).await);
+        let anchor_file = primary.keys_dir.with_file_name("anchor.conf");
+        for (name, rtype, expect) in [
+            ("n1.x.b.c", "TXT", Answer("TXT")),
+            ("x.b.c", "A", NoData),
+            ("a.b.c", "TXT", Answer("TXT")),
+            ("gone", "TXT", NxDomain),
+            ("m", "TXT", Answer("TXT")),
+            ("m", "A", NoData),
+        ] {
+            let out = delv(primary.addr(), &anchor_file, &fqdn(name), rtype).await;
+            if let Some(problem) = delv_problem(&out, expect) {
+                problems.push(format!(
+                    "{label}: {name} {rtype}, expected {expect:?}:\n{problem}"
+                ));
+            }
+        }
+        problems.extend(transferred_zone_problems(&primary, 13, &label).await);
+    }
+    assert_no_problems(&problems);
 }
 
 // ------------------------------------------------------------------ zone checkers

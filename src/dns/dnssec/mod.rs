@@ -6,7 +6,9 @@
 //! - `nsec`: the NSEC chain, and finding the record that covers a name
 //! - `nsec3`: the NSEC3 chain (RFC 5155 with RFC 9276's parameters)
 //! - `proof`: the NSEC records and DS a signed answer carries in its authority section
+//! - `changes`: signing what a dynamic update changed, on the last build of the zone
 
+pub mod changes;
 pub mod keys;
 pub mod nsec;
 pub mod nsec3;
@@ -17,7 +19,7 @@ pub mod sign;
 use std::sync::Arc;
 
 use crate::config::DnsConfig;
-use crate::config::dns::ZoneData;
+use crate::config::dns::{Denial, ZoneData};
 use crate::dns::transfer::unix_now;
 pub use keys::KeyError;
 pub use sign::Signer;
@@ -34,6 +36,16 @@ pub enum DenialChain {
     Nsec3(nsec3::Nsec3Chain),
 }
 
+/// How a zone's build was signed: an update signed alike (same signer, same denial, same
+/// day's validity) re-signs only what it changed, on that build.
+#[derive(Debug, Clone)]
+pub struct Signing {
+    pub signer: Arc<Signer>,
+    pub denial: Denial,
+    /// The day (Unix days) whose validity its signatures carry.
+    pub day: u64,
+}
+
 /// The signer of a zone's config, once its keys are loaded ([`attach_signers`]); empty
 /// until then (`check` loads no keys), and a zone without one is served unsigned.
 #[derive(Debug, Clone, Default)]
@@ -44,8 +56,8 @@ pub struct SignerSlot {
 }
 
 impl SignerSlot {
-    pub fn get(&self) -> Option<&Signer> {
-        self.signer.as_deref()
+    pub fn get(&self) -> Option<&Arc<Signer>> {
+        self.signer.as_ref()
     }
 
     /// When the zone's key schedule next changes something (a key published, signing,

@@ -47,6 +47,88 @@ impl NsecOwners {
         self.owners.is_empty()
     }
 
+    /// The owners in canonical order.
+    #[cfg(test)]
+    pub fn names(&self) -> impl Iterator<Item = &LowerName> {
+        self.owners.iter().map(|(_, owner)| owner)
+    }
+
+    /// `name`'s canonical sort key.
+    fn key_of(&self, name: &LowerName) -> Vec<u8> {
+        let mut key = Vec::with_capacity(64);
+        canonical_key(name, self.origin_labels, &mut key);
+        key
+    }
+
+    /// How many owners sort before `key`.
+    fn position(&self, key: &[u8]) -> usize {
+        self.owners
+            .partition_point(|(range, _)| self.keys[range.clone()] < *key)
+    }
+
+    /// The owner before `name` in canonical order, the last one for the first: the owner
+    /// whose NSEC names the owner at `name`, or would if there were one.
+    pub fn before(&self, name: &LowerName) -> Option<&LowerName> {
+        let at = self.position(&self.key_of(name));
+        let before = at.checked_sub(1).or(self.owners.len().checked_sub(1))?;
+        self.owners.get(before).map(|(_, owner)| owner)
+    }
+
+    /// The owner after `name` in canonical order, the first one (the apex) for the last:
+    /// the next name of `name`'s NSEC.
+    pub fn after(&self, name: &LowerName) -> Option<&LowerName> {
+        let key = self.key_of(name);
+        let after = (self.owners).partition_point(|(range, _)| self.keys[range.clone()] <= key[..]);
+        let at = if after < self.owners.len() { after } else { 0 };
+        self.owners.get(at).map(|(_, owner)| owner)
+    }
+
+    /// The owners after the data at `changed` changed in `zone`: each changed name an owner
+    /// when its node has one now, the others copied over in order.
+    fn with_owners(&self, zone: &Zone, changed: &[LowerName]) -> NsecOwners {
+        let mut changes: Vec<(Vec<u8>, &LowerName, bool)> = (changed.iter())
+            .map(|name| {
+                let owner = zone.nodes.get(name).is_some_and(is_owner);
+                (self.key_of(name), name, owner)
+            })
+            .collect();
+        changes.sort();
+        let mut keys = Vec::with_capacity(self.keys.len() + 32 * changes.len());
+        let mut owners = Vec::with_capacity(self.owners.len() + changes.len());
+        let mut push = |key: &[u8], owner: &LowerName| {
+            let start = keys.len();
+            keys.extend_from_slice(key);
+            owners.push((start..keys.len(), owner.clone()));
+        };
+        let mut pending = changes.iter().peekable();
+        for (range, owner) in &self.owners {
+            let key = &self.keys[range.clone()];
+            while let Some((changed_key, name, owns)) = pending.peek() {
+                if changed_key[..] > *key {
+                    break;
+                }
+                if *owns {
+                    push(changed_key, name);
+                }
+                pending.next();
+            }
+            let replaced = changes.binary_search_by(|(k, _, _)| k[..].cmp(key)).is_ok();
+            if !replaced {
+                push(key, owner);
+            }
+        }
+        for (key, name, owns) in pending {
+            if *owns {
+                push(key, name);
+            }
+        }
+        NsecOwners {
+            keys,
+            owners,
+            origin_labels: self.origin_labels,
+        }
+    }
+
     /// The owner whose NSEC covers or matches `name` (in the zone): the last owner at or
     /// before it in canonical order.
     pub fn covering(&self, name: &LowerName) -> Option<&LowerName> {
@@ -67,7 +149,7 @@ pub fn build_chain(zone: &Zone) -> Chain {
     let origin_labels = zone.origin.iter().count();
     let mut keys = Vec::with_capacity(16 * zone.nodes.len());
     let mut owners: Vec<(Range<usize>, LowerName)> = (zone.nodes.iter())
-        .filter(|(_, node)| !node.occluded && (!node.rrsets.is_empty() || !node.routed.is_empty()))
+        .filter(|(_, node)| is_owner(node))
         .map(|(name, _)| {
             let start = keys.len();
             canonical_key(name, origin_labels, &mut keys);
@@ -75,24 +157,10 @@ pub fn build_chain(zone: &Zone) -> Chain {
         })
         .collect();
     owners.sort_unstable_by(|a, b| keys[a.0.clone()].cmp(&keys[b.0.clone()]));
-    let ttl = zone.negative_ttl;
     let mut rrsets = HashMap::with_capacity(owners.len());
     for (i, (_, owner)) in owners.iter().enumerate() {
         let next = &owners[(i + 1) % owners.len()].1;
-        let node = &zone.nodes[owner];
-        let mut rdata = Vec::with_capacity(64);
-        put_canonical_name(&mut rdata, &Name::from(next));
-        put_type_bitmap(&mut rdata, &types_at(node));
-        let name = zone_spelling(zone, owner);
-        let record = raw_record(name.clone(), ttl, RecordType::NSEC, rdata);
-        let rrset = Rrset {
-            name,
-            rtype: RecordType::NSEC,
-            ttl,
-            records: vec![record],
-            sigs: Vec::new(),
-        };
-        rrsets.insert(owner.clone(), Arc::new(rrset));
+        rrsets.insert(owner.clone(), nsec_rrset(zone, owner, next));
     }
     Chain {
         rrsets,
@@ -102,6 +170,58 @@ pub fn build_chain(zone: &Zone) -> Chain {
             origin_labels,
         },
     }
+}
+
+/// Whether a node has an NSEC: authoritative data or a delegation, not glue, not an empty
+/// non-terminal.
+fn is_owner(node: &Node) -> bool {
+    !node.occluded && (!node.rrsets.is_empty() || !node.routed.is_empty())
+}
+
+/// The NSEC RRset (unsigned) at `owner` of `zone`, naming `next`.
+fn nsec_rrset(zone: &Zone, owner: &LowerName, next: &LowerName) -> Arc<Rrset> {
+    let ttl = zone.negative_ttl;
+    let mut rdata = Vec::with_capacity(64);
+    put_canonical_name(&mut rdata, &Name::from(next));
+    put_type_bitmap(&mut rdata, &types_at(&zone.nodes[owner]));
+    let name = zone_spelling(zone, owner);
+    let record = raw_record(name.clone(), ttl, RecordType::NSEC, rdata);
+    Arc::new(Rrset {
+        name,
+        rtype: RecordType::NSEC,
+        ttl,
+        records: vec![record],
+        sigs: Vec::new(),
+    })
+}
+
+/// The chain of `zone` after the data at `changed` changed, from `owners`, the chain before:
+/// its owners, and the NSEC RRsets (unsigned) of the changed names that have one and of the
+/// owners before each changed name (whose next name may have changed), by owner. Only those
+/// are made again; the keys of the other owners are copied.
+pub fn update_chain(
+    owners: &NsecOwners,
+    zone: &Zone,
+    changed: &[LowerName],
+) -> (NsecOwners, Vec<(LowerName, Arc<Rrset>)>) {
+    let owners = owners.with_owners(zone, changed);
+    let mut again: Vec<LowerName> = Vec::with_capacity(2 * changed.len());
+    for name in changed {
+        if zone.nodes.get(name).is_some_and(is_owner) {
+            again.push(name.clone());
+        }
+        again.extend(owners.before(name).cloned());
+    }
+    again.sort();
+    again.dedup();
+    let rrsets = (again.into_iter())
+        .filter_map(|owner| {
+            let next = owners.after(&owner)?;
+            let rrset = nsec_rrset(zone, &owner, next);
+            Some((owner, rrset))
+        })
+        .collect();
+    (owners, rrsets)
 }
 
 /// The owner name as the zone writes it (the case of its data), for the NSEC's owner.

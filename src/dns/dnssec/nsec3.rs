@@ -9,6 +9,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{LowerName, Name, RecordType};
 use sha1::{Digest, Sha1};
 
+use super::changes::{Remade, same_data};
 use super::nsec::{put_type_bitmap, types_with};
 use super::sign::{is_signed_at, put_canonical_name, raw_record};
 use crate::dns::zone::{Node, Rrset, Zone};
@@ -17,44 +18,116 @@ use crate::dns::zone::{Node, Rrset, Zone};
 const SHA1: u8 = 1;
 const HASH_LEN: usize = 20;
 
-/// A zone's NSEC3 records by hashed owner, in hash order.
+/// A zone's NSEC3 records by hashed owner, in hash order, with the names hashed.
 #[derive(Debug, Default, Clone)]
 pub struct Nsec3Chain {
     hashes: Vec<[u8; HASH_LEN]>,
     rrsets: Vec<Arc<Rrset>>,
+    /// The name each hash is of: an update finds the names whose record changed.
+    names: Vec<LowerName>,
 }
 
 impl Nsec3Chain {
     /// The chain of `zone` (its apex already holding NSEC3PARAM), unsigned.
     pub fn build(zone: &Zone) -> Nsec3Chain {
-        let mut owners: Vec<([u8; HASH_LEN], &Node)> = (zone.nodes.iter())
+        let mut owners: Vec<([u8; HASH_LEN], &LowerName)> = (zone.nodes.iter())
             .filter(|(_, node)| !node.occluded)
-            .map(|(name, node)| (hash(name), node))
+            .map(|(name, _)| (hash(name), name))
             .collect();
         owners.sort_unstable_by_key(|(hash, _)| *hash);
         owners.dedup_by(|a, b| a.0 == b.0);
-        let ttl = zone.negative_ttl;
         let rrsets = (0..owners.len())
             .map(|i| {
-                let (hash, node) = owners[i];
                 let next = owners[(i + 1) % owners.len()].0;
-                let mut rdata = vec![SHA1, 0, 0, 0, 0, HASH_LEN as u8];
-                rdata.extend_from_slice(&next);
-                put_type_bitmap(&mut rdata, &types_at(node));
-                let owner = hashed_owner(&hash, &zone.origin);
-                Arc::new(Rrset {
-                    records: vec![raw_record(owner.clone(), ttl, RecordType::NSEC3, rdata)],
-                    name: owner,
-                    rtype: RecordType::NSEC3,
-                    ttl,
-                    sigs: Vec::new(),
-                })
+                nsec3_rrset(zone, &owners[i].0, &next, &zone.nodes[owners[i].1])
             })
             .collect();
         Nsec3Chain {
             hashes: owners.iter().map(|(hash, _)| *hash).collect(),
             rrsets,
+            names: owners.into_iter().map(|(_, name)| name.clone()).collect(),
         }
+    }
+
+    /// The chain of `zone` after the data at `changed` changed: the hashes of the changed
+    /// names and of their ancestors (empty non-terminals come and go with them) put in or
+    /// taken out, and the NSEC3 RRsets (unsigned) at those names and before each of them in
+    /// hash order (whose next hash may have changed) made again. Only those names are hashed;
+    /// the rest of the chain is copied. None if a name of the chain has no node.
+    pub fn with_changes(
+        &self,
+        zone: &Zone,
+        changed: &[LowerName],
+    ) -> Option<(Nsec3Chain, Vec<Remade>)> {
+        let apex = LowerName::new(&zone.origin);
+        let mut affected: Vec<([u8; HASH_LEN], LowerName)> = Vec::new();
+        for name in changed {
+            let mut current = name.clone();
+            affected.push((hash(&current), current.clone()));
+            while current != apex && !current.is_root() {
+                current = current.base_name();
+                affected.push((hash(&current), current.clone()));
+            }
+        }
+        affected.sort_unstable();
+        affected.dedup();
+        let mut chain = self.clone();
+        for (hash, name) in &affected {
+            let member = zone.nodes.get(name).is_some_and(|node| !node.occluded);
+            match (chain.hashes.binary_search(hash), member) {
+                (Ok(at), false) => {
+                    chain.hashes.remove(at);
+                    chain.rrsets.remove(at);
+                    chain.names.remove(at);
+                }
+                (Err(at), true) => {
+                    chain.hashes.insert(at, *hash);
+                    // A stand-in: every new position is made again below.
+                    chain.rrsets.insert(at, stand_in(&chain.rrsets));
+                    chain.names.insert(at, name.clone());
+                }
+                _ => {}
+            }
+        }
+        let len = chain.hashes.len();
+        let mut again: Vec<usize> = Vec::with_capacity(2 * affected.len());
+        for (hash, _) in &affected {
+            let at = chain.hashes.partition_point(|h| h < hash);
+            if chain.hashes.get(at) == Some(hash) {
+                again.push(at);
+            }
+            again.extend((at + len - 1).checked_rem(len));
+        }
+        again.sort_unstable();
+        again.dedup();
+        let remade = (again.into_iter())
+            .map(|at| {
+                let name = chain.names[at].clone();
+                let next = chain.hashes[(at + 1) % len];
+                let rrset = nsec3_rrset(zone, &chain.hashes[at], &next, zone.nodes.get(&name)?);
+                let before = self.matching_hash(&chain.hashes[at]);
+                Some(Remade {
+                    at: Some(at),
+                    differs: before.is_none_or(|old| !same_data(old, &rrset)),
+                    name,
+                    rrset,
+                })
+            })
+            .collect::<Option<Vec<Remade>>>()?;
+        Some((chain, remade))
+    }
+
+    /// Puts `rrset` (signed) at `at`, where [`Nsec3Chain::with_changes`] said it goes.
+    pub fn put(&mut self, at: usize, rrset: Arc<Rrset>) {
+        if let Some(slot) = self.rrsets.get_mut(at) {
+            *slot = rrset;
+        }
+    }
+
+    /// The names hashed, in hash order.
+    #[cfg(test)]
+    pub fn names(&self) -> &[LowerName] {
+        &self.names
     }
 
     /// The chain with every RRset passed through `sign`.
@@ -73,7 +146,12 @@ impl Nsec3Chain {
 
     /// The NSEC3 whose owner is the hash of `name`.
     pub fn matching(&self, name: &LowerName) -> Option<&Arc<Rrset>> {
-        let at = self.hashes.binary_search(&hash(name)).ok()?;
+        self.matching_hash(&hash(name))
+    }
+
+    /// The NSEC3 whose owner is `hash`.
+    fn matching_hash(&self, hash: &[u8; HASH_LEN]) -> Option<&Arc<Rrset>> {
+        let at = self.hashes.binary_search(hash).ok()?;
         self.rrsets.get(at)
     }
 
@@ -87,6 +165,35 @@ impl Nsec3Chain {
             .unwrap_or(self.hashes.len().checked_sub(1)?);
         self.rrsets.get(at)
     }
+}
+
+/// The NSEC3 RRset (unsigned) at `hash` of `zone`, for `node`, naming `next`.
+fn nsec3_rrset(
+    zone: &Zone,
+    hash: &[u8; HASH_LEN],
+    next: &[u8; HASH_LEN],
+    node: &Node,
+) -> Arc<Rrset> {
+    let ttl = zone.negative_ttl;
+    let mut rdata = vec![SHA1, 0, 0, 0, 0, HASH_LEN as u8];
+    rdata.extend_from_slice(next);
+    put_type_bitmap(&mut rdata, &types_at(node));
+    let owner = hashed_owner(hash, &zone.origin);
+    Arc::new(Rrset {
+        records: vec![raw_record(owner.clone(), ttl, RecordType::NSEC3, rdata)],
+        name: owner,
+        rtype: RecordType::NSEC3,
+        ttl,
+        sigs: Vec::new(),
+    })
+}
+
+/// Any RRset of the chain, to hold a new position until its record is made.
+fn stand_in(rrsets: &[Arc<Rrset>]) -> Arc<Rrset> {
+    rrsets
+        .first()
+        .cloned()
+        .unwrap_or_else(|| param_rrset(&Name::root()))
 }
 
 /// The apex NSEC3PARAM RRset: the parameters a secondary or signer would hash with.

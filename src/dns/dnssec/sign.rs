@@ -6,7 +6,8 @@
 //! expiration 14 days after), so an RRset unchanged since an earlier build that day is
 //! signed with the same data, and its signature is taken from the signer's cache instead of
 //! computed again; an RRset whose records are those of the last build is taken whole from
-//! it, not even encoded again: a rebuild after an update signs what the update changed. A daily
+//! it, not even encoded again: a rebuild after an update signs what the update changed (and an
+//! update that leaves the zone's structure alone is signed on the last build, `changes`). A daily
 //! re-sign (`reload::spawn_scheduled_resign`) keeps every signature at least 13 of its 14 days from expiring;
 //! the same timer runs the key schedule (`roll`).
 
@@ -20,17 +21,18 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
+use super::changes::same_data;
 use super::keys::SigningKey;
 use super::nsec3::{self, Nsec3Chain};
 use super::roll::{KeyFacts, KeyUse, uses};
-use super::{DenialChain, nsec};
+use super::{DenialChain, Signing, nsec};
 use crate::config::dns::Denial;
 use crate::dns::policy::{Member, RoutedGroup};
 use crate::dns::zone::{Node, Rrset, Zone};
 
 /// The DNSKEY RRset's TTL (Route 53 and Knot use an hour), and CDS's and CDNSKEY's.
 const DNSKEY_TTL: u32 = 3600;
-const DAY: u64 = 86_400;
+pub(super) const DAY: u64 = 86_400;
 /// How long a signature is valid, from the start of the day it was made on.
 const VALIDITY: u64 = 14 * DAY;
 /// Inception this long before the day began: clocks of validators may lag.
@@ -133,9 +135,8 @@ fn serial_time(seconds: u64) -> u32 {
 /// Signs `zone` in place with `signer` as of `now` (Unix seconds): DNSKEY at the apex,
 /// the NSEC or NSEC3 chain (`denial`), an RRSIG for every authoritative RRset
 /// (not the NS of a delegation, not glue) and for every routed set.
-pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
+pub fn sign_zone(zone: &mut Zone, signer: &Arc<Signer>, denial: Denial, now: u64) {
     let start = Instant::now();
-    let validity = Validity::of_day(now);
     let apex = LowerName::new(&zone.origin);
     let mut apex_sets = key_rrsets(&zone.origin, signer.keys());
     if denial == Denial::Nsec3 {
@@ -175,50 +176,9 @@ pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
     if let Some(chain) = &nsec3 {
         targets.extend(chain.rrsets().iter().cloned());
     }
-    let (signed, computed) = {
-        let mut cache = signer.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.day != now / DAY {
-            // Yesterday's signatures carry yesterday's validity: none can be reused.
-            cache.day = now / DAY;
-            cache.signatures.clear();
-            cache.signed.clear();
-        }
-        let mut signed: HashMap<*const Rrset, Arc<Rrset>> = HashMap::with_capacity(targets.len());
-        let mut fresh: Vec<Arc<Rrset>> = Vec::new();
-        for target in &targets {
-            let key = (LowerName::new(&target.name), target.rtype);
-            let kept = (cache.signed.get(&key).into_iter().flatten())
-                .find(|old| old.ttl == target.ttl && old.records == target.records);
-            match kept {
-                Some(old) => {
-                    signed.insert(Arc::as_ptr(target), old.clone());
-                }
-                None => fresh.push(target.clone()),
-            }
-        }
-        let (made, computed) = sign_all(
-            &fresh,
-            signer,
-            &zone.origin,
-            validity,
-            &mut cache.signatures,
-        );
-        signed.extend(made);
-        let mut by_owner: HashMap<(LowerName, RecordType), Vec<Arc<Rrset>>> =
-            HashMap::with_capacity(signed.len());
-        for set in signed.values() {
-            let key = (LowerName::new(&set.name), set.rtype);
-            by_owner.entry(key).or_default().push(set.clone());
-        }
-        cache.signed = by_owner;
-        (signed, computed)
-    };
-    let swap = |set: &Arc<Rrset>| {
-        signed
-            .get(&Arc::as_ptr(set))
-            .cloned()
-            .unwrap_or_else(|| set.clone())
-    };
+    let signed = sign_targets(signer, &zone.origin, &targets, now, Cached::Replace);
+    let computed = signed.computed;
+    let swap = |set: &Arc<Rrset>| signed.swap(set);
     for node in zone.nodes.values_mut().filter(|node| !node.occluded) {
         node.rrsets = node.rrsets.iter().map(swap).collect();
         node.routed = node
@@ -238,12 +198,89 @@ pub fn sign_zone(zone: &mut Zone, signer: &Signer, denial: Denial, now: u64) {
     if let Some(soa) = zone.nodes.get(&apex).and_then(|n| n.get(RecordType::SOA)) {
         zone.soa = soa.clone();
     }
+    zone.signing = Some(Signing {
+        signer: signer.clone(),
+        denial,
+        day: now / DAY,
+    });
     info!(
         "zone {}: {} RRsets signed in {:.1} ms ({computed} signatures computed, the rest unchanged since an earlier build today)",
         zone.origin,
         targets.len(),
         start.elapsed().as_secs_f64() * 1e3
     );
+}
+
+/// What [`sign_targets`] does with the signer's RRsets of the last build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cached {
+    /// The targets are the zone's every RRset: they become the last build's.
+    Replace,
+    /// The targets are an update's: they take the place of those of their owners and types
+    /// (so they hold each owner and type whole: a routed name's NSEC with its routed denials).
+    Merge,
+}
+
+/// Signed RRsets by the address of the unsigned one, and how many signatures were computed.
+pub(super) struct Signed {
+    by_target: HashMap<*const Rrset, Arc<Rrset>>,
+    pub(super) computed: usize,
+}
+
+impl Signed {
+    /// `set` with its RRSIGs when it was signed; as it is otherwise.
+    pub(super) fn swap(&self, set: &Arc<Rrset>) -> Arc<Rrset> {
+        (self.by_target.get(&Arc::as_ptr(set)).cloned()).unwrap_or_else(|| set.clone())
+    }
+}
+
+/// `targets` with their RRSIGs by `signer` as of `now`: an RRset whose records are those of
+/// the last build is taken whole from it, the rest signed (signatures of data signed earlier
+/// that day taken from the cache).
+pub(super) fn sign_targets(
+    signer: &Signer,
+    origin: &Name,
+    targets: &[Arc<Rrset>],
+    now: u64,
+    cached: Cached,
+) -> Signed {
+    let mut cache = signer.cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if cache.day != now / DAY {
+        // Yesterday's signatures carry yesterday's validity: none can be reused.
+        cache.day = now / DAY;
+        cache.signatures.clear();
+        cache.signed.clear();
+    }
+    let mut signed: HashMap<*const Rrset, Arc<Rrset>> = HashMap::with_capacity(targets.len());
+    let mut fresh: Vec<Arc<Rrset>> = Vec::new();
+    for target in targets {
+        let key = (LowerName::new(&target.name), target.rtype);
+        let kept =
+            (cache.signed.get(&key).into_iter().flatten()).find(|old| same_data(old, target));
+        match kept {
+            Some(old) => {
+                signed.insert(Arc::as_ptr(target), old.clone());
+            }
+            None => fresh.push(target.clone()),
+        }
+    }
+    let validity = Validity::of_day(now);
+    let (made, computed) = sign_all(&fresh, signer, origin, validity, &mut cache.signatures);
+    signed.extend(made);
+    let mut by_owner: HashMap<(LowerName, RecordType), Vec<Arc<Rrset>>> =
+        HashMap::with_capacity(signed.len());
+    for set in signed.values() {
+        let key = (LowerName::new(&set.name), set.rtype);
+        by_owner.entry(key).or_default().push(set.clone());
+    }
+    match cached {
+        Cached::Replace => cache.signed = by_owner,
+        Cached::Merge => cache.signed.extend(by_owner),
+    }
+    Signed {
+        by_target: signed,
+        computed,
+    }
 }
 
 /// For each routed type at a name, the name's NSEC or NSEC3 with that type taken out of its
@@ -264,29 +301,48 @@ fn routed_denials(
             Some(chain) => chain.matching(name).cloned(),
             None => node.get(RecordType::NSEC).cloned(),
         };
-        let Some(regular) = regular else {
-            continue;
-        };
-        let Some(RData::Unknown { rdata, .. }) = regular.records.first().map(|r| &r.data) else {
-            continue;
-        };
-        let rdata = &rdata.anything;
-        let bitmap_at = match nsec3 {
-            // Algorithm, flags, iterations, salt length and salt, hash length and hash.
-            Some(_) => {
-                let salt = usize::from(rdata.get(4).copied().unwrap_or(0));
-                6 + salt + usize::from(rdata.get(5 + salt).copied().unwrap_or(0))
-            }
-            None => nsec::nsec_bitmap_at(rdata),
-        };
-        for group in &node.routed {
-            let mut set = Rrset::clone(&regular);
-            let without = nsec::without_type(rdata, bitmap_at, group.rtype);
-            set.records = vec![raw_record(set.name.clone(), set.ttl, set.rtype, without)];
-            denials.push(((name.clone(), group.rtype), Arc::new(set)));
+        if let Some(regular) = regular {
+            denials.extend(routed_denials_at(name, node, &regular));
         }
     }
     denials
+}
+
+/// The routed denials (unsigned) at `name`, one per routed group of its `node`, made of
+/// `regular`, its NSEC or NSEC3.
+pub(super) fn routed_denials_at(
+    name: &LowerName,
+    node: &Node,
+    regular: &Rrset,
+) -> Vec<((LowerName, RecordType), Arc<Rrset>)> {
+    let Some(RData::Unknown { rdata, .. }) = regular.records.first().map(|r| &r.data) else {
+        return Vec::new();
+    };
+    let rdata = &rdata.anything;
+    let bitmap_at = match regular.rtype {
+        // Algorithm, flags, iterations, salt length and salt, hash length and hash.
+        RecordType::NSEC3 => {
+            let salt = usize::from(rdata.get(4).copied().unwrap_or(0));
+            6 + salt + usize::from(rdata.get(5 + salt).copied().unwrap_or(0))
+        }
+        _ => nsec::nsec_bitmap_at(rdata),
+    };
+    (node.routed.iter())
+        .map(|group| {
+            let without = nsec::without_type(rdata, bitmap_at, group.rtype);
+            let set = Rrset {
+                records: vec![raw_record(
+                    regular.name.clone(),
+                    regular.ttl,
+                    regular.rtype,
+                    without,
+                )],
+                sigs: Vec::new(),
+                ..Rrset::clone(regular)
+            };
+            ((name.clone(), group.rtype), Arc::new(set))
+        })
+        .collect()
 }
 
 /// Whether `set` at `node` gets an RRSIG: not a delegation's NS, nor anything else at a

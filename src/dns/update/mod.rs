@@ -34,7 +34,7 @@ use super::snapshot::Snapshot;
 use super::transfer::{newer, notify, unix_now};
 use super::tsig::{self, Verification};
 use crate::config::DnsConfig;
-use crate::config::dns::{RrsetData, SerialPolicy, ZoneData};
+use crate::config::dns::{RrsetData, SerialPolicy, ZoneData, ZoneDnssec};
 use rfc2136::{Before, Records};
 
 /// The dynamic layer of every zone that allows updates, shared by the request path (which
@@ -380,28 +380,44 @@ impl Inner {
     /// changed): built from `old` in time proportional to the changes when they leave the
     /// zones' structure alone, else from the whole config.
     fn next_snapshot(&self, old: &Snapshot, changes: &[(LowerName, Vec<Name>)]) -> Snapshot {
+        let started = Instant::now();
         let mut next: Option<Snapshot> = None;
         for (zone, names) in changes {
             let current = next.as_ref().unwrap_or(old);
-            let incremental = self.change_of(zone, names).and_then(|(soa, sets)| {
+            let incremental = self.change_of(zone, names).and_then(|(soa, sets, dnssec)| {
                 let lowered: Vec<LowerName> = names.iter().map(LowerName::new).collect();
-                current.with_zone_changes(zone, &soa, &lowered, &sets)
+                current.with_zone_changes(zone, &soa, &lowered, &sets, dnssec)
             });
             match incremental {
                 Some(snapshot) => next = Some(snapshot),
-                None => return old.rebuilt(&self.current()),
+                None => {
+                    let snapshot = old.rebuilt(&self.current());
+                    log_build(changes, "whole", started);
+                    return snapshot;
+                }
             }
         }
-        next.unwrap_or_else(|| old.rebuilt(&self.current()))
+        match next {
+            Some(snapshot) => {
+                log_build(changes, "from the changes", started);
+                snapshot
+            }
+            None => old.rebuilt(&self.current()),
+        }
     }
 
-    /// The SOA `zone` serves now (the updates' serial in it) and every RRset at `names`.
-    fn change_of(&self, zone: &LowerName, names: &[Name]) -> Option<(RrsetData, Vec<RrsetData>)> {
+    /// The SOA `zone` serves now (the updates' serial in it), every RRset at `names`, and
+    /// how the zone is signed.
+    fn change_of(
+        &self,
+        zone: &LowerName,
+        names: &[Name],
+    ) -> Option<(RrsetData, Vec<RrsetData>, Option<&ZoneDnssec>)> {
         let base = (self.config.zones.iter()).find(|z| LowerName::new(&z.origin) == *zone)?;
         let state = self.zones.get(zone)?;
         let mut soa = state.records.soa(&base.origin)?.clone();
         set_serial_of(std::slice::from_mut(&mut soa), state.serial_over(base));
-        Some((soa, state.records.sets_at(names)))
+        Some((soa, state.records.sets_at(names), base.dnssec.as_ref()))
     }
 
     /// Checks one update of a group against its zone's records as the group's earlier
@@ -598,6 +614,16 @@ impl Pacer {
     fn built(&mut self, cost: Duration, snapshot: &Snapshot) {
         self.last = Some((Instant::now(), cost, answered_queries(snapshot)));
     }
+}
+
+/// Logs how the snapshot serving `changes` was built (`how`) and how long it took.
+fn log_build(changes: &[(LowerName, Vec<Name>)], how: &str, started: Instant) {
+    let names: usize = changes.iter().map(|(_, names)| names.len()).sum();
+    info!(
+        "snapshot for {names} changed names in {} zones built {how} in {:.1} ms",
+        changes.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
 }
 
 /// CPU time this thread has used.
