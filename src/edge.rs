@@ -78,12 +78,14 @@ impl Edge {
     /// # Errors
     /// Whatever keeps either side from starting.
     pub fn bind(config: &Config) -> Result<Edge, EdgeStartError> {
+        let mut cdn = config.cdn.as_ref().map(CdnServer::bind).transpose()?;
+        // The stream API's HTTPS listeners serve the CDN's ACME certificates too.
+        let acme = cdn.as_ref().and_then(CdnServer::acme_certs);
         let stream = config
             .stream
             .as_ref()
-            .map(|s| StreamServer::bind(s, config.cdn.as_ref()))
+            .map(|s| StreamServer::bind(s, config.cdn.as_ref(), acme))
             .transpose()?;
-        let mut cdn = config.cdn.as_ref().map(CdnServer::bind).transpose()?;
         // One scrape of the admin listener covers the process.
         if let (Some(cdn), Some(stream)) = (cdn.as_mut(), stream.as_ref()) {
             cdn.add_metrics(Arc::new(stream.metrics_source()));

@@ -1,6 +1,8 @@
 //! Edgewise: a homelab-sized AWS edge.
 //!
 //! # Layout
+//! - [`acme`]: certificates from an ACME CA (RFC 8555), renewed in the background and
+//!   swapped into the HTTPS listeners
 //! - [`app`]: process wiring shared by both binaries (folder locks: one process per folder)
 //! - [`cli`]: logging and config loading shared by the two binaries
 //! - [`console`]: the web page both control listeners serve at `/`, its assets and summaries
@@ -22,6 +24,7 @@
 //! - [`stream`]: the Kinesis-compatible stream log: durable sharded log on disk, its API, ingest
 //!   and delivery
 
+pub mod acme;
 pub mod app;
 pub mod cdn;
 pub mod cli;

@@ -176,7 +176,8 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
                 edge.store.settle().await;
             }
             let streams = parts.process.streams.as_deref();
-            let summary = || console::cdn_summary(edge, streams, &parts.recent);
+            let acme = parts.live.acme().map(|a| a.as_ref());
+            let summary = || console::cdn_summary(edge, streams, &parts.recent, acme);
             console::answer(path, summary).map(body::full)
         }
         _ => json(

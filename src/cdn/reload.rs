@@ -23,6 +23,7 @@ use tracing::info;
 
 use super::proxy::Edge;
 use super::server::CdnListeners;
+use crate::acme::AcmeCerts;
 use crate::config::{CdnConfig, Config, ConfigErrors, Sections};
 use crate::net::listeners::ListenerChanges;
 use crate::net::tls::{self, TlsError};
@@ -31,6 +32,8 @@ use crate::net::tls::{self, TlsError};
 pub struct Live {
     edge: ArcSwap<Edge>,
     tls: ArcSwapOption<rustls::ServerConfig>,
+    /// The ACME certificates, fixed at start: every TLS setup a reload builds serves them.
+    acme: Option<Arc<AcmeCerts>>,
 }
 
 /// Why a reload was refused; the running configuration is untouched in every case.
@@ -126,11 +129,21 @@ pub struct Staged<'a> {
 }
 
 impl Live {
-    pub fn new(edge: Edge, tls: Option<Arc<rustls::ServerConfig>>) -> Live {
+    pub fn new(
+        edge: Edge,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        acme: Option<Arc<AcmeCerts>>,
+    ) -> Live {
         Live {
             edge: ArcSwap::from_pointee(edge),
             tls: ArcSwapOption::new(tls),
+            acme,
         }
+    }
+
+    /// The ACME certificates and open challenges, when `[cdn.acme]` has any.
+    pub fn acme(&self) -> Option<&Arc<AcmeCerts>> {
+        self.acme.as_ref()
     }
 
     /// The edge new requests go to.
@@ -165,7 +178,7 @@ impl Live {
         let tls = if config.https_listen.is_empty() {
             None
         } else {
-            Some(tls::server_config(config)?)
+            Some(tls::server_config(config, self.acme.as_ref())?)
         };
         let config = Arc::new(config.clone());
         let edge = current
@@ -324,6 +337,12 @@ fn restart_only(old: &CdnConfig, new: &CdnConfig) -> Vec<&'static str> {
             log_target(old) != log_target(new),
         ),
         ("cdn.access_log", old.access_log != new.access_log),
+        (
+            "cdn.acme, cdn.data_dir and the ACME [[cdn.certs]]",
+            old.acme != new.acme
+                || old.acme_certs != new.acme_certs
+                || (!new.acme_certs.is_empty() && old.data_dir != new.data_dir),
+        ),
     ]
     .into_iter()
     .filter_map(|(key, differs)| differs.then_some(key))
@@ -335,7 +354,7 @@ fn summarize(old: &CdnConfig, new: &CdnConfig) -> Summary {
     let mut summary = Summary {
         distributions: new.distributions.len(),
         behaviors: new.distributions.iter().map(|d| d.behaviors.len()).sum(),
-        certificates: new.certs.len(),
+        certificates: new.certs.len() + new.acme_certs.len(),
         key_groups: new.key_groups.len(),
         ..Summary::default()
     };

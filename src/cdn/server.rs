@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -19,10 +22,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::admin;
+use super::body::{self, Body};
 use super::proxy::{Conn, Edge};
 use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
 use super::reload::{CdnParts, Companion, Live, Reloader};
 use super::zero_copy::ZeroCopy;
+use crate::acme::{
+    ALPN_CHALLENGE, Acme, AcmeCerts, AcmeCollector, HTTP_CHALLENGE_PREFIX, StoreError,
+};
 use crate::config::CdnConfig;
 use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
 use crate::net::listeners::{BindError, ListenerChanges, ListenerSet, StagedListeners};
@@ -39,6 +46,8 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("ACME certificates: {0}")]
+    Acme(#[from] StoreError),
     /// A folder origin or the cached-body folder could not be opened (the message names it).
     #[error("{0}")]
     Origin(io::Error),
@@ -60,6 +69,8 @@ pub struct CdnServer {
     other_metrics: Vec<admin::MetricsSource>,
     /// The process's stream log, for the console.
     streams: Option<Arc<Log>>,
+    /// Orders and renews the ACME certificates once the listeners serve.
+    acme: Option<Acme>,
 }
 
 impl CdnServer {
@@ -83,10 +94,12 @@ impl CdnServer {
         if config.generate_dev_certs && !config.https_listen.is_empty() {
             tls::generate_missing(&config)?;
         }
+        let acme = Acme::prepare(&config)?;
+        let acme_certs = acme.as_ref().map(|a| a.certs().clone());
         let tls = if config.https_listen.is_empty() {
             None
         } else {
-            Some(tls::server_config(&config)?)
+            Some(tls::server_config(&config, acme_certs.as_ref())?)
         };
         let listeners = Arc::new(CdnListeners::bind(&config)?);
         let (logger, realtime_log) = RealtimeLogger::for_cdn(&config);
@@ -101,15 +114,26 @@ impl CdnServer {
                 distribution.id
             );
         }
+        let mut other_metrics: Vec<admin::MetricsSource> = Vec::new();
+        if let Some(certs) = &acme_certs {
+            let certs = certs.clone();
+            other_metrics.push(Arc::new(move || Box::new(AcmeCollector(certs.clone()))));
+        }
         Ok(CdnServer {
-            live: Arc::new(Live::new(edge, tls)),
+            live: Arc::new(Live::new(edge, tls, acme_certs)),
             reloader: None,
             config,
             listeners,
             realtime_log,
-            other_metrics: Vec::new(),
+            other_metrics,
             streams: None,
+            acme,
         })
+    }
+
+    /// The ACME certificates, for other HTTPS listeners of the process to serve too.
+    pub fn acme_certs(&self) -> Option<Arc<AcmeCerts>> {
+        self.live.acme().cloned()
     }
 
     /// Adds `source`'s metrics to the admin listener's `GET /metrics`, so one scrape covers
@@ -171,6 +195,10 @@ impl CdnServer {
         }
         let connections = Arc::new(HttpConnections::new("CDN", self.config.max_connections));
         let mut tasks = JoinSet::new();
+        // The listeners are bound: the CA can connect back for tls-alpn-01 and http-01.
+        if let Some(acme) = self.acme.take() {
+            tasks.spawn(acme.run(shutdown.clone()));
+        }
         for https in [true, false] {
             let viewer = Arc::new(Viewer {
                 live: self.live.clone(),
@@ -254,6 +282,10 @@ impl Viewer {
             Some(tls) => {
                 let acceptor = TlsAcceptor::from(tls);
                 match tokio::time::timeout(settings.header_timeout, acceptor.accept(stream)).await {
+                    // A CA's tls-alpn-01 validation: the handshake was the answer (RFC 8737 §3).
+                    Ok(Ok(tls)) if tls.get_ref().1.alpn_protocol() == Some(ALPN_CHALLENGE) => {
+                        return debug!("answered a tls-alpn-01 validation from {peer}");
+                    }
                     Ok(Ok(tls)) => {
                         metrics.handshake(tls.get_ref().1);
                         Either::Left(tls)
@@ -284,19 +316,40 @@ impl Viewer {
             Either::Right(_) => None,
         });
         let live = self.live.clone();
-        let service = service_fn(move |request| {
+        let service = service_fn(move |request: Request<Incoming>| {
+            let challenge = live
+                .acme()
+                .and_then(|acme| http_challenge(acme, request.uri().path()));
             // Each request runs to its end on the edge current when it arrived.
             let edge: Arc<Edge> = live.edge();
             // The pipeline's state machine is large; boxed, hyper moves a pointer instead of
             // copying kilobytes each time it spawns or polls a request (HTTP/2 spawns a task
             // per stream). This took memcpy from 65% of the CPU time to noise.
-            let answer = Box::pin(async move { edge.handle(request, conn).await });
+            let answer = Box::pin(async move {
+                match challenge {
+                    Some(response) => response,
+                    None => edge.handle(request, conn).await,
+                }
+            });
             async move { Ok::<_, Infallible>(answer.await) }
         });
         if let Err(e) = serve_connection(TokioIo::new(io), service, limits, &self.shutdown).await {
             debug!("connection from {peer}: {e}");
         }
     }
+}
+
+/// The answer to a CA's http-01 validation of `path` (RFC 8555 §8.3), while that challenge
+/// is open: before any distribution, as the CA asks on plain HTTP for any host.
+fn http_challenge(acme: &AcmeCerts, path: &str) -> Option<Response<Body>> {
+    let token = path.strip_prefix(HTTP_CHALLENGE_PREFIX)?;
+    let key_authorization = acme.http_challenge(token)?;
+    let mut response = Response::new(body::full(Bytes::from(key_authorization)));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    Some(response)
 }
 
 /// The CDN's three kinds of listener, which reloads change together.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method, Uri, header};
 use toml::Spanned;
 
+use super::acme::{self, AcmeCert, AcmeConfig};
 use super::diag::{ConfigError, SourceMap};
 use super::logs::LogConfig;
 use super::parent_tier::{self, ParentTier};
@@ -72,7 +73,14 @@ pub struct CdnConfig {
     /// configured `targeted_cache_control` first, then `CDN-Cache-Control`. Never sent on
     /// to viewers.
     pub targeted_cache_control: Vec<HeaderName>,
+    /// The `[[cdn.certs]]` read from PEM files.
     pub certs: Vec<CertFiles>,
+    /// The `[[cdn.certs]]` with `acme = true`, got from `acme`'s CA.
+    pub acme_certs: Vec<AcmeCert>,
+    /// `[cdn.acme]`: the CA and challenge of `acme_certs`.
+    pub acme: Option<AcmeConfig>,
+    /// `data_dir`: the ACME account and certificates.
+    pub data_dir: Option<PathBuf>,
     /// Write a self-signed certificate for the distributions' hosts where the configured
     /// files are missing. Defaults to true.
     pub generate_dev_certs: bool,
@@ -277,14 +285,6 @@ pub(super) fn validate(
             errors.push(map.error(v.span(), key, "must be longer than 0s"));
         }
     }
-    let certs = raw
-        .certs
-        .iter()
-        .map(|c| CertFiles {
-            cert: base.join(c.get_ref().cert.get_ref()),
-            key: base.join(c.get_ref().key.get_ref()),
-        })
-        .collect();
     if !https_listen.is_empty() && raw.certs.is_empty() {
         errors.push(map.error(
             raw.https_listen[0].span(),
@@ -333,6 +333,13 @@ pub(super) fn validate(
             "needs at least one [[cdn.distributions]] entry",
         ));
     }
+    let acme = raw
+        .acme
+        .as_ref()
+        .and_then(|a| acme::validate(a, map, base, errors));
+    let data_dir = raw.data_dir.as_ref().map(|d| base.join(d.get_ref()));
+    let (certs, acme_certs) = certs(raw, acme.as_ref(), &distributions, map, base, errors);
+    acme::check_requirements(raw, acme_certs.len(), data_dir.as_deref(), map, errors);
     CdnConfig {
         https_listen,
         http_listen,
@@ -348,6 +355,9 @@ pub(super) fn validate(
         error_ttl: duration(&raw.error_ttl, DEFAULT_ERROR_TTL),
         targeted_cache_control: targeted_cache_control(raw, map, errors),
         certs,
+        acme_certs,
+        acme,
+        data_dir,
         generate_dev_certs: raw.generate_dev_certs.unwrap_or(true),
         distributions,
         trusted_proxies,
@@ -404,6 +414,58 @@ fn targeted_cache_control(
             vec![cdn]
         }
     }
+}
+
+/// `[[cdn.certs]]`: the PEM file pairs, then the ACME certificates' names.
+fn certs(
+    raw: &RawCdn,
+    acme: Option<&AcmeConfig>,
+    distributions: &[Distribution],
+    map: &SourceMap,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> (Vec<CertFiles>, Vec<AcmeCert>) {
+    let (mut files, mut acme_certs) = (Vec::new(), Vec::new());
+    for (i, entry) in raw.certs.iter().enumerate() {
+        let key = format!("cdn.certs[{i}]");
+        let cert = entry.get_ref();
+        let is_acme = cert.acme.as_ref().is_some_and(|a| *a.get_ref());
+        match (is_acme, &cert.cert, &cert.key) {
+            (false, Some(c), Some(k)) => {
+                if let Some(names) = &cert.names {
+                    errors.push(map.error(
+                        names.span(),
+                        format!("{key}.names"),
+                        "names are for ACME certificates (acme = true); a PEM file's names are its own",
+                    ));
+                }
+                files.push(CertFiles {
+                    cert: base.join(c.get_ref()),
+                    key: base.join(k.get_ref()),
+                });
+            }
+            (false, _, _) => errors.push(map.error(
+                entry.span(),
+                key,
+                "needs cert = \"file.pem\" and key = \"file.pem\", or acme = true with names",
+            )),
+            (true, None, None) => acme_certs.extend(acme::cert_names(
+                cert.names.as_ref(),
+                entry.span(),
+                &key,
+                acme,
+                distributions,
+                map,
+                errors,
+            )),
+            (true, _, _) => errors.push(map.error(
+                entry.span(),
+                key,
+                "an ACME certificate is kept under [cdn] data_dir: leave out cert and key",
+            )),
+        }
+    }
+    (files, acme_certs)
 }
 
 /// `cdn.cache_body_dir`, relative to the config file; created at start when missing.

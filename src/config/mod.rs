@@ -4,6 +4,7 @@
 //! every error with its file:line:col and key path. Loading never binds a socket, so
 //! `check --config` runs exactly the loader the servers use.
 
+pub mod acme;
 pub mod cdn;
 mod collect;
 mod diag;
@@ -269,7 +270,7 @@ fn cross_check_streams(
     }
     if let (Some(s), Some(raw_stream)) = (stream, raw.stream.as_ref())
         && !s.https_listen.is_empty()
-        && cdn.is_none_or(|c| c.certs.is_empty())
+        && cdn.is_none_or(|c| c.certs.is_empty() && c.acme_certs.is_empty())
     {
         errors.push(map.error(
             raw_stream.https_listen[0].span(),

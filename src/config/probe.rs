@@ -73,17 +73,31 @@ pub(super) fn path_checks(
             Probe::WritableDir(dir.clone()),
         );
     }
+    if let (Some(dir), Some(raw_dir)) = (&cdn.data_dir, &raw_cdn.data_dir)
+        && !cdn.acme_certs.is_empty()
+    {
+        check(
+            raw_dir.span(),
+            "cdn.data_dir".into(),
+            Probe::WritableDir(dir.clone()),
+        );
+    }
     // Certificates are read only for HTTPS listeners, the CDN's or the stream API's.
     let https = !cdn.https_listen.is_empty() || stream.is_some_and(|s| !s.https_listen.is_empty());
     if !https {
         return checks;
     }
-    for (i, (files, raw_cert)) in cdn.certs.iter().zip(&raw_cdn.certs).enumerate() {
-        let raw_cert = raw_cert.get_ref();
+    // The PEM entries, in the order `cdn.certs` holds them, with their index in the file.
+    let raw_files = raw_cdn.certs.iter().enumerate().filter_map(|(i, entry)| {
+        let raw = entry.get_ref();
+        let acme = raw.acme.as_ref().is_some_and(|a| *a.get_ref());
+        Some((i, raw.cert.as_ref().filter(|_| !acme)?, raw.key.as_ref()?))
+    });
+    for (files, (i, raw_cert, raw_key)) in cdn.certs.iter().zip(raw_files) {
         if cdn.generate_dev_certs {
             for (name, path, raw_path) in [
-                ("cert", &files.cert, &raw_cert.cert),
-                ("key", &files.key, &raw_cert.key),
+                ("cert", &files.cert, raw_cert),
+                ("key", &files.key, raw_key),
             ] {
                 check(
                     raw_path.span(),
@@ -93,7 +107,7 @@ pub(super) fn path_checks(
             }
         } else {
             check(
-                raw_cert.cert.span(),
+                raw_cert.span(),
                 format!("cdn.certs[{i}]"),
                 Probe::Certificate(files.clone()),
             );

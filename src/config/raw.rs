@@ -245,6 +245,9 @@ pub struct RawCdn {
     pub error_ttl: Option<Spanned<ConfigDuration>>,
     pub targeted_cache_control: Option<Spanned<String>>,
     pub generate_dev_certs: Option<bool>,
+    /// ACME account and certificates.
+    pub data_dir: Option<Spanned<String>>,
+    pub acme: Option<Spanned<RawAcme>>,
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
     #[serde(default)]
@@ -257,12 +260,55 @@ pub struct RawCdn {
     pub distributions: Vec<Spanned<RawDistribution>>,
 }
 
-/// `[[cdn.certs]]`
+/// `[[cdn.certs]]`: PEM files (`cert`, `key`) or, with `acme = true`, `names` to get a
+/// certificate for from `[cdn.acme]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCert {
-    pub cert: Spanned<String>,
-    pub key: Spanned<String>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub acme: Option<Spanned<bool>>,
+    pub names: Option<Spanned<RawCertNames>>,
+}
+
+/// `names` of an ACME certificate: a list, or the word `"distributions"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawCertNames {
+    List(Vec<String>),
+    Word(String),
+}
+
+/// `[cdn.acme]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcme {
+    pub directory: Spanned<String>,
+    pub email: Option<Spanned<String>>,
+    pub ca_roots: Option<Spanned<String>>,
+    pub challenge: Option<Spanned<String>>,
+    pub renew_before: Option<Spanned<ConfigDuration>>,
+    pub eab: Option<Spanned<RawEab>>,
+    pub dns: Option<Spanned<RawAcmeDns>>,
+}
+
+/// `eab = { kid, hmac_key }`: External Account Binding (RFC 8555 §7.3.4).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEab {
+    pub kid: Spanned<String>,
+    pub hmac_key: Spanned<String>,
+}
+
+/// `dns = { server, tsig_key, ... }`: where dns-01 records are published (RFC 2136).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcmeDns {
+    pub server: Spanned<String>,
+    pub tsig_key: Spanned<String>,
+    pub algorithm: Option<Spanned<String>>,
+    pub secret: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<String>>,
 }
 
 /// `[[cdn.distributions]]`

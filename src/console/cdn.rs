@@ -8,6 +8,7 @@ pub use recent::RecentRecords;
 
 use serde_json::{Map, Value, json};
 
+use crate::acme::AcmeCerts;
 use crate::cdn::metrics::{DistributionMetrics, OriginMetrics};
 use crate::cdn::proxy::Edge;
 use crate::stream::log::Log;
@@ -16,10 +17,17 @@ use crate::stream::log::Log;
 /// status: {"2xx": n, ...}}], "unrouted": {requests, bytes_out, status}, "origins":
 /// [{distribution, origin, requests, errors, latency: {count, sum_seconds, p50_seconds,
 /// p95_seconds}}], "cache": {objects, bytes, capacity_bytes, evictions}, "requests":
-/// {"Hit": n, ...}, "bytes_out", "recent": see [`RecentRecords::summary`], "streams": [...]}`.
+/// {"Hit": n, ...}, "bytes_out", "recent": see [`RecentRecords::summary`], "streams": [...],
+/// "certificates": [{names, not_after, next_attempt, issued, failures, last_error}]}`, the
+/// last the ACME certificates (`not_after` null while a stand-in serves).
 /// `log` is the process's stream log if it runs one: its streams are listed (see
 /// [`super::streams::summary`]) and the real-time log is read from it.
-pub fn summary(edge: &Edge, log: Option<&Log>, recent: &RecentRecords) -> Value {
+pub fn summary(
+    edge: &Edge,
+    log: Option<&Log>,
+    recent: &RecentRecords,
+    acme: Option<&AcmeCerts>,
+) -> Value {
     let mut by_result = Map::new();
     let mut bytes_out = 0;
     let mut block = |metrics: &DistributionMetrics| {
@@ -70,7 +78,31 @@ pub fn summary(edge: &Edge, log: Option<&Log>, recent: &RecentRecords) -> Value 
         "bytes_out": bytes_out,
         "recent": recent.summary(config.realtime_logs.as_ref(), log),
         "streams": super::streams::summary(log),
+        "certificates": acme.map_or_else(Vec::new, certificates),
     })
+}
+
+/// The ACME certificates' rows: times in Unix seconds.
+fn certificates(acme: &AcmeCerts) -> Vec<Value> {
+    let unix = |at: std::time::SystemTime| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    };
+    acme.slots()
+        .iter()
+        .map(|slot| {
+            let status = slot.status();
+            json!({
+                "names": slot.names,
+                "not_after": status.not_after,
+                "next_attempt": status.next_attempt.and_then(unix),
+                "issued": status.issued,
+                "failures": status.failures,
+                "last_error": status.last_error,
+            })
+        })
+        .collect()
 }
 
 /// One origin's row: cumulative counts, the latency sum (the page takes the mean of each

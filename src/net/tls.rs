@@ -15,6 +15,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tracing::{info, warn};
 
+use crate::acme::{ALPN_CHALLENGE, AcmeCerts};
 use crate::config::CdnConfig;
 use crate::config::cdn::CertFiles;
 
@@ -22,6 +23,7 @@ mod client;
 mod validity;
 
 pub use client::{client_config, client_config_trusting};
+pub use validity::validity;
 
 /// Why the TLS setup failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,17 +58,28 @@ pub enum TlsError {
 ///
 /// # Errors
 /// A certificate or key that cannot be read, parsed or paired.
-pub fn server_config(cdn: &CdnConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn server_config(
+    cdn: &CdnConfig,
+    acme: Option<&Arc<AcmeCerts>>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut certs = Vec::new();
     for files in &cdn.certs {
         certs.push(load(files, &provider)?);
     }
+    let resolver = SniResolver {
+        certs,
+        acme: acme.cloned(),
+    };
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { certs }));
+        .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Last, so it is chosen only by the CA's validation handshakes, which offer nothing else.
+    if acme.is_some_and(|a| a.answers_alpn) {
+        config.alpn_protocols.push(ALPN_CHALLENGE.to_vec());
+    }
     Ok(Arc::new(config))
 }
 
@@ -246,15 +259,30 @@ fn load(files: &CertFiles, provider: &CryptoProvider) -> Result<Arc<CertifiedKey
         })
 }
 
-/// Picks the first certificate valid for the SNI name; clients without SNI (an IP literal)
-/// or with a name no certificate covers get the first one.
+/// Picks an ACME certificate covering the SNI name, else the first certificate file valid
+/// for it; clients without SNI (an IP literal) or with a name no certificate covers get the
+/// first file's (or the first ACME certificate without files). A tls-alpn-01 validation
+/// handshake gets its challenge certificate, or nothing.
 #[derive(Debug)]
 struct SniResolver {
     certs: Vec<Arc<CertifiedKey>>,
+    acme: Option<Arc<AcmeCerts>>,
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(acme) = &self.acme {
+            let validating = acme.answers_alpn
+                && hello
+                    .alpn()
+                    .is_some_and(|mut offered| offered.any(|p| p == ALPN_CHALLENGE));
+            if validating {
+                return acme.alpn_challenge(hello.server_name()?);
+            }
+            if let Some(key) = hello.server_name().and_then(|name| acme.for_name(name)) {
+                return Some(key);
+            }
+        }
         let by_name = hello.server_name().and_then(|name| {
             let name = ServerName::try_from(name).ok()?;
             self.certs.iter().find(|key| {
@@ -264,7 +292,10 @@ impl ResolvesServerCert for SniResolver {
                     .is_some_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
             })
         });
-        by_name.or_else(|| self.certs.first()).cloned()
+        by_name
+            .or_else(|| self.certs.first())
+            .cloned()
+            .or_else(|| Some(self.acme.as_ref()?.slots().first()?.current()))
     }
 }
 

@@ -212,7 +212,7 @@ impl StreamControl {
         self.log
             .check_config(&config.streams)
             .map_err(|e| StageError::Refused(format!("stream.streams: {e}")))?;
-        let tls = server_tls(config, cdn)
+        let tls = server_tls(config, cdn, self.listeners.acme.as_ref())
             .map_err(|e| StageError::Refused(format!("stream.https_listen: {e}")))?;
         let new_locks = lock_folders(&config.deliveries, &held)
             .map_err(|e| StageError::Refused(e.to_string()))?;

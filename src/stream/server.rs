@@ -23,6 +23,7 @@ use tracing::debug;
 use super::api::Api;
 use super::log::{Log, LogError, LogOptions};
 use super::reload::{self, StreamControl};
+use crate::acme::AcmeCerts;
 use crate::config::{CdnConfig, StreamConfig};
 use crate::metrics::Collector;
 use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
@@ -70,6 +71,8 @@ pub(super) struct StreamListeners {
     pub http: Arc<ListenerSet<TcpListener>>,
     pub https: Arc<ListenerSet<TcpListener>>,
     pub tls: ArcSwapOption<rustls::ServerConfig>,
+    /// The CDN's ACME certificates, which every TLS setup of a reload serves too.
+    pub acme: Option<Arc<AcmeCerts>>,
 }
 
 /// The TLS setup the API's HTTPS listeners need: the CDN's certificates (written first
@@ -80,13 +83,14 @@ pub(super) struct StreamListeners {
 pub(super) fn server_tls(
     config: &StreamConfig,
     cdn: Option<&CdnConfig>,
+    acme: Option<&Arc<AcmeCerts>>,
 ) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
     match cdn {
         Some(cdn) if !config.https_listen.is_empty() => {
             if cdn.generate_dev_certs {
                 tls::generate_missing(cdn)?;
             }
-            Ok(Some(tls::server_config(cdn)?))
+            Ok(Some(tls::server_config(cdn, acme)?))
         }
         _ => Ok(None),
     }
@@ -94,13 +98,14 @@ pub(super) fn server_tls(
 
 impl StreamServer {
     /// Opens (and recovers) the log and binds every listener. `cdn` supplies the
-    /// certificates for HTTPS.
+    /// certificates for HTTPS, with the CDN's ACME certificates in `acme`.
     ///
     /// # Errors
     /// The log cannot be opened, a certificate is unusable, or an address is in use.
     pub fn bind(
         config: &StreamConfig,
         cdn: Option<&CdnConfig>,
+        acme: Option<Arc<AcmeCerts>>,
     ) -> Result<StreamServer, StreamStartError> {
         let log = Log::open(
             LogOptions {
@@ -114,7 +119,7 @@ impl StreamServer {
             dir: config.data_dir.display().to_string(),
             source,
         })?;
-        let tls = server_tls(config, cdn)?;
+        let tls = server_tls(config, cdn, acme.as_ref())?;
         let delivery_locks = reload::lock_folders(&config.deliveries, &[])?;
         let delivery_stats = log.deliveries().clone();
         let api = Arc::new(
@@ -132,6 +137,7 @@ impl StreamServer {
                 crate::net::bound_tcp_listener,
             )?,
             tls: ArcSwapOption::new(tls),
+            acme,
         };
         Ok(StreamServer {
             log: log.clone(),

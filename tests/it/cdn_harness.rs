@@ -155,13 +155,19 @@ url = "{}"
     /// binds and runs the CDN, which reloads that file on `POST /reload`.
     pub async fn start_with(toml: &str, files: &[(&str, &[u8])]) -> Cdn {
         let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("edgewise.toml"), toml).unwrap();
+        Cdn::start_in(dir, files).await
+    }
+
+    /// Writes `files` (relative paths) into `dir`, which holds `edgewise.toml` or gets it
+    /// among `files`, then binds and runs the CDN as [`start_with`](Self::start_with).
+    pub async fn start_in(dir: TempDir, files: &[(&str, &[u8])]) -> Cdn {
         for (rel, bytes) in files {
             let path = dir.path().join(rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, bytes).unwrap();
         }
         let path = dir.path().join("edgewise.toml");
-        std::fs::write(&path, toml).unwrap();
         let cdn = load_cdn(&path);
         let mut server = CdnServer::bind(&cdn).unwrap_or_else(|e| panic!("CDN bind: {e}"));
         let reloader = server.reload_from(path.clone(), None);

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::files::copy_dir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_edgewise-cdn");
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -19,19 +21,6 @@ impl Drop for Reaper {
         if let Some(child) = self.0.as_mut() {
             let _ = child.kill();
             let _ = child.wait();
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
         }
     }
 }

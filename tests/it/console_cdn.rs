@@ -19,7 +19,7 @@ use crate::cdn_test_origin::{Origin, Reply};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The text of every cell of table `id`'s body, row by row.
-async fn table(page: &Page, id: &str) -> Vec<Vec<String>> {
+pub async fn table(page: &Page, id: &str) -> Vec<Vec<String>> {
     let rows = page
         .eval(&format!(
             "[...document.getElementById('{id}').tBodies[0].rows]\
@@ -39,7 +39,7 @@ fn series(chart: &str, name: &str) -> String {
 
 /// Opens the console at `admin` and waits for its first summary: a counter sent after this
 /// shows as a rate.
-async fn open_console(browser: &Browser, admin: std::net::SocketAddr) -> Page {
+pub async fn open_console(browser: &Browser, admin: std::net::SocketAddr) -> Page {
     let page = browser.open(&format!("http://{admin}/")).await;
     page.wait_for("Edgewise.charts['cdn-chart'].last !== null", WAIT)
         .await;

@@ -10,7 +10,7 @@
 //! certbot adds both before either is validated (lego one after the other), and each client
 //! deletes each value by itself afterwards.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -19,16 +19,15 @@ use std::time::Duration;
 use hickory_proto::rr::RecordType;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
-use tempfile::TempDir;
 use tokio::process::Command;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, timeout};
 
-use crate::background::Background;
 use crate::harness::{TestServer, q, start};
+use crate::pebble::{ACME_KEY, ACME_SECRET, ACME_ZONE, Pebble, PebbleOptions, acme_zone_config};
 
-const ZONE: &str = "home.test";
-const KEY: &str = "acme";
-const SECRET: &str = "YWNtZS1hY21lLWFjbWUtYWNtZS1hY21lLWFjbWUhIQ==";
+const ZONE: &str = ACME_ZONE;
+const KEY: &str = ACME_KEY;
+const SECRET: &str = ACME_SECRET;
 const FIRST_SERIAL: u32 = 100;
 /// The names of the certificate, the wildcard first (lego names its files after it).
 const DOMAINS: [&str; 2] = ["*.home.test", "home.test"];
@@ -36,160 +35,6 @@ const DOMAINS: [&str; 2] = ["*.home.test", "home.test"];
 const CHALLENGE_NAME: &str = "_acme-challenge.home.test.";
 /// The longest a client may take; each takes seconds when all is well.
 const CLIENT_WAIT: Duration = Duration::from_secs(45);
-/// The longest Pebble may take to listen.
-const PEBBLE_START: Duration = Duration::from_secs(10);
-
-/// The zone the ACME clients update: an SOA and NS (certbot looks for the zone by asking the
-/// server for the SOA of each parent of the challenge name) and a key that may change
-/// `_acme-challenge` TXT records only.
-fn edgewise_config() -> String {
-    format!(
-        r#"
-[dns]
-data_dir = "data"
-[[dns.tsig_keys]]
-name = "{KEY}"
-secret = "{SECRET}"
-
-[[dns.zones]]
-name = "{ZONE}"
-soa = {{ mname = "ns1.{ZONE}.", rname = "hostmaster.{ZONE}.", serial = {FIRST_SERIAL} }}
-allow_update = [{{ key = "{KEY}", names = ["_acme-challenge"], types = ["TXT"] }}]
-records = [
-  {{ name = "@", type = "NS", values = ["ns1.{ZONE}."] }},
-  {{ name = "ns1", type = "A", values = ["127.0.0.1"] }},
-]
-"#
-    )
-}
-
-// ------------------------------------------------------------------ Pebble
-
-/// `N` distinct free TCP ports on 127.0.0.1, released for Pebble to bind.
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("an address").port())
-}
-
-/// Writes a CA (`ca.pem`, what the clients trust) and Pebble's HTTPS certificate for
-/// 127.0.0.1 signed by it (`cert.pem`, `key.pem`): a CA rather than a self-signed leaf, as
-/// strict X.509 checks in the clients' TLS stacks want a trust anchor that is a CA.
-fn write_tls_files(dir: &Path) {
-    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    (ca.distinguished_name).push(rcgen::DnType::CommonName, "edgewise test CA for Pebble");
-    let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-
-    let key = rcgen::KeyPair::generate().expect("Pebble's key");
-    let mut leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-        .expect("leaf params");
-    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = leaf.signed_by(&key, &issuer).expect("Pebble's certificate");
-
-    for (name, pem) in [
-        ("ca.pem", ca_cert.pem()),
-        ("cert.pem", cert.pem()),
-        ("key.pem", key.serialize_pem()),
-    ] {
-        std::fs::write(dir.join(name), pem).unwrap_or_else(|e| panic!("write {name}: {e}"));
-    }
-}
-
-/// Pebble's config: its ACME and management endpoints on `api` and `management`. It
-/// validates http-01 and tls-alpn-01 on `http` and `tls`: free ports nobody answers, as only
-/// dns-01 is used.
-fn pebble_config(dir: &Path, [api, management, http, tls]: [u16; 4]) -> String {
-    let dir = dir.display();
-    format!(
-        r#"{{"pebble": {{
-  "listenAddress": "127.0.0.1:{api}",
-  "managementListenAddress": "127.0.0.1:{management}",
-  "certificate": "{dir}/cert.pem",
-  "privateKey": "{dir}/key.pem",
-  "httpPort": {http},
-  "tlsPort": {tls},
-  "ocspResponderURL": "",
-  "externalAccountBindingRequired": false
-}}}}"#
-    )
-}
-
-/// A running Pebble.
-struct Pebble {
-    api: SocketAddr,
-    process: Background,
-    dir: TempDir,
-}
-
-impl Pebble {
-    /// Starts Pebble resolving every challenge through the DNS server at `dns`, and waits
-    /// (bounded) until it listens.
-    async fn start(dns: SocketAddr) -> Pebble {
-        let dir = tempfile::tempdir().expect("temp dir");
-        write_tls_files(dir.path());
-        let ports = free_ports();
-        let config = dir.path().join("pebble.json");
-        std::fs::write(&config, pebble_config(dir.path(), ports)).expect("write pebble.json");
-        let mut command = Command::new("pebble");
-        command
-            .arg("-config")
-            .arg(&config)
-            .args(["-dnsserver", &dns.to_string()])
-            // No artificial validation delays, no rejected nonces (retries), fresh
-            // authorizations for every order; and never "always valid", which would skip
-            // the DNS lookups this test is about.
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .env("PEBBLE_AUTHZREUSE", "0")
-            .env_remove("PEBBLE_VA_ALWAYS_VALID")
-            .current_dir(dir.path());
-        let log = dir.path().join("pebble.log");
-        let mut pebble = Pebble {
-            api: SocketAddr::from(([127, 0, 0, 1], ports[0])),
-            process: Background::spawn(&mut command, log, "pebble"),
-            dir,
-        };
-        pebble.wait_until_listening().await;
-        pebble
-    }
-
-    async fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + PEBBLE_START;
-        while tokio::net::TcpStream::connect(self.api).await.is_err() {
-            if let Some(status) = self.process.exited() {
-                panic!("pebble exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pebble did not listen on {} within {PEBBLE_START:?}:\n{}",
-                self.api,
-                self.log()
-            );
-            sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn directory(&self) -> String {
-        format!("https://{}/dir", self.api)
-    }
-
-    /// The CA the clients must trust for Pebble's HTTPS endpoint.
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-
-    fn log(&self) -> String {
-        self.process.log()
-    }
-}
 
 // ------------------------------------------------------------------ the clients
 
@@ -362,8 +207,8 @@ async fn serial(server: &TestServer) -> u32 {
 
 /// Obtains the certificate with `client` and checks it, the updates and the cleanup.
 async fn prove(client: Client) {
-    let dns = start(&edgewise_config(), &[]).await;
-    let pebble = Pebble::start(dns.addr()).await;
+    let dns = start(&acme_zone_config(FIRST_SERIAL, ""), &[]).await;
+    let pebble = Pebble::start(dns.addr(), PebbleOptions::default()).await;
     let work = tempfile::tempdir().expect("temp dir");
 
     let began = Instant::now();

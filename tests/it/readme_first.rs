@@ -32,6 +32,7 @@ use rustls_pki_types::ServerName;
 use serde_json::Value;
 
 use crate::cdn_harness::{Resp, exchange, read_certs};
+use crate::files::copy_dir;
 
 const DNS_BIN: &str = env!("CARGO_BIN_EXE_edgewise-dns");
 const CDN_BIN: &str = env!("CARGO_BIN_EXE_edgewise-cdn");
@@ -97,19 +98,6 @@ fn free_ports() -> Ports {
         api: pick(false),
         api_tls: pick(false),
         v6,
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

@@ -117,7 +117,7 @@ impl Streams {
 
     fn run_in(dir: TempDir) -> Streams {
         let (stream, cdn) = load(&dir);
-        let server = StreamServer::bind(&stream, cdn.as_ref())
+        let server = StreamServer::bind(&stream, cdn.as_ref(), None)
             .unwrap_or_else(|e| panic!("stream bind: {e}"));
         let roots = cdn.filter(|_| !stream.https_listen.is_empty()).map(|cdn| {
             let mut roots = RootCertStore::empty();

@@ -18,7 +18,7 @@ mod dnssec;
 mod routed;
 mod rrl;
 mod transfer;
-mod tsig;
+pub(super) mod tsig;
 mod update;
 mod zone;
 

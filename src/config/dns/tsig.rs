@@ -74,7 +74,9 @@ pub(super) fn validate(
     keys
 }
 
-fn one_key(
+/// One key, checked as a `[[dns.tsig_keys]]` entry is; also the key an ACME client signs
+/// its dns-01 updates with (`[cdn.acme] dns`).
+pub(in crate::config) fn one_key(
     entry: &Spanned<RawTsigKey>,
     key: &str,
     map: &SourceMap,

@@ -77,6 +77,29 @@
     before = now;
   });
 
+  // A time ahead of `now` (Unix seconds) in days, hours or minutes.
+  function until(at, now) {
+    if (at == null) return "—";
+    const s = at - now;
+    if (s <= 0) return "now";
+    if (s >= 2 * 86400) return "in " + Math.round(s / 86400) + " d";
+    if (s >= 2 * 3600) return "in " + Math.round(s / 3600) + " h";
+    return "in " + Math.max(1, Math.round(s / 60)) + " min";
+  }
+
+  E.section("cdn", "cdn-certs", (s) => {
+    // Only a CDN with ACME certificates shows the section.
+    $("cdn-certs").hidden = !s.certificates.length;
+    E.fill("cdn-certs-table", s.certificates.map((c) => [
+      [c.names.join(", ")],
+      c.not_after == null ? ["not issued yet", "bad"] : [until(c.not_after, s.time)],
+      [until(c.next_attempt, s.time)],
+      E.num(c.issued),
+      [E.count(c.failures), c.failures > 0 ? "num bad" : "num"],
+      [c.last_error || ""],
+    ]), 6, "No ACME certificates.");
+  });
+
   E.section("cdn", "cdn-cache", (s) => {
     const c = s.cache;
     const meter = $("cache-meter");

@@ -5,6 +5,12 @@
 /// Unix seconds at which the certificate `der` expires (its `notAfter`); `None` if `der` is
 /// not a well-formed certificate up to there.
 pub(super) fn not_after(der: &[u8]) -> Option<i64> {
+    validity(der).map(|(_, not_after)| not_after)
+}
+
+/// Unix seconds of the certificate's `notBefore` and `notAfter`; `None` if `der` is not a
+/// well-formed certificate up to there.
+pub fn validity(der: &[u8]) -> Option<(i64, i64)> {
     let (certificate, _) = tlv(der, SEQUENCE)?;
     let (tbs, _) = tlv(certificate, SEQUENCE)?;
     let mut rest = tbs;
@@ -15,9 +21,9 @@ pub(super) fn not_after(der: &[u8]) -> Option<i64> {
     rest = tlv(rest, SEQUENCE)?.1; // signature algorithm
     rest = tlv(rest, SEQUENCE)?.1; // issuer
     let (validity, _) = tlv(rest, SEQUENCE)?;
-    let (_not_before, rest) = time(validity)?;
+    let (not_before, rest) = time(validity)?;
     let (not_after, _) = time(rest)?;
-    Some(not_after)
+    Some((not_before, not_after))
 }
 
 const SEQUENCE: u8 = 0x30;
