@@ -57,6 +57,11 @@ impl Setup {
     /// Starts edgewise-dns and Pebble validating on the ports the CDN will listen on, and an
     /// origin; Pebble's certificates last `validity` seconds when given.
     async fn start(validity: Option<u64>) -> Setup {
+        Setup::start_with(validity, None).await
+    }
+
+    /// [`Setup::start`] with Pebble requiring External Account Binding with `eab`.
+    async fn start_with(validity: Option<u64>, eab: Option<(&'static str, &'static str)>) -> Setup {
         let dns = start(&dns_config(), &[]).await;
         let [https, http] = free_ports();
         let pebble = Pebble::start(
@@ -65,6 +70,7 @@ impl Setup {
                 http_port: http,
                 tls_port: https,
                 validity,
+                eab,
             },
         )
         .await;
@@ -328,6 +334,21 @@ async fn stop(mut cdn: Cdn) {
             .expect("the CDN stops")
             .expect("the CDN task");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_is_bound_to_the_external_account_the_ca_requires() {
+    const KID: &str = "homelab-kid";
+    const MAC_KEY: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let setup = Setup::start_with(None, Some((KID, MAC_KEY))).await;
+    let config = setup
+        .config("tls-alpn-01", &["www.home.test"], "30d")
+        .replace(
+            "[[cdn.certs]]",
+            &format!("eab = {{ kid = \"{KID}\", hmac_key = \"{MAC_KEY}\" }}\n\n[[cdn.certs]]"),
+        );
+    let _cdn = Cdn::start(&config).await;
+    wait_for_issued(&setup, "www.home.test", None, ISSUE_WITHIN).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

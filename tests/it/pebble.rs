@@ -94,6 +94,8 @@ pub struct PebbleOptions {
     pub tls_port: u16,
     /// Seconds its certificates are valid; `None`: Pebble's default (years).
     pub validity: Option<u64>,
+    /// External Account Binding required, with this key id and base64url MAC key.
+    pub eab: Option<(&'static str, &'static str)>,
 }
 
 /// A running Pebble.
@@ -115,6 +117,9 @@ impl Pebble {
         let validity = options.validity.map_or(String::new(), |s| {
             format!(",\n  \"certificateValidityPeriod\": {s}")
         });
+        let eab = options.eab.map_or(String::new(), |(kid, key)| {
+            format!(",\n  \"externalAccountMACKeys\": {{\"{kid}\": \"{key}\"}}")
+        });
         let config = format!(
             r#"{{"pebble": {{
   "listenAddress": "127.0.0.1:{api}",
@@ -124,11 +129,12 @@ impl Pebble {
   "httpPort": {http},
   "tlsPort": {tls},
   "ocspResponderURL": "",
-  "externalAccountBindingRequired": false{validity}
+  "externalAccountBindingRequired": {required}{validity}{eab}
 }}}}"#,
             dir = dir.path().display(),
             http = pick(options.http_port, spare_http),
             tls = pick(options.tls_port, spare_tls),
+            required = options.eab.is_some(),
         );
         let path = dir.path().join("pebble.json");
         std::fs::write(&path, config).expect("write pebble.json");
