@@ -11,6 +11,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::acme::Acme;
 use crate::app::dir_lock::DirLockError;
 use crate::cdn::realtime_log::{self, RealtimeLogReceiver};
 use crate::cdn::reload::{Companion, CompanionChanges, Reloader, StagedCompanion};
@@ -78,14 +79,21 @@ impl Edge {
     /// # Errors
     /// Whatever keeps either side from starting.
     pub fn bind(config: &Config) -> Result<Edge, EdgeStartError> {
-        let mut cdn = config.cdn.as_ref().map(CdnServer::bind).transpose()?;
         // The stream API's HTTPS listeners serve the CDN's ACME certificates too.
-        let acme = cdn.as_ref().and_then(CdnServer::acme_certs);
+        let acme = match &config.cdn {
+            Some(cdn) => Acme::prepare(cdn).map_err(StartError::from)?,
+            None => None,
+        };
+        let certs = acme.as_ref().map(|acme| acme.certs().clone());
         let stream = config
             .stream
             .as_ref()
-            .map(|s| StreamServer::bind(s, config.cdn.as_ref(), acme))
+            .map(|s| StreamServer::bind(s, config.cdn.as_ref(), certs))
             .transpose()?;
+        let mut cdn = match &config.cdn {
+            Some(cdn_config) => Some(CdnServer::bind_with(cdn_config, acme)?),
+            None => None,
+        };
         // One scrape of the admin listener covers the process.
         if let (Some(cdn), Some(stream)) = (cdn.as_mut(), stream.as_ref()) {
             cdn.add_metrics(Arc::new(stream.metrics_source()));

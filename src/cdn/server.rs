@@ -81,6 +81,15 @@ impl CdnServer {
     /// A certificate problem, a folder origin or `cache_body_dir` that cannot be opened, or
     /// an address in use.
     pub fn bind(config: &CdnConfig) -> Result<CdnServer, StartError> {
+        CdnServer::bind_with(config, Acme::prepare(config)?)
+    }
+
+    /// [`bind`](Self::bind) with the ACME certificates prepared already (the process shares
+    /// them with the stream API's listeners).
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind).
+    pub fn bind_with(config: &CdnConfig, acme: Option<Acme>) -> Result<CdnServer, StartError> {
         let config = Arc::new(config.clone());
         // 64: room for listeners, origin connections and the process's own files.
         if let Some(files) = crate::net::raise_open_file_limit()
@@ -94,7 +103,6 @@ impl CdnServer {
         if config.generate_dev_certs && !config.https_listen.is_empty() {
             tls::generate_missing(&config)?;
         }
-        let acme = Acme::prepare(&config)?;
         let acme_certs = acme.as_ref().map(|a| a.certs().clone());
         let tls = if config.https_listen.is_empty() {
             None
@@ -129,11 +137,6 @@ impl CdnServer {
             streams: None,
             acme,
         })
-    }
-
-    /// The ACME certificates, for other HTTPS listeners of the process to serve too.
-    pub fn acme_certs(&self) -> Option<Arc<AcmeCerts>> {
-        self.live.acme().cloned()
     }
 
     /// Adds `source`'s metrics to the admin listener's `GET /metrics`, so one scrape covers
