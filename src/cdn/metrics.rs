@@ -43,9 +43,9 @@ const DENIALS: [Denial; 8] = [
     Denial::WrongResource,
 ];
 const TLS_VERSIONS: [&str; 2] = ["TLSv1.2", "TLSv1.3"];
-const ALPNS: [&str; 3] = ["h2", "http/1.1", "none"];
+const ALPNS: [&str; 4] = ["h2", "http/1.1", "h3", "none"];
 /// Open viewer connections: HTTPS by the protocol ALPN chose, and plain HTTP.
-const PROTOCOLS: [&str; 3] = ["h2", "http/1.1", "http"];
+const PROTOCOLS: [&str; 4] = ["h2", "http/1.1", "h3", "http"];
 /// Two-letter countries, then the rest (no location, or a code of another length).
 const COUNTRIES: usize = 26 * 26 + 1;
 /// Origin response times, in microseconds: 1 ms to 30 s.
@@ -248,6 +248,11 @@ impl CdnMetrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A QUIC handshake (always TLS 1.3, ALPN h3).
+    pub fn quic_handshake(&self) {
+        self.handshakes[1][alpn_slot(Some(b"h3"))].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn handshake_failed(&self) {
         self.handshake_failures.fetch_add(1, Ordering::Relaxed);
     }
@@ -257,8 +262,9 @@ impl CdnMetrics {
     pub fn open(&self, alpn: Option<Option<&[u8]>>) -> OpenConnection<'_> {
         let slot = match alpn {
             Some(Some(b"h2")) => 0,
+            Some(Some(b"h3")) => 2,
             Some(_) => 1,
-            None => 2,
+            None => 3,
         };
         self.open[slot].fetch_add(1, Ordering::Relaxed);
         OpenConnection(&self.open[slot])
@@ -288,7 +294,8 @@ fn alpn_slot(alpn: Option<&[u8]>) -> usize {
     match alpn {
         Some(b"h2") => 0,
         Some(b"http/1.1") => 1,
-        _ => 2,
+        Some(b"h3") => 2,
+        _ => 3,
     }
 }
 
@@ -458,7 +465,7 @@ impl Collector for CdnCollector {
         metrics::gauges(
             e,
             "edgewise_cdn_open_connections",
-            "Open viewer connections: HTTPS by ALPN protocol (h2, http/1.1), and plain HTTP.",
+            "Open viewer connections: HTTPS by ALPN protocol (h2, http/1.1), HTTP/3 (h3), and plain HTTP.",
             process.open.iter().zip(PROTOCOLS).map(|(open, protocol)| {
                 (
                     [("protocol", protocol)],

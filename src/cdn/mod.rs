@@ -1,10 +1,12 @@
 //! The CDN (CloudFront's job): distributions chosen by Host, behaviors by path, an RFC 9111
-//! cache in front of HTTP and folder origins, over HTTPS (HTTP/1.1 and HTTP/2) and HTTP.
+//! cache in front of HTTP and folder origins, over HTTPS (HTTP/1.1, HTTP/2 and HTTP/3) and
+//! HTTP.
 
 mod admin;
 pub mod body;
 pub mod cache;
 pub mod compress;
+pub mod http3;
 pub mod metrics;
 pub mod origin;
 pub mod pattern;

@@ -338,6 +338,10 @@ fn restart_only(old: &CdnConfig, new: &CdnConfig) -> Vec<&'static str> {
         ),
         ("cdn.access_log", old.access_log != new.access_log),
         (
+            "cdn.http3, cdn.http3_max_streams",
+            old.http3 != new.http3 || old.http3_max_streams != new.http3_max_streams,
+        ),
+        (
             "cdn.acme, cdn.data_dir and the ACME [[cdn.certs]]",
             old.acme != new.acme
                 || old.acme_certs != new.acme_certs

@@ -30,6 +30,7 @@ const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_HEADER_SIZE: u64 = 64 << 10;
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+const DEFAULT_HTTP3_MAX_STREAMS: u32 = 100;
 /// CloudFront caches error responses for 10 s unless told otherwise.
 const DEFAULT_ERROR_TTL: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +82,11 @@ pub struct CdnConfig {
     pub acme: Option<AcmeConfig>,
     /// `data_dir`: the ACME account and certificates.
     pub data_dir: Option<PathBuf>,
+    /// HTTP/3 over QUIC on the UDP ports of `https_listen`, advertised by Alt-Svc.
+    pub http3: bool,
+    /// Concurrent requests (bidirectional streams) a QUIC connection may open. Defaults
+    /// to 100, as HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS commonly is.
+    pub http3_max_streams: u32,
     /// Write a self-signed certificate for the distributions' hosts where the configured
     /// files are missing. Defaults to true.
     pub generate_dev_certs: bool,
@@ -358,6 +364,8 @@ pub(super) fn validate(
         acme_certs,
         acme,
         data_dir,
+        http3: raw.http3.unwrap_or(false),
+        http3_max_streams: http3_max_streams(raw, map, errors),
         generate_dev_certs: raw.generate_dev_certs.unwrap_or(true),
         distributions,
         trusted_proxies,
@@ -412,6 +420,22 @@ fn targeted_cache_control(
                 format!("{:?} is not a header field name", spanned.get_ref()),
             ));
             vec![cdn]
+        }
+    }
+}
+
+/// `http3_max_streams`: 1 to 10,000.
+fn http3_max_streams(raw: &RawCdn, map: &SourceMap, errors: &mut Vec<ConfigError>) -> u32 {
+    match &raw.http3_max_streams {
+        None => DEFAULT_HTTP3_MAX_STREAMS,
+        Some(n) if (1..=10_000).contains(n.get_ref()) => *n.get_ref() as u32,
+        Some(n) => {
+            errors.push(map.error(
+                n.span(),
+                "cdn.http3_max_streams",
+                format!("{} is out of range (1 to 10000)", n.get_ref()),
+            ));
+            DEFAULT_HTTP3_MAX_STREAMS
         }
     }
 }

@@ -247,6 +247,8 @@ pub struct RawCdn {
     pub generate_dev_certs: Option<bool>,
     /// ACME account and certificates.
     pub data_dir: Option<Spanned<String>>,
+    pub http3: Option<bool>,
+    pub http3_max_streams: Option<Spanned<i64>>,
     pub acme: Option<Spanned<RawAcme>>,
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,

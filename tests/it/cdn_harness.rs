@@ -116,7 +116,8 @@ pub struct Cdn {
     pub realtime_log: Option<RealtimeLogReceiver>,
     /// What `POST /reload` runs, for tests that reload without the admin API.
     pub reloader: Arc<Reloader>,
-    roots: Arc<RootCertStore>,
+    /// The configured certificates, as a client's trust roots.
+    pub roots: Arc<RootCertStore>,
 }
 
 impl Drop for Cdn {

@@ -15,23 +15,23 @@ use crate::cdn_harness::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_edgewise-cdn");
 /// The two keys of the "signers" group (rotation: old and new).
-const K1: &str = "K1OLDSIGNER";
+pub(crate) const K1: &str = "K1OLDSIGNER";
 const K2: &str = "K2NEWSIGNER";
 /// A key id no group has.
 const K3: &str = "K3STRANGER";
-const SECRET_A: &str = "secret object a";
+pub(crate) const SECRET_A: &str = "secret object a";
 const SECRET_B: &str = "secret object b";
 
 // ------------------------------------------------------------------ keys
 
 /// An RSA 2048 key pair as PEM text.
-struct KeyPair {
+pub(crate) struct KeyPair {
     private_pem: String,
     public_pem: String,
 }
 
-struct Keys {
-    k1: KeyPair,
+pub(crate) struct Keys {
+    pub(crate) k1: KeyPair,
     k2: KeyPair,
     /// In no key group.
     stranger: KeyPair,
@@ -66,7 +66,7 @@ fn generate_pair() -> KeyPair {
 }
 
 /// Generated once per test run (`openssl genrsa` takes a while).
-fn keys() -> &'static Keys {
+pub(crate) fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| Keys {
         k1: generate_pair(),
@@ -112,7 +112,7 @@ origin = "app"
 /// The origin with two cacheable private objects, and the CDN with `settings` in `[cdn]`.
 /// The private keys are written beside the config (`keys/k1-private.pem`, ...) for the
 /// external signers.
-async fn setup(settings: &str) -> (Origin, Cdn) {
+pub(crate) async fn setup(settings: &str) -> (Origin, Cdn) {
     let origin = Origin::start().await;
     origin.route("/private/a.txt", Reply::ok(SECRET_A).cc("max-age=300"));
     origin.route("/private/b.txt", Reply::ok(SECRET_B).cc("max-age=300"));
@@ -134,7 +134,7 @@ async fn setup(settings: &str) -> (Origin, Cdn) {
 
 // ------------------------------------------------------------------ signing helpers
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -147,12 +147,12 @@ fn base(cdn: &Cdn) -> String {
 }
 
 /// The full URL of `path_and_query` on the CDN.
-fn url(cdn: &Cdn, path_and_query: &str) -> String {
+pub(crate) fn url(cdn: &Cdn, path_and_query: &str) -> String {
     format!("{}{path_and_query}", base(cdn))
 }
 
 /// The path and query of a full URL on the CDN.
-fn target(cdn: &Cdn, url: &str) -> String {
+pub(crate) fn target(cdn: &Cdn, url: &str) -> String {
     url.strip_prefix(&base(cdn))
         .unwrap_or_else(|| panic!("{url} does not start with {}", base(cdn)))
         .to_string()
@@ -164,7 +164,7 @@ fn sign_url(url: &str, key_id: &str, pair: &KeyPair, policy: &SignPolicy) -> Str
     signed::sign_url(url, key_id, &key, policy).unwrap_or_else(|e| panic!("sign_url({url}): {e:?}"))
 }
 
-fn canned(url: &str, key_id: &str, pair: &KeyPair, expires: u64) -> String {
+pub(crate) fn canned(url: &str, key_id: &str, pair: &KeyPair, expires: u64) -> String {
     sign_url(url, key_id, pair, &SignPolicy::Canned { expires })
 }
 

@@ -15,17 +15,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use self::forward::{OriginHandle, Viewer};
 use self::respond::CacheResult;
 use self::route::Route;
-use crate::cdn::body::{self, Body};
+use crate::cdn::body::{self, Body, BodyError};
 use crate::cdn::cache::collapse::{self, InFlight, Outcome, Role};
 use crate::cdn::cache::key::{self, CacheKey};
 use crate::cdn::cache::mapped::BodyFiles;
@@ -314,11 +314,11 @@ impl Edge {
 
     /// Answers one viewer request. Every response the pipeline makes passes here, so this
     /// is where a sampled request's record is taken.
-    pub async fn handle(
-        self: &Arc<Self>,
-        request: Request<Incoming>,
-        conn: Conn,
-    ) -> Response<Body> {
+    pub async fn handle<B>(self: &Arc<Self>, request: Request<B>, conn: Conn) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BodyError>,
+    {
         let facts = self.realtime_log.as_ref().and_then(|log| {
             log.capture(&request, conn.peer, conn.tls, &self.config.trusted_proxies)
         });
@@ -377,13 +377,18 @@ impl Edge {
         })
     }
 
-    async fn answer(
+    async fn answer<B>(
         self: &Arc<Self>,
-        request: Request<Incoming>,
+        request: Request<B>,
         conn: Conn,
         seen: &mut Seen,
-    ) -> Response<Body> {
-        let http2 = request.version() == Version::HTTP_2;
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BodyError>,
+    {
+        // HTTP/2 and HTTP/3 alike carry no connection-specific fields.
+        let http2 = matches!(request.version(), Version::HTTP_2 | Version::HTTP_3);
         // hyper bounds its read buffer, not the header block, so the limit is checked here too.
         let header_bytes: usize = request
             .headers()

@@ -1,0 +1,330 @@
+//! HTTP/3 (RFC 9114) on the UDP side of each HTTPS listener (`[cdn] http3 = true`): QUIC by
+//! quinn, HTTP/3 framing by h3, and every request through the same [`Edge::handle`] as
+//! HTTP/1.1 and HTTP/2, so distributions, behaviors, the cache, signed URLs, geo rules and
+//! real-time logs are the same. Certificates come from the live TLS setup at each
+//! handshake (reloads and ACME renewals included). Limits mirror TCP's: a handshake and a
+//! request's headers within `header_timeout`, `idle_timeout`, `http3_max_streams`
+//! concurrent requests per connection, `max_connections` connections per endpoint; 0-RTT
+//! is never accepted (early data could be replayed).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use h3::server::{RequestResolver, RequestStream};
+use http::{Request, Response};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use quinn::crypto::rustls::QuicServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use super::body::BodyError;
+use super::proxy::Conn;
+use super::realtime_log::TlsNames;
+use super::reload::Live;
+
+/// How long open HTTP/3 connections get to finish their requests after a GOAWAY.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The only cipher suite offered over QUIC: every QUIC stack has it (it protects the
+/// Initial packets), and the real-time log can then name what was negotiated.
+const CIPHER: &str = "TLS_AES_128_GCM_SHA256";
+
+type H3Connection = h3::server::Connection<h3_quinn::Connection, Bytes>;
+type H3Stream<S> = RequestStream<S, Bytes>;
+
+/// Why an HTTP/3 endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Http3Error {
+    #[error("TLS for QUIC: {0}")]
+    Tls(String),
+    #[error("cannot bind UDP {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The certificate of the TLS setup in force at each handshake.
+struct LiveResolver(Arc<Live>);
+
+impl std::fmt::Debug for LiveResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveResolver")
+    }
+}
+
+impl ResolvesServerCert for LiveResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.tls()?.cert_resolver.resolve(hello)
+    }
+}
+
+/// One QUIC endpoint serving HTTP/3 for the HTTPS listener on the same address.
+pub struct Http3Endpoint {
+    endpoint: quinn::Endpoint,
+    live: Arc<Live>,
+    /// Connection slots, `max_connections` of them.
+    slots: Arc<Semaphore>,
+}
+
+impl Http3Endpoint {
+    /// Binds UDP `addr` (the HTTPS listener's address, port included).
+    ///
+    /// # Errors
+    /// The TLS setup for QUIC cannot be made or the address cannot be bound.
+    pub fn bind(addr: SocketAddr, live: Arc<Live>) -> Result<Http3Endpoint, Http3Error> {
+        let edge = live.edge();
+        let settings = edge.config();
+        let server = server_config(&live, settings.http3_max_streams, settings.idle_timeout)?;
+        let socket =
+            std::net::UdpSocket::bind(addr).map_err(|source| Http3Error::Bind { addr, source })?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|source| Http3Error::Bind { addr, source })?;
+        Ok(Http3Endpoint {
+            endpoint,
+            slots: Arc::new(Semaphore::new(settings.max_connections)),
+            live,
+        })
+    }
+
+    /// Serves until `retire` (the listener was removed, or shutdown); then sends GOAWAY on
+    /// every connection, waits for their requests (bounded) and closes.
+    pub async fn serve(self, retire: CancellationToken) {
+        let local = self.endpoint.local_addr().ok();
+        info!(addr = ?local, "serving HTTP/3");
+        let tracker = TaskTracker::new();
+        loop {
+            let incoming = tokio::select! {
+                () = retire.cancelled() => break,
+                incoming = self.endpoint.accept() => match incoming {
+                    Some(incoming) => incoming,
+                    None => break,
+                },
+            };
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                incoming.refuse();
+                continue;
+            };
+            let (live, retire) = (self.live.clone(), retire.clone());
+            tracker.spawn(async move {
+                connection(incoming, live, retire).await;
+                drop(slot);
+            });
+        }
+        self.endpoint.set_server_config(None);
+        tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(addr = ?local, "HTTP/3 connections still open after {DRAIN_TIMEOUT:?}; closed");
+        }
+        self.endpoint.close(quinn::VarInt::from_u32(0), b"");
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// TLS 1.3 with ALPN h3 and no early data, certificates from `live`.
+fn server_config(
+    live: &Arc<Live>,
+    max_streams: u32,
+    idle: Duration,
+) -> Result<quinn::ServerConfig, Http3Error> {
+    let fail = |e: &dyn std::fmt::Display| Http3Error::Tls(e.to_string());
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .retain(|s| s.suite() == rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| fail(&e))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(LiveResolver(live.clone())));
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    tls.max_early_data_size = 0;
+    let quic = QuicServerConfig::try_from(tls).map_err(|e| fail(&e))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_concurrent_bidi_streams(quinn::VarInt::from_u32(max_streams));
+    transport.max_idle_timeout(Some(
+        quinn::IdleTimeout::try_from(idle).map_err(|e| fail(&e))?,
+    ));
+    server.transport_config(Arc::new(transport));
+    Ok(server)
+}
+
+/// One QUIC connection: the handshake within `header_timeout`, then its requests until the
+/// client is done or `retire`.
+async fn connection(incoming: quinn::Incoming, live: Arc<Live>, retire: CancellationToken) {
+    let edge = live.edge();
+    let (settings, metrics) = (edge.config(), edge.metrics());
+    let peer = incoming.remote_address();
+    let header_timeout = settings.header_timeout;
+    let max_header_size = settings.max_header_size as u64;
+    let handshake = async { incoming.accept()?.await };
+    let quic = match tokio::time::timeout(header_timeout, handshake).await {
+        Ok(Ok(quic)) => quic,
+        Ok(Err(e)) => {
+            metrics.handshake_failed();
+            return debug!("QUIC handshake with {peer}: {e}");
+        }
+        Err(_) => {
+            metrics.handshake_failed();
+            return debug!("QUIC handshake with {peer} timed out");
+        }
+    };
+    metrics.quic_handshake();
+    let _open = metrics.open(Some(Some(b"h3")));
+    let built = h3::server::builder()
+        .max_field_section_size(max_header_size)
+        .build(h3_quinn::Connection::new(quic))
+        .await;
+    let mut h3: H3Connection = match built {
+        Ok(h3) => h3,
+        Err(e) => return debug!("HTTP/3 with {peer}: {e}"),
+    };
+    let conn = Conn {
+        peer,
+        https: true,
+        tls: Some(TlsNames {
+            protocol: "TLSv1.3",
+            cipher: CIPHER,
+        }),
+    };
+    let requests = TaskTracker::new();
+    let mut going_away = false;
+    loop {
+        let accepted = tokio::select! {
+            () = retire.cancelled(), if !going_away => {
+                going_away = true;
+                if let Err(e) = h3.shutdown(0).await {
+                    debug!("HTTP/3 GOAWAY to {peer}: {e}");
+                }
+                continue;
+            }
+            accepted = h3.accept() => accepted,
+        };
+        match accepted {
+            Ok(Some(resolver)) => {
+                let live = live.clone();
+                requests.spawn(request(resolver, live, conn, header_timeout));
+            }
+            Ok(None) => break,
+            Err(e) => {
+                debug!("HTTP/3 with {peer}: {e}");
+                break;
+            }
+        }
+    }
+    requests.close();
+    requests.wait().await;
+}
+
+/// One request: headers within `header_timeout`, answered by the edge current when they
+/// arrived, the response streamed back.
+async fn request(
+    resolver: RequestResolver<h3_quinn::Connection, Bytes>,
+    live: Arc<Live>,
+    conn: Conn,
+    header_timeout: Duration,
+) {
+    let peer = conn.peer;
+    let (request, stream) =
+        match tokio::time::timeout(header_timeout, resolver.resolve_request()).await {
+            Ok(Ok(resolved)) => resolved,
+            Ok(Err(e)) => return debug!("HTTP/3 request from {peer}: {e}"),
+            Err(_) => return debug!("HTTP/3 request headers from {peer} timed out"),
+        };
+    let (mut send, receive) = stream.split();
+    let request: Request<RequestBody> = request.map(|()| RequestBody::new(receive));
+    let edge = live.edge();
+    let response = Box::pin(edge.handle(request, conn)).await;
+    if let Err(e) = respond(&mut send, response).await {
+        debug!("HTTP/3 response to {peer}: {e}");
+    }
+}
+
+/// Sends the head, the body's data frames and any trailers, then ends the stream.
+async fn respond(
+    send: &mut H3Stream<h3_quinn::SendStream<Bytes>>,
+    response: Response<super::body::Body>,
+) -> Result<(), BodyError> {
+    let (parts, mut body) = response.into_parts();
+    send.send_response(Response::from_parts(parts, ())).await?;
+    while let Some(frame) = body.frame().await {
+        match frame?.into_data() {
+            Ok(data) if data.is_empty() => {}
+            Ok(data) => send.send_data(data).await?,
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    send.send_trailers(trailers).await?;
+                }
+            }
+        }
+    }
+    send.finish().await?;
+    Ok(())
+}
+
+/// A request body read from its HTTP/3 stream. The stream sits behind a mutex only to be
+/// `Sync` as the pipeline's bodies are; one task polls it, so the lock is never contended.
+pub struct RequestBody {
+    stream: Mutex<H3Stream<h3_quinn::RecvStream>>,
+    done: bool,
+}
+
+impl RequestBody {
+    fn new(stream: H3Stream<h3_quinn::RecvStream>) -> RequestBody {
+        RequestBody {
+            stream: Mutex::new(stream),
+            done: false,
+        }
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let polled = {
+            let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+            ready!(stream.poll_recv_data(cx))
+                .map(|data| data.map(|mut data| data.copy_to_bytes(data.remaining())))
+        };
+        match polled {
+            Ok(Some(data)) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Ok(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}

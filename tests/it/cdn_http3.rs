@@ -1,0 +1,357 @@
+//! HTTP/3 (`[cdn] http3 = true`) with a real HTTP/3 client (h3 over quinn, trusting the
+//! CDN's certificate): the same pipeline as HTTP/1.1 and HTTP/2 — cache hits, ranges,
+//! compression, signed URLs, geo restriction, real-time log fields — Alt-Svc on the TCP
+//! protocols naming the QUIC port, and the limits (concurrent streams, idle timeout, no
+//! 0-RTT).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_compression::tokio::bufread::BrotliDecoder;
+use bytes::{Buf, Bytes, BytesMut};
+use edgewise::cdn::realtime_log::run_writer;
+use http::{HeaderMap, Request, StatusCode};
+use tokio::io::AsyncReadExt as _;
+
+use crate::cdn_harness::*;
+use crate::cdn_signed;
+
+/// An HTTP/3 client connection to the CDN, its driver running in the background.
+struct H3 {
+    /// `site.test:<port>`: the authority a browser sends.
+    authority: String,
+    endpoint: quinn::Endpoint,
+    quic: quinn::Connection,
+    send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+/// What came back: the head and the whole body.
+struct H3Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl H3Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn client_config(cdn: &Cdn) -> quinn::ClientConfig {
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(cdn.roots.clone())
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("QUIC TLS");
+    quinn::ClientConfig::new(Arc::new(quic))
+}
+
+impl H3 {
+    /// Connects to the CDN's QUIC side (the HTTPS listener's address) for `SITE`.
+    async fn connect(cdn: &Cdn) -> H3 {
+        H3::try_connect(cdn).await.expect("an HTTP/3 connection")
+    }
+
+    async fn try_connect(cdn: &Cdn) -> Result<H3, String> {
+        let mut endpoint =
+            quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("a client");
+        endpoint.set_default_client_config(client_config(cdn));
+        let addr = cdn.https.expect("an HTTPS listener");
+        let connecting = endpoint.connect(addr, SITE).map_err(|e| e.to_string())?;
+        let quic = tokio::time::timeout(TIMEOUT, connecting)
+            .await
+            .map_err(|_| "the QUIC handshake timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let driver = tokio::spawn(async move {
+            let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+        });
+        Ok(H3 {
+            authority: format!("{SITE}:{}", addr.port()),
+            endpoint,
+            quic,
+            send,
+            driver,
+        })
+    }
+
+    /// GET `path` on `SITE` with `headers`.
+    async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> H3Response {
+        self.try_get(path, headers)
+            .await
+            .expect("an HTTP/3 exchange")
+    }
+
+    async fn try_get(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<H3Response, String> {
+        let mut request = Request::get(format!("https://{}{path}", self.authority));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let exchange = async {
+            let mut stream = self
+                .send
+                .send_request(request.body(()).unwrap())
+                .await
+                .map_err(|e| e.to_string())?;
+            stream.finish().await.map_err(|e| e.to_string())?;
+            let head = stream.recv_response().await.map_err(|e| e.to_string())?;
+            let mut body = BytesMut::new();
+            while let Some(mut chunk) = stream.recv_data().await.map_err(|e| e.to_string())? {
+                body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+            }
+            Ok(H3Response {
+                status: head.status(),
+                headers: head.headers().clone(),
+                body: body.freeze(),
+            })
+        };
+        tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| "the HTTP/3 exchange timed out".to_string())?
+    }
+}
+
+impl Drop for H3 {
+    fn drop(&mut self) {
+        self.driver.abort();
+        self.endpoint.close(0u32.into(), b"");
+    }
+}
+
+const HTTP3: &str = "http3 = true";
+
+async fn site(origin: &Origin, settings: &str, behavior: &str) -> Cdn {
+    Cdn::start(&config(
+        settings,
+        &crate::cdn_harness::site(&origin.url(), behavior),
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_then_a_hit_over_http3_share_the_cache_with_http2() {
+    let origin = Origin::start().await;
+    origin.route("/page", Reply::ok("the page").cc("max-age=300"));
+    let cdn = site(&origin, HTTP3, "").await;
+    let mut h3 = H3::connect(&cdn).await;
+    let first = h3.get("/page", &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.text(), "the page");
+    assert_eq!(first.header("x-cache"), Some("Miss from edgewise"));
+    assert_eq!(first.header("alt-svc"), None, "no Alt-Svc on HTTP/3 itself");
+    let second = h3.get("/page", &[]).await;
+    assert_eq!(second.header("x-cache"), Some("Hit from edgewise"));
+    // The one cache: HTTP/2 hits what HTTP/3 filled.
+    let h2 = cdn.get("/page").h2().send().await;
+    assert_eq!(h2.x_cache(), "Hit from edgewise");
+    assert_eq!(origin.hits("/page"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alt_svc_on_http1_and_http2_names_the_quic_port_only_when_http3_is_on() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("x"));
+    let cdn = site(&origin, HTTP3, "").await;
+    let expected = format!("h3=\":{}\"; ma=86400", cdn.https_port());
+    for request in [cdn.get("/"), cdn.get("/").h2()] {
+        let response = request.send().await;
+        assert_eq!(response.header("alt-svc"), Some(expected.as_str()));
+    }
+    let plain = cdn.get("/").plain().send().await;
+    assert_eq!(plain.header("alt-svc"), None, "not on plain HTTP");
+
+    let off = site(&origin, "", "").await;
+    assert_eq!(off.get("/").send().await.header("alt-svc"), None);
+    assert!(
+        H3::try_connect(&off).await.is_err(),
+        "no QUIC without http3 = true"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_and_compression_work_over_http3() {
+    let origin = Origin::start().await;
+    let text = "edgewise ".repeat(2_000);
+    origin.route(
+        "/text",
+        Reply::ok(text.clone())
+            .cc("max-age=300")
+            .header("content-type", "text/plain"),
+    );
+    let cdn = site(&origin, HTTP3, "compress = true").await;
+    let mut h3 = H3::connect(&cdn).await;
+    let range = h3.get("/text", &[("range", "bytes=0-7")]).await;
+    assert_eq!(range.status, 206);
+    assert_eq!(range.text(), "edgewise");
+    let full = h3.get("/text", &[("accept-encoding", "br")]).await;
+    assert_eq!(full.header("content-encoding"), Some("br"));
+    assert!(
+        full.body.len() < text.len() / 10,
+        "{} bytes",
+        full.body.len()
+    );
+    let mut decoded = Vec::new();
+    BrotliDecoder::new(&full.body[..])
+        .read_to_end(&mut decoded)
+        .await
+        .expect("brotli");
+    assert_eq!(decoded, text.as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_urls_are_checked_over_http3() {
+    let (_origin, cdn) = cdn_signed::setup(HTTP3).await;
+    let mut h3 = H3::connect(&cdn).await;
+    let unsigned = h3.get("/private/a.txt", &[]).await;
+    assert_eq!(unsigned.status, 403);
+    let signed = cdn_signed::canned(
+        &cdn_signed::url(&cdn, "/private/a.txt"),
+        cdn_signed::K1,
+        &cdn_signed::keys().k1,
+        cdn_signed::now() + 300,
+    );
+    let allowed = h3.get(&cdn_signed::target(&cdn, &signed), &[]).await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.text(), cdn_signed::SECRET_A);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geo_restriction_refuses_http3_viewers_too() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("the page"));
+    let body = format!(
+        "{}\n[[geo.networks]]\ncidr = \"127.0.0.0/8\"\ncountry = \"DE\"\n",
+        crate::cdn_harness::site_keys(
+            &origin.url(),
+            r#"geo_restriction = { mode = "deny", countries = ["DE"] }"#,
+            ""
+        )
+    );
+    let cdn = Cdn::start(&config(HTTP3, &body)).await;
+    let mut h3 = H3::connect(&cdn).await;
+    let refused = h3.get("/page", &[]).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(origin.total(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_time_log_says_http3() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("x"));
+    let fields = r#"["cs-protocol-version", "ssl-protocol", "ssl-cipher", "sc-status"]"#;
+    let settings =
+        format!("{HTTP3}\nrealtime_logs = {{ stream = \"cdn-logs\", fields = {fields} }}");
+    let toml = format!(
+        "{}\n[stream]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"streams\"\n[[stream.streams]]\nname = \"cdn-logs\"\n",
+        config(&settings, &crate::cdn_harness::site(&origin.url(), ""))
+    );
+    let mut cdn = Cdn::start(&toml).await;
+    let receiver = cdn.realtime_log.take().expect("the real-time log queue");
+    let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(run_writer(receiver, 500, move |batch: Vec<Bytes>| {
+        for line in batch {
+            let _ = sender.send(String::from_utf8_lossy(&line).into_owned());
+        }
+        async { Ok(()) }
+    }));
+    let mut h3 = H3::connect(&cdn).await;
+    assert_eq!(h3.get("/x", &[]).await.status, 200);
+    let line = tokio::time::timeout(TIMEOUT, lines.recv())
+        .await
+        .expect("a record in time")
+        .expect("a record");
+    assert_eq!(
+        line.trim_end(),
+        "HTTP/3.0\tTLSv1.3\tTLS_AES_128_GCM_SHA256\t200"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_gets_at_most_http3_max_streams_requests_at_once() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("slow").delay_ms(500));
+    let cdn = site(&origin, &format!("{HTTP3}\nhttp3_max_streams = 2"), "").await;
+    let h3 = H3::connect(&cdn).await;
+    // Three requests at once on one connection (different objects, so no fill collapses
+    // them): the third waits for a stream credit, so the origin never sees more than two
+    // together.
+    let mut tasks = Vec::new();
+    for n in 0..3 {
+        let mut send = h3.send.clone();
+        let url = format!("https://{}/slow{n}", h3.authority);
+        tasks.push(tokio::spawn(async move {
+            let request = Request::get(url).body(()).unwrap();
+            let mut stream = send.send_request(request).await.unwrap();
+            stream.finish().await.unwrap();
+            stream.recv_response().await.unwrap().status()
+        }));
+    }
+    let started = std::time::Instant::now();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the third request waited for one of the first two: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_is_closed_after_idle_timeout() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("x"));
+    let cdn = site(&origin, &format!("{HTTP3}\nidle_timeout = \"1s\""), "").await;
+    let h3 = H3::connect(&cdn).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), h3.quic.closed())
+        .await
+        .expect("closed within 5 s");
+    assert!(
+        matches!(closed, quinn::ConnectionError::TimedOut),
+        "{closed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_rtt_is_refused() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("x"));
+    let cdn = site(&origin, HTTP3, "").await;
+    // A first connection leaves the client a session ticket; the second may try 0-RTT.
+    let mut first = H3::connect(&cdn).await;
+    assert_eq!(first.get("/x", &[]).await.status, 200);
+    let connecting = first
+        .endpoint
+        .connect(cdn.https.unwrap(), SITE)
+        .expect("connect");
+    match connecting.into_0rtt() {
+        Ok((quic, accepted)) => {
+            assert!(!accepted.await, "0-RTT data was not accepted");
+            drop(quic);
+        }
+        // No ticket offering early data: the server never allowed it.
+        Err(connecting) => {
+            tokio::time::timeout(TIMEOUT, connecting)
+                .await
+                .expect("handshake in time")
+                .expect("handshake");
+        }
+    }
+}
