@@ -64,10 +64,20 @@ impl H3 {
     }
 
     async fn try_connect(cdn: &Cdn) -> Result<H3, String> {
+        H3::try_connect_to(cdn, cdn.https.expect("an HTTPS listener")).await
+    }
+
+    /// Connects to `addr`, one of the CDN's HTTPS addresses.
+    async fn connect_to(cdn: &Cdn, addr: SocketAddr) -> H3 {
+        H3::try_connect_to(cdn, addr)
+            .await
+            .expect("an HTTP/3 connection")
+    }
+
+    async fn try_connect_to(cdn: &Cdn, addr: SocketAddr) -> Result<H3, String> {
         let mut endpoint =
             quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("a client");
         endpoint.set_default_client_config(client_config(cdn));
-        let addr = cdn.https.expect("an HTTPS listener");
         let connecting = endpoint.connect(addr, SITE).map_err(|e| e.to_string())?;
         let quic = tokio::time::timeout(TIMEOUT, connecting)
             .await
@@ -354,4 +364,36 @@ async fn zero_rtt_is_refused() {
                 .expect("handshake");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_starts_and_stops_quic_with_its_https_address() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("x"));
+    let body = crate::cdn_harness::site(&origin.url(), "");
+    let cdn = site(&origin, HTTP3, "").await;
+    let [extra] = crate::pebble::free_ports();
+    let with_extra = config(HTTP3, &body).replace(
+        "https_listen = [\"127.0.0.1:0\"]",
+        &format!("https_listen = [\"127.0.0.1:0\", \"127.0.0.1:{extra}\"]"),
+    );
+    let reloaded = cdn.reload(&with_extra).await;
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    let mut on_extra = H3::connect_to(&cdn, SocketAddr::from(([127, 0, 0, 1], extra))).await;
+    assert_eq!(on_extra.get("/x", &[]).await.status, 200);
+    drop(on_extra);
+
+    let reloaded = cdn.reload(&config(HTTP3, &body)).await;
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    let mut gone = false;
+    for _ in 0..50 {
+        let addr = SocketAddr::from(([127, 0, 0, 1], extra));
+        if H3::try_connect_to(&cdn, addr).await.is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(gone, "QUIC on the removed address stopped");
+    assert_eq!(H3::connect(&cdn).await.get("/x", &[]).await.status, 200);
 }
