@@ -4,11 +4,14 @@
 //! real-time logs are the same. Certificates come from the live TLS setup at each
 //! handshake (reloads and ACME renewals included). Limits mirror TCP's: a handshake and a
 //! request's headers within `header_timeout`, `idle_timeout`, `http3_max_streams`
-//! concurrent requests per connection, `max_connections` connections per endpoint; 0-RTT
-//! is never accepted (early data could be replayed).
+//! concurrent requests per connection, `max_connections` connections per endpoint. 0-RTT
+//! only with `http3_0rtt = true`, and then only GET and HEAD are answered until the
+//! handshake completes: early data can be replayed by anyone who saw it, and a replay never
+//! completes a handshake (RFC 8470's 425 Too Early for the rest).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -30,6 +33,7 @@ use super::body::BodyError;
 use super::proxy::Conn;
 use super::realtime_log::TlsNames;
 use super::reload::Live;
+use crate::config::CdnConfig;
 
 /// How long open HTTP/3 connections get to finish their requests after a GOAWAY.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,7 +87,7 @@ impl Http3Endpoint {
     pub fn bind(addr: SocketAddr, live: Arc<Live>) -> Result<Http3Endpoint, Http3Error> {
         let edge = live.edge();
         let settings = edge.config();
-        let server = server_config(&live, settings.http3_max_streams, settings.idle_timeout)?;
+        let server = server_config(&live, settings)?;
         let socket =
             std::net::UdpSocket::bind(addr).map_err(|source| Http3Error::Bind { addr, source })?;
         let endpoint = quinn::Endpoint::new(
@@ -140,8 +144,7 @@ impl Http3Endpoint {
 /// TLS 1.3 with ALPN h3 and no early data, certificates from `live`.
 fn server_config(
     live: &Arc<Live>,
-    max_streams: u32,
-    idle: Duration,
+    settings: &CdnConfig,
 ) -> Result<quinn::ServerConfig, Http3Error> {
     let fail = |e: &dyn std::fmt::Display| Http3Error::Tls(e.to_string());
     let mut provider = rustls::crypto::ring::default_provider();
@@ -154,13 +157,14 @@ fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(LiveResolver(live.clone())));
     tls.alpn_protocols = vec![b"h3".to_vec()];
-    tls.max_early_data_size = 0;
+    // QUIC allows no limit but all or nothing (RFC 9001 §4.6.1).
+    tls.max_early_data_size = if settings.http3_0rtt { u32::MAX } else { 0 };
     let quic = QuicServerConfig::try_from(tls).map_err(|e| fail(&e))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     let mut transport = quinn::TransportConfig::default();
-    transport.max_concurrent_bidi_streams(quinn::VarInt::from_u32(max_streams));
+    transport.max_concurrent_bidi_streams(quinn::VarInt::from_u32(settings.http3_max_streams));
     transport.max_idle_timeout(Some(
-        quinn::IdleTimeout::try_from(idle).map_err(|e| fail(&e))?,
+        quinn::IdleTimeout::try_from(settings.idle_timeout).map_err(|e| fail(&e))?,
     ));
     server.transport_config(Arc::new(transport));
     Ok(server)
@@ -174,8 +178,18 @@ async fn connection(incoming: quinn::Incoming, live: Arc<Live>, retire: Cancella
     let peer = incoming.remote_address();
     let header_timeout = settings.header_timeout;
     let max_header_size = settings.max_header_size as u64;
-    let handshake = async { incoming.accept()?.await };
-    let quic = match tokio::time::timeout(header_timeout, handshake).await {
+    let zero_rtt = settings.http3_0rtt;
+    let handshake = async {
+        let connecting = incoming.accept()?;
+        if zero_rtt {
+            match connecting.into_0rtt() {
+                Ok((quic, confirmed)) => return Ok((quic, Early::until(confirmed))),
+                Err(connecting) => return Ok((connecting.await?, Early::never())),
+            }
+        }
+        Ok::<_, quinn::ConnectionError>((connecting.await?, Early::never()))
+    };
+    let (quic, early) = match tokio::time::timeout(header_timeout, handshake).await {
         Ok(Ok(quic)) => quic,
         Ok(Err(e)) => {
             metrics.handshake_failed();
@@ -220,7 +234,8 @@ async fn connection(incoming: quinn::Incoming, live: Arc<Live>, retire: Cancella
         match accepted {
             Ok(Some(resolver)) => {
                 let live = live.clone();
-                requests.spawn(request(resolver, live, conn, header_timeout));
+                let early = early.clone();
+                requests.spawn(request(resolver, live, conn, header_timeout, early));
             }
             Ok(None) => break,
             Err(e) => {
@@ -240,6 +255,7 @@ async fn request(
     live: Arc<Live>,
     conn: Conn,
     header_timeout: Duration,
+    early: Early,
 ) {
     let peer = conn.peer;
     let (request, stream) =
@@ -250,11 +266,55 @@ async fn request(
         };
     let (mut send, receive) = stream.split();
     let request: Request<RequestBody> = request.map(|()| RequestBody::new(receive));
-    let edge = live.edge();
-    let response = Box::pin(edge.handle(request, conn)).await;
+    let response = if early.refuses(request.method()) {
+        too_early()
+    } else {
+        let edge = live.edge();
+        Box::pin(edge.handle(request, conn)).await
+    };
     if let Err(e) = respond(&mut send, response).await {
         debug!("HTTP/3 response to {peer}: {e}");
     }
+}
+
+/// Whether requests may still be arriving as 0-RTT early data: until the handshake is
+/// confirmed.
+#[derive(Clone)]
+struct Early(Option<Arc<AtomicBool>>);
+
+impl Early {
+    fn never() -> Early {
+        Early(None)
+    }
+
+    /// Early until `confirmed` resolves (the handshake completed).
+    fn until(confirmed: quinn::ZeroRttAccepted) -> Early {
+        let flag = Arc::new(AtomicBool::new(true));
+        let done = flag.clone();
+        tokio::spawn(async move {
+            confirmed.await;
+            done.store(false, Ordering::Release);
+        });
+        Early(Some(flag))
+    }
+
+    /// An unsafe method while early data is possible: it could be a replay.
+    fn refuses(&self, method: &http::Method) -> bool {
+        !matches!(*method, http::Method::GET | http::Method::HEAD)
+            && self
+                .0
+                .as_ref()
+                .is_some_and(|flag| flag.load(Ordering::Acquire))
+    }
+}
+
+/// 425 Too Early (RFC 8470 §5.2): the client sends it again after the handshake.
+fn too_early() -> Response<super::body::Body> {
+    let mut response = Response::new(super::body::full(Bytes::from_static(
+        b"retry after the handshake: not answered from 0-RTT early data\n",
+    )));
+    *response.status_mut() = http::StatusCode::TOO_EARLY;
+    response
 }
 
 /// Sends the head, the body's data frames and any trailers, then ends the stream.
@@ -326,5 +386,23 @@ impl http_body::Body for RequestBody {
 
     fn is_end_stream(&self) -> bool {
         self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    #[test]
+    fn only_safe_methods_are_answered_from_early_data() {
+        let early = Early(Some(Arc::new(AtomicBool::new(true))));
+        assert!(!early.refuses(&Method::GET));
+        assert!(!early.refuses(&Method::HEAD));
+        assert!(early.refuses(&Method::POST));
+        assert!(early.refuses(&Method::PUT));
+        early.0.as_ref().unwrap().store(false, Ordering::Release);
+        assert!(!early.refuses(&Method::POST), "after the handshake");
+        assert!(!Early::never().refuses(&Method::DELETE));
     }
 }

@@ -338,8 +338,10 @@ fn restart_only(old: &CdnConfig, new: &CdnConfig) -> Vec<&'static str> {
         ),
         ("cdn.access_log", old.access_log != new.access_log),
         (
-            "cdn.http3, cdn.http3_max_streams",
-            old.http3 != new.http3 || old.http3_max_streams != new.http3_max_streams,
+            "cdn.http3, cdn.http3_max_streams, cdn.http3_0rtt",
+            old.http3 != new.http3
+                || old.http3_max_streams != new.http3_max_streams
+                || old.http3_0rtt != new.http3_0rtt,
         ),
         (
             "cdn.acme, cdn.data_dir and the ACME [[cdn.certs]]",

@@ -87,6 +87,9 @@ pub struct CdnConfig {
     /// Concurrent requests (bidirectional streams) a QUIC connection may open. Defaults
     /// to 100, as HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS commonly is.
     pub http3_max_streams: u32,
+    /// Accept HTTP/3 requests in 0-RTT early data; only GET and HEAD are answered before
+    /// the handshake completes (RFC 8470: the rest get 425). Defaults to false.
+    pub http3_0rtt: bool,
     /// Write a self-signed certificate for the distributions' hosts where the configured
     /// files are missing. Defaults to true.
     pub generate_dev_certs: bool,
@@ -366,6 +369,7 @@ pub(super) fn validate(
         data_dir,
         http3: raw.http3.unwrap_or(false),
         http3_max_streams: http3_max_streams(raw, map, errors),
+        http3_0rtt: raw.http3_0rtt.unwrap_or(false),
         generate_dev_certs: raw.generate_dev_certs.unwrap_or(true),
         distributions,
         trusted_proxies,

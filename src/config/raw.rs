@@ -249,6 +249,7 @@ pub struct RawCdn {
     pub data_dir: Option<Spanned<String>>,
     pub http3: Option<bool>,
     pub http3_max_streams: Option<Spanned<i64>>,
+    pub http3_0rtt: Option<bool>,
     pub acme: Option<Spanned<RawAcme>>,
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,

@@ -45,6 +45,12 @@ impl H3Response {
 }
 
 fn client_config(cdn: &Cdn) -> quinn::ClientConfig {
+    client_config_with(cdn, false)
+}
+
+/// A client trusting the CDN's certificate, sending early data when `early` and a session
+/// ticket allows it.
+fn client_config_with(cdn: &Cdn, early: bool) -> quinn::ClientConfig {
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -53,6 +59,7 @@ fn client_config(cdn: &Cdn) -> quinn::ClientConfig {
     .with_root_certificates(cdn.roots.clone())
     .with_no_client_auth();
     tls.alpn_protocols = vec![b"h3".to_vec()];
+    tls.enable_early_data = early;
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("QUIC TLS");
     quinn::ClientConfig::new(Arc::new(quic))
 }
@@ -344,19 +351,29 @@ async fn zero_rtt_is_refused() {
     let origin = Origin::start().await;
     origin.route("*", Reply::ok("x"));
     let cdn = site(&origin, HTTP3, "").await;
-    // A first connection leaves the client a session ticket; the second may try 0-RTT.
-    let mut first = H3::connect(&cdn).await;
-    assert_eq!(first.get("/x", &[]).await.status, 200);
-    let connecting = first
-        .endpoint
-        .connect(cdn.https.unwrap(), SITE)
-        .expect("connect");
+    let mut endpoint =
+        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("a client");
+    endpoint.set_default_client_config(client_config_with(&cdn, true));
+    let addr = cdn.https.unwrap();
+    // A first connection with a request: the client keeps whatever ticket it is given.
+    let first = endpoint.connect(addr, SITE).unwrap().await.unwrap();
+    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(first))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+    });
+    let request = Request::get(format!("https://{SITE}:{}/x", addr.port()))
+        .body(())
+        .unwrap();
+    let mut stream = send.send_request(request).await.unwrap();
+    stream.finish().await.unwrap();
+    assert_eq!(stream.recv_response().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The ticket allows no early data: the client cannot even try.
+    let connecting = endpoint.connect(addr, SITE).unwrap();
     match connecting.into_0rtt() {
-        Ok((quic, accepted)) => {
-            assert!(!accepted.await, "0-RTT data was not accepted");
-            drop(quic);
-        }
-        // No ticket offering early data: the server never allowed it.
+        Ok((_, accepted)) => assert!(!accepted.await, "0-RTT data was accepted"),
         Err(connecting) => {
             tokio::time::timeout(TIMEOUT, connecting)
                 .await
@@ -396,4 +413,51 @@ async fn a_reload_starts_and_stops_quic_with_its_https_address() {
     }
     assert!(gone, "QUIC on the removed address stopped");
     assert_eq!(H3::connect(&cdn).await.get("/x", &[]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_http3_0rtt_a_resumed_client_sends_its_get_in_early_data() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("x"));
+    let cdn = site(&origin, &format!("{HTTP3}\nhttp3_0rtt = true"), "").await;
+    // Early data needs the client's consent too.
+    let config = client_config_with(&cdn, true);
+    let mut endpoint =
+        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("a client");
+    endpoint.set_default_client_config(config);
+    let addr = cdn.https.unwrap();
+    // The first connection leaves a session ticket that allows early data.
+    let first = endpoint.connect(addr, SITE).unwrap().await.unwrap();
+    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(first.clone()))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+    });
+    let request = Request::get(format!("https://{SITE}:{}/x", addr.port()))
+        .body(())
+        .unwrap();
+    let mut stream = send.send_request(request).await.unwrap();
+    stream.finish().await.unwrap();
+    assert_eq!(stream.recv_response().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let (quic, accepted) = endpoint
+        .connect(addr, SITE)
+        .unwrap()
+        .into_0rtt()
+        .unwrap_or_else(|_| panic!("a ticket for 0-RTT"));
+    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(quic))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+    });
+    let request = Request::get(format!("https://{SITE}:{}/x", addr.port()))
+        .body(())
+        .unwrap();
+    let mut stream = send.send_request(request).await.unwrap();
+    stream.finish().await.unwrap();
+    assert_eq!(stream.recv_response().await.unwrap().status(), 200);
+    assert!(accepted.await, "the server accepted the early data");
 }
