@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::body::BodyError;
-use super::proxy::Conn;
+use super::proxy::{Conn, EarlyHints};
 use super::realtime_log::TlsNames;
 use super::reload::Live;
 use crate::config::CdnConfig;
@@ -265,15 +265,44 @@ async fn request(
             Err(_) => return debug!("HTTP/3 request headers from {peer} timed out"),
         };
     let (mut send, receive) = stream.split();
-    let request: Request<RequestBody> = request.map(|()| RequestBody::new(receive));
+    let mut request: Request<RequestBody> = request.map(|()| RequestBody::new(receive));
     let response = if early.refuses(request.method()) {
         too_early()
     } else {
+        // The origin's 103s go out as they come, before the final response.
+        let (hints, mut hinted) = EarlyHints::channel();
+        request.extensions_mut().insert(hints);
         let edge = live.edge();
-        Box::pin(edge.handle(request, conn)).await
+        let mut answer = Box::pin(edge.handle(request, conn));
+        let response = loop {
+            tokio::select! {
+                biased;
+                Some(headers) = hinted.recv() => early_hints(&mut send, headers, peer).await,
+                response = &mut answer => break response,
+            }
+        };
+        // Hints that came with the final response still go before it.
+        while let Ok(headers) = hinted.try_recv() {
+            early_hints(&mut send, headers, peer).await;
+        }
+        response
     };
     if let Err(e) = respond(&mut send, response).await {
         debug!("HTTP/3 response to {peer}: {e}");
+    }
+}
+
+/// Sends one 103 Early Hints interim response.
+async fn early_hints(
+    send: &mut H3Stream<h3_quinn::SendStream<Bytes>>,
+    headers: http::HeaderMap,
+    peer: SocketAddr,
+) {
+    let mut interim = Response::new(());
+    *interim.status_mut() = http::StatusCode::EARLY_HINTS;
+    *interim.headers_mut() = headers;
+    if let Err(e) = send.send_response(interim).await {
+        debug!("HTTP/3 103 to {peer}: {e}");
     }
 }
 

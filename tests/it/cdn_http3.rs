@@ -461,3 +461,40 @@ async fn with_http3_0rtt_a_resumed_client_sends_its_get_in_early_data() {
     assert_eq!(stream.recv_response().await.unwrap().status(), 200);
     assert!(accepted.await, "the server accepted the early data");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origins_103_early_hints_reach_the_http3_viewer_before_the_response() {
+    let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600";
+    let (url, requests) = crate::cdn_targeted::early_hints_origin(head, "final body").await;
+    let cdn = site_at(&url, HTTP3).await;
+    let h3 = H3::connect(&cdn).await;
+    let mut send = h3.send.clone();
+    let request = Request::get(format!("https://{}/hinted", h3.authority))
+        .body(())
+        .unwrap();
+    let mut stream = send.send_request(request).await.unwrap();
+    stream.finish().await.unwrap();
+    let interim = stream.recv_response().await.unwrap();
+    assert_eq!(interim.status(), 103);
+    assert_eq!(
+        interim.headers().get("link").unwrap(),
+        "</style.css>; rel=preload"
+    );
+    let last = stream.recv_response().await.unwrap();
+    assert_eq!(last.status(), 200);
+    let mut body = BytesMut::new();
+    while let Some(mut chunk) = stream.recv_data().await.unwrap() {
+        body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+    }
+    assert_eq!(&body[..], b"final body");
+    // The hit has no hints to give (the origin is not asked), and the 103 was not cached.
+    let mut h3 = h3;
+    let hit = h3.get("/hinted", &[]).await;
+    assert_eq!((hit.status.as_u16(), hit.text().as_str()), (200, "final body"));
+    assert_eq!(hit.header("x-cache"), Some("Hit from edgewise"));
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+async fn site_at(url: &str, settings: &str) -> Cdn {
+    Cdn::start(&config(settings, &crate::cdn_harness::site(url, ""))).await
+}

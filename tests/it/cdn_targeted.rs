@@ -186,7 +186,7 @@ async fn must_understand_keeps_unknown_statuses_out_and_overrides_no_store_for_k
 
 /// An HTTP/1.1 origin that answers every request with a 103 Early Hints, then `final_head`
 /// and `body`; counts the requests.
-async fn early_hints_origin(
+pub(crate) async fn early_hints_origin(
     final_head: &'static str,
     body: &'static str,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

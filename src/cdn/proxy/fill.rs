@@ -133,6 +133,7 @@ impl Edge {
             path: &ask.path,
             query: query.as_deref(),
             headers: &headers,
+            early_hints: ask.early_hints.as_ref(),
         };
         let counters = &self.origin_metrics[ask.distribution];
         let sent = forward::send(origins, counters, behavior.origin, &request, body::empty()).await;

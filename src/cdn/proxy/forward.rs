@@ -12,6 +12,7 @@ use http::{Method, Request, Response, Uri};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 
+use super::EarlyHints;
 use crate::cdn::body::{self, Body};
 use crate::cdn::metrics::OriginMetrics;
 use crate::cdn::origin::OriginError;
@@ -156,6 +157,8 @@ pub struct OriginRequest<'a> {
     /// The query the behavior forwards, if any.
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
+    /// The viewer's sink for the origin's 103 Early Hints.
+    pub early_hints: Option<&'a EarlyHints>,
 }
 
 /// Sends a request to origin `index`, following origin groups: GET/HEAD/OPTIONS fail over to
@@ -229,6 +232,7 @@ async fn send_one(
         path,
         query,
         headers,
+        early_hints,
     } = *request;
     match origin {
         OriginHandle::Http(client) => {
@@ -254,6 +258,9 @@ async fn send_one(
                 .insert(header::HOST, target.host.clone());
             for (name, value) in &target.headers {
                 request.headers_mut().insert(name.clone(), value.clone());
+            }
+            if let Some(early_hints) = early_hints {
+                early_hints.watch(&mut request);
             }
             let mut response = client.send(request).await?;
             strip_hop_by_hop(response.headers_mut());

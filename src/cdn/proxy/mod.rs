@@ -2,8 +2,10 @@
 //! checks, then the cache (hit, stale-while-revalidate, revalidation, collapsed miss) or a
 //! straight pass to the origin for unsafe methods.
 
+mod early_hints;
 mod fill;
 pub mod forward;
+pub use early_hints::EarlyHints;
 mod gate;
 mod invalidate;
 pub mod respond;
@@ -103,6 +105,8 @@ struct ViewerRequest {
     https: bool,
     host: String,
     http2: bool,
+    /// Where the origin's 103 responses go, when the viewer's protocol can send them.
+    early_hints: Option<EarlyHints>,
 }
 
 impl std::ops::Deref for Ask<'_> {
@@ -472,6 +476,7 @@ impl Edge {
                 https: conn.https,
                 host,
                 http2,
+                early_hints: parts.extensions.remove::<EarlyHints>(),
             }),
         };
         if let Err(refusal) = admitted {
@@ -645,6 +650,7 @@ impl Edge {
             path: &ask.path,
             query: query.as_deref(),
             headers: &headers,
+            early_hints: ask.early_hints.as_ref(),
         };
         match forward::send(
             &self.origins[ask.distribution],
@@ -710,6 +716,8 @@ impl Edge {
                 https: ask.https,
                 host: ask.host.clone(),
                 http2: ask.http2,
+                // The error page is not what the hints were about.
+                early_hints: None,
             }),
         };
         let page = Box::pin(self.cached(&page_ask)).await;
