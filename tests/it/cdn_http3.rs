@@ -490,11 +490,62 @@ async fn an_origins_103_early_hints_reach_the_http3_viewer_before_the_response()
     // The hit has no hints to give (the origin is not asked), and the 103 was not cached.
     let mut h3 = h3;
     let hit = h3.get("/hinted", &[]).await;
-    assert_eq!((hit.status.as_u16(), hit.text().as_str()), (200, "final body"));
+    assert_eq!(
+        (hit.status.as_u16(), hit.text().as_str()),
+        (200, "final body")
+    );
     assert_eq!(hit.header("x-cache"), Some("Hit from edgewise"));
     assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 async fn site_at(url: &str, settings: &str) -> Cdn {
     Cdn::start(&config(settings, &crate::cdn_harness::site(url, ""))).await
+}
+
+/// `tests/it/clients/h3_get.py` (aioquic) GETting `paths` on one connection: one JSON
+/// object per path.
+async fn aioquic_get(cdn: &Cdn, paths: &[&str]) -> Vec<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/clients/h3_get.py");
+    let ca = cdn.dir.path().join("certs/cert.pem");
+    let run = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(cdn.https.unwrap().to_string())
+        .arg(SITE)
+        .arg(&ca)
+        .args(paths)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the aioquic client finished in time")
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "aioquic client failed (pip install aioquic): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aioquic_gets_a_miss_a_hit_and_early_hints_over_http3() {
+    let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600";
+    let (url, requests) = crate::cdn_targeted::early_hints_origin(head, "final body").await;
+    let cdn = site_at(&url, HTTP3).await;
+    let answers = aioquic_get(&cdn, &["/hinted", "/hinted"]).await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let miss = &answers[0]["heads"];
+    assert_eq!(miss[0]["status"], 103, "{answers:?}");
+    assert_eq!(miss[0]["headers"]["link"], "</style.css>; rel=preload");
+    assert_eq!(miss[1]["status"], 200);
+    assert_eq!(miss[1]["headers"]["x-cache"], "Miss from edgewise");
+    assert_eq!(answers[0]["body"], "final body");
+    let hit = &answers[1]["heads"];
+    assert_eq!(hit.as_array().unwrap().len(), 1, "no hints on a hit");
+    assert_eq!(hit[0]["headers"]["x-cache"], "Hit from edgewise");
+    assert_eq!(answers[1]["body"], "final body");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
