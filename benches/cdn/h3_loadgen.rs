@@ -146,6 +146,40 @@ fn record(totals: &Totals, latencies: &mut Vec<u32>, began: Instant, body: usize
     totals.requests.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS
 }
 
+/// Runs `streams` closed loops until `deadline`, each making its exchanges with the
+/// function `make` returns (an exchange answers the body's length, or fails); a failed or
+/// slow exchange counts as an error and ends its loop.
+async fn run_loops<M, E, F>(streams: usize, totals: &Arc<Totals>, deadline: Instant, make: M)
+where
+    M: Fn() -> E,
+    E: Fn() -> F + Send + 'static,
+    F: std::future::Future<Output = Result<usize, ()>> + Send,
+{
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..streams {
+        let (exchange, totals) = (make(), totals.clone());
+        loops.spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                match tokio::time::timeout(REQUEST_TIMEOUT, exchange()).await {
+                    Ok(Ok(body)) => {
+                        if !record(&totals, &mut latencies, began, body) {
+                            break;
+                        }
+                    }
+                    _ => {
+                        totals.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            totals.latencies.lock().unwrap().extend(latencies);
+        });
+    }
+    while loops.join_next().await.is_some() {}
+}
+
 async fn h3_connection(
     options: &Options,
     totals: &Arc<Totals>,
@@ -173,40 +207,24 @@ async fn h3_connection(
         options.addr.port(),
         options.path
     );
-    let mut loops = tokio::task::JoinSet::new();
-    for _ in 0..options.streams {
-        let (mut send, totals, url) = (send.clone(), totals.clone(), url.clone());
-        loops.spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let began = Instant::now();
-                let exchange = async {
-                    let request = http::Request::get(url.as_str()).body(()).unwrap();
-                    let mut stream = send.send_request(request).await?;
-                    stream.finish().await?;
-                    stream.recv_response().await?;
-                    let mut body = 0;
-                    while let Some(chunk) = stream.recv_data().await? {
-                        body += chunk.remaining();
-                    }
-                    Ok::<_, h3::error::StreamError>(body)
-                };
-                match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-                    Ok(Ok(body)) => {
-                        if !record(&totals, &mut latencies, began, body) {
-                            break;
-                        }
-                    }
-                    _ => {
-                        totals.errors.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
+    run_loops(options.streams, totals, deadline, || {
+        let (send, url) = (send.clone(), url.clone());
+        move || {
+            let (mut send, url) = (send.clone(), url.clone());
+            async move {
+                let request = http::Request::get(url.as_str()).body(()).unwrap();
+                let mut stream = send.send_request(request).await.map_err(drop)?;
+                stream.finish().await.map_err(drop)?;
+                stream.recv_response().await.map_err(drop)?;
+                let mut body = 0;
+                while let Some(chunk) = stream.recv_data().await.map_err(drop)? {
+                    body += chunk.remaining();
                 }
+                Ok(body)
             }
-            totals.latencies.lock().unwrap().extend(latencies);
-        });
-    }
-    while loops.join_next().await.is_some() {}
+        }
+    })
+    .await;
     drive.abort();
     endpoint.close(0u32.into(), b"");
     Ok(())
@@ -238,43 +256,27 @@ async fn h2_connection(
         options.addr.port(),
         options.path
     );
-    let mut loops = tokio::task::JoinSet::new();
-    for _ in 0..options.streams {
-        let (mut send, totals, url) = (send.clone(), totals.clone(), url.clone());
-        loops.spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let began = Instant::now();
-                let exchange = async {
-                    let request = http::Request::get(url.as_str())
-                        .body(Empty::<Bytes>::new())
-                        .unwrap();
-                    let response = send.send_request(request).await?;
-                    let mut body = response.into_body();
-                    let mut size = 0;
-                    while let Some(frame) = body.frame().await {
-                        if let Ok(data) = frame?.into_data() {
-                            size += data.len();
-                        }
-                    }
-                    Ok::<_, hyper::Error>(size)
-                };
-                match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-                    Ok(Ok(body)) => {
-                        if !record(&totals, &mut latencies, began, body) {
-                            break;
-                        }
-                    }
-                    _ => {
-                        totals.errors.fetch_add(1, Ordering::Relaxed);
-                        break;
+    run_loops(options.streams, totals, deadline, || {
+        let (send, url) = (send.clone(), url.clone());
+        move || {
+            let (mut send, url) = (send.clone(), url.clone());
+            async move {
+                let request = http::Request::get(url.as_str())
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let response = send.send_request(request).await.map_err(drop)?;
+                let mut body = response.into_body();
+                let mut size = 0;
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame.map_err(drop)?.into_data() {
+                        size += data.len();
                     }
                 }
+                Ok(size)
             }
-            totals.latencies.lock().unwrap().extend(latencies);
-        });
-    }
-    while loops.join_next().await.is_some() {}
+        }
+    })
+    .await;
     drive.abort();
     Ok(())
 }

@@ -346,18 +346,23 @@ async fn an_idle_connection_is_closed_after_idle_timeout() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zero_rtt_is_refused() {
-    let origin = Origin::start().await;
-    origin.route("*", Reply::ok("x"));
-    let cdn = site(&origin, HTTP3, "").await;
+/// A client endpoint willing to send early data, after a first connection to the CDN made a
+/// request on it (so it holds whatever session ticket the server gives).
+async fn resumed_client(cdn: &Cdn) -> (quinn::Endpoint, SocketAddr) {
     let mut endpoint =
         quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("a client");
-    endpoint.set_default_client_config(client_config_with(&cdn, true));
+    endpoint.set_default_client_config(client_config_with(cdn, true));
     let addr = cdn.https.unwrap();
-    // A first connection with a request: the client keeps whatever ticket it is given.
     let first = endpoint.connect(addr, SITE).unwrap().await.unwrap();
-    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(first))
+    assert_eq!(get_x(first, addr).await, 200);
+    // Tickets arrive after the handshake.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (endpoint, addr)
+}
+
+/// GET /x over HTTP/3 on `quic` (to the CDN at `addr`); the status.
+async fn get_x(quic: quinn::Connection, addr: SocketAddr) -> StatusCode {
+    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(quic))
         .await
         .unwrap();
     tokio::spawn(async move {
@@ -368,8 +373,15 @@ async fn zero_rtt_is_refused() {
         .unwrap();
     let mut stream = send.send_request(request).await.unwrap();
     stream.finish().await.unwrap();
-    assert_eq!(stream.recv_response().await.unwrap().status(), 200);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.recv_response().await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_rtt_is_refused() {
+    let origin = Origin::start().await;
+    origin.route("*", Reply::ok("x"));
+    let cdn = site(&origin, HTTP3, "").await;
+    let (endpoint, addr) = resumed_client(&cdn).await;
     // The ticket allows no early data: the client cannot even try.
     let connecting = endpoint.connect(addr, SITE).unwrap();
     match connecting.into_0rtt() {
@@ -420,45 +432,13 @@ async fn with_http3_0rtt_a_resumed_client_sends_its_get_in_early_data() {
     let origin = Origin::start().await;
     origin.route("*", Reply::ok("x"));
     let cdn = site(&origin, &format!("{HTTP3}\nhttp3_0rtt = true"), "").await;
-    // Early data needs the client's consent too.
-    let config = client_config_with(&cdn, true);
-    let mut endpoint =
-        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("a client");
-    endpoint.set_default_client_config(config);
-    let addr = cdn.https.unwrap();
-    // The first connection leaves a session ticket that allows early data.
-    let first = endpoint.connect(addr, SITE).unwrap().await.unwrap();
-    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(first.clone()))
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
-    });
-    let request = Request::get(format!("https://{SITE}:{}/x", addr.port()))
-        .body(())
-        .unwrap();
-    let mut stream = send.send_request(request).await.unwrap();
-    stream.finish().await.unwrap();
-    assert_eq!(stream.recv_response().await.unwrap().status(), 200);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
+    let (endpoint, addr) = resumed_client(&cdn).await;
     let (quic, accepted) = endpoint
         .connect(addr, SITE)
         .unwrap()
         .into_0rtt()
         .unwrap_or_else(|_| panic!("a ticket for 0-RTT"));
-    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(quic))
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
-    });
-    let request = Request::get(format!("https://{SITE}:{}/x", addr.port()))
-        .body(())
-        .unwrap();
-    let mut stream = send.send_request(request).await.unwrap();
-    stream.finish().await.unwrap();
-    assert_eq!(stream.recv_response().await.unwrap().status(), 200);
+    assert_eq!(get_x(quic, addr).await, 200);
     assert!(accepted.await, "the server accepted the early data");
 }
 
