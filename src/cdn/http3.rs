@@ -351,7 +351,8 @@ async fn respond(
     send: &mut H3Stream<h3_quinn::SendStream<Bytes>>,
     response: Response<super::body::Body>,
 ) -> Result<(), BodyError> {
-    let (parts, mut body) = response.into_parts();
+    let (mut parts, mut body) = response.into_parts();
+    super::date::add_if_missing(&mut parts.headers);
     send.send_response(Response::from_parts(parts, ())).await?;
     while let Some(frame) = body.frame().await {
         match frame?.into_data() {

@@ -6,6 +6,8 @@ mod admin;
 pub mod body;
 pub mod cache;
 pub mod compress;
+mod date;
+pub mod http2;
 pub mod http3;
 pub mod metrics;
 pub mod origin;

@@ -3,6 +3,7 @@
 //! drain on shutdown), plus the admin listener; reloads change their addresses.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use tracing::{debug, info, warn};
 
 use super::admin;
 use super::body::{self, Body};
+use super::http2::{self, Http2Limits};
 use super::http3::Http3Endpoint;
 use super::proxy::{Conn, Edge};
 use super::realtime_log::{RealtimeLogReceiver, RealtimeLogger, TlsNames};
@@ -351,35 +353,61 @@ impl Viewer {
             Either::Right(_) => None,
         });
         let live = self.live.clone();
+        if let Either::Left(tls) = &io
+            && tls.get_ref().1.alpn_protocol() == Some(b"h2")
+        {
+            let limits = Http2Limits {
+                handshake_timeout: settings.header_timeout,
+                max_header_list_size: u32::try_from(settings.max_header_size).unwrap_or(u32::MAX),
+                idle_timeout: settings.idle_timeout,
+            };
+            let answer = |request| answer(&live, request, conn, alt_svc.clone());
+            if let Err(e) = http2::serve(io, limits, &self.shutdown, answer).await {
+                debug!("HTTP/2 connection from {peer}: {e}");
+            }
+            return;
+        }
         let service = service_fn(move |request: Request<Incoming>| {
-            let challenge = live
-                .acme()
-                .and_then(|acme| http_challenge(acme, request.uri().path()));
-            // Each request runs to its end on the edge current when it arrived.
-            let edge: Arc<Edge> = live.edge();
             // The pipeline's state machine is large; boxed, hyper moves a pointer instead of
-            // copying kilobytes each time it spawns or polls a request (HTTP/2 spawns a task
-            // per stream). This took memcpy from 65% of the CPU time to noise.
-            let alt_svc = alt_svc.clone();
-            let answer = Box::pin(async move {
-                match challenge {
-                    Some(response) => response,
-                    None => {
-                        let mut response = edge.handle(request, conn).await;
-                        if let Some(alt_svc) = alt_svc {
-                            response
-                                .headers_mut()
-                                .insert(http::header::ALT_SVC, alt_svc);
-                        }
-                        response
-                    }
-                }
-            });
+            // copying kilobytes each time it spawns or polls a request. This took memcpy
+            // from 65% of the CPU time to noise.
+            let answer = Box::pin(answer(&live, request, conn, alt_svc.clone()));
             async move { Ok::<_, Infallible>(answer.await) }
         });
         if let Err(e) = serve_connection(TokioIo::new(io), service, limits, &self.shutdown).await {
             debug!("connection from {peer}: {e}");
         }
+    }
+}
+
+/// Answers one viewer request: a CA's http-01 validation while one is open, otherwise the
+/// edge current when the request arrived, which it runs on to its end; Alt-Svc added when
+/// this port speaks HTTP/3.
+fn answer<B>(
+    live: &Live,
+    request: Request<B>,
+    conn: Conn,
+    alt_svc: Option<http::HeaderValue>,
+) -> impl Future<Output = Response<Body>> + Send + use<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<super::body::BodyError>,
+{
+    let challenge = live
+        .acme()
+        .and_then(|acme| http_challenge(acme, request.uri().path()));
+    let edge: Arc<Edge> = live.edge();
+    async move {
+        if let Some(response) = challenge {
+            return response;
+        }
+        let mut response = edge.handle(request, conn).await;
+        if let Some(alt_svc) = alt_svc {
+            response
+                .headers_mut()
+                .insert(http::header::ALT_SVC, alt_svc);
+        }
+        response
     }
 }
 

@@ -313,6 +313,22 @@ url = "{}"
     }
 }
 
+/// `curl -s -D -` (and `args`) of `https://site.test:<port><path>`, with site.test at
+/// 127.0.0.1 and `ca` trusted: the header blocks and the body, as curl prints them.
+pub async fn curl_site(port: u16, ca: &Path, path: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new("curl")
+        .args(["--max-time", "10", "-s", "-D", "-"])
+        .args(args)
+        .args(["--resolve", &format!("{SITE}:{port}:127.0.0.1")])
+        .args(["--cacert", ca.to_str().unwrap()])
+        .arg(format!("https://{SITE}:{port}{path}"))
+        .output()
+        .await
+        .expect("curl is installed");
+    assert!(output.status.success(), "curl: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Loads a config expected to be valid, with a `[cdn]` section.
 pub fn load_cdn(path: &Path) -> CdnConfig {
     match Config::load(path) {

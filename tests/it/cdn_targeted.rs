@@ -240,3 +240,53 @@ async fn an_interim_103_is_not_the_answer_and_never_cached() {
     assert_eq!(second.text(), "final body");
     assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origins_103_early_hints_reach_http2_viewers_before_the_response() {
+    let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600";
+    let (url, requests) = early_hints_origin(head, "final body").await;
+    let cdn = Cdn::start(&config("", &site(&url, ""))).await;
+    // h2's own client, which reports each interim response.
+    let tls = cdn.tls(SITE, &[b"h2"]).await.unwrap();
+    let (mut client, connection) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("https://{SITE}/hinted"))
+        .body(())
+        .unwrap();
+    let (mut response, _) = client.send_request(request, true).unwrap();
+    let interim = std::future::poll_fn(|cx| response.poll_informational(cx))
+        .await
+        .expect("an interim response before the final one")
+        .unwrap();
+    assert_eq!(interim.status(), 103);
+    assert_eq!(interim.headers()["link"], "</style.css>; rel=preload");
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("date"), "{response:?}");
+    let mut body = response.into_body();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        body.flow_control().release_capacity(chunk.len()).unwrap();
+        bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(bytes, b"final body");
+
+    // curl shows both header blocks, the 103 first; then a hit with none.
+    let (port, ca) = (cdn.https_port(), cdn.dir.path().join("certs/cert.pem"));
+    let curl = |path| curl_site(port, &ca, path, &["--http2"]);
+    let miss = curl("/curl").await;
+    let blocks: Vec<&str> = miss.split("\r\n\r\n").collect();
+    assert!(blocks[0].starts_with("HTTP/2 103"), "{miss}");
+    assert!(
+        blocks[0].contains("link: </style.css>; rel=preload"),
+        "{miss}"
+    );
+    assert!(blocks[1].starts_with("HTTP/2 200"), "{miss}");
+    assert!(blocks[1].contains(&format!("x-cache: {MISS}")), "{miss}");
+    assert_eq!(blocks[2], "final body");
+    let hit = curl("/curl").await;
+    assert!(hit.starts_with("HTTP/2 200"), "{hit}");
+    assert!(hit.contains(&format!("x-cache: {HIT}")), "{hit}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

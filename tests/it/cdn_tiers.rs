@@ -173,16 +173,7 @@ impl Process {
 
 /// `X-Cache` of a GET through curl, with `ca` trusted and site.test at 127.0.0.1:`port`.
 async fn curl_x_cache(port: u16, ca: &std::path::Path, path: &str) -> (String, String) {
-    let output = tokio::process::Command::new("curl")
-        .args(["--max-time", "10", "-s", "-D", "-"])
-        .args(["--resolve", &format!("{SITE}:{port}:127.0.0.1")])
-        .args(["--cacert", ca.to_str().unwrap()])
-        .arg(format!("https://{SITE}:{port}{path}"))
-        .output()
-        .await
-        .expect("curl is installed");
-    assert!(output.status.success(), "curl: {output:?}");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = curl_site(port, ca, path, &[]).await;
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let x_cache = head
         .lines()
