@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`acme`]: certificates from an ACME CA (RFC 8555), renewed in the background and
 //!   swapped into the HTTPS listeners
+//! - [`analytics`]: SQL over the streams on DataFusion (Kinesis Data Analytics' job): input
+//!   schemas, one-shot queries, continuous KDA-dialect applications
 //! - [`app`]: process wiring shared by both binaries (folder locks: one process per folder)
 //! - [`cli`]: logging and config loading shared by the two binaries
 //! - [`console`]: the web page both control listeners serve at `/`, its assets and summaries
@@ -25,6 +27,7 @@
 //!   and delivery
 
 pub mod acme;
+pub mod analytics;
 pub mod app;
 pub mod cdn;
 pub mod cli;

@@ -21,9 +21,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::Sections;
 use super::diag::{ConfigError, SourceMap};
 use super::raw::{
-    RawBehavior, RawCdn, RawCert, RawCidrCollection, RawConfig, RawDelivery, RawDistribution,
-    RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawOrigin, RawOriginGroup, RawRecord, RawRegion,
-    RawStream, RawStreamSpec, RawTsigKey, RawZone,
+    RawAnalytics, RawApplication, RawBehavior, RawCdn, RawCert, RawCidrCollection, RawConfig,
+    RawDelivery, RawDistribution, RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawInput,
+    RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawStream, RawStreamSpec, RawTsigKey, RawZone,
 };
 use super::wording;
 
@@ -31,14 +31,23 @@ use super::wording;
 const MAX_ERRORS_PER_TABLE: usize = 64;
 
 /// Top-level sections a config may have; the CDN and stream ones are read by their own binary.
-const SECTIONS: [&str; 6] = ["dns", "geo", "health_checks", "regions", "cdn", "stream"];
+const SECTIONS: [&str; 7] = [
+    "dns",
+    "geo",
+    "health_checks",
+    "regions",
+    "cdn",
+    "stream",
+    "analytics",
+];
 
 /// Sections whose checks look into other sections: left out with them, since every
 /// reference into a left-out section would be reported as unknown.
-const DEPENDS_ON: [(&str, &[&str]); 3] = [
+const DEPENDS_ON: [(&str, &[&str]); 4] = [
     ("dns", &["geo", "health_checks", "regions"]),
     ("cdn", &["geo", "stream"]),
     ("stream", &["cdn"]),
+    ("analytics", &["stream", "cdn"]),
 ];
 
 /// What the piecewise reading found.
@@ -111,6 +120,21 @@ pub(super) fn read(map: &SourceMap, sections: Sections) -> Partial {
                 check::<RawStream>(value, "stream", map, &mut found);
                 each::<RawStreamSpec>(streams, "stream.streams", map, &mut found, &[], leaf);
                 each::<RawDelivery>(deliveries, "stream.deliveries", map, &mut found, &[], leaf);
+            }
+            "analytics" => {
+                let mut value = value;
+                let inputs = split_off(&mut value, "inputs");
+                let applications = split_off(&mut value, "applications");
+                check::<RawAnalytics>(value, "analytics", map, &mut found);
+                each::<RawInput>(inputs, "analytics.inputs", map, &mut found, &[], leaf);
+                each::<RawApplication>(
+                    applications,
+                    "analytics.applications",
+                    map,
+                    &mut found,
+                    &[],
+                    leaf,
+                );
             }
             other => {
                 found.errors.push(map.error(

@@ -5,6 +5,7 @@
 //! `check --config` runs exactly the loader the servers use.
 
 pub mod acme;
+pub mod analytics;
 pub mod cdn;
 mod collect;
 mod diag;
@@ -25,6 +26,7 @@ mod wording;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use analytics::AnalyticsConfig;
 pub use cdn::CdnConfig;
 use diag::SourceMap;
 pub use diag::{ConfigError, ConfigErrors};
@@ -47,6 +49,8 @@ pub struct Config {
     pub cdn: Option<CdnConfig>,
     /// `[stream]`, when present and read (served by edgewise-cdn).
     pub stream: Option<StreamConfig>,
+    /// `[analytics]`, when present and read (served by edgewise-cdn with the stream API).
+    pub analytics: Option<AnalyticsConfig>,
     /// Folders and certificates to look at on disk before serving, see [`Config::check_paths`].
     paths: Vec<probe::PathCheck>,
     /// Where each listen address is written, see [`Config::bind_error`].
@@ -163,6 +167,23 @@ impl Config {
             stream::validate(raw_stream, &mut taken, &map, base, &mut errors)
         });
         cross_check_streams(&raw, cdn.as_ref(), stream.as_ref(), &map, &mut errors);
+        let analytics = raw.analytics.as_ref().map(|raw_analytics| {
+            if stream.is_none() {
+                errors.push(map.error(
+                    0..0,
+                    "analytics",
+                    "[analytics] reads streams: it needs a [stream] section",
+                ));
+            }
+            let realtime_logs = cdn.as_ref().and_then(|c| c.realtime_logs.as_ref());
+            analytics::validate(
+                raw_analytics,
+                stream.as_ref(),
+                realtime_logs,
+                &map,
+                &mut errors,
+            )
+        });
         if errors.is_empty() {
             Ok(Config {
                 path: path.to_path_buf(),
@@ -171,6 +192,7 @@ impl Config {
                 dns,
                 cdn,
                 stream,
+                analytics,
             })
         } else {
             // In the file's order (zone-file lines after the config's), structural and value

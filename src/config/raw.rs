@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub regions: Vec<Spanned<RawRegion>>,
     pub cdn: Option<RawCdn>,
     pub stream: Option<RawStream>,
+    pub analytics: Option<RawAnalytics>,
 }
 
 /// `[geo]`
@@ -526,4 +527,56 @@ pub struct RawDelivery {
     pub buffer_size: Option<Spanned<ConfigSize>>,
     pub buffer_interval: Option<Spanned<ConfigDuration>>,
     pub compression: Option<Spanned<String>>,
+}
+
+/// `[analytics]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnalytics {
+    pub max_rows: Option<Spanned<i64>>,
+    pub query_timeout: Option<Spanned<ConfigDuration>>,
+    pub discover_records: Option<Spanned<i64>>,
+    pub idle_shard_timeout: Option<Spanned<ConfigDuration>>,
+    #[serde(default)]
+    pub inputs: Vec<Spanned<RawInput>>,
+    #[serde(default)]
+    pub applications: Vec<Spanned<RawApplication>>,
+}
+
+/// `[[analytics.inputs]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    pub stream: Spanned<String>,
+    pub format: Spanned<String>,
+    pub columns: Option<Spanned<Vec<Spanned<RawColumn>>>>,
+}
+
+/// `columns = [{ name, type, path }]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawColumn {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub ty: Spanned<String>,
+    pub path: Option<Spanned<String>>,
+}
+
+/// `[[analytics.applications]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApplication {
+    pub name: Spanned<String>,
+    pub inputs: Vec<Spanned<String>>,
+    pub sql: Spanned<String>,
+    #[serde(default)]
+    pub outputs: Vec<Spanned<RawOutput>>,
+}
+
+/// `outputs = [{ sql_stream, stream }]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub sql_stream: Spanned<String>,
+    pub stream: Spanned<String>,
 }

@@ -8,7 +8,7 @@
 pub enum Sections {
     /// edgewise-dns: `[dns]`, `[[health_checks]]`, `[[regions]]`, `[geo]`.
     Dns,
-    /// edgewise-cdn: `[cdn]`, `[stream]`, `[geo]`.
+    /// edgewise-cdn: `[cdn]`, `[stream]`, `[analytics]`, `[geo]`.
     Cdn,
     /// The whole file (`check --all`, and tools that are no one binary).
     All,
@@ -20,7 +20,7 @@ impl Sections {
     /// for any of them.
     pub fn covers(self, name: &str) -> bool {
         let dns = ["dns", "health_checks", "regions", "geo"];
-        let cdn = ["cdn", "stream", "geo"];
+        let cdn = ["cdn", "stream", "analytics", "geo"];
         let known = dns.contains(&name) || cdn.contains(&name);
         match self {
             Sections::All => true,
