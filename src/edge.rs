@@ -32,6 +32,8 @@ pub enum EdgeStartError {
     Cdn(#[from] StartError),
     #[error(transparent)]
     Stream(#[from] StreamStartError),
+    #[error("starting the analytics runtime: {0}")]
+    Analytics(std::io::Error),
 }
 
 impl EdgeStartError {
@@ -85,11 +87,16 @@ impl Edge {
             None => None,
         };
         let certs = acme.as_ref().map(|acme| acme.certs().clone());
-        let stream = config
+        let mut stream = config
             .stream
             .as_ref()
             .map(|s| StreamServer::bind(s, config.cdn.as_ref(), certs))
             .transpose()?;
+        if let (Some(stream), Some(analytics)) = (stream.as_mut(), &config.analytics) {
+            stream
+                .serve_analytics(analytics)
+                .map_err(EdgeStartError::Analytics)?;
+        }
         let mut cdn = match &config.cdn {
             Some(cdn_config) => Some(CdnServer::bind_with(cdn_config, acme)?),
             None => None,

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
@@ -24,7 +27,9 @@ use super::api::Api;
 use super::log::{Log, LogError, LogOptions};
 use super::reload::{self, StreamControl};
 use crate::acme::AcmeCerts;
-use crate::config::{CdnConfig, StreamConfig};
+use crate::analytics::Analytics;
+use crate::cdn::body::Body;
+use crate::config::{AnalyticsConfig, CdnConfig, StreamConfig};
 use crate::metrics::Collector;
 use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
 use crate::net::listeners::{BindError, ListenerSet};
@@ -61,6 +66,8 @@ pub enum StreamStartError {
 pub struct StreamServer {
     log: Arc<Log>,
     api: Arc<Api>,
+    /// SQL over the streams, under `/analytics/`, when `[analytics]` is configured.
+    analytics: Option<Arc<Analytics>>,
     /// The streams, deliveries, listeners and TLS setup in force; reloads change them.
     control: Arc<StreamControl>,
 }
@@ -142,6 +149,7 @@ impl StreamServer {
         Ok(StreamServer {
             log: log.clone(),
             api,
+            analytics: None,
             control: Arc::new(StreamControl::new(
                 log,
                 delivery_stats,
@@ -150,6 +158,15 @@ impl StreamServer {
                 listeners,
             )),
         })
+    }
+
+    /// Serves `/analytics/` on the API's listeners as `config` says.
+    ///
+    /// # Errors
+    /// The analytics runtime cannot start.
+    pub fn serve_analytics(&mut self, config: &AnalyticsConfig) -> std::io::Result<()> {
+        self.analytics = Some(Arc::new(Analytics::new(self.log.clone(), config)?));
+        Ok(())
     }
 
     /// What applies a reloaded `[stream]`.
@@ -190,6 +207,7 @@ impl StreamServer {
                 https,
                 control: self.control.clone(),
                 api: self.api.clone(),
+                analytics: self.analytics.clone(),
                 shutdown: shutdown.clone(),
             });
             let (control, connections) = (self.control.clone(), connections.clone());
@@ -227,6 +245,7 @@ struct Accepting {
     /// Holds the TLS setup in force.
     control: Arc<StreamControl>,
     api: Arc<Api>,
+    analytics: Option<Arc<Analytics>>,
     shutdown: CancellationToken,
 }
 
@@ -246,13 +265,43 @@ impl Accepting {
         } else {
             Either::Right(stream)
         };
-        let api = self.api.clone();
-        let service = service_fn(move |request| {
-            let api = api.clone();
-            async move { Ok::<_, Infallible>(api.handle(request, peer).await) }
+        let (api, analytics) = (self.api.clone(), self.analytics.clone());
+        let service = service_fn(move |request: Request<Incoming>| {
+            let (api, analytics) = (api.clone(), analytics.clone());
+            async move {
+                let response = if request.uri().path().starts_with("/analytics/") {
+                    analytics_request(&api, analytics.as_deref(), request, peer).await
+                } else {
+                    api.handle(request, peer)
+                        .await
+                        .map(|body| body.map_err(|never| match never {}).boxed())
+                };
+                Ok::<_, Infallible>(response)
+            }
         });
         if let Err(e) = serve_connection(TokioIo::new(io), service, LIMITS, &self.shutdown).await {
             debug!("stream API connection from {peer}: {e}");
         }
+    }
+}
+
+/// An `/analytics/` request: authenticated as the API's own, then answered by analytics
+/// (404 when `[analytics]` is not configured).
+async fn analytics_request(
+    api: &Api,
+    analytics: Option<&Analytics>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let Some(analytics) = analytics else {
+        return crate::analytics::api::error(
+            StatusCode::NOT_FOUND,
+            "analytics is off: this process has no [analytics] section",
+        );
+    };
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    match api.authenticate(request, peer).await {
+        Ok(body) => crate::analytics::api::handle(analytics, &method, &path, body).await,
+        Err(e) => crate::analytics::api::error(e.status(), &e.message),
     }
 }

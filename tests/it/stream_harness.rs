@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use edgewise::config::{CdnConfig, Config, StreamConfig};
+use edgewise::config::{AnalyticsConfig, CdnConfig, Config, StreamConfig};
 use edgewise::stream::StreamServer;
 use edgewise::stream::log::Log;
 use http::{Method, Request};
@@ -94,7 +94,7 @@ impl Drop for Streams {
     }
 }
 
-fn load(dir: &TempDir) -> (StreamConfig, Option<CdnConfig>) {
+fn load(dir: &TempDir) -> (StreamConfig, Option<CdnConfig>, Option<AnalyticsConfig>) {
     let path = dir.path().join("edgewise.toml");
     match Config::load(&path) {
         Ok(config) => (
@@ -102,6 +102,7 @@ fn load(dir: &TempDir) -> (StreamConfig, Option<CdnConfig>) {
                 .stream
                 .expect("the test config has a [stream] section"),
             config.cdn,
+            config.analytics,
         ),
         Err(errors) => panic!("the test config should load, but:\n{errors}"),
     }
@@ -116,9 +117,14 @@ impl Streams {
     }
 
     fn run_in(dir: TempDir) -> Streams {
-        let (stream, cdn) = load(&dir);
-        let server = StreamServer::bind(&stream, cdn.as_ref(), None)
+        let (stream, cdn, analytics) = load(&dir);
+        let mut server = StreamServer::bind(&stream, cdn.as_ref(), None)
             .unwrap_or_else(|e| panic!("stream bind: {e}"));
+        if let Some(analytics) = &analytics {
+            server
+                .serve_analytics(analytics)
+                .expect("the analytics runtime starts");
+        }
         let roots = cdn.filter(|_| !stream.https_listen.is_empty()).map(|cdn| {
             let mut roots = RootCertStore::empty();
             for files in &cdn.certs {

@@ -211,6 +211,21 @@ impl Api {
         }
     }
 
+    /// Reads and authenticates a request another part of the process answers (analytics):
+    /// its body, or why it is refused.
+    ///
+    /// # Errors
+    /// The body could not be read, or the caller is not allowed.
+    pub async fn authenticate(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Bytes, KinesisError> {
+        self.read_authenticated(request, peer)
+            .await
+            .map(|(_, body)| body)
+    }
+
     /// Reads the body (bounded in size and time), then checks who sent it.
     async fn read_authenticated(
         &self,

@@ -1,0 +1,151 @@
+//! The analytics HTTP API, on the stream API's listeners and behind the same authentication
+//! (SigV4 with the configured keys, or loopback only):
+//! - `POST /analytics/query` `{"sql": "SELECT ...", "format": "json" | "csv"}`: a one-shot
+//!   query, its rows streamed as they are computed;
+//! - `GET /analytics/tables`: every stream as a table, with its columns.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Method, Response, StatusCode, header};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::Analytics;
+use super::decode::Decoder;
+use super::query::{OutputFormat, QueryError};
+use crate::cdn::body::{self, Body, BodyError};
+
+/// `POST /analytics/query`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryRequest {
+    sql: String,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// The longest SQL text taken.
+const MAX_SQL: usize = 64 << 10;
+
+/// Answers one analytics request (`path` under `/analytics/`, `body` read and authenticated).
+pub async fn handle(
+    analytics: &Analytics,
+    method: &Method,
+    path: &str,
+    body: Bytes,
+) -> Response<Body> {
+    match (method, path) {
+        (&Method::POST, "/analytics/query") => query(analytics, &body).await,
+        (&Method::GET, "/analytics/tables") => tables(analytics),
+        (_, "/analytics/query") => error(StatusCode::METHOD_NOT_ALLOWED, "use POST"),
+        (_, "/analytics/tables") => error(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "no such analytics resource: POST /analytics/query, GET /analytics/tables",
+        ),
+    }
+}
+
+async fn query(analytics: &Analytics, body: &[u8]) -> Response<Body> {
+    let request: QueryRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "expected {{\"sql\": \"SELECT ...\", \"format\": \"json\" | \"csv\"}}: {e}"
+                ),
+            );
+        }
+    };
+    if request.sql.len() > MAX_SQL {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the SQL is longer than {MAX_SQL} bytes"),
+        );
+    }
+    let format = match request.format.as_deref() {
+        None => OutputFormat::Json,
+        Some(name) => match OutputFormat::parse(name) {
+            Some(format) => format,
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("format {name:?}: expected \"json\" or \"csv\""),
+                );
+            }
+        },
+    };
+    match analytics.queries().start(request.sql, format).await {
+        Ok(chunks) => {
+            let mut response = Response::new(ChunkBody(chunks).boxed());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static(format.content_type()),
+            );
+            response
+        }
+        Err(QueryError::Sql(why)) => error(StatusCode::BAD_REQUEST, &why),
+        Err(e @ QueryError::Stopped) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+/// Every stream as a table: name, whether an input schema reads it, and its columns.
+fn tables(analytics: &Analytics) -> Response<Body> {
+    let tables: Vec<serde_json::Value> = analytics
+        .log()
+        .streams()
+        .iter()
+        .map(|stream| {
+            let input = analytics.config().input(stream.name());
+            let schema = Decoder::new(input).schema().clone();
+            let columns: Vec<serde_json::Value> = schema
+                .fields()
+                .iter()
+                .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string()}))
+                .collect();
+            serde_json::json!({
+                "name": stream.name(),
+                "format": input.map_or("text", |i| i.format.name()),
+                "columns": columns,
+            })
+        })
+        .collect();
+    json(StatusCode::OK, &serde_json::json!({ "tables": tables }))
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(body::full(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `{"error": why}` with `status`.
+pub fn error(status: StatusCode, why: &str) -> Response<Body> {
+    json(status, &serde_json::json!({ "error": why }))
+}
+
+/// A response body of the chunks a query writes, ending when it is done.
+struct ChunkBody(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for ChunkBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|chunk| Ok(Frame::data(chunk))))
+    }
+}
