@@ -28,6 +28,15 @@ pub enum Command {
     SignUrl(SignArgs),
     /// Print the three signed cookies CloudFront would set for a resource (URL, may use *).
     SignCookies(SignArgs),
+    /// Run one SQL query over the streams on the running edgewise-cdn ([analytics]), e.g.
+    /// `sql 'SELECT sc_status, count(*) FROM "cdn-logs" GROUP BY sc_status'`.
+    Sql {
+        /// The query: every stream is a table (quote names with `-`).
+        query: String,
+        /// Output: csv or json.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
+        format: String,
+    },
 }
 
 /// Runs `command` (serving when none) on the loaded `config` from `path`; the exit status
@@ -64,6 +73,7 @@ pub fn run(path: &Path, config: &Config, command: Option<Command>) -> ExitCode {
         },
         Some(Command::SignUrl(args)) => sign(&args, false),
         Some(Command::SignCookies(args)) => sign(&args, true),
+        Some(Command::Sql { query, format }) => super::sql_client::run(config, &query, &format),
         None => serve(config),
     };
     match result {

@@ -5,3 +5,4 @@ pub mod cdn_commands;
 pub mod dir_lock;
 pub mod dns_serve;
 pub mod logs;
+pub mod sql_client;
