@@ -2,6 +2,7 @@
 
 mod access_log;
 mod analytics_cli;
+mod analytics_duckdb;
 mod analytics_query;
 mod background;
 mod browser;
