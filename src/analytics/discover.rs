@@ -8,14 +8,15 @@
 //!   An array gives only its first element (`$.a[0]`, and `$.a[0].b` for objects in it):
 //!   enough for the usual list of like things, without one column per element. Names are
 //!   the path's steps joined with `_`, made SQL identifiers (see `json::identifier`).
-//! - **CSV/TSV columns**: `COL1`..`COLn` at positions `1`..`n`, typed by position; empty
-//!   fields are nulls.
+//! - **CSV/TSV columns**: `COL1`..`COLn` at positions `1`..`n`, typed by position; blank
+//!   fields are nulls. CSV and TSV fields are numbers or booleans (`true`/`false`) when
+//!   they look it, except integers with a leading zero (ZIP codes, ids), which stay text.
 //! - **Types** widen over all records: BOOLEAN; INTEGER < BIGINT < DOUBLE; text is TIMESTAMP
 //!   when every value is one (RFC 3339, or `YYYY-MM-DD HH:MM:SS[.fff]`), DATE when every
 //!   value is `YYYY-MM-DD`, else VARCHAR(n), n the longest value rounded up to a power of
 //!   two (8 to 65535). Any other mix is VARCHAR; nulls and missing members say nothing; a
-//!   column that was always null is VARCHAR(8). JSON strings are never numbers; CSV and
-//!   TSV fields are, when they look it.
+//!   column that was always null is VARCHAR(8). JSON strings are never numbers or booleans.
+//!   Every type proposed is one the input decoder reads those values as.
 //!
 //! Work is bounded: the first [`MAX_RECORDS`] records, at most
 //! [`MAX_COLUMNS`](crate::config::analytics::MAX_COLUMNS) columns, and

@@ -62,7 +62,8 @@ fn most_common_count<S>(rows: &[Option<Vec<S>>]) -> Option<(usize, usize)> {
         .max_by_key(|&(count, rows)| (rows, count))
 }
 
-/// Columns for the rows with `count` fields, typed by position; empty fields are nulls.
+/// Columns for the rows with `count` fields, typed by position; blank fields are nulls, as
+/// the input decoder reads them in any but a VARCHAR column.
 fn proposal<S: AsRef<str>>(format: InputFormat, rows: &[Option<Vec<S>>], count: usize) -> Proposal {
     let mut types = vec![Widening::default(); count.min(MAX_COLUMNS)];
     let mut fitting = 0;
@@ -70,7 +71,7 @@ fn proposal<S: AsRef<str>>(format: InputFormat, rows: &[Option<Vec<S>>], count: 
         fitting += 1;
         for (ty, field) in types.iter_mut().zip(fields) {
             let field = field.as_ref();
-            if !field.is_empty() {
+            if !field.trim().is_empty() {
                 ty.add(Observed::field(field));
             }
         }

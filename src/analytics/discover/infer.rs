@@ -33,18 +33,21 @@ pub(super) struct Observed {
 }
 
 impl Observed {
-    /// A JSON string: only text kinds, since the record chose to quote it.
+    /// A JSON string: only text kinds, since the record chose to quote it. Kinds are judged
+    /// on the trimmed text, as the input decoder reads non-VARCHAR values; the length is the
+    /// text's own, as a VARCHAR keeps it.
     pub fn json_string(text: &str) -> Observed {
         Observed {
-            kind: text_kind(text),
+            kind: text_kind(text.trim()),
             chars: text.chars().count(),
         }
     }
 
-    /// A CSV or TSV field, where every value is text and a number is known by its look.
+    /// A CSV or TSV field, where every value is text and a number is known by its look
+    /// (trimmed, as for [`Observed::json_string`]).
     pub fn field(text: &str) -> Observed {
         Observed {
-            kind: field_kind(text),
+            kind: field_kind(text.trim()),
             chars: text.chars().count(),
         }
     }

@@ -140,7 +140,7 @@ fn json_keys_become_unique_identifiers_the_loader_accepts() {
 fn csv_reads_rfc_4180_quotes_and_types_by_position() {
     let found = discover(&records(&[
         "1,\"Smith, John\",\"said \"\"hi\"\"\",2024-01-02,007\n",
-        "2,Ann,,2024-01-03,042\r\n",
+        "2,Ann, ,2024-01-03 ,042\r\n",
         "3000000000,\"multi\nline\",x,2024-01-04,1\n",
         "not,the,usual,count\n",
     ]))
