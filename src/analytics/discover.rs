@@ -8,6 +8,7 @@
 //!   An array gives only its first element (`$.a[0]`, and `$.a[0].b` for objects in it):
 //!   enough for the usual list of like things, without one column per element. Names are
 //!   the path's steps joined with `_`, made SQL identifiers (see `json::identifier`).
+//!   A path that holds an object or an array in any record is not itself a column.
 //! - **CSV/TSV columns**: `COL1`..`COLn` at positions `1`..`n`, typed by position; blank
 //!   fields are nulls. CSV and TSV fields are numbers or booleans (`true`/`false`) when
 //!   they look it, except integers with a leading zero (ZIP codes, ids), which stay text.

@@ -43,6 +43,10 @@ struct Columns {
     found: Vec<Column>,
     /// Path to its place in `found`.
     index: HashMap<String, usize>,
+    /// Paths that held an object or an array in some record. A column there would make the
+    /// input decoder reject those records, so only the members and elements become columns
+    /// (`{"error": null}` beside `{"error": {"code": 5}}` gives `error_code` alone).
+    containers: HashSet<String>,
 }
 
 struct Column {
@@ -55,6 +59,7 @@ struct Column {
 impl Columns {
     /// Adds one whole record's values; paths past [`MAX_COLUMNS`] are dropped.
     fn commit(&mut self, scratch: &mut Scratch) {
+        self.containers.extend(scratch.containers.drain(..));
         for leaf in scratch.leaves.drain(..) {
             let at = match self.index.get(&leaf.path) {
                 Some(&at) => at,
@@ -77,8 +82,10 @@ impl Columns {
 
     fn discovered(self) -> Vec<DiscoveredColumn> {
         let mut taken = HashSet::new();
+        let containers = self.containers;
         self.found
             .into_iter()
+            .filter(|column| !containers.contains(&column.path))
             .map(|column| DiscoveredColumn {
                 name: identifier(&column.name, &mut taken),
                 ty: column.ty.sql_type().sql_name(),
@@ -130,6 +137,8 @@ struct Scratch {
     name: String,
     depth: usize,
     leaves: Vec<Leaf>,
+    /// Paths below the root that held an object or an array.
+    containers: Vec<String>,
 }
 
 /// Where to cut `path` and `name` back to when a step is left.
@@ -147,6 +156,7 @@ impl Scratch {
         self.name.clear();
         self.depth = 0;
         self.leaves.clear();
+        self.containers.clear();
         if record.trim_ascii_start().first() != Some(&b'{') {
             return false;
         }
@@ -220,6 +230,12 @@ impl Scratch {
                 self.name.push('_');
                 replaced = true;
             }
+        }
+    }
+
+    fn container(&mut self) {
+        if self.depth > 0 {
+            self.containers.push(self.path.clone());
         }
     }
 
@@ -299,6 +315,7 @@ impl<'de> Visitor<'de> for Node<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let scratch = self.scratch;
+        scratch.container();
         while let Some(key) = map.next_key::<String>()? {
             match scratch.enter_member(&key) {
                 Some(mark) => {
@@ -319,6 +336,7 @@ impl<'de> Visitor<'de> for Node<'_> {
     /// and one column per element would make a schema as wide as the longest list.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let scratch = self.scratch;
+        scratch.container();
         if let Some(mark) = scratch.enter_first() {
             seq.next_element_seed(Node {
                 scratch: &mut *scratch,

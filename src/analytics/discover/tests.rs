@@ -68,6 +68,23 @@ fn arrays_give_their_first_element_only() {
 }
 
 #[test]
+fn a_path_that_ever_holds_an_object_or_array_is_not_a_column() {
+    let found = discover(&records(&[
+        r#"{"error": null, "tags": "one", "n": 1}"#,
+        r#"{"error": {"code": 5}, "tags": ["a", "b"], "n": 2}"#,
+    ]))
+    .unwrap();
+    assert_eq!(
+        columns(&found),
+        [
+            ("n", "INTEGER", "$.n"),
+            ("error_code", "INTEGER", "$.error.code"),
+            ("tags_0", "VARCHAR(8)", "$.tags[0]"),
+        ]
+    );
+}
+
+#[test]
 fn json_numbers_widen_and_disagreements_become_text() {
     let found = discover(&records(&[
         r#"{"small": 1, "big": 1, "real": 1, "huge": 1, "mixed": 1, "flag": true, "late": null, "never": null}"#,
