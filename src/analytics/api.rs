@@ -2,6 +2,8 @@
 //! (SigV4 with the configured keys, or loopback only):
 //! - `POST /analytics/query` `{"sql": "SELECT ...", "format": "json" | "csv"}`: a one-shot
 //!   query, its rows streamed as they are computed;
+//! - `POST /analytics/discover` `{"stream": "..."}`: columns and types proposed from the
+//!   stream's most recent records (`discover_records`), with a ready `[[analytics.inputs]]`;
 //! - `GET /analytics/tables`: every stream as a table, with its columns.
 
 use std::pin::Pin;
@@ -16,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::Analytics;
 use super::decode::Decoder;
+use super::discover;
 use super::query::{OutputFormat, QueryError};
 use crate::cdn::body::{self, Body, BodyError};
 
@@ -41,11 +44,14 @@ pub async fn handle(
     match (method, path) {
         (&Method::POST, "/analytics/query") => query(analytics, &body).await,
         (&Method::GET, "/analytics/tables") => tables(analytics),
+        (&Method::POST, "/analytics/discover") => discover(analytics, &body),
         (_, "/analytics/query") => error(StatusCode::METHOD_NOT_ALLOWED, "use POST"),
         (_, "/analytics/tables") => error(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
+        (_, "/analytics/discover") => error(StatusCode::METHOD_NOT_ALLOWED, "use POST"),
         _ => error(
             StatusCode::NOT_FOUND,
-            "no such analytics resource: POST /analytics/query, GET /analytics/tables",
+            "no such analytics resource: POST /analytics/query, POST /analytics/discover, \
+             GET /analytics/tables",
         ),
     }
 }
@@ -91,6 +97,60 @@ async fn query(analytics: &Analytics, body: &[u8]) -> Response<Body> {
         }
         Err(QueryError::Sql(why)) => error(StatusCode::BAD_REQUEST, &why),
         Err(e @ QueryError::Stopped) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+/// `POST /analytics/discover`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscoverRequest {
+    stream: String,
+}
+
+/// Proposes columns for a stream from its most recent records, shared out over its shards.
+fn discover(analytics: &Analytics, body: &[u8]) -> Response<Body> {
+    let request: DiscoverRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"stream\": \"name\"}}: {e}"),
+            );
+        }
+    };
+    let Some(stream) = analytics.log().get(&request.stream) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("no stream {:?}", request.stream),
+        );
+    };
+    let wanted = analytics.config().discover_records;
+    let per_shard = wanted.div_ceil(stream.shards().len().max(1)) as u64;
+    let mut records = Vec::with_capacity(wanted);
+    for shard in stream.shards() {
+        let from = shard
+            .next_offset()
+            .saturating_sub(per_shard)
+            .max(shard.first_offset());
+        match shard.read(from, per_shard as usize, 8 << 20) {
+            Ok(read) => records.extend(read.records.into_iter().map(|r| r.data)),
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("reading {}: {e}", shard.id()),
+                );
+            }
+        }
+    }
+    match discover::discover(&records) {
+        Ok(found) => {
+            let toml = found.to_toml(&request.stream);
+            let mut value = serde_json::to_value(&found).unwrap_or_default();
+            value["stream"] = request.stream.into();
+            value["toml"] = toml.into();
+            json(StatusCode::OK, &value)
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
 

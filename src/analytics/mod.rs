@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod decode;
+pub mod discover;
 pub mod query;
 pub mod runtime;
 pub mod schema;

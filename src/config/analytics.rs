@@ -22,7 +22,7 @@ const DEFAULT_DISCOVER_RECORDS: usize = 100;
 const DEFAULT_IDLE_SHARD_TIMEOUT: Duration = Duration::from_millis(500);
 /// Columns per input: wide enough for any log line, bounded so a typo cannot build a
 /// million-column schema.
-const MAX_COLUMNS: usize = 1_000;
+pub const MAX_COLUMNS: usize = 1_000;
 
 /// Validated `[analytics]`.
 #[derive(Debug, Clone, PartialEq)]

@@ -210,3 +210,69 @@ async fn without_an_analytics_section_the_paths_say_so() {
     assert_eq!(response.status, 404);
     assert!(response.text().contains("no [analytics] section"));
 }
+
+#[tokio::test]
+async fn discover_proposes_columns_that_load_and_query() {
+    let streams = Streams::start(&analytics_config("")).await;
+    for i in 0..30 {
+        let record = json!({
+            "kind": if i % 3 == 0 { "click" } else { "view" },
+            "value": f64::from(i) / 2.0,
+            "user": {"id": i, "country": "KR"},
+            "at": "2026-12-05T08:00:00Z",
+        });
+        streams
+            .put("notes", &format!("k{i}"), record.to_string().as_bytes())
+            .await;
+    }
+    let response = streams
+        .post("/analytics/discover", r#"{"stream": "notes"}"#)
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let found: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(found["format"], "json");
+    assert_eq!(found["records_read"], 30);
+    let columns: Vec<(&str, &str, &str)> = found["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["type"].as_str().unwrap(),
+                c["path"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(columns.contains(&("kind", "VARCHAR(8)", "$.kind")), "{columns:?}");
+    assert!(columns.contains(&("value", "DOUBLE", "$.value")), "{columns:?}");
+    assert!(columns.contains(&("user_id", "INTEGER", "$.user.id")), "{columns:?}");
+    assert!(columns.contains(&("at", "TIMESTAMP", "$.at")), "{columns:?}");
+    // The proposed input, added to the config, reads the stream.
+    let toml = found["toml"].as_str().unwrap();
+    let restarted = {
+        let path = streams.config_path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push('\n');
+        text.push_str(toml);
+        std::fs::write(&path, text).unwrap();
+        streams.restart().await
+    };
+    let out = rows(
+        &restarted,
+        "SELECT kind, count(*) AS n, max(user_id) AS top FROM notes GROUP BY kind ORDER BY kind",
+    )
+    .await;
+    assert_eq!(
+        out["rows"],
+        json!([{"kind": "click", "n": 10, "top": 27}, {"kind": "view", "n": 20, "top": 29}])
+    );
+    let missing = restarted
+        .post("/analytics/discover", r#"{"stream": "nope"}"#)
+        .await;
+    assert_eq!(missing.status, 404);
+    let empty = restarted
+        .post("/analytics/discover", r#"{"stream": "orders"}"#)
+        .await;
+    assert_eq!(empty.status, 400, "{}", empty.text());
+}
