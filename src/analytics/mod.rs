@@ -9,6 +9,7 @@
 pub mod api;
 pub mod decode;
 pub mod discover;
+pub mod kda;
 pub mod query;
 pub mod runtime;
 pub mod schema;
