@@ -68,6 +68,8 @@ pub struct StreamServer {
     api: Arc<Api>,
     /// SQL over the streams, under `/analytics/`, when `[analytics]` is configured.
     analytics: Option<Arc<Analytics>>,
+    /// `[stream] data_dir`, fixed at start: analytics checkpoints go under it.
+    data_dir: PathBuf,
     /// The streams, deliveries, listeners and TLS setup in force; reloads change them.
     control: Arc<StreamControl>,
 }
@@ -150,6 +152,7 @@ impl StreamServer {
             log: log.clone(),
             api,
             analytics: None,
+            data_dir: config.data_dir.clone(),
             control: Arc::new(StreamControl::new(
                 log,
                 delivery_stats,
@@ -165,7 +168,8 @@ impl StreamServer {
     /// # Errors
     /// The analytics runtime cannot start.
     pub fn serve_analytics(&mut self, config: &AnalyticsConfig) -> std::io::Result<()> {
-        self.analytics = Some(Arc::new(Analytics::new(self.log.clone(), config)?));
+        let analytics = Analytics::new(self.log.clone(), config, self.data_dir.clone())?;
+        self.analytics = Some(Arc::new(analytics));
         Ok(())
     }
 
@@ -200,6 +204,9 @@ impl StreamServer {
     pub async fn run(self, shutdown: CancellationToken) {
         let maintenance = self.log.spawn_maintenance(shutdown.clone());
         self.control.start(shutdown.clone());
+        if let Some(analytics) = &self.analytics {
+            analytics.start_applications(&shutdown);
+        }
         let connections = Arc::new(HttpConnections::new("stream API", MAX_CONNECTIONS));
         let mut accepting = JoinSet::new();
         for https in [false, true] {
