@@ -1,6 +1,7 @@
 //! Integration tests for the authoritative DNS server: one binary, one module per area.
 
 mod access_log;
+mod analytics_apps;
 mod analytics_cli;
 mod analytics_duckdb;
 mod analytics_query;

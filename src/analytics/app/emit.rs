@@ -4,7 +4,7 @@
 //! restart the output streams themselves say what was emitted already, and nothing is
 //! emitted twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -21,20 +21,22 @@ pub use crate::analytics::kda::ROWTIME_OUT;
 /// Records read back from each shard of an output stream at start.
 const SCAN_RECORDS: u64 = 20_000;
 
-/// Where an emitted row came from.
+/// Where an emitted row came from: its window or input record, and its place among the
+/// rows from there (rows are emitted in a fixed order, so a put cut short by a crash can
+/// be finished without repeating any).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
-    /// A window ending at this epoch millisecond.
-    Window(u64),
-    /// An input record: its shard and offset.
-    Record(usize, u64),
+    /// The `index`th row of the window ending at this epoch millisecond.
+    Window(u64, u32),
+    /// The `index`th row from an input record: its shard and offset.
+    Record(usize, u64, u32),
 }
 
 /// The partition key of a row of `pump` of `app` from `mark`.
 pub fn partition_key(app: &str, pump: &str, mark: Mark) -> String {
     match mark {
-        Mark::Window(end) => format!("{app}:{pump}:w{end}"),
-        Mark::Record(shard, offset) => format!("{app}:{pump}:r{shard}.{offset}"),
+        Mark::Window(end, index) => format!("{app}:{pump}:w{end}.{index}"),
+        Mark::Record(shard, offset, index) => format!("{app}:{pump}:r{shard}.{offset}.{index}"),
     }
 }
 
@@ -42,51 +44,90 @@ pub fn partition_key(app: &str, pump: &str, mark: Mark) -> String {
 pub fn parse_key<'a>(app: &str, key: &'a str) -> Option<(&'a str, Mark)> {
     let rest = key.strip_prefix(app)?.strip_prefix(':')?;
     let (pump, mark) = rest.rsplit_once(':')?;
-    let mark = if let Some(end) = mark.strip_prefix('w') {
-        Mark::Window(end.parse().ok()?)
+    let mark = if let Some(window) = mark.strip_prefix('w') {
+        let (end, index) = window.split_once('.')?;
+        Mark::Window(end.parse().ok()?, index.parse().ok()?)
     } else {
-        let (shard, offset) = mark.strip_prefix('r')?.split_once('.')?;
-        Mark::Record(shard.parse().ok()?, offset.parse().ok()?)
+        let mut parts = mark.strip_prefix('r')?.splitn(3, '.');
+        Mark::Record(
+            parts.next()?.parse().ok()?,
+            parts.next()?.parse().ok()?,
+            parts.next()?.parse().ok()?,
+        )
     };
     Some((pump, mark))
+}
+
+/// The last place a pump emitted from and which of its rows went out; every place before
+/// it was emitted whole (places are emitted in order).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Last {
+    pub at: u64,
+    pub rows: HashSet<u32>,
+}
+
+impl Last {
+    fn add(slot: &mut Option<Last>, at: u64, index: u32) {
+        match slot {
+            Some(last) if last.at == at => {
+                last.rows.insert(index);
+            }
+            Some(last) if last.at > at => {}
+            _ => {
+                *slot = Some(Last {
+                    at,
+                    rows: HashSet::from([index]),
+                });
+            }
+        }
+    }
+
+    fn covers(slot: Option<&Last>, at: u64, index: u32) -> bool {
+        slot.is_some_and(|last| at < last.at || (at == last.at && last.rows.contains(&index)))
+    }
 }
 
 /// What a pump has emitted, as far as the output streams show.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Emitted {
-    /// The end of the last window emitted.
-    pub window: Option<u64>,
+    /// The last window emitted (by its end).
+    pub window: Option<Last>,
     /// Per input shard, the last record whose rows were emitted.
-    pub records: HashMap<usize, u64>,
+    pub records: HashMap<usize, Last>,
 }
 
 impl Emitted {
     fn add(&mut self, mark: Mark) {
         match mark {
-            Mark::Window(end) => self.window = self.window.max(Some(end)),
-            Mark::Record(shard, offset) => {
-                let last = self.records.entry(shard).or_insert(offset);
-                *last = (*last).max(offset);
+            Mark::Window(end, index) => Last::add(&mut self.window, end, index),
+            Mark::Record(shard, offset, index) => {
+                let mut slot = self.records.remove(&shard);
+                Last::add(&mut slot, offset, index);
+                self.records.extend(slot.map(|last| (shard, last)));
             }
         }
     }
 
     /// Adds what `other` saw (another output stream of the same pump).
     pub fn merge(&mut self, other: Emitted) {
-        if let Some(end) = other.window {
-            self.add(Mark::Window(end));
+        if let Some(last) = other.window {
+            for index in last.rows {
+                self.add(Mark::Window(last.at, index));
+            }
         }
-        for (shard, offset) in other.records {
-            self.add(Mark::Record(shard, offset));
+        for (shard, last) in other.records {
+            for index in last.rows {
+                self.add(Mark::Record(shard, last.at, index));
+            }
         }
     }
 
     /// Whether a row from `mark` went out already.
     pub fn covers(&self, mark: Mark) -> bool {
         match mark {
-            Mark::Window(end) => self.window.is_some_and(|last| end <= last),
-            Mark::Record(shard, offset) => {
-                self.records.get(&shard).is_some_and(|&last| offset <= last)
+            Mark::Window(end, index) => Last::covers(self.window.as_ref(), end, index),
+            Mark::Record(shard, offset, index) => {
+                Last::covers(self.records.get(&shard), offset, index)
             }
         }
     }
@@ -140,15 +181,30 @@ pub fn records(
         .index_of(ROW)
         .ok()
         .map(|at| batch.column(at).as_primitive::<UInt64Type>().clone());
-    let marks: Vec<Mark> = (0..batch.num_rows())
-        .map(|i| match &rows {
+    // Rows come ordered by their place (see `pump`), so the index counts within a place.
+    let mut marks: Vec<Mark> = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let place = match &rows {
             Some(rows) => {
                 let (shard, offset) = row_position(rows.value(i));
-                Mark::Record(shard, offset)
+                Mark::Record(shard, offset, 0)
             }
-            None => Mark::Window(u64::try_from(rowtimes.value(i)).unwrap_or(0)),
-        })
-        .collect();
+            None => Mark::Window(u64::try_from(rowtimes.value(i)).unwrap_or(0), 0),
+        };
+        let index = match (marks.last(), place) {
+            (Some(&Mark::Window(end, n)), Mark::Window(at, _)) if end == at => n + 1,
+            (Some(&Mark::Record(s, o, n)), Mark::Record(shard, offset, _))
+                if (s, o) == (shard, offset) =>
+            {
+                n + 1
+            }
+            _ => 0,
+        };
+        marks.push(match place {
+            Mark::Window(end, _) => Mark::Window(end, index),
+            Mark::Record(shard, offset, _) => Mark::Record(shard, offset, index),
+        });
+    }
     // The columns as the output shows them: the pump's own, then ROWTIME.
     let mut fields: Vec<Field> = Vec::new();
     let mut columns = Vec::new();
@@ -198,19 +254,28 @@ mod tests {
 
     #[test]
     fn partition_keys_say_what_was_emitted() {
-        for mark in [Mark::Window(60_000), Mark::Record(3, 17)] {
+        for mark in [Mark::Window(60_000, 2), Mark::Record(3, 17, 0)] {
             let key = partition_key("status-per-minute", "P:1", mark);
             assert_eq!(parse_key("status-per-minute", &key), Some(("P:1", mark)));
             assert_eq!(parse_key("status", &key), None);
         }
         let mut emitted = Emitted::default();
-        emitted.add(Mark::Window(120_000));
-        emitted.add(Mark::Window(60_000));
-        emitted.add(Mark::Record(1, 5));
-        assert!(emitted.covers(Mark::Window(120_000)));
-        assert!(!emitted.covers(Mark::Window(180_000)));
-        assert!(emitted.covers(Mark::Record(1, 4)));
-        assert!(!emitted.covers(Mark::Record(1, 6)));
-        assert!(!emitted.covers(Mark::Record(0, 0)));
+        emitted.add(Mark::Window(120_000, 0));
+        emitted.add(Mark::Window(120_000, 1));
+        emitted.add(Mark::Window(60_000, 0));
+        emitted.add(Mark::Record(1, 5, 0));
+        assert!(
+            emitted.covers(Mark::Window(60_000, 7)),
+            "earlier windows went out whole"
+        );
+        assert!(emitted.covers(Mark::Window(120_000, 1)));
+        assert!(
+            !emitted.covers(Mark::Window(120_000, 2)),
+            "the rest of a cut window"
+        );
+        assert!(!emitted.covers(Mark::Window(180_000, 0)));
+        assert!(emitted.covers(Mark::Record(1, 4, 3)));
+        assert!(!emitted.covers(Mark::Record(1, 6, 0)));
+        assert!(!emitted.covers(Mark::Record(0, 0, 0)));
     }
 }

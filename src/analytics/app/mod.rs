@@ -151,11 +151,9 @@ impl Application {
             .pumps
             .iter()
             .map(|p| {
-                let closed = checkpoint
-                    .windows
-                    .get(&p.name)
-                    .copied()
-                    .max(emitted.get(&p.name).and_then(|e| e.window));
+                // Only the checkpoint says a window is done: the output may hold part of
+                // one, cut by a crash, which is computed again and finished.
+                let closed = checkpoint.windows.get(&p.name).copied();
                 PumpRunner::new(p.clone(), closed).map_err(&setup)
             })
             .collect::<Result<_, _>>()?;

@@ -11,7 +11,9 @@ use datafusion::arrow::array::{
     ArrayRef, AsArray, BooleanArray, RecordBatch, Scalar, TimestampMillisecondArray, UInt64Array,
 };
 use datafusion::arrow::compute::kernels::cmp::{gt_eq, lt};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+};
 use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimestampMillisecondType, UInt64Type,
 };
@@ -61,6 +63,8 @@ pub struct PumpRunner {
     /// row.
     kept: Vec<RecordBatch>,
     /// Tumbling: windows ending at or before this are done (their rows are dropped).
+    /// Sliding: the ROWTIME of the oldest row kept (from a checkpoint, until the first
+    /// tick), where a restart must read from to have each new row's preceding rows.
     closed: Option<u64>,
 }
 
@@ -83,10 +87,11 @@ impl PumpRunner {
     }
 
     /// The earliest ROWTIME this pump still needs after a restart: the end of its last
-    /// closed window (tumbling pumps); what a checkpoint records for it.
+    /// closed window (tumbling pumps), its oldest kept row (sliding pumps); what a
+    /// checkpoint records for it.
     pub fn open_since(&self) -> Option<u64> {
         match self.pump.window {
-            Window::Tumbling { .. } => self.closed,
+            Window::Tumbling { .. } | Window::Sliding { .. } => self.closed,
             _ => None,
         }
     }
@@ -203,6 +208,7 @@ impl PumpRunner {
                 kept.push(batch);
             }
         }
+        self.closed = kept.iter().filter_map(min_rowtime).min();
         self.kept = kept;
         self.output(out)
     }
@@ -239,11 +245,36 @@ impl PumpRunner {
         concat_batches(&out_schema, &batches).map_err(|e| e.to_string())
     }
 
-    /// The SQL's rows and the same rows as an in-application stream's.
+    /// The SQL's rows, in a fixed order, and the same rows as an in-application stream's.
     fn output(&self, rows: RecordBatch) -> Result<Option<PumpOutput>, String> {
+        let rows = in_fixed_order(&rows)?;
         let as_source = as_source(&rows)?;
         Ok(Some(PumpOutput { rows, as_source }))
     }
+}
+
+/// `rows` ordered by their place (window end, then source row) and then by every column,
+/// so that the same rows come in the same order every time they are computed (emission
+/// counts rows within a place by this order).
+fn in_fixed_order(rows: &RecordBatch) -> Result<RecordBatch, String> {
+    let schema = rows.schema();
+    let mut keys: Vec<usize> = [ROWTIME_OUT, ROW]
+        .iter()
+        .filter_map(|name| schema.index_of(name).ok())
+        .collect();
+    let rest: Vec<usize> = (0..rows.num_columns())
+        .filter(|i| !keys.contains(i))
+        .collect();
+    keys.extend(rest);
+    let columns: Vec<SortColumn> = keys
+        .into_iter()
+        .map(|i| SortColumn {
+            values: rows.column(i).clone(),
+            options: None,
+        })
+        .collect();
+    let order = lexsort_to_indices(&columns, None).map_err(|e| e.to_string())?;
+    take_record_batch(rows, &order).map_err(|e| e.to_string())
 }
 
 /// A pump's output as rows of its target stream: its columns, `ROWTIME` (from
@@ -313,6 +344,15 @@ fn max_rowtime(batch: &RecordBatch) -> Option<u64> {
         .values()
         .iter()
         .max()
+        .and_then(|&ms| u64::try_from(ms).ok())
+}
+
+fn min_rowtime(batch: &RecordBatch) -> Option<u64> {
+    let times = rowtimes(batch).ok()?;
+    times
+        .values()
+        .iter()
+        .min()
         .and_then(|&ms| u64::try_from(ms).ok())
 }
 

@@ -1,0 +1,264 @@
+//! Continuous applications end to end: records put through the Kinesis API, KDA SQL run by
+//! the application, its rows read back from the output stream through the API. Each
+//! window's rows are checked against the same aggregation run once as a one-shot query on
+//! the input (`POST /analytics/query`): equal, and each exactly once — also across a
+//! restart.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::stream_harness::*;
+
+/// `orders` (JSON, 2 shards) feeding a per-second tumbling count, a row-by-row filter and a
+/// sliding 2-second sum.
+fn apps_config() -> String {
+    config(
+        "",
+        r#"
+[[stream.streams]]
+name = "orders"
+shards = 2
+[[stream.streams]]
+name = "per-second"
+shards = 1
+[[stream.streams]]
+name = "big-orders"
+shards = 1
+[[stream.streams]]
+name = "running"
+shards = 1
+
+[analytics]
+idle_shard_timeout = "300ms"
+[[analytics.inputs]]
+stream = "orders"
+format = "json"
+columns = [{ name = "item", type = "VARCHAR(16)" }, { name = "qty", type = "INTEGER" }]
+
+[[analytics.applications]]
+name = "per-second"
+inputs = ["orders"]
+sql = """
+CREATE OR REPLACE STREAM "DEST" (item VARCHAR(16), orders BIGINT, units INTEGER);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DEST"
+  SELECT STREAM item, COUNT(*), SUM(qty) FROM "SOURCE_SQL_STREAM_001"
+  GROUP BY item, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);
+"""
+outputs = [{ sql_stream = "DEST", stream = "per-second" }]
+
+[[analytics.applications]]
+name = "big"
+inputs = ["orders"]
+sql = """
+CREATE OR REPLACE STREAM "BIG" (item VARCHAR(16), qty INTEGER);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "BIG"
+  SELECT STREAM item, qty FROM "SOURCE_SQL_STREAM_001" WHERE qty >= 5;
+"""
+outputs = [{ sql_stream = "BIG", stream = "big-orders" }]
+
+[[analytics.applications]]
+name = "running"
+inputs = ["orders"]
+sql = """
+CREATE OR REPLACE STREAM "RUNNING" (item VARCHAR(16), qty INTEGER, last_2s BIGINT);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "RUNNING"
+  SELECT STREAM item, qty, SUM(qty) OVER W FROM "SOURCE_SQL_STREAM_001"
+  WINDOW W AS (PARTITION BY item RANGE INTERVAL '2' SECOND PRECEDING);
+"""
+outputs = [{ sql_stream = "RUNNING", stream = "running" }]
+"#,
+    )
+}
+
+const ITEMS: [&str; 3] = ["apple", "pear", "fig"];
+
+/// Puts `count` orders, `pause` apart, numbered from `first`; returns how many had qty ≥ 5.
+async fn put_orders(streams: &Streams, first: usize, count: usize, pause: Duration) -> usize {
+    let mut big = 0;
+    for n in first..first + count {
+        let qty = n % 7 + 1;
+        big += usize::from(qty >= 5);
+        let record = json!({"item": ITEMS[n % 3], "qty": qty});
+        streams
+            .put(
+                "orders",
+                &format!("order-{n}"),
+                record.to_string().as_bytes(),
+            )
+            .await;
+        tokio::time::sleep(pause).await;
+    }
+    big
+}
+
+/// The JSON records on every shard of `stream`.
+async fn output(streams: &Streams, stream: &str) -> Vec<Value> {
+    let shards = streams
+        .ok("ListShards", json!({"StreamName": stream}))
+        .await;
+    let mut out = Vec::new();
+    for shard in shards["Shards"].as_array().unwrap() {
+        let id = shard["ShardId"].as_str().unwrap();
+        for (_, _, data) in streams.read_all(stream, id).await {
+            out.push(
+                serde_json::from_slice(&data).unwrap_or_else(|e| {
+                    panic!("{stream}: {e}: {}", String::from_utf8_lossy(&data))
+                }),
+            );
+        }
+    }
+    out
+}
+
+/// One-shot query rows.
+async fn query(streams: &Streams, sql: &str) -> Vec<Value> {
+    let body = serde_json::to_vec(&json!({ "sql": sql })).unwrap();
+    let response = streams.post("/analytics/query", body).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let out: Value = serde_json::from_str(&response.text()).unwrap();
+    out["rows"].as_array().unwrap().clone()
+}
+
+/// Window rows as `(window end, item) → (orders, units)`, failing on a window emitted twice.
+fn per_window(
+    rows: &[Value],
+    end: &str,
+    item: &str,
+    orders: &str,
+    units: &str,
+) -> BTreeMap<(String, String), (i64, i64)> {
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let key = (
+            row[end]
+                .as_str()
+                .unwrap()
+                .trim_end_matches(".000")
+                .to_string(),
+            row[item].as_str().unwrap().to_string(),
+        );
+        let value = (row[orders].as_i64().unwrap(), row[units].as_i64().unwrap());
+        assert!(
+            out.insert(key.clone(), value).is_none(),
+            "{key:?} emitted twice"
+        );
+    }
+    out
+}
+
+/// What the per-second application should have emitted: the same grouping, run once.
+async fn expected_windows(streams: &Streams) -> BTreeMap<(String, String), (i64, i64)> {
+    let rows = query(
+        streams,
+        r#"SELECT item, COUNT(*) AS orders, SUM(qty) AS units,
+                  date_bin(INTERVAL '1' SECOND, "ROWTIME", TIMESTAMP '1970-01-01T00:00:00')
+                    + INTERVAL '1' SECOND AS window_end
+           FROM orders WHERE item IS NOT NULL GROUP BY 1, 4"#,
+    )
+    .await;
+    per_window(&rows, "window_end", "item", "orders", "units")
+}
+
+/// Waits (bounded) until the per-second output has every window the input has.
+async fn windows_complete(streams: &Streams) -> BTreeMap<(String, String), (i64, i64)> {
+    let expected = expected_windows(streams).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = per_window(
+            &output(streams, "per-second").await,
+            "ROWTIME",
+            "ITEM",
+            "ORDERS",
+            "UNITS",
+        );
+        if got.len() >= expected.len() || Instant::now() > deadline {
+            assert_eq!(
+                got, expected,
+                "each window once, as the one-shot query counts it"
+            );
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_emit_windows_rows_and_sliding_sums_once_across_a_restart() {
+    let streams = Streams::start(&apps_config()).await;
+    let mut big = put_orders(&streams, 0, 30, Duration::from_millis(70)).await;
+    streams
+        .put("orders", "broken", b"{\"item\": \"apple\", ")
+        .await;
+    let windows = windows_complete(&streams).await;
+    assert!(
+        windows.len() >= 6,
+        "2 s of orders: 3 items over 3+ windows: {windows:?}"
+    );
+
+    // Row by row: every big order once, with its ROWTIME.
+    let rows = output(&streams, "big-orders").await;
+    assert_eq!(rows.len(), big, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["QTY"].as_i64().unwrap() >= 5 && r["ROWTIME"].is_string())
+    );
+
+    // Sliding: each order once, with the sum of its item's orders in the 2 s before it.
+    let running = output(&streams, "running").await;
+    assert_eq!(running.len(), 30, "one row per order");
+    let inputs = query(
+        &streams,
+        r#"SELECT item, qty, SUM(qty) OVER (PARTITION BY item ORDER BY "ROWTIME"
+               RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW) AS last_2s
+           FROM orders WHERE item IS NOT NULL"#,
+    )
+    .await;
+    let mut want: Vec<(String, i64, i64)> = inputs
+        .iter()
+        .map(|r| {
+            (
+                r["item"].as_str().unwrap().into(),
+                r["qty"].as_i64().unwrap(),
+                r["last_2s"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut got: Vec<(String, i64, i64)> = running
+        .iter()
+        .map(|r| {
+            (
+                r["ITEM"].as_str().unwrap().into(),
+                r["QTY"].as_i64().unwrap(),
+                r["LAST_2S"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(
+        got, want,
+        "the sliding sums, as one query over all the rows gives them"
+    );
+
+    // The record that is not JSON went to each application's error stream, with why.
+    for app in ["per-second", "big", "running"] {
+        let errors = output(&streams, &format!("{app}_errors")).await;
+        assert_eq!(errors.len(), 1, "{app}: {errors:?}");
+        assert_eq!(errors[0]["partition_key"], "broken");
+        assert!(
+            errors[0]["reason"].as_str().unwrap().len() > 3,
+            "{errors:?}"
+        );
+    }
+
+    // A restart goes on from the checkpoint: nothing twice, nothing lost.
+    let streams = streams.restart().await;
+    big += put_orders(&streams, 30, 15, Duration::from_millis(70)).await;
+    let after = windows_complete(&streams).await;
+    assert!(after.len() > windows.len());
+    assert_eq!(output(&streams, "big-orders").await.len(), big);
+    assert_eq!(output(&streams, "running").await.len(), 45);
+    assert_eq!(output(&streams, "per-second_errors").await.len(), 1);
+}
