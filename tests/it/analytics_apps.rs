@@ -262,3 +262,151 @@ async fn applications_emit_windows_rows_and_sliding_sums_once_across_a_restart()
     assert_eq!(output(&streams, "running").await.len(), 45);
     assert_eq!(output(&streams, "per-second_errors").await.len(), 1);
 }
+
+/// The binary's config for the crash test: fsync always, a tumbling and a row-by-row
+/// application over `orders`.
+fn crash_config() -> String {
+    r#"[stream]
+listen = ["127.0.0.1:0"]
+data_dir = "data"
+fsync = "always"
+
+[[stream.streams]]
+name = "orders"
+shards = 2
+[[stream.streams]]
+name = "per-second"
+shards = 1
+[[stream.streams]]
+name = "big-orders"
+shards = 1
+
+[analytics]
+idle_shard_timeout = "300ms"
+[[analytics.inputs]]
+stream = "orders"
+format = "json"
+columns = [{ name = "id", type = "BIGINT" }, { name = "item", type = "VARCHAR(16)" }, { name = "qty", type = "INTEGER" }]
+
+[[analytics.applications]]
+name = "per-second"
+inputs = ["orders"]
+sql = """
+CREATE OR REPLACE STREAM "DEST" (item VARCHAR(16), orders BIGINT, units INTEGER);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DEST"
+  SELECT STREAM item, COUNT(*), SUM(qty) FROM "SOURCE_SQL_STREAM_001"
+  GROUP BY item, FLOOR("SOURCE_SQL_STREAM_001".ROWTIME TO SECOND);
+"""
+outputs = [{ sql_stream = "DEST", stream = "per-second" }]
+
+[[analytics.applications]]
+name = "big"
+inputs = ["orders"]
+sql = """
+CREATE OR REPLACE STREAM "BIG" (id BIGINT, qty INTEGER);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "BIG"
+  SELECT STREAM id, qty FROM "SOURCE_SQL_STREAM_001" WHERE qty >= 5;
+"""
+outputs = [{ sql_stream = "BIG", stream = "big-orders" }]
+"#
+    .to_string()
+}
+
+/// A one-shot query on the binary, by curl.
+fn curl_query(addr: std::net::SocketAddr, sql: &str) -> Vec<Value> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-X", "POST"])
+        .arg(format!("http://{addr}/analytics/query"))
+        .args(["-H", "content-type: application/json", "--data-binary"])
+        .arg(json!({ "sql": sql }).to_string())
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    answer["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{answer}"))
+}
+
+async fn read_json(client: &mut Client, stream: &str) -> Vec<Value> {
+    client
+        .read_all(stream, 0)
+        .await
+        .iter()
+        .map(|got| serde_json::from_slice(&got.data).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkills_no_window_or_row_is_emitted_twice_or_lost() {
+    use crate::stream_process::{Server, write_config};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &crash_config());
+    let mut next = 0u64;
+    // Orders go in while the process is killed at a different moment each round.
+    for batches in [23_u64, 37, 11] {
+        let mut server = Server::start(&path);
+        let mut client = Client::new(server.addr);
+        for _ in 0..batches {
+            let records: Vec<(String, Option<u128>, Vec<u8>)> = (next..next + 4)
+                .map(|n| {
+                    let record =
+                        json!({"id": n, "item": ITEMS[(n % 3) as usize], "qty": n % 7 + 1});
+                    (format!("order-{n}"), None, record.to_string().into_bytes())
+                })
+                .collect();
+            next += 4;
+            client
+                .put_records("orders", &records)
+                .await
+                .expect("the put is acknowledged");
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        server.kill();
+    }
+    let server = Server::start(&path);
+    let mut client = Client::new(server.addr);
+    let expected = per_window(
+        &curl_query(
+            server.addr,
+            r#"SELECT item, COUNT(*) AS orders, SUM(qty) AS units,
+                      date_bin(INTERVAL '1' SECOND, "ROWTIME", TIMESTAMP '1970-01-01T00:00:00')
+                        + INTERVAL '1' SECOND AS window_end
+               FROM orders GROUP BY 1, 4"#,
+        ),
+        "window_end",
+        "item",
+        "orders",
+        "units",
+    );
+    let big: Vec<i64> = curl_query(
+        server.addr,
+        "SELECT id FROM orders WHERE qty >= 5 ORDER BY id",
+    )
+    .iter()
+    .map(|r| r["id"].as_i64().unwrap())
+    .collect();
+    assert_eq!(
+        big.len() as u64,
+        (0..next).filter(|n| n % 7 + 1 >= 5).count() as u64
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let windows = read_json(&mut client, "per-second").await;
+        let got = per_window(&windows, "ROWTIME", "ITEM", "ORDERS", "UNITS");
+        let rows = read_json(&mut client, "big-orders").await;
+        let mut ids: Vec<i64> = rows.iter().map(|r| r["ID"].as_i64().unwrap()).collect();
+        ids.sort_unstable();
+        let done = got.len() >= expected.len() && ids.len() >= big.len();
+        if done || Instant::now() > deadline {
+            assert_eq!(
+                got, expected,
+                "every window once, as the one-shot query counts it"
+            );
+            assert_eq!(ids, big, "every big order once");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
