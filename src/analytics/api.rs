@@ -4,7 +4,10 @@
 //!   query, its rows streamed as they are computed;
 //! - `POST /analytics/discover` `{"stream": "..."}`: columns and types proposed from the
 //!   stream's most recent records (`discover_records`), with a ready `[[analytics.inputs]]`;
-//! - `GET /analytics/tables`: every stream as a table, with its columns.
+//! - `GET /analytics/tables`: every stream as a table, with its columns;
+//! - `GET /analytics/applications`: the applications, their definitions and status;
+//!   `PUT /analytics/applications/<name>` `{"inputs", "sql", "outputs"}` creates or replaces
+//!   one (checked first: a mistake changes nothing), `DELETE` removes it.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -17,6 +20,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::Analytics;
+use super::app::registry::{AppDefinition, RegistryError};
 use super::decode::Decoder;
 use super::discover;
 use super::query::{OutputFormat, QueryError};
@@ -41,6 +45,9 @@ pub async fn handle(
     path: &str,
     body: Bytes,
 ) -> Response<Body> {
+    if let Some(rest) = path.strip_prefix("/analytics/applications") {
+        return applications(analytics, method, rest, &body).await;
+    }
     match (method, path) {
         (&Method::POST, "/analytics/query") => query(analytics, &body).await,
         (&Method::GET, "/analytics/tables") => tables(analytics),
@@ -51,7 +58,8 @@ pub async fn handle(
         _ => error(
             StatusCode::NOT_FOUND,
             "no such analytics resource: POST /analytics/query, POST /analytics/discover, \
-             GET /analytics/tables",
+             GET /analytics/tables, GET /analytics/applications, PUT or DELETE \
+             /analytics/applications/<name>",
         ),
     }
 }
@@ -176,6 +184,65 @@ fn tables(analytics: &Analytics) -> Response<Body> {
         })
         .collect();
     json(StatusCode::OK, &serde_json::json!({ "tables": tables }))
+}
+
+/// `GET /analytics/applications`, `PUT` and `DELETE /analytics/applications/<name>`
+/// (`rest` is what follows `/analytics/applications`).
+async fn applications(
+    analytics: &Analytics,
+    method: &Method,
+    rest: &str,
+    body: &[u8],
+) -> Response<Body> {
+    let registry = analytics.applications();
+    let name = rest
+        .strip_prefix('/')
+        .filter(|n| !n.is_empty() && !n.contains('/'));
+    match (method, rest, name) {
+        (&Method::GET, "" | "/", _) => {
+            let list = registry.list().await;
+            json(StatusCode::OK, &serde_json::json!({ "applications": list }))
+        }
+        (_, "" | "/", _) => error(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
+        (&Method::PUT, _, Some(name)) => {
+            let definition: AppDefinition = match serde_json::from_slice(body) {
+                Ok(definition) => definition,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        &format!(
+                            "expected {{\"inputs\": [...], \"sql\": \"...\", \"outputs\": \
+                             [{{\"sql_stream\": ..., \"stream\": ...}}]}}: {e}"
+                        ),
+                    );
+                }
+            };
+            match registry.put(name, definition).await {
+                Ok(()) => json(StatusCode::OK, &serde_json::json!({ "name": name })),
+                Err(e) => registry_error(&e),
+            }
+        }
+        (&Method::DELETE, _, Some(name)) => match registry.delete(name).await {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "deleted": name })),
+            Err(e) => registry_error(&e),
+        },
+        (_, _, Some(_)) => error(StatusCode::METHOD_NOT_ALLOWED, "use PUT or DELETE"),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "expected /analytics/applications/<name>",
+        ),
+    }
+}
+
+fn registry_error(e: &RegistryError) -> Response<Body> {
+    let status = match e {
+        RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
+        RegistryError::FromConfig(_) => StatusCode::CONFLICT,
+        RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
+        RegistryError::NotStarted => StatusCode::SERVICE_UNAVAILABLE,
+        RegistryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, &e.to_string())
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {

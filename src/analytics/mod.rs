@@ -12,6 +12,7 @@ pub mod decode;
 pub mod discover;
 pub mod kda;
 pub mod query;
+pub mod reference;
 pub mod runtime;
 pub mod schema;
 pub mod table;
@@ -29,9 +30,7 @@ pub struct Analytics {
     queries: query::Queries,
     log: Arc<Log>,
     config: Arc<AnalyticsConfig>,
-    /// Where applications keep their checkpoints (`<dir>/analytics/`).
-    data_dir: PathBuf,
-    statuses: app::Statuses,
+    applications: Arc<app::registry::Registry>,
     /// Runs queries and applications; stopped when this is dropped.
     runtime: runtime::AnalyticsRuntime,
 }
@@ -40,45 +39,48 @@ impl Analytics {
     /// Analytics over `log` as `config` says, checkpoints under `data_dir`.
     ///
     /// # Errors
-    /// The analytics runtime's threads cannot be started.
+    /// The analytics runtime's threads cannot be started, or a reference table cannot be
+    /// read.
     pub fn new(
         log: Arc<Log>,
         config: &AnalyticsConfig,
         data_dir: PathBuf,
     ) -> std::io::Result<Analytics> {
+        let references = config
+            .references
+            .iter()
+            .map(reference::ReferenceTable::load)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(std::io::Error::other)?;
         let runtime = runtime::AnalyticsRuntime::start()?;
         let config = Arc::new(config.clone());
+        let env = Arc::new(app::AppEnv {
+            log: log.clone(),
+            config: config.clone(),
+            data_dir,
+            references: Arc::new(references),
+            statuses: app::Statuses::default(),
+        });
         Ok(Analytics {
             queries: query::Queries::new(log.clone(), config.clone(), runtime.handle()),
             log,
             config,
-            data_dir,
-            statuses: app::Statuses::default(),
+            applications: Arc::new(app::registry::Registry::new(env, runtime.handle())),
             runtime,
         })
     }
 
-    /// Starts every configured application on the analytics runtime, until `shutdown`.
+    /// Starts the applications (the config file's and the API's) on the analytics
+    /// runtime, until `shutdown`.
     pub fn start_applications(&self, shutdown: &CancellationToken) {
-        for spec in &self.config.applications {
-            let supervised = app::supervise(
-                spec.clone(),
-                self.log.clone(),
-                self.config.clone(),
-                self.data_dir.clone(),
-                self.statuses.clone(),
-                shutdown.clone(),
-            );
-            self.runtime.handle().spawn(supervised);
-        }
+        let (applications, shutdown) = (self.applications.clone(), shutdown.clone());
+        self.runtime
+            .handle()
+            .spawn(async move { applications.start(&shutdown).await });
     }
 
-    /// Each application's name and what it is doing ("running", "failed: ...").
-    pub fn statuses(&self) -> Vec<(String, String)> {
-        self.statuses
-            .lock()
-            .map(|s| s.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default()
+    pub fn applications(&self) -> &app::registry::Registry {
+        &self.applications
     }
 
     pub fn queries(&self) -> &query::Queries {

@@ -3,6 +3,7 @@
 //! positions, or the CDN's own real-time log fields); applications are continuous queries in
 //! Kinesis Data Analytics' SQL dialect whose in-application streams are written to streams.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
@@ -29,6 +30,8 @@ pub const MAX_COLUMNS: usize = 1_000;
 pub struct AnalyticsConfig {
     pub inputs: Vec<InputSpec>,
     pub applications: Vec<ApplicationSpec>,
+    /// CSV tables applications may join with (`[[analytics.references]]`).
+    pub references: Vec<ReferenceSpec>,
     /// Rows a one-shot query returns at most (`max_rows`).
     pub max_rows: u64,
     /// How long a one-shot query may run (`query_timeout`).
@@ -44,6 +47,15 @@ impl AnalyticsConfig {
     pub fn input(&self, stream: &str) -> Option<&InputSpec> {
         self.inputs.iter().find(|input| input.stream == stream)
     }
+}
+
+/// A reference table: a CSV file with a header line, read whole at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceSpec {
+    /// The table's name in SQL.
+    pub name: String,
+    /// Relative to the config file.
+    pub path: PathBuf,
 }
 
 /// How one stream's records become rows.
@@ -242,6 +254,7 @@ pub(super) fn validate(
     streams: Option<&StreamConfig>,
     realtime_logs: Option<&RealtimeLogsConfig>,
     map: &SourceMap,
+    base: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> AnalyticsConfig {
     let known_stream =
@@ -342,9 +355,39 @@ pub(super) fn validate(
             outputs,
         });
     }
+    let mut references: Vec<ReferenceSpec> = Vec::new();
+    for (i, reference) in raw.references.iter().enumerate() {
+        let r = reference.get_ref();
+        let name = r.name.get_ref();
+        let taken = references.iter().any(|other| &other.name == name)
+            || known_stream(name)
+            || !valid_application_name(name);
+        if taken {
+            errors.push(map.error(
+                r.name.span(),
+                format!("analytics.references[{i}].name"),
+                format!(
+                    "{name:?}: must be 1 to 120 letters, digits, `_`, `-` or `.`, used once, and \
+                     not a stream's name"
+                ),
+            ));
+        }
+        if r.path.get_ref().is_empty() {
+            errors.push(map.error(
+                r.path.span(),
+                format!("analytics.references[{i}].path"),
+                "must name a CSV file",
+            ));
+        }
+        references.push(ReferenceSpec {
+            name: name.clone(),
+            path: base.join(r.path.get_ref()),
+        });
+    }
     AnalyticsConfig {
         inputs,
         applications,
+        references,
         max_rows: bounded(
             &raw.max_rows,
             "analytics.max_rows",

@@ -181,6 +181,7 @@ impl Config {
                 stream.as_ref(),
                 realtime_logs,
                 &map,
+                base,
                 &mut errors,
             )
         });

@@ -541,6 +541,16 @@ pub struct RawAnalytics {
     pub inputs: Vec<Spanned<RawInput>>,
     #[serde(default)]
     pub applications: Vec<Spanned<RawApplication>>,
+    #[serde(default)]
+    pub references: Vec<Spanned<RawReference>>,
+}
+
+/// `[[analytics.references]]`: a CSV file applications join with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReference {
+    pub name: Spanned<String>,
+    pub path: Spanned<String>,
 }
 
 /// `[[analytics.inputs]]`

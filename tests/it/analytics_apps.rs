@@ -410,3 +410,178 @@ async fn after_sigkills_no_window_or_row_is_emitted_twice_or_lost() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// `method` on an `/analytics/applications` path, with a JSON body.
+async fn call_apps(
+    streams: &Streams,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", streams.http.to_string())
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
+        .unwrap();
+    let response = streams.send(request).await;
+    let text = response.text();
+    (
+        response.status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
+}
+
+/// `orders` and two output streams; `fixed` is an application of the config file.
+fn api_config(reference: &std::path::Path) -> String {
+    config(
+        "",
+        &format!(
+            r#"
+[[stream.streams]]
+name = "orders"
+shards = 2
+[[stream.streams]]
+name = "named-orders"
+shards = 1
+[[stream.streams]]
+name = "fixed-out"
+shards = 1
+
+[analytics]
+[[analytics.inputs]]
+stream = "orders"
+format = "json"
+columns = [{{ name = "item", type = "VARCHAR(16)" }}, {{ name = "qty", type = "INTEGER" }}]
+[[analytics.references]]
+name = "items"
+path = "{}"
+
+[[analytics.applications]]
+name = "fixed"
+inputs = ["orders"]
+sql = """
+CREATE OR REPLACE STREAM "D" (qty INTEGER);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "D" SELECT STREAM qty FROM "SOURCE_SQL_STREAM_001";
+"""
+outputs = [{{ sql_stream = "D", stream = "fixed-out" }}]
+"#,
+            reference.display()
+        ),
+    )
+}
+
+/// Joins each order with the reference table's name for its item.
+const NAMED: &str = r#"
+CREATE OR REPLACE STREAM "NAMED" (item VARCHAR(16), "label" VARCHAR(32), qty INTEGER);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "NAMED"
+  SELECT STREAM o.item, i."label", o.qty
+  FROM "SOURCE_SQL_STREAM_001" AS o LEFT JOIN "items" AS i ON o.item = i."item";
+"#;
+
+async fn wait_rows(streams: &Streams, stream: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = output(streams, stream).await;
+        if rows.len() >= count || Instant::now() > deadline {
+            assert_eq!(rows.len(), count, "{stream}: {rows:?}");
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_made_through_the_api_join_reference_data_and_outlive_a_restart() {
+    let files = tempfile::tempdir().unwrap();
+    let reference = files.path().join("items.csv");
+    std::fs::write(
+        &reference,
+        "item,label,price\napple,Red apple,1.25\npear,Green pear,2\n",
+    )
+    .unwrap();
+    let streams = Streams::start(&api_config(&reference)).await;
+
+    // A mistake is refused with where it is, and changes nothing.
+    let bad = json!({"inputs": ["orders"], "sql": "CREATE OR REPLACE STREAM \"X\" (a INTEGER);\nCREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"X\"\n  SELECT STREAM nope FROM \"SOURCE_SQL_STREAM_001\";", "outputs": [{"sql_stream": "X", "stream": "named-orders"}]});
+    let (status, answer) =
+        call_apps(&streams, "PUT", "/analytics/applications/named", Some(bad)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("line 3"),
+        "{answer}"
+    );
+    let definition = json!({"inputs": ["orders"], "sql": NAMED, "outputs": [{"sql_stream": "NAMED", "stream": "named-orders"}]});
+    let (status, answer) = call_apps(
+        &streams,
+        "PUT",
+        "/analytics/applications/fixed",
+        Some(definition.clone()),
+    )
+    .await;
+    assert_eq!(status, 409, "the config file's: {answer}");
+    let (status, _) = call_apps(&streams, "DELETE", "/analytics/applications/nothing", None).await;
+    assert_eq!(status, 404);
+
+    let (status, answer) = call_apps(
+        &streams,
+        "PUT",
+        "/analytics/applications/named",
+        Some(definition),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    for (n, item) in ["apple", "fig", "pear"].iter().enumerate() {
+        let record = json!({"item": item, "qty": n + 1});
+        streams
+            .put("orders", &format!("o{n}"), record.to_string().as_bytes())
+            .await;
+    }
+    let mut rows: Vec<(String, Value)> = wait_rows(&streams, "named-orders", 3)
+        .await
+        .into_iter()
+        .map(|r| (r["ITEM"].as_str().unwrap().to_string(), r["label"].clone()))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        rows,
+        [
+            ("apple".into(), json!("Red apple")),
+            ("fig".into(), Value::Null),
+            ("pear".into(), json!("Green pear")),
+        ]
+    );
+    wait_rows(&streams, "fixed-out", 3).await;
+    let (_, list) = call_apps(&streams, "GET", "/analytics/applications", None).await;
+    let names: Vec<(&str, &str)> = list["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["origin"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("fixed", "config"), ("named", "api")]);
+
+    // The API's application runs again after a restart, from where it was.
+    let streams = streams.restart().await;
+    streams
+        .put("orders", "o3", br#"{"item": "apple", "qty": 9}"#)
+        .await;
+    wait_rows(&streams, "named-orders", 4).await;
+    let (_, list) = call_apps(&streams, "GET", "/analytics/applications", None).await;
+    assert_eq!(list["applications"][1]["status"], "running", "{list}");
+
+    // Deleted, it stops and stays deleted.
+    let (status, _) = call_apps(&streams, "DELETE", "/analytics/applications/named", None).await;
+    assert_eq!(status, 200);
+    let streams = streams.restart().await;
+    let (_, list) = call_apps(&streams, "GET", "/analytics/applications", None).await;
+    assert_eq!(list["applications"].as_array().unwrap().len(), 1, "{list}");
+    streams
+        .put("orders", "o4", br#"{"item": "pear", "qty": 1}"#)
+        .await;
+    wait_rows(&streams, "fixed-out", 5).await;
+    assert_eq!(output(&streams, "named-orders").await.len(), 4);
+}

@@ -6,10 +6,11 @@
 //! and skipped (see `emit`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::stream::delivery::file::write_atomically;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -43,21 +44,8 @@ impl Checkpoint {
     /// # Errors
     /// The folder or file cannot be written.
     pub fn store(&self, path: &Path) -> Result<(), String> {
-        let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", path.display());
-        let folder = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(folder).map_err(|e| fail("creating the folder of", e))?;
-        let temporary = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| format!("{e}"))?;
-        let mut file =
-            std::fs::File::create(&temporary).map_err(|e| fail("creating next to", e))?;
-        file.write_all(&bytes)
-            .map_err(|e| fail("writing next to", e))?;
-        file.sync_all().map_err(|e| fail("syncing next to", e))?;
-        std::fs::rename(&temporary, path).map_err(|e| fail("replacing", e))?;
-        if let Ok(dir) = std::fs::File::open(folder) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        write_atomically(path, &bytes).map_err(|e| format!("writing {}: {e}", path.display()))
     }
 }
 

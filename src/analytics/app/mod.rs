@@ -13,6 +13,7 @@
 pub mod checkpoint;
 pub mod emit;
 pub mod pump;
+pub mod registry;
 pub mod tail;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +33,7 @@ use self::pump::PumpRunner;
 use self::tail::InputTail;
 use super::decode::{Decoder, Rejected};
 use super::kda::{self, Program};
+use super::reference::ReferenceTable;
 use crate::config::AnalyticsConfig;
 use crate::config::analytics::ApplicationSpec;
 use crate::stream::api::put::{PutEntry, put_all};
@@ -74,66 +76,103 @@ pub struct Application {
     emitted: HashMap<String, Emitted>,
 }
 
+/// What every application of a process shares.
+pub struct AppEnv {
+    pub log: Arc<Log>,
+    pub config: Arc<AnalyticsConfig>,
+    /// `<dir>/analytics/` holds the checkpoints.
+    pub data_dir: PathBuf,
+    pub references: Arc<Vec<ReferenceTable>>,
+    pub statuses: Statuses,
+}
+
+/// An application's SQL translated against its inputs and reference tables, and the
+/// streams its in-application streams go to.
+pub struct Checked {
+    pub program: Program,
+    /// In-application stream → the stream its rows go to.
+    pub outputs: HashMap<String, Arc<Stream>>,
+}
+
+/// Checks `spec` as it would run: inputs with a schema, SQL that translates, outputs that
+/// the SQL creates and that exist (and are not inputs).
+///
+/// # Errors
+/// The first thing that does not hold, and why.
+pub async fn check(spec: &ApplicationSpec, env: &AppEnv) -> Result<Checked, AppError> {
+    let setup = |message: String| AppError::Setup {
+        app: spec.name.clone(),
+        message,
+    };
+    let mut sources = Vec::new();
+    for (i, name) in spec.inputs.iter().enumerate() {
+        let input = env
+            .config
+            .input(name)
+            .ok_or_else(|| setup(format!("input {name} has no [[analytics.inputs]] entry")))?;
+        if env.log.get(name).is_none() {
+            return Err(setup(format!("input stream {name} does not exist")));
+        }
+        sources.push(kda::Source {
+            name: source_name(i),
+            columns: pump::source_columns(input),
+        });
+    }
+    let references: Vec<kda::Source> = env.references.iter().map(ReferenceTable::source).collect();
+    let program: Program = kda::translate(&spec.sql, &sources, &references)
+        .await
+        .map_err(|e| AppError::Sql {
+            app: spec.name.clone(),
+            message: e.to_string(),
+        })?;
+    let mut outputs = HashMap::new();
+    for output in &spec.outputs {
+        let sql_stream = program
+            .streams
+            .iter()
+            .find(|s| s.name == output.sql_stream)
+            .or_else(|| {
+                program
+                    .streams
+                    .iter()
+                    .find(|s| s.name.eq_ignore_ascii_case(&output.sql_stream))
+            })
+            .ok_or_else(|| {
+                setup(format!(
+                    "output {:?} is not a stream the SQL creates",
+                    output.sql_stream
+                ))
+            })?;
+        if spec.inputs.contains(&output.stream) {
+            return Err(setup(format!(
+                "output stream {} is an input: an application may not write to its own input",
+                output.stream
+            )));
+        }
+        let stream = env
+            .log
+            .get(&output.stream)
+            .ok_or_else(|| setup(format!("output stream {} does not exist", output.stream)))?;
+        outputs.insert(sql_stream.name.clone(), stream);
+    }
+    Ok(Checked { program, outputs })
+}
+
 impl Application {
-    /// Translates `spec`'s SQL against its inputs' schemas and prepares to run it from its
-    /// checkpoint under `data_dir`.
+    /// Checks `spec` ([`check`]) and prepares to run it from its checkpoint.
     ///
     /// # Errors
-    /// The SQL does not translate, a stream is missing, or the checkpoint is unreadable.
-    pub async fn prepare(
-        spec: &ApplicationSpec,
-        log: &Log,
-        config: &AnalyticsConfig,
-        data_dir: &std::path::Path,
-    ) -> Result<Application, AppError> {
+    /// The check fails, or the checkpoint is unreadable.
+    pub async fn prepare(spec: &ApplicationSpec, env: &AppEnv) -> Result<Application, AppError> {
         let setup = |message: String| AppError::Setup {
             app: spec.name.clone(),
             message,
         };
-        let mut sources = Vec::new();
-        let mut decoders = Vec::new();
-        for (i, name) in spec.inputs.iter().enumerate() {
-            let input = config
-                .input(name)
-                .ok_or_else(|| setup(format!("input {name} has no [[analytics.inputs]] entry")))?;
-            let decoder = Decoder::new(Some(input));
-            sources.push(kda::Source {
-                name: source_name(i),
-                columns: pump::source_columns(input),
-            });
-            decoders.push(decoder);
-        }
-        let program: Program = kda::translate(&spec.sql, &sources, &[])
-            .await
-            .map_err(|e| AppError::Sql {
-                app: spec.name.clone(),
-                message: e.to_string(),
-            })?;
-        let checkpoint_path = checkpoint::path(data_dir, &spec.name);
+        let Checked { program, outputs } = check(spec, env).await?;
+        let log = &env.log;
+        let config = &env.config;
+        let checkpoint_path = checkpoint::path(&env.data_dir, &spec.name);
         let checkpoint = Checkpoint::load(&checkpoint_path).map_err(setup)?;
-        let mut outputs = HashMap::new();
-        for output in &spec.outputs {
-            let sql_stream = program
-                .streams
-                .iter()
-                .find(|s| s.name == output.sql_stream)
-                .or_else(|| {
-                    program
-                        .streams
-                        .iter()
-                        .find(|s| s.name.eq_ignore_ascii_case(&output.sql_stream))
-                })
-                .ok_or_else(|| {
-                    setup(format!(
-                        "output {:?} is not a stream the SQL creates",
-                        output.sql_stream
-                    ))
-                })?;
-            let stream = log
-                .get(&output.stream)
-                .ok_or_else(|| setup(format!("output stream {} does not exist", output.stream)))?;
-            outputs.insert(sql_stream.name.clone(), stream);
-        }
         let errors_name = errors_stream(&spec.name);
         let errors = match log.get(&errors_name) {
             Some(stream) => stream,
@@ -154,14 +193,15 @@ impl Application {
                 // Only the checkpoint says a window is done: the output may hold part of
                 // one, cut by a crash, which is computed again and finished.
                 let closed = checkpoint.windows.get(&p.name).copied();
-                PumpRunner::new(p.clone(), closed).map_err(&setup)
+                PumpRunner::new(p.clone(), closed, &env.references).map_err(&setup)
             })
             .collect::<Result<_, _>>()?;
         // Read again from where the checkpoint says, and from the start of every window
         // still open there.
         let replay_from = pumps.iter().filter_map(PumpRunner::open_since).min();
         let mut inputs = Vec::new();
-        for (name, decoder) in spec.inputs.iter().zip(decoders) {
+        for name in &spec.inputs {
+            let decoder = Decoder::new(config.input(name));
             let stream = log
                 .get(name)
                 .ok_or_else(|| setup(format!("input stream {name} does not exist")))?;
@@ -293,22 +333,15 @@ pub type Statuses = Arc<Mutex<BTreeMap<String, String>>>;
 
 /// Runs the application `spec` until `shutdown`: prepared from its checkpoint, run, and
 /// prepared again after a failure (waiting 1 s, doubling to 1 min while it keeps failing).
-pub async fn supervise(
-    spec: ApplicationSpec,
-    log: Arc<Log>,
-    config: Arc<AnalyticsConfig>,
-    data_dir: PathBuf,
-    statuses: Statuses,
-    shutdown: CancellationToken,
-) {
+pub async fn supervise(spec: ApplicationSpec, env: Arc<AppEnv>, shutdown: CancellationToken) {
     let mut backoff = RETRY_FIRST;
     let set = |status: String| {
-        if let Ok(mut statuses) = statuses.lock() {
+        if let Ok(mut statuses) = env.statuses.lock() {
             statuses.insert(spec.name.clone(), status);
         }
     };
     while !shutdown.is_cancelled() {
-        let failure = match Application::prepare(&spec, &log, &config, &data_dir).await {
+        let failure = match Application::prepare(&spec, &env).await {
             Ok(app) => {
                 info!("analytics application {} running", spec.name);
                 set("running".to_string());

@@ -23,6 +23,7 @@ use datafusion::prelude::SessionContext;
 use super::emit::ROWTIME_OUT;
 use super::tail::{ROW, row_id};
 use crate::analytics::kda::{Pump, Window};
+use crate::analytics::reference::ReferenceTable;
 use crate::analytics::schema::{self, ROWTIME};
 use crate::config::analytics::{InputSpec, SqlType};
 
@@ -69,14 +70,23 @@ pub struct PumpRunner {
 }
 
 impl PumpRunner {
-    /// `pump`, with its windows up to `closed` done already (from a checkpoint).
+    /// `pump`, with its windows up to `closed` done already (from a checkpoint), joining
+    /// with `references`.
     ///
     /// # Errors
     /// A DataFusion session cannot be made.
-    pub fn new(pump: Pump, closed: Option<u64>) -> Result<PumpRunner, String> {
+    pub fn new(
+        pump: Pump,
+        closed: Option<u64>,
+        references: &[ReferenceTable],
+    ) -> Result<PumpRunner, String> {
+        let ctx = crate::analytics::query::session()?;
+        for reference in references {
+            reference.register(&ctx)?;
+        }
         Ok(PumpRunner {
             pump,
-            ctx: crate::analytics::query::session()?,
+            ctx,
             kept: Vec::new(),
             closed,
         })

@@ -222,7 +222,7 @@ async fn gzip(text: &[u8]) -> io::Result<Vec<u8>> {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, renames it into place and
 /// syncs the folder, so `path` holds the old content or the new one, never a part.
-pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other(format!("{} has no folder", path.display())))?;

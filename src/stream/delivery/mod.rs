@@ -11,7 +11,7 @@
 //! nothing is skipped.
 
 mod checkpoint;
-mod file;
+pub(crate) mod file;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
