@@ -518,6 +518,33 @@ impl Readme {
             .unwrap_or_else(|e| self.fail(&format!("{operation} at {url}: {e}: {text}")))
     }
 
+    /// Waits (bounded) until the example's analytics applications, `names`, all run.
+    fn applications_run(&self, names: &[&str]) {
+        let url = format!("http://127.0.0.1:{}/analytics/applications", self.ports.api);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = Command::new("curl")
+                .args(["-s", "--max-time", "10"])
+                .args(["--aws-sigv4", "aws:amz:us-east-1:kinesis"])
+                .args(["--user", "AKIDEDGEWISE:change-me-too", &url])
+                .output()
+                .expect("curl is installed");
+            let text = String::from_utf8_lossy(&output.stdout);
+            let listed: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| self.fail(&format!("{url}: {e}: {text}")));
+            let apps = listed["applications"].as_array().cloned().unwrap_or_default();
+            let found: Vec<&str> = apps.iter().filter_map(|a| a["name"].as_str()).collect();
+            let running = apps.iter().all(|a| a["status"] == "running");
+            if found == names && running {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("the example's applications should run: {listed}"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn stream_names(&self, tls: bool) -> Vec<String> {
         let listed = self.kinesis(tls, "ListStreams", "{}");
         let names = listed["StreamNames"].as_array();
@@ -587,7 +614,20 @@ fn sighup_reloads_both_servers_started_by_the_readme_first_command() {
     assert_ne!(unknown.status, 200, "not a distribution's host yet");
     let redirect = format!("301 https://localhost:{}/", ports.https);
     assert_eq!(readme.http_redirect(), redirect, "redirect-to-https");
-    let streams = ["cdn-logs", "events"];
+    let applications = [
+        "error-rate-alert",
+        "p95-per-distribution",
+        "requests-per-minute",
+        "top-paths",
+    ];
+    readme.applications_run(&applications);
+    // The configured streams, and each application's stream for records that do not fit.
+    let mut streams: Vec<String> = ["cdn-alerts", "cdn-logs", "cdn-stats", "events"]
+        .into_iter()
+        .map(String::from)
+        .chain(applications.iter().map(|a| format!("{a}_errors")))
+        .collect();
+    streams.sort();
     assert_eq!(readme.stream_names(false), streams);
     assert_eq!(readme.stream_names(true), streams);
     for written in ["certs/dev-key.pem", "data/streams", "data/cdn-bodies"] {
