@@ -92,6 +92,27 @@ impl PumpRunner {
         })
     }
 
+    /// `batch` with only the columns the pump's SQL reads: what windows keep is no more.
+    fn read_columns(&self, batch: &RecordBatch) -> Result<RecordBatch, String> {
+        let schema = batch.schema();
+        let indices: Vec<usize> = self
+            .pump
+            .reads
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok())
+            .collect();
+        batch.project(&indices).map_err(|e| e.to_string())
+    }
+
+    /// The memory the rows kept between ticks take: open windows' rows (tumbling), the
+    /// preceding range (sliding).
+    pub fn kept_bytes(&self) -> usize {
+        self.kept
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
+
     pub fn pump(&self) -> &Pump {
         &self.pump
     }
@@ -115,7 +136,11 @@ impl PumpRunner {
         new: &[RecordBatch],
         watermark: u64,
     ) -> Result<Option<PumpOutput>, String> {
-        let new: Vec<RecordBatch> = new.iter().filter(|b| b.num_rows() > 0).cloned().collect();
+        let new: Vec<RecordBatch> = new
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| self.read_columns(b))
+            .collect::<Result<_, _>>()?;
         match self.pump.window.clone() {
             Window::Rows => {
                 if new.is_empty() {

@@ -101,6 +101,9 @@ pub struct Pump {
     pub sql: String,
     /// The target's columns and, for each, the SQL column it comes from.
     pub columns: Vec<(String, SqlType, usize)>,
+    /// The source's columns the SQL reads (with `ROWTIME` and `__row`): all a windowed
+    /// pump keeps of its rows between ticks.
+    pub reads: Vec<String>,
 }
 
 impl Pump {

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use datafusion::arrow::compute::can_cast_types;
-use datafusion::prelude::SessionContext;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::sqlparser::ast::{
     CeilFloorKind, DateTimeField, Expr, FunctionArguments, GroupByExpr, Ident, NamedWindowExpr,
     ObjectNamePart, OrderByExpr, OrderByOptions, Query, Select, SelectItem, SetExpr, Statement,
@@ -82,6 +84,8 @@ pub async fn pump(
         .sql(&sql)
         .await
         .map_err(|e| fail(format!("pump {}: {e}", header.name)))?;
+    let reads =
+        columns_read(&planned, &source).map_err(|e| fail(format!("pump {}: {e}", header.name)))?;
     let fields: Vec<_> = planned
         .schema()
         .as_arrow()
@@ -146,7 +150,28 @@ pub async fn pump(
         window,
         sql,
         columns,
+        reads,
     })
+}
+
+/// The columns of `source` the optimized plan reads, and `ROWTIME` and `__row` always.
+fn columns_read(planned: &DataFrame, source: &str) -> datafusion::error::Result<Vec<String>> {
+    let plan = planned.clone().into_optimized_plan()?;
+    let mut reads: BTreeSet<String> = [schema::ROWTIME.to_string(), ROW.to_string()].into();
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && scan.table_name.table() == source
+        {
+            reads.extend(
+                scan.projected_schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone()),
+            );
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(reads.into_iter().collect())
 }
 
 fn parse_query(sql: &str) -> Result<Query, String> {
