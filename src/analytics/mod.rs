@@ -31,8 +31,8 @@ pub struct Analytics {
     log: Arc<Log>,
     config: Arc<AnalyticsConfig>,
     applications: Arc<app::registry::Registry>,
-    /// Runs queries and applications; stopped when this is dropped.
-    runtime: runtime::AnalyticsRuntime,
+    /// Runs queries and applications; held so that its threads stop when this is dropped.
+    _runtime: runtime::AnalyticsRuntime,
 }
 
 impl Analytics {
@@ -66,17 +66,14 @@ impl Analytics {
             log,
             config,
             applications: Arc::new(app::registry::Registry::new(env, runtime.handle())),
-            runtime,
+            _runtime: runtime,
         })
     }
 
     /// Starts the applications (the config file's and the API's) on the analytics
     /// runtime, until `shutdown`.
     pub fn start_applications(&self, shutdown: &CancellationToken) {
-        let (applications, shutdown) = (self.applications.clone(), shutdown.clone());
-        self.runtime
-            .handle()
-            .spawn(async move { applications.start(&shutdown).await });
+        self.applications.start(shutdown);
     }
 
     pub fn applications(&self) -> &app::registry::Registry {

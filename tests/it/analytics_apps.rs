@@ -29,6 +29,9 @@ shards = 1
 [[stream.streams]]
 name = "running"
 shards = 1
+[[stream.streams]]
+name = "hopping"
+shards = 1
 
 [analytics]
 idle_shard_timeout = "300ms"
@@ -68,6 +71,19 @@ CREATE OR REPLACE PUMP "P" AS INSERT INTO "RUNNING"
   WINDOW W AS (PARTITION BY item RANGE INTERVAL '2' SECOND PRECEDING);
 """
 outputs = [{ sql_stream = "RUNNING", stream = "running" }]
+
+[[analytics.applications]]
+name = "hopping"
+inputs = ["orders"]
+sql = """
+CREATE OR REPLACE STREAM "H" (item VARCHAR(16), end_ms BIGINT, orders BIGINT);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "H"
+  SELECT item, CAST(window_end AS BIGINT), COUNT(*)
+  FROM TABLE(HOP(TABLE "SOURCE_SQL_STREAM_001", DESCRIPTOR(ROWTIME),
+                 INTERVAL '1' SECOND, INTERVAL '2' SECOND))
+  GROUP BY item, window_start, window_end;
+"""
+outputs = [{ sql_stream = "H", stream = "hopping" }]
 "#,
     )
 }
@@ -184,6 +200,52 @@ async fn windows_complete(streams: &Streams) -> BTreeMap<(String, String), (i64,
     }
 }
 
+/// Waits (bounded) until the hopping output (2 s windows every second) has every window
+/// the input's per-second counts make, and checks each count once.
+async fn hops_complete(streams: &Streams) {
+    let seconds = query(
+        streams,
+        r#"SELECT item, CAST(date_bin(INTERVAL '1' SECOND, "ROWTIME", TIMESTAMP '1970-01-01T00:00:00') AS BIGINT) AS s,
+                  COUNT(*) AS n
+           FROM orders WHERE item IS NOT NULL GROUP BY 1, 2"#,
+    )
+    .await;
+    let mut expected: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for row in &seconds {
+        let (item, start, n) = (
+            row["item"].as_str().unwrap(),
+            row["s"].as_i64().unwrap(),
+            row["n"].as_i64().unwrap(),
+        );
+        for end in [start + 1000, start + 2000] {
+            *expected.entry((item.to_string(), end)).or_default() += n;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut got = BTreeMap::new();
+        for row in output(streams, "hopping").await {
+            let key = (
+                row["ITEM"].as_str().unwrap().to_string(),
+                row["END_MS"].as_i64().unwrap(),
+            );
+            assert!(
+                got.insert(key.clone(), row["ORDERS"].as_i64().unwrap())
+                    .is_none(),
+                "{key:?} twice"
+            );
+        }
+        if got.len() >= expected.len() || Instant::now() > deadline {
+            assert_eq!(
+                got, expected,
+                "each 2 s window every second, as the per-second counts add up"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applications_emit_windows_rows_and_sliding_sums_once_across_a_restart() {
     let streams = Streams::start(&apps_config()).await;
@@ -243,7 +305,7 @@ async fn applications_emit_windows_rows_and_sliding_sums_once_across_a_restart()
     );
 
     // The record that is not JSON went to each application's error stream, with why.
-    for app in ["per-second", "big", "running"] {
+    for app in ["per-second", "big", "running", "hopping"] {
         let errors = output(&streams, &format!("{app}_errors")).await;
         assert_eq!(errors.len(), 1, "{app}: {errors:?}");
         assert_eq!(errors[0]["partition_key"], "broken");
@@ -258,6 +320,7 @@ async fn applications_emit_windows_rows_and_sliding_sums_once_across_a_restart()
     big += put_orders(&streams, 30, 15, Duration::from_millis(70)).await;
     let after = windows_complete(&streams).await;
     assert!(after.len() > windows.len());
+    hops_complete(&streams).await;
     assert_eq!(output(&streams, "big-orders").await.len(), big);
     assert_eq!(output(&streams, "running").await.len(), 45);
     assert_eq!(output(&streams, "per-second_errors").await.len(), 1);

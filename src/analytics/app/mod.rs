@@ -198,7 +198,7 @@ impl Application {
             .collect::<Result<_, _>>()?;
         // Read again from where the checkpoint says, and from the start of every window
         // still open there.
-        let replay_from = pumps.iter().filter_map(PumpRunner::open_since).min();
+        let replay_from = pumps.iter().filter_map(PumpRunner::replay_since).min();
         let mut inputs = Vec::new();
         for name in &spec.inputs {
             let decoder = Decoder::new(config.input(name));

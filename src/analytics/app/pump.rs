@@ -117,13 +117,23 @@ impl PumpRunner {
         &self.pump
     }
 
-    /// The earliest ROWTIME this pump still needs after a restart: the end of its last
-    /// closed window (tumbling pumps), its oldest kept row (sliding pumps); what a
-    /// checkpoint records for it.
+    /// What a checkpoint records for this pump: the end of its last closed window
+    /// (tumbling and hopping pumps), its oldest kept row (sliding pumps).
     pub fn open_since(&self) -> Option<u64> {
         match self.pump.window {
-            Window::Tumbling { .. } | Window::Sliding { .. } => self.closed,
-            _ => None,
+            Window::Rows => None,
+            _ => self.closed,
+        }
+    }
+
+    /// The earliest ROWTIME this pump needs read again after a restart: the rows of its
+    /// open windows (a hopping window reaches back its size less one slide).
+    pub fn replay_since(&self) -> Option<u64> {
+        match self.pump.window {
+            Window::Hopping { slide_ms, size_ms } => self
+                .closed
+                .map(|closed| (closed + slide_ms).saturating_sub(size_ms)),
+            _ => self.open_since(),
         }
     }
 
@@ -149,7 +159,10 @@ impl PumpRunner {
                 let rows = self.run(&new).await?;
                 self.output(rows)
             }
-            Window::Tumbling { size_ms } => self.tumble(new, watermark, size_ms).await,
+            Window::Tumbling { size_ms } => self.windows(new, watermark, size_ms, size_ms).await,
+            Window::Hopping { slide_ms, size_ms } => {
+                self.windows(new, watermark, slide_ms, size_ms).await
+            }
             Window::Sliding {
                 range_ms,
                 keep_rows,
@@ -157,45 +170,57 @@ impl PumpRunner {
         }
     }
 
-    async fn tumble(
+    /// Windows of `size` every `step` (tumbling: step = size): rows are kept while a window
+    /// not yet closed holds them; when the watermark passes window ends, the SQL runs on the
+    /// kept rows before the last such end and the rows of the windows ending after the last
+    /// closed one, up to it, are the output.
+    async fn windows(
         &mut self,
         new: Vec<RecordBatch>,
         watermark: u64,
-        size_ms: u64,
+        step: u64,
+        size: u64,
     ) -> Result<Option<PumpOutput>, String> {
+        let step = step.max(1);
+        // The oldest row a window still open after `closed` holds.
+        let needed_from = |closed: u64| (closed + step).saturating_sub(size);
         for batch in new {
-            // Rows of windows emitted before a restart are read again; they are done.
+            // Rows only of windows emitted before a restart are read again; they are done.
             let batch = match self.closed {
-                Some(closed) => rows_from(&batch, closed)?,
+                Some(closed) => rows_from(&batch, needed_from(closed))?,
                 None => batch,
             };
             if batch.num_rows() > 0 {
                 self.kept.push(batch);
             }
         }
-        let boundary = watermark / size_ms.max(1) * size_ms.max(1);
-        if self.closed.is_some_and(|closed| boundary <= closed) {
+        let boundary = watermark / step * step;
+        let closed_before = self.closed;
+        if closed_before.is_some_and(|closed| boundary <= closed) {
             return Ok(None);
         }
-        let (due, open): (Vec<RecordBatch>, Vec<RecordBatch>) = {
-            let mut due = Vec::new();
-            let mut open = Vec::new();
-            for batch in self.kept.drain(..) {
-                due.push(rows_before(&batch, boundary)?);
-                let rest = rows_from(&batch, boundary)?;
-                if rest.num_rows() > 0 {
-                    open.push(rest);
-                }
+        let mut due = Vec::new();
+        let mut kept = Vec::new();
+        for batch in self.kept.drain(..) {
+            let before = rows_before(&batch, boundary)?;
+            if before.num_rows() > 0 {
+                due.push(before);
             }
-            (due, open)
-        };
-        self.kept = open;
+            let still = rows_from(&batch, needed_from(boundary))?;
+            if still.num_rows() > 0 {
+                kept.push(still);
+            }
+        }
+        self.kept = kept;
         self.closed = Some(boundary);
-        let due: Vec<RecordBatch> = due.into_iter().filter(|b| b.num_rows() > 0).collect();
         if due.is_empty() {
             return Ok(None);
         }
         let rows = self.run(&due).await?;
+        let rows = windows_ending_in(&rows, closed_before, boundary)?;
+        if rows.num_rows() == 0 {
+            return Ok(None);
+        }
         self.output(rows)
     }
 
@@ -359,6 +384,26 @@ fn at(ms: u64) -> Scalar<TimestampMillisecondArray> {
     Scalar::new(TimestampMillisecondArray::from(vec![
         i64::try_from(ms).unwrap_or(i64::MAX),
     ]))
+}
+
+/// The output rows of windows ending after `after` (if any) and at or before `until`.
+fn windows_ending_in(
+    rows: &RecordBatch,
+    after: Option<u64>,
+    until: u64,
+) -> Result<RecordBatch, String> {
+    let ends = rows
+        .column_by_name(ROWTIME_OUT)
+        .ok_or_else(|| format!("the output has no {ROWTIME_OUT}"))?
+        .as_primitive::<TimestampMillisecondType>();
+    let mask: BooleanArray = ends
+        .iter()
+        .map(|end| {
+            let end = end.and_then(|e| u64::try_from(e).ok());
+            Some(end.is_some_and(|e| e <= until && after.is_none_or(|a| e > a)))
+        })
+        .collect();
+    filter_record_batch(rows, &mask).map_err(|e| e.to_string())
 }
 
 /// The rows of `batch` with ROWTIME at or after `ms`.

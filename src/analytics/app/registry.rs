@@ -76,7 +76,10 @@ pub struct Registry {
     env: Arc<AppEnv>,
     runtime: tokio::runtime::Handle,
     store: PathBuf,
-    running: Mutex<BTreeMap<String, Running>>,
+    /// Held only for moments, never across an await.
+    running: std::sync::Mutex<BTreeMap<String, Running>>,
+    /// One change (put or delete) at a time, held while an old instance stops.
+    changes: Mutex<()>,
     shutdown: OnceLock<CancellationToken>,
 }
 
@@ -87,17 +90,19 @@ impl Registry {
             env,
             runtime,
             store,
-            running: Mutex::new(BTreeMap::new()),
+            running: std::sync::Mutex::new(BTreeMap::new()),
+            changes: Mutex::new(()),
             shutdown: OnceLock::new(),
         }
     }
 
-    /// Starts the config file's applications and those the API created, until `shutdown`.
-    pub async fn start(&self, shutdown: &CancellationToken) {
+    /// Starts the config file's applications and those the API created, until `shutdown`;
+    /// they are listed from the moment this returns.
+    pub fn start(&self, shutdown: &CancellationToken) {
         if self.shutdown.set(shutdown.clone()).is_err() {
             return;
         }
-        let mut running = self.running.lock().await;
+        let mut running = self.lock();
         for spec in &self.env.config.applications {
             running.insert(spec.name.clone(), self.spawn(spec.clone(), true, shutdown));
         }
@@ -111,6 +116,12 @@ impl Registry {
             }
             running.insert(spec.name.clone(), self.spawn(spec, false, shutdown));
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn spawn(
@@ -183,9 +194,7 @@ impl Registry {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default();
-        self.running
-            .lock()
-            .await
+        self.lock()
             .iter()
             .map(|(name, r)| AppView {
                 name: name.clone(),
@@ -220,13 +229,15 @@ impl Registry {
             .await
             .map_err(|e| RegistryError::Invalid(e.to_string()))?;
         let shutdown = self.shutdown.get().ok_or(RegistryError::NotStarted)?;
-        let mut running = self.running.lock().await;
-        if running.get(name).is_some_and(|old| old.from_config) {
+        let _change = self.changes.lock().await;
+        if self.lock().get(name).is_some_and(|old| old.from_config) {
             return Err(RegistryError::FromConfig(name.to_string()));
         }
-        if let Some(old) = running.remove(name) {
+        let old = self.lock().remove(name);
+        if let Some(old) = old {
             stop(old).await;
         }
+        let mut running = self.lock();
         running.insert(name.to_string(), self.spawn(spec, false, shutdown));
         self.keep(&running)
     }
@@ -236,18 +247,23 @@ impl Registry {
     /// # Errors
     /// No such application, or it is the config file's.
     pub async fn delete(&self, name: &str) -> Result<(), RegistryError> {
-        let mut running = self.running.lock().await;
-        match running.get(name) {
-            None => return Err(RegistryError::NotFound(name.to_string())),
-            Some(r) if r.from_config => return Err(RegistryError::FromConfig(name.to_string())),
-            Some(_) => {}
-        }
-        if let Some(old) = running.remove(name) {
+        let _change = self.changes.lock().await;
+        let old = {
+            let mut running = self.lock();
+            match running.get(name) {
+                None => return Err(RegistryError::NotFound(name.to_string())),
+                Some(r) if r.from_config => {
+                    return Err(RegistryError::FromConfig(name.to_string()));
+                }
+                Some(_) => running.remove(name),
+            }
+        };
+        if let Some(old) = old {
             stop(old).await;
         }
         self.set_status(name, None);
         let _ = std::fs::remove_file(checkpoint::path(&self.env.data_dir, name));
-        self.keep(&running)
+        self.keep(&self.lock())
     }
 }
 

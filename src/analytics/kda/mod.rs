@@ -80,6 +80,9 @@ pub enum Window {
     Rows,
     /// Windows of `size_ms` from the epoch, due when the watermark passes their end.
     Tumbling { size_ms: u64 },
+    /// Windows of `size_ms` starting every `slide_ms` (Flink's HOP), each due when the
+    /// watermark passes its end.
+    Hopping { slide_ms: u64, size_ms: u64 },
     /// Each row with what precedes it: the last `range_ms` of rows, and the rows
     /// `keep_rows` selects (by `__row`) for `ROWS n PRECEDING` frames.
     Sliding {

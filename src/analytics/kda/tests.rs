@@ -436,3 +436,50 @@ async fn a_reference_table_joins_the_stream() {
     assert_eq!(program.pumps[0].source, "SOURCE_SQL_STREAM_001");
     assert_eq!(program.pumps[0].window, Window::Rows);
 }
+
+#[tokio::test]
+async fn hop_puts_each_row_in_every_window_holding_it() {
+    let program = translate_ticker(
+        r#"CREATE OR REPLACE STREAM "D" (window_end TIMESTAMP, n BIGINT);
+           CREATE OR REPLACE PUMP "P" AS INSERT INTO "D"
+           SELECT window_end, COUNT(*) FROM TABLE(HOP(TABLE "SOURCE_SQL_STREAM_001",
+               DESCRIPTOR(ROWTIME), INTERVAL '30' SECOND, INTERVAL '1' MINUTE))
+           GROUP BY window_start, window_end;"#,
+    )
+    .await;
+    assert_eq!(
+        program.pumps[0].window,
+        Window::Hopping {
+            slide_ms: 30_000,
+            size_ms: 60_000
+        }
+    );
+    let out = run(&program.pumps[0], ticker_rows(&SAMPLE)).await;
+    let mut windows: Vec<(String, String)> = strings(&out, "WINDOW_END")
+        .into_iter()
+        .zip(strings(&out, "N"))
+        .collect();
+    windows.sort();
+    // Rows at 1, 2, 30, 59.999, 60 and 61 s.
+    assert_eq!(
+        windows,
+        [
+            ("1970-01-01T00:00:30".into(), "2".into()),
+            ("1970-01-01T00:01:00".into(), "4".into()),
+            ("1970-01-01T00:01:30".into(), "4".into()),
+            ("1970-01-01T00:02:00".into(), "2".into()),
+        ]
+    );
+    let err = translate(
+        r#"CREATE OR REPLACE STREAM "D" (n BIGINT);
+           CREATE OR REPLACE PUMP "P" AS INSERT INTO "D"
+           SELECT COUNT(*) FROM TABLE(HOP(TABLE "SOURCE_SQL_STREAM_001",
+               DESCRIPTOR(ROWTIME), INTERVAL '7' SECOND, INTERVAL '1' MINUTE))
+           GROUP BY window_start;"#,
+        &[ticker_source()],
+        &[],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("multiple of the slide"), "{err}");
+}

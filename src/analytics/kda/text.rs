@@ -137,6 +137,9 @@ pub struct Rewritten {
     pub function_window: Option<u64>,
     /// A `TUMBLE(...)` table function gave rows `window_start`/`window_end` of this size.
     pub tumble: Option<u64>,
+    /// A `HOP(...)` table function gave rows a `window_start`/`window_end` per window of
+    /// (slide, size) ms holding them.
+    pub hop: Option<(u64, u64)>,
 }
 
 /// The rewrites, applied until none applies: `SELECT STREAM` → `SELECT`, then `STEP`,
@@ -209,12 +212,7 @@ fn next_edit(
             return tumble(sql, toks, i, out, err).map(Some);
         }
         if function.is("HOP") {
-            return Err(err(
-                i + 2,
-                "HOP windows are not supported: use TUMBLE, STEP or a sliding WINDOW \
-                 (RANGE INTERVAL ... PRECEDING)"
-                    .to_string(),
-            ));
+            return hop(sql, toks, i, out, err).map(Some);
         }
     }
     Ok(None)
@@ -418,6 +416,74 @@ fn tumble(
         format!(
             "(SELECT *, {bucket} AS \"window_start\", {bucket} + {interval} AS \"window_end\" \
              FROM {table})"
+        ),
+    ))
+}
+
+/// The largest number of windows a `HOP` row may be in (size / slide).
+const MAX_HOPS: u64 = 100;
+
+/// The column a `HOP` row's copies differ in: how far back from its slide its window starts.
+pub const HOP_BACK: &str = "__back";
+
+/// `TABLE(HOP(TABLE s, DESCRIPTOR(t), slide, size))` (Flink's form) → `s`'s rows, once per
+/// window holding them, with that window's `window_start` and `window_end`.
+fn hop(
+    sql: &str,
+    toks: &[Tok],
+    at: usize,
+    out: &mut Rewritten,
+    err: &dyn Fn(usize, String) -> KdaError,
+) -> Result<Edit, KdaError> {
+    let outer = closing(toks, at + 1).ok_or_else(|| err(at, "TABLE( is not closed".into()))?;
+    let inner = closing(toks, at + 3).ok_or_else(|| err(at + 2, "( is not closed".into()))?;
+    let args = arguments(toks, at + 3, inner);
+    let wrong = |why: &str| {
+        err(
+            at + 2,
+            format!(
+                "expected HOP(TABLE \"S\", DESCRIPTOR(ROWTIME), INTERVAL '10' SECOND, INTERVAL \
+                 '1' MINUTE) (slide, then size){why}"
+            ),
+        )
+    };
+    if args.len() != 4 {
+        return Err(wrong(""));
+    }
+    let table = match args[0] {
+        (from, to) if toks[from].is_keyword(Keyword::TABLE) => span(sql, toks, (from + 1, to)),
+        (from, to) => span(sql, toks, (from, to)),
+    };
+    let (d_from, d_to) = args[1];
+    if !(toks[d_from].is("DESCRIPTOR") && d_to - d_from == 4) {
+        return Err(wrong(""));
+    }
+    let time = span(sql, toks, (d_from + 2, d_to - 1));
+    let slide_text = span(sql, toks, args[2]);
+    let size_text = span(sql, toks, args[3]);
+    let (Some(slide), Some(size)) = (
+        super::window::interval_text_ms(slide_text),
+        super::window::interval_text_ms(size_text),
+    ) else {
+        return Err(wrong(""));
+    };
+    if size % slide != 0 || size / slide > MAX_HOPS {
+        return Err(wrong(&format!(
+            ": the size must be a multiple of the slide, at most {MAX_HOPS} times it"
+        )));
+    }
+    let backs: Vec<String> = (0..size / slide)
+        .map(|k| format!("(INTERVAL '{} milliseconds')", k * slide))
+        .collect();
+    let start = format!("date_bin({slide_text}, {time}, {ORIGIN}) - \"{HOP_BACK}\"");
+    out.hop = Some((slide, size));
+    Ok((
+        toks[at].start,
+        toks[outer].end,
+        format!(
+            "(SELECT *, {start} AS \"window_start\", {start} + {size_text} AS \"window_end\" \
+             FROM {table} CROSS JOIN (VALUES {}) AS \"__hops\"(\"{HOP_BACK}\"))",
+            backs.join(", ")
         ),
     ))
 }

@@ -26,7 +26,7 @@ use super::{InAppStream, KdaError, Names, Pump, ROW, ROWTIME_OUT, Window};
 use crate::analytics::schema;
 
 /// Columns a `*` leaves out: the metadata and the translation's own.
-const HIDDEN: [&str; 8] = [
+const HIDDEN: [&str; 9] = [
     schema::ROWTIME,
     schema::APPROXIMATE_ARRIVAL_TIME,
     schema::PARTITION_KEY,
@@ -35,6 +35,7 @@ const HIDDEN: [&str; 8] = [
     ROW,
     ROWTIME_OUT,
     text::WINDOW_END,
+    text::HOP_BACK,
 ];
 
 /// Aggregates that make no sense on a stream without a window.
@@ -93,7 +94,7 @@ pub async fn pump(
         .iter()
         .cloned()
         .collect();
-    let hidden_count = if matches!(window, Window::Tumbling { .. }) {
+    let hidden_count = if matches!(window, Window::Tumbling { .. } | Window::Hopping { .. }) {
         1
     } else {
         2
@@ -365,6 +366,11 @@ fn classify(
         ));
     }
     for expr in &group_by {
+        if let Some((slide_ms, size_ms)) = rewritten.hop
+            && let Some((_, end)) = bucket(expr, Some(size_ms))?
+        {
+            return Ok((Window::Hopping { slide_ms, size_ms }, end, None));
+        }
         if let Some((size_ms, end)) = bucket(expr, rewritten.tumble)? {
             return Ok((Window::Tumbling { size_ms }, end, None));
         }
