@@ -105,6 +105,9 @@ impl Edge {
         if let (Some(cdn), Some(stream)) = (cdn.as_mut(), stream.as_ref()) {
             cdn.add_metrics(Arc::new(stream.metrics_source()));
             cdn.show_streams(stream.log().clone());
+            if let Some(analytics) = stream.analytics() {
+                cdn.show_analytics(analytics.clone());
+            }
         }
         let realtime = cdn.as_mut().and_then(|server| {
             let stream_name = config.cdn.as_ref()?.realtime_logs.as_ref()?.stream.clone();

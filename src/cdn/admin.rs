@@ -25,6 +25,7 @@ use super::metrics::CdnCollector;
 use super::proxy::Edge;
 use super::reload::{Live, ReloadError, Reloader};
 use super::request_path::RequestPath;
+use crate::analytics::Analytics;
 use crate::console::{self, RecentRecords};
 use crate::metrics::{self, Collector};
 use crate::net::accept;
@@ -55,6 +56,7 @@ pub type MetricsSource = Arc<dyn Fn() -> Box<dyn Collector> + Send + Sync>;
 pub struct ProcessParts {
     pub metrics: Arc<[MetricsSource]>,
     pub streams: Option<Arc<Log>>,
+    pub analytics: Option<Arc<Analytics>>,
 }
 
 #[derive(Deserialize)]
@@ -150,10 +152,11 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
     // else, and reading from elsewhere, need the admin token.
     let path = request.uri().path();
     let get = request.method() == Method::GET;
-    let open = get
+    let loopback = peer.ip().to_canonical().is_loopback();
+    let open = (get
         && (console::is_asset(path)
-            || ((path == "/metrics" || console::is_console_path(path))
-                && peer.ip().to_canonical().is_loopback()));
+            || ((path == "/metrics" || console::is_console_path(path)) && loopback)))
+        || (loopback && console::analytics::is_open_write(&request));
     if !open && !authorized(request.headers(), edge.config().admin_token.as_deref()) {
         let mut response = json(
             StatusCode::UNAUTHORIZED,
@@ -168,6 +171,9 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
         (&Method::POST, "/invalidations") => invalidate(request, edge).await,
         (&Method::POST, "/reload") => reload(parts.reloader).await,
         (&Method::GET, "/metrics") => metrics(edge, &parts.process.metrics),
+        (_, path) if path.starts_with(console::analytics::PREFIX) => {
+            console::analytics::answer(parts.process.analytics.as_deref(), request).await
+        }
         (&Method::GET, console::RECORDS_PATH) => {
             console::records(parts.process.streams.as_deref(), request.uri().query()).map(body::full)
         }
@@ -177,7 +183,13 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
             }
             let streams = parts.process.streams.as_deref();
             let acme = parts.live.acme().map(|a| a.as_ref());
-            let summary = || console::cdn_summary(edge, streams, &parts.recent, acme);
+            let analytics = parts.process.analytics.is_some();
+            let summary = || {
+                let mut summary = console::cdn_summary(edge, streams, &parts.recent, acme);
+                // Whether the SQL editor has anything to talk to.
+                summary["analytics"] = analytics.into();
+                summary
+            };
             console::answer(path, summary).map(body::full)
         }
         _ => json(

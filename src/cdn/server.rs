@@ -33,6 +33,7 @@ use super::zero_copy::ZeroCopy;
 use crate::acme::{
     ALPN_CHALLENGE, Acme, AcmeCerts, AcmeCollector, HTTP_CHALLENGE_PREFIX, StoreError,
 };
+use crate::analytics::Analytics;
 use crate::config::CdnConfig;
 use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
 use crate::net::listeners::{BindError, ListenerChanges, ListenerSet, StagedListeners};
@@ -72,6 +73,8 @@ pub struct CdnServer {
     other_metrics: Vec<admin::MetricsSource>,
     /// The process's stream log, for the console.
     streams: Option<Arc<Log>>,
+    /// SQL over the streams for the console's SQL editor.
+    analytics: Option<Arc<Analytics>>,
     /// Orders and renews the ACME certificates once the listeners serve.
     acme: Option<Acme>,
 }
@@ -138,6 +141,7 @@ impl CdnServer {
             realtime_log,
             other_metrics,
             streams: None,
+            analytics: None,
             acme,
         })
     }
@@ -146,6 +150,11 @@ impl CdnServer {
     /// the whole process.
     pub fn add_metrics(&mut self, source: admin::MetricsSource) {
         self.other_metrics.push(source);
+    }
+
+    /// Serves `analytics` to the admin listener's console (its SQL editor).
+    pub fn show_analytics(&mut self, analytics: Arc<Analytics>) {
+        self.analytics = Some(analytics);
     }
 
     /// Shows the streams of `log` on the admin listener's console.
@@ -246,6 +255,7 @@ impl CdnServer {
         let process = admin::ProcessParts {
             metrics: self.other_metrics.into(),
             streams: self.streams,
+            analytics: self.analytics,
         };
         let token = shutdown.clone();
         tasks.spawn(async move {

@@ -4,6 +4,7 @@
 //! under `assets/vendor/uplot`, with its licence). Both listeners apply their own access
 //! rule first (the one `/metrics` follows); this module only answers.
 
+pub mod analytics;
 mod cdn;
 mod dns;
 mod records;
@@ -25,7 +26,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 
 /// The page and its assets: path, content type, body. They hold no data (that is in the
 /// summary), so they are served to anyone the listener serves at all.
-const ASSETS: [(&str, &str, &[u8]); 8] = [
+const ASSETS: [(&str, &str, &[u8]); 9] = [
     ("/", HTML, include_bytes!("assets/index.html")),
     (
         "/console/console.js",
@@ -39,6 +40,7 @@ const ASSETS: [(&str, &str, &[u8]); 8] = [
         JS,
         include_bytes!("assets/streams.js"),
     ),
+    ("/console/sql.js", JS, include_bytes!("assets/sql.js")),
     (
         "/console/console.css",
         CSS,

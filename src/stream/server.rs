@@ -186,6 +186,11 @@ impl StreamServer {
     }
 
     /// The open log, e.g. for the CDN's real-time logs.
+    /// Analytics, when `[analytics]` is served.
+    pub fn analytics(&self) -> Option<&Arc<Analytics>> {
+        self.analytics.as_ref()
+    }
+
     pub fn log(&self) -> &Arc<Log> {
         &self.log
     }

@@ -39,6 +39,7 @@ mod console;
 mod console_cdn;
 mod console_dns;
 mod console_screenshots;
+mod console_sql;
 mod console_streams;
 mod dns_acme_clients;
 mod dns_answers;
