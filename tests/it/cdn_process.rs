@@ -219,7 +219,7 @@ fn check_accepts_the_example_config() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     assert!(
-        stdout.contains(": ok (1 distributions, 2 streams)"),
+        stdout.contains(": ok (1 distributions, 4 streams)"),
         "{stdout}"
     );
     assert!(
@@ -519,7 +519,7 @@ fn stream_api_end_to_end(api: u16) {
             assert!(
                 lines
                     .iter()
-                    .all(|l| l.ends_with('\n') && l.split('\t').count() == 14),
+                    .all(|l| l.ends_with('\n') && l.split('\t').count() == 15),
                 "{lines:?}"
             );
             assert!(lines.iter().any(|l| l.contains("\t301\t")), "{lines:?}");
