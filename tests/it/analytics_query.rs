@@ -244,10 +244,22 @@ async fn discover_proposes_columns_that_load_and_query() {
             )
         })
         .collect();
-    assert!(columns.contains(&("kind", "VARCHAR(8)", "$.kind")), "{columns:?}");
-    assert!(columns.contains(&("value", "DOUBLE", "$.value")), "{columns:?}");
-    assert!(columns.contains(&("user_id", "INTEGER", "$.user.id")), "{columns:?}");
-    assert!(columns.contains(&("at", "TIMESTAMP", "$.at")), "{columns:?}");
+    assert!(
+        columns.contains(&("kind", "VARCHAR(8)", "$.kind")),
+        "{columns:?}"
+    );
+    assert!(
+        columns.contains(&("value", "DOUBLE", "$.value")),
+        "{columns:?}"
+    );
+    assert!(
+        columns.contains(&("user_id", "INTEGER", "$.user.id")),
+        "{columns:?}"
+    );
+    assert!(
+        columns.contains(&("at", "TIMESTAMP", "$.at")),
+        "{columns:?}"
+    );
     // The proposed input, added to the config, reads the stream.
     let toml = found["toml"].as_str().unwrap();
     let restarted = {

@@ -532,7 +532,10 @@ impl Readme {
             let text = String::from_utf8_lossy(&output.stdout);
             let listed: Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| self.fail(&format!("{url}: {e}: {text}")));
-            let apps = listed["applications"].as_array().cloned().unwrap_or_default();
+            let apps = listed["applications"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let found: Vec<&str> = apps.iter().filter_map(|a| a["name"].as_str()).collect();
             let running = apps.iter().all(|a| a["status"] == "running");
             if found == names && running {
