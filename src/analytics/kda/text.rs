@@ -385,16 +385,48 @@ fn tumble(
     out: &mut Rewritten,
     err: &dyn Fn(usize, String) -> KdaError,
 ) -> Result<Edit, KdaError> {
+    let usage = "expected TUMBLE(TABLE \"S\", DESCRIPTOR(ROWTIME), INTERVAL '1' MINUTE)";
+    let call = flink_window(sql, toks, at, 1, err, usage)?;
+    let interval = call.intervals[0];
+    let size =
+        super::window::interval_text_ms(interval).ok_or_else(|| err(at + 2, usage.into()))?;
+    let (table, time) = (call.table, call.time);
+    let bucket = format!("date_bin({interval}, {time}, {ORIGIN})");
+    out.tumble = Some(size);
+    Ok((
+        toks[at].start,
+        call.end,
+        format!(
+            "(SELECT *, {bucket} AS \"window_start\", {bucket} + {interval} AS \"window_end\" \
+             FROM {table})"
+        ),
+    ))
+}
+
+/// A Flink window table function's arguments: `TABLE s, DESCRIPTOR(t)` and `intervals`
+/// more, as text.
+struct FlinkWindow<'a> {
+    table: &'a str,
+    time: &'a str,
+    intervals: Vec<&'a str>,
+    /// Where the `TABLE(...)` around the call ends.
+    end: usize,
+}
+
+/// Reads `TABLE(F(TABLE s, DESCRIPTOR(t), <intervals>))` at `at`, or fails with `usage`.
+fn flink_window<'a>(
+    sql: &'a str,
+    toks: &[Tok],
+    at: usize,
+    intervals: usize,
+    err: &dyn Fn(usize, String) -> KdaError,
+    usage: &str,
+) -> Result<FlinkWindow<'a>, KdaError> {
     let outer = closing(toks, at + 1).ok_or_else(|| err(at, "TABLE( is not closed".into()))?;
     let inner = closing(toks, at + 3).ok_or_else(|| err(at + 2, "( is not closed".into()))?;
     let args = arguments(toks, at + 3, inner);
-    let wrong = || {
-        err(
-            at + 2,
-            "expected TUMBLE(TABLE \"S\", DESCRIPTOR(ROWTIME), INTERVAL '1' MINUTE)".into(),
-        )
-    };
-    if args.len() != 3 {
+    let wrong = || err(at + 2, usage.into());
+    if args.len() != 2 + intervals {
         return Err(wrong());
     }
     let table = match args[0] {
@@ -405,19 +437,12 @@ fn tumble(
     if !(toks[d_from].is("DESCRIPTOR") && d_to - d_from == 4) {
         return Err(wrong());
     }
-    let time = span(sql, toks, (d_from + 2, d_to - 1));
-    let interval = span(sql, toks, args[2]);
-    let size = super::window::interval_text_ms(interval).ok_or_else(wrong)?;
-    let bucket = format!("date_bin({interval}, {time}, {ORIGIN})");
-    out.tumble = Some(size);
-    Ok((
-        toks[at].start,
-        toks[outer].end,
-        format!(
-            "(SELECT *, {bucket} AS \"window_start\", {bucket} + {interval} AS \"window_end\" \
-             FROM {table})"
-        ),
-    ))
+    Ok(FlinkWindow {
+        table,
+        time: span(sql, toks, (d_from + 2, d_to - 1)),
+        intervals: args[2..].iter().map(|&a| span(sql, toks, a)).collect(),
+        end: toks[outer].end,
+    })
 }
 
 /// The largest number of windows a `HOP` row may be in (size / slide).
@@ -435,51 +460,33 @@ fn hop(
     out: &mut Rewritten,
     err: &dyn Fn(usize, String) -> KdaError,
 ) -> Result<Edit, KdaError> {
-    let outer = closing(toks, at + 1).ok_or_else(|| err(at, "TABLE( is not closed".into()))?;
-    let inner = closing(toks, at + 3).ok_or_else(|| err(at + 2, "( is not closed".into()))?;
-    let args = arguments(toks, at + 3, inner);
-    let wrong = |why: &str| {
-        err(
-            at + 2,
-            format!(
-                "expected HOP(TABLE \"S\", DESCRIPTOR(ROWTIME), INTERVAL '10' SECOND, INTERVAL \
-                 '1' MINUTE) (slide, then size){why}"
-            ),
-        )
-    };
-    if args.len() != 4 {
-        return Err(wrong(""));
-    }
-    let table = match args[0] {
-        (from, to) if toks[from].is_keyword(Keyword::TABLE) => span(sql, toks, (from + 1, to)),
-        (from, to) => span(sql, toks, (from, to)),
-    };
-    let (d_from, d_to) = args[1];
-    if !(toks[d_from].is("DESCRIPTOR") && d_to - d_from == 4) {
-        return Err(wrong(""));
-    }
-    let time = span(sql, toks, (d_from + 2, d_to - 1));
-    let slide_text = span(sql, toks, args[2]);
-    let size_text = span(sql, toks, args[3]);
+    let usage = "expected HOP(TABLE \"S\", DESCRIPTOR(ROWTIME), INTERVAL '10' SECOND, \
+                 INTERVAL '1' MINUTE) (slide, then size)";
+    let call = flink_window(sql, toks, at, 2, err, usage)?;
+    let (slide_text, size_text) = (call.intervals[0], call.intervals[1]);
     let (Some(slide), Some(size)) = (
         super::window::interval_text_ms(slide_text),
         super::window::interval_text_ms(size_text),
     ) else {
-        return Err(wrong(""));
+        return Err(err(at + 2, usage.into()));
     };
     if size % slide != 0 || size / slide > MAX_HOPS {
-        return Err(wrong(&format!(
-            ": the size must be a multiple of the slide, at most {MAX_HOPS} times it"
-        )));
+        return Err(err(
+            at + 2,
+            format!(
+                "{usage}: the size must be a multiple of the slide, at most {MAX_HOPS} times it"
+            ),
+        ));
     }
     let backs: Vec<String> = (0..size / slide)
         .map(|k| format!("(INTERVAL '{} milliseconds')", k * slide))
         .collect();
+    let (table, time) = (call.table, call.time);
     let start = format!("date_bin({slide_text}, {time}, {ORIGIN}) - \"{HOP_BACK}\"");
     out.hop = Some((slide, size));
     Ok((
         toks[at].start,
-        toks[outer].end,
+        call.end,
         format!(
             "(SELECT *, {start} AS \"window_start\", {start} + {size_text} AS \"window_end\" \
              FROM {table} CROSS JOIN (VALUES {}) AS \"__hops\"(\"{HOP_BACK}\"))",
