@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -374,6 +374,8 @@ async fn respond(
 pub struct RequestBody {
     stream: Mutex<H3Stream<h3_quinn::RecvStream>>,
     done: bool,
+    /// A read is in flight: the QUIC stream is inside that read until it completes.
+    reading: bool,
 }
 
 impl RequestBody {
@@ -381,6 +383,19 @@ impl RequestBody {
         RequestBody {
             stream: Mutex::new(stream),
             done: false,
+            reading: false,
+        }
+    }
+}
+
+/// A response can be complete before the request is (a 403 to a GET whose end has not
+/// arrived yet): the rest is not wanted, and RFC 9114 §4.1.2 asks for H3_NO_ERROR when
+/// telling the client to stop sending it, not the bare 0 QUIC would send by itself.
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        if !self.done && !self.reading {
+            let stream = self.stream.get_mut().unwrap_or_else(|e| e.into_inner());
+            stream.stop_sending(h3::error::Code::H3_NO_ERROR);
         }
     }
 }
@@ -398,8 +413,17 @@ impl http_body::Body for RequestBody {
         }
         let polled = {
             let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-            ready!(stream.poll_recv_data(cx))
-                .map(|data| data.map(|mut data| data.copy_to_bytes(data.remaining())))
+            stream.poll_recv_data(cx)
+        };
+        let polled = match polled {
+            Poll::Pending => {
+                self.reading = true;
+                return Poll::Pending;
+            }
+            Poll::Ready(polled) => {
+                self.reading = false;
+                polled.map(|data| data.map(|mut data| data.copy_to_bytes(data.remaining())))
+            }
         };
         match polled {
             Ok(Some(data)) => Poll::Ready(Some(Ok(Frame::data(data)))),

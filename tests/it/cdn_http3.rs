@@ -127,7 +127,13 @@ impl H3 {
                 .send_request(request.body(()).unwrap())
                 .await
                 .map_err(|e| e.to_string())?;
-            stream.finish().await.map_err(|e| e.to_string())?;
+            // The server may answer before the request's end arrives and stop reading it
+            // with H3_NO_ERROR (RFC 9114 §4.1.2); its response still stands.
+            match stream.finish().await {
+                Err(h3::error::StreamError::RemoteTerminate { code, .. })
+                    if code == h3::error::Code::H3_NO_ERROR => {}
+                finished => finished.map_err(|e| e.to_string())?,
+            }
             let head = stream.recv_response().await.map_err(|e| e.to_string())?;
             let mut body = BytesMut::new();
             while let Some(mut chunk) = stream.recv_data().await.map_err(|e| e.to_string())? {
@@ -247,6 +253,41 @@ async fn signed_urls_are_checked_over_http3() {
     let allowed = h3.get(&cdn_signed::target(&cdn, &signed), &[]).await;
     assert_eq!(allowed.status, 200);
     assert_eq!(allowed.text(), cdn_signed::SECRET_A);
+}
+
+/// A refusal needs none of the request body: the CDN answers at once and tells the client
+/// to stop sending with H3_NO_ERROR (RFC 9114 §4.1.2), not QUIC's bare 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_is_answered_before_its_body_and_stopped_with_h3_no_error() {
+    let (_origin, cdn) = cdn_signed::setup(HTTP3).await;
+    let mut h3 = H3::connect(&cdn).await;
+    let request = Request::post(format!("https://{}/private/a.txt", h3.authority))
+        .body(())
+        .unwrap();
+    let mut stream = h3.send.send_request(request).await.unwrap();
+    stream
+        .send_data(Bytes::from_static(b"the start of a body"))
+        .await
+        .unwrap();
+    let head = tokio::time::timeout(TIMEOUT, stream.recv_response())
+        .await
+        .expect("the refusal comes before the request's end")
+        .unwrap();
+    assert_eq!(head.status(), 403);
+    let stopped = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let Err(e) = stream.send_data(Bytes::from_static(b"more")).await {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the CDN stops the request stream");
+    assert!(
+        matches!(stopped, h3::error::StreamError::RemoteTerminate { code, .. } if code == h3::error::Code::H3_NO_ERROR),
+        "{stopped}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -131,8 +131,13 @@ async fn the_sql_editor_queries_streams_and_saves_applications_in_chromium() {
     let page = browser.open(&format!("http://{}/", running.admin)).await;
 
     // The section appears with the streams; orders' declared columns and latest rows.
-    page.wait_for("!document.getElementById('sql').hidden", WAIT)
-        .await;
+    // The section shows at once; the stream picker fills when the tables are listed.
+    page.wait_for(
+        "!document.getElementById('sql').hidden \
+         && [...document.querySelectorAll('#sql-stream option')].some((o) => o.value === 'orders')",
+        WAIT,
+    )
+    .await;
     page.type_into("#sql-stream", "orders").await;
     page.wait_for(
         r##"(() => {

@@ -146,6 +146,8 @@
     const { ok, answer } = await api("query", {
       sql: "SELECT * FROM " + quoted(t.name) + " ORDER BY ROWTIME DESC LIMIT 10",
     });
+    // Another stream may have been picked while this one's rows were on their way.
+    if (table() !== t) return;
     if (ok) grid("sql-sample", answer.columns.map((c) => c.name), answer.rows, "No records yet.");
     else status(answer.error || "the latest rows could not be read", true);
   }
