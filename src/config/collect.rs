@@ -22,8 +22,9 @@ use super::Sections;
 use super::diag::{ConfigError, SourceMap};
 use super::raw::{
     RawAnalytics, RawApplication, RawBehavior, RawCdn, RawCert, RawCidrCollection, RawConfig,
-    RawDelivery, RawDistribution, RawDns, RawGeo, RawGeoNetwork, RawHealthCheck, RawInput,
-    RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawStream, RawStreamSpec, RawTsigKey, RawZone,
+    RawDelivery, RawDistribution, RawDns, RawEdgeGroup, RawGeo, RawGeoNetwork, RawHealthCheck,
+    RawInput, RawOrigin, RawOriginGroup, RawRecord, RawRegion, RawStream, RawStreamSpec,
+    RawTsigKey, RawZone,
 };
 use super::wording;
 
@@ -31,11 +32,12 @@ use super::wording;
 const MAX_ERRORS_PER_TABLE: usize = 64;
 
 /// Top-level sections a config may have; the CDN and stream ones are read by their own binary.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "dns",
     "geo",
     "health_checks",
     "regions",
+    "edge_groups",
     "cdn",
     "stream",
     "analytics",
@@ -43,8 +45,9 @@ const SECTIONS: [&str; 7] = [
 
 /// Sections whose checks look into other sections: left out with them, since every
 /// reference into a left-out section would be reported as unknown.
-const DEPENDS_ON: [(&str, &[&str]); 4] = [
-    ("dns", &["geo", "health_checks", "regions"]),
+const DEPENDS_ON: [(&str, &[&str]); 5] = [
+    ("dns", &["geo", "health_checks", "regions", "edge_groups"]),
+    ("edge_groups", &["health_checks", "regions"]),
     ("cdn", &["geo", "stream"]),
     ("stream", &["cdn"]),
     ("analytics", &["stream", "cdn"]),
@@ -112,6 +115,9 @@ pub(super) fn read(map: &SourceMap, sections: Sections) -> Partial {
                 each::<RawHealthCheck>(Some(value), "health_checks", map, &mut found, &[], leaf)
             }
             "regions" => each::<RawRegion>(Some(value), "regions", map, &mut found, &[], leaf),
+            "edge_groups" => {
+                each::<RawEdgeGroup>(Some(value), "edge_groups", map, &mut found, &[], leaf)
+            }
             "cdn" => cdn(value, map, &mut found),
             "stream" => {
                 let mut value = value;

@@ -10,6 +10,7 @@ pub mod cdn;
 mod collect;
 mod diag;
 pub mod dns;
+pub mod edges;
 mod geo;
 mod health;
 pub mod logs;
@@ -124,11 +125,19 @@ impl Config {
             .map(|c| c.get_ref().id.get_ref().as_str())
             .filter(|id| !health_checks.iter().any(|c| c.id == *id))
             .collect();
+        let edge_refs = edges::Refs {
+            health_checks: &health_checks,
+            broken_health_checks: &broken_health_checks,
+            regions: &regions,
+            map: &map,
+        };
+        let edge_groups = edges::validate(&raw.edge_groups, &edge_refs, &mut errors);
         let refs = dns::RoutingRefs {
             health_checks: &health_checks,
             broken_health_checks: &broken_health_checks,
             regions: &regions,
             geo: &geo,
+            edge_groups: &edge_groups,
         };
         let cdn_geo = geo.clone();
         let mut log_files = Vec::new();

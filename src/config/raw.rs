@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub health_checks: Vec<Spanned<RawHealthCheck>>,
     #[serde(default)]
     pub regions: Vec<Spanned<RawRegion>>,
+    #[serde(default)]
+    pub edge_groups: Vec<Spanned<RawEdgeGroup>>,
     pub cdn: Option<RawCdn>,
     pub stream: Option<RawStream>,
     pub analytics: Option<RawAnalytics>,
@@ -75,6 +77,34 @@ pub struct RawRegion {
     pub id: Spanned<String>,
     pub latitude: Spanned<f64>,
     pub longitude: Spanned<f64>,
+}
+
+/// `[[edge_groups]]`: CDN edges that alias records answer with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEdgeGroup {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub members: Vec<Spanned<RawEdgeMember>>,
+}
+
+/// One edge of an `[[edge_groups]]` entry: its address, and what each policy reads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEdgeMember {
+    pub address: Spanned<String>,
+    pub region: Option<Spanned<String>>,
+    pub geo: Option<Spanned<RawGeoTarget>>,
+    pub weight: Option<Spanned<i64>>,
+    pub health_check: Option<Spanned<String>>,
+}
+
+/// `alias = { edges, policy }` of a record: answered with edges of a group, not values.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlias {
+    pub edges: Spanned<String>,
+    pub policy: Option<Spanned<String>>,
 }
 
 /// `[[dns.cidr_collections]]`
@@ -223,6 +253,7 @@ pub struct RawRecord {
     pub geo: Option<Spanned<RawGeoTarget>>,
     pub cidr: Option<Spanned<RawCidrTarget>>,
     pub multivalue: Option<Spanned<bool>>,
+    pub alias: Option<Spanned<RawAlias>>,
 }
 
 /// `[cdn]`

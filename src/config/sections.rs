@@ -6,7 +6,7 @@
 /// included (the binary that serves them reports those).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sections {
-    /// edgewise-dns: `[dns]`, `[[health_checks]]`, `[[regions]]`, `[geo]`.
+    /// edgewise-dns: `[dns]`, `[[health_checks]]`, `[[regions]]`, `[[edge_groups]]`, `[geo]`.
     Dns,
     /// edgewise-cdn: `[cdn]`, `[stream]`, `[analytics]`, `[geo]`.
     Cdn,
@@ -19,7 +19,7 @@ impl Sections {
     /// `[dsn]`) is read by every scope, so each binary reports it: it may have been meant
     /// for any of them.
     pub fn covers(self, name: &str) -> bool {
-        let dns = ["dns", "health_checks", "regions", "geo"];
+        let dns = ["dns", "health_checks", "regions", "edge_groups", "geo"];
         let cdn = ["cdn", "stream", "analytics", "geo"];
         let known = dns.contains(&name) || cdn.contains(&name);
         match self {
@@ -39,13 +39,20 @@ mod tests {
     fn each_binary_reads_its_own_tables_and_unknown_ones() {
         let dns: (_, &[&str], &[&str]) = (
             Sections::Dns,
-            &["dns", "health_checks", "regions", "geo", "dsn"],
+            &[
+                "dns",
+                "health_checks",
+                "regions",
+                "edge_groups",
+                "geo",
+                "dsn",
+            ],
             &["cdn", "stream"],
         );
         let cdn: (_, &[&str], &[&str]) = (
             Sections::Cdn,
             &["cdn", "stream", "geo", "dsn"],
-            &["dns", "health_checks", "regions"],
+            &["dns", "health_checks", "regions", "edge_groups"],
         );
         for (scope, read, skipped) in [dns, cdn] {
             for name in read {

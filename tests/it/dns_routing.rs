@@ -672,7 +672,7 @@ async fn failover_answers_the_primary_while_healthy_the_secondary_when_it_fails_
 
 // ------------------------------------------------------------------ latency
 
-const REGIONS: &str = r#"
+pub const REGIONS: &str = r#"
 [[regions]]
 id = "seoul"
 latitude = 37.56
@@ -723,7 +723,7 @@ fn latency_records(frankfurt_check: Option<&str>) -> Vec<String> {
 
 /// Client networks placed by `[[geo.networks]]`: Paris, Tokyo, New York, and one with a
 /// country but no coordinates.
-fn latency_networks() -> String {
+pub fn latency_networks() -> String {
     [
         geo_network(
             "192.168.1.0/24",
@@ -1770,7 +1770,7 @@ async fn routed_aaaa_and_txt_sets_are_served_with_their_own_ttl() {
 // ------------------------------------------------------------------ config errors
 
 /// The errors of a config expected to be rejected, read as if from `path`.
-fn errors_of(text: &str, path: &Path) -> Vec<ConfigError> {
+pub fn errors_of(text: &str, path: &Path) -> Vec<ConfigError> {
     match Config::from_str(text, path) {
         Ok(_) => panic!("the config should be rejected:\n{text}"),
         Err(errors) => errors.0,
@@ -1779,7 +1779,7 @@ fn errors_of(text: &str, path: &Path) -> Vec<ConfigError> {
 
 /// Asserts exactly one error, at `key`, whose message contains `message`, with a position.
 #[track_caller]
-fn assert_one_error(top: &str, dns_extra: &str, records: &[String], key: &str, message: &str) {
+pub fn assert_one_error(top: &str, dns_extra: &str, records: &[String], key: &str, message: &str) {
     let text = route_config(top, dns_extra, records);
     let path = PathBuf::from("/nonexistent-edgewise-test/edgewise.toml");
     let errors = errors_of(&text, &path);
@@ -1799,7 +1799,7 @@ fn assert_one_error(top: &str, dns_extra: &str, records: &[String], key: &str, m
 }
 
 /// Index 2 is the first record after the NS and ns1 ones `route_config` adds.
-const R: &str = "dns.zones[0].records[2]";
+pub const R: &str = "dns.zones[0].records[2]";
 const R2: &str = "dns.zones[0].records[3]";
 
 #[test]

@@ -42,6 +42,7 @@ mod console_screenshots;
 mod console_sql;
 mod console_streams;
 mod dns_acme_clients;
+mod dns_alias;
 mod dns_answers;
 mod dns_limits;
 mod dns_metrics;

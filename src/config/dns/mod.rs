@@ -14,6 +14,7 @@ use super::raw::{RawCidrCollection, RawDns};
 use crate::geo::{Code, GeoConfig, Region};
 use crate::health::HealthCheckConfig;
 
+mod alias;
 mod dnssec;
 mod routed;
 mod rrl;
@@ -28,6 +29,7 @@ pub use transfer::{TransferRule, ZoneTransfer};
 pub use tsig::{Secret, TsigKeyConfig};
 pub use update::{NamePattern, SerialPolicy, UpdateRule, ZoneUpdate};
 
+pub(super) use routed::{GEO_TARGET_FORMS, geo_target};
 use zone::validate_zone;
 
 /// Largest TTL RFC 2181 §8 allows.
@@ -204,6 +206,8 @@ pub(super) struct RoutingRefs<'a> {
     pub broken_health_checks: &'a [&'a str],
     pub regions: &'a [Region],
     pub geo: &'a GeoConfig,
+    /// `[[edge_groups]]` that alias records name.
+    pub edge_groups: &'a [super::edges::EdgeGroup],
 }
 
 /// Records of one owner name and type. TTL is the lowest of the records given (RFC 2181 §5.2

@@ -109,18 +109,34 @@ pub(super) fn routed_record(
         health_check,
         rule,
     };
+    join_group(name, rtype, member, key, record.span(), ctx, errors, groups);
+}
+
+/// Adds `member` to the group of `name` and `rtype`, starting it if it is the first, unless
+/// it conflicts with the sets already there. `key` and `span` are the record's.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn join_group(
+    name: Name,
+    rtype: RecordType,
+    member: RoutedMemberData,
+    key: &str,
+    span: Range<usize>,
+    ctx: &ZoneContext,
+    errors: &mut Vec<ConfigError>,
+    groups: &mut Vec<(RoutedGroupData, Origin)>,
+) {
     let lower = LowerName::new(&name);
-    let origin_of_record = Origin::Inline {
-        span: record.span(),
-        key_path: key.to_string(),
-    };
     let Some((group, _)) = groups
         .iter_mut()
         .find(|(g, _)| g.rtype == rtype && LowerName::new(&g.name) == lower)
     else {
         if let RoutingRule::Latency(_) | RoutingRule::Geo(_) = member.rule {
-            require_location_source(&member.rule, key, record.span(), ctx, errors);
+            require_location_source(&member.rule, key, span.clone(), ctx, errors);
         }
+        let origin_of_record = Origin::Inline {
+            span,
+            key_path: key.to_string(),
+        };
         groups.push((
             RoutedGroupData {
                 name,
@@ -132,7 +148,7 @@ pub(super) fn routed_record(
         return;
     };
     if let Some(conflict) = member_conflict(group, &member, ctx) {
-        errors.push(map.error(record.span(), key.to_string(), conflict));
+        errors.push(ctx.map.error(span, key.to_string(), conflict));
         return;
     }
     group.members.push(member);
@@ -252,9 +268,9 @@ fn routing_rule(
                 None => fail(format!("no [[regions]] entry has id {region:?}")),
             }
         }
-        "geo" => geo_target(raw.geo.as_ref()?.get_ref()).map(RoutingRule::Geo).or_else(|| {
-            fail("expected { continent = \"EU\" }, { country = \"KR\" }, { country = \"US\", subdivision = \"CA\" } or { country = \"*\" } (the default)".to_string())
-        }),
+        "geo" => geo_target(raw.geo.as_ref()?.get_ref())
+            .map(RoutingRule::Geo)
+            .or_else(|| fail(GEO_TARGET_FORMS.to_string())),
         "cidr" => {
             let target = raw.cidr.as_ref()?.get_ref();
             let Some(collection) = ctx.collections.iter().position(|c| c.id == target.collection) else {
@@ -275,7 +291,12 @@ fn routing_rule(
     }
 }
 
-fn geo_target(raw: &crate::config::raw::RawGeoTarget) -> Option<GeoTarget> {
+/// What a `geo = { ... }` that does not read is told.
+pub(in crate::config) const GEO_TARGET_FORMS: &str = "expected { continent = \"EU\" }, { country = \"KR\" }, { country = \"US\", subdivision = \"CA\" } or { country = \"*\" } (the default)";
+
+/// A geolocation target from its table, codes upper-cased; `None` when it is none of the
+/// forms of [`GEO_TARGET_FORMS`].
+pub(in crate::config) fn geo_target(raw: &crate::config::raw::RawGeoTarget) -> Option<GeoTarget> {
     let code = |s: &Option<String>| s.as_deref().map(Code::new);
     let is_country =
         |c: &Code| c.as_str().len() == 2 && c.as_str().bytes().all(|b| b.is_ascii_alphabetic());

@@ -78,7 +78,9 @@ pub(super) fn validate_zone(
     }
     for (ri, record) in raw.records.iter().enumerate() {
         let record_key = format!("{key}.records[{ri}]");
-        if is_routed(record.get_ref()) {
+        if record.get_ref().alias.is_some() {
+            super::alias::alias_record(record, &record_key, &origin, ctx, errors, &mut routed);
+        } else if is_routed(record.get_ref()) {
             routed_record(
                 record,
                 &record_key,
