@@ -155,6 +155,7 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
     let loopback = peer.ip().to_canonical().is_loopback();
     let open = (get
         && (console::is_asset(path)
+            || path == super::healthz::PATH
             || ((path == "/metrics" || console::is_console_path(path)) && loopback)))
         || (loopback && console::analytics::is_open_write(&request));
     if !open && !authorized(request.headers(), edge.config().admin_token.as_deref()) {
@@ -171,6 +172,9 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
         (&Method::POST, "/invalidations") => invalidate(request, edge).await,
         (&Method::POST, "/reload") => reload(parts.reloader).await,
         (&Method::GET, "/metrics") => metrics(edge, &parts.process.metrics),
+        (&Method::GET, super::healthz::PATH) => {
+            super::healthz::answer(edge, parts.live.acme().map(|a| a.as_ref())).await
+        }
         (_, path) if path.starts_with(console::analytics::PREFIX) => {
             console::analytics::answer(parts.process.analytics.as_deref(), request).await
         }
@@ -194,7 +198,7 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
         }
         _ => json(
             StatusCode::NOT_FOUND,
-            r#"{"message":"try GET / (the console), POST /invalidations, POST /reload, GET /metrics"}"#
+            r#"{"message":"try GET / (the console), POST /invalidations, POST /reload, GET /metrics, GET /healthz"}"#
                 .to_string(),
         ),
     }

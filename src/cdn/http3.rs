@@ -268,6 +268,13 @@ async fn request(
     let mut request: Request<RequestBody> = request.map(|()| RequestBody::new(receive));
     let response = if early.refuses(request.method()) {
         too_early()
+    } else if super::healthz::wanted(
+        &live.edge(),
+        request.method(),
+        request.uri(),
+        request.headers(),
+    ) {
+        super::healthz::answer(&live.edge(), live.acme().map(|a| a.as_ref())).await
     } else {
         // The origin's 103s go out as they come, before the final response.
         let (hints, mut hinted) = EarlyHints::channel();

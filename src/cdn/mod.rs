@@ -7,6 +7,7 @@ pub mod body;
 pub mod cache;
 pub mod compress;
 mod date;
+pub mod healthz;
 pub mod http2;
 pub mod http3;
 pub mod metrics;

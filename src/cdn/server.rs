@@ -408,11 +408,17 @@ where
         .acme()
         .and_then(|acme| http_challenge(acme, request.uri().path()));
     let edge: Arc<Edge> = live.edge();
+    let acme = live.acme().cloned();
     async move {
         if let Some(response) = challenge {
             return response;
         }
-        let mut response = edge.handle(request, conn).await;
+        let mut response =
+            if super::healthz::wanted(&edge, request.method(), request.uri(), request.headers()) {
+                super::healthz::answer(&edge, acme.as_deref()).await
+            } else {
+                edge.handle(request, conn).await
+            };
         if let Some(alt_svc) = alt_svc {
             response
                 .headers_mut()

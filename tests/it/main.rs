@@ -14,6 +14,7 @@ mod cdn_cache;
 mod cdn_cache_key;
 mod cdn_compress;
 mod cdn_harness;
+mod cdn_healthz;
 mod cdn_http2;
 mod cdn_http3;
 mod cdn_limits;

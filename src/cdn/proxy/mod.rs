@@ -77,6 +77,8 @@ pub struct Edge {
     verifiers: Vec<Vec<Option<Arc<Verifier>>>>,
     /// `[cdn.realtime_logs]`: None costs nothing per request.
     realtime_log: Option<RealtimeLogger>,
+    /// What `/healthz` last found.
+    probes: crate::cdn::healthz::Probes,
 }
 
 /// What every edge of a process shares: the cache, the fills in flight, the counters.
@@ -274,6 +276,7 @@ impl Edge {
             distribution_metrics,
             origin_metrics,
             realtime_log,
+            probes: Default::default(),
         })
     }
 
@@ -309,6 +312,16 @@ impl Edge {
     /// The configuration this edge was built from.
     pub fn config(&self) -> &CdnConfig {
         &self.config
+    }
+
+    /// The last `/healthz` probe of this edge.
+    pub fn probes(&self) -> &crate::cdn::healthz::Probes {
+        &self.probes
+    }
+
+    /// Whether a distribution serves the request's host.
+    pub fn serves_authority(&self, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+        route::host_named(uri, headers).is_some_and(|host| self.hosts.contains_key(&host))
     }
 
     /// Whether a distribution has this id, for the admin API.

@@ -167,6 +167,11 @@ fn authority_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<&'a str, &'s
     }
 }
 
+/// The host a request names (lower case, no port), if it names one well.
+pub(super) fn host_named(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    host_of(authority_of(uri, headers).ok()?)
+}
+
 /// The host of an authority, lower case, without port or trailing dot.
 fn host_of(raw: &str) -> Option<String> {
     let host = match raw.strip_prefix('[') {

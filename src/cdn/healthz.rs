@@ -1,0 +1,173 @@
+//! `GET /healthz`: whether this edge can serve viewers now, for the health checks that steer
+//! them to it (edgewise-dns alias records to `[[edge_groups]]`, a load balancer). Answered
+//! on the viewer listeners for a host no distribution serves — a checker asks by address —
+//! so no distribution gives up a path, and on the admin listener.
+//!
+//! Any answer at all says the process is alive; 200 says it is ready: every ACME
+//! certificate issued (files are loaded before the edge serves at all) and every
+//! distribution with at least one origin reachable (a TCP connection to an HTTP origin,
+//! a readable folder). Probes run at most once per [`PROBE_TTL`], shared by the checks
+//! that arrive meanwhile, so checkers cannot make the edge flood its origins.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use super::body::{self, Body};
+use super::proxy::Edge;
+use crate::acme::AcmeCerts;
+use crate::config::cdn::{Distribution, OriginTarget};
+
+pub const PATH: &str = "/healthz";
+
+/// How long one probe's findings answer checks.
+const PROBE_TTL: Duration = Duration::from_secs(2);
+/// The longest an origin probe waits to connect, whatever the origin's connect timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The last probe of one edge, and the lock that makes concurrent checks share the next.
+#[derive(Default)]
+pub struct Probes {
+    last: Mutex<Option<(Instant, Arc<Report>)>>,
+}
+
+/// What `/healthz` answers, as JSON.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub ready: bool,
+    pub certificates: Vec<CertReport>,
+    pub distributions: Vec<DistributionReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CertReport {
+    pub names: Vec<String>,
+    /// False while a stand-in is served until the first certificate is issued.
+    pub issued: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DistributionReport {
+    pub id: String,
+    /// At least one origin answered the probe.
+    pub reachable: bool,
+    pub origins: Vec<OriginReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OriginReport {
+    pub id: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Whether a viewer request is a health check: GET or HEAD of [`PATH`] for a host no
+/// distribution serves.
+pub fn wanted(edge: &Edge, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+    (method == Method::GET || method == Method::HEAD)
+        && uri.path() == PATH
+        && !edge.serves_authority(uri, headers)
+}
+
+/// The answer: 200 when ready, 503 when not, the report as the body either way.
+pub async fn answer(edge: &Edge, acme: Option<&AcmeCerts>) -> Response<Body> {
+    let report = report(edge, acme).await;
+    let status = if report.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let text = serde_json::to_string(&*report).unwrap_or_default();
+    let mut response = Response::new(body::full(Bytes::from(text)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The latest report, probing again when the last is older than [`PROBE_TTL`].
+async fn report(edge: &Edge, acme: Option<&AcmeCerts>) -> Arc<Report> {
+    let mut last = edge.probes().last.lock().await;
+    if let Some((at, report)) = last.as_ref()
+        && at.elapsed() < PROBE_TTL
+    {
+        return report.clone();
+    }
+    let certificates: Vec<CertReport> = acme
+        .map(|acme| {
+            acme.slots()
+                .iter()
+                .map(|slot| CertReport {
+                    names: slot.names.clone(),
+                    issued: slot.status().not_after.is_some(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let distributions = join_all(edge.config().distributions.iter().map(probe_distribution)).await;
+    let ready = certificates.iter().all(|c| c.issued) && distributions.iter().all(|d| d.reachable);
+    let report = Arc::new(Report {
+        ready,
+        certificates,
+        distributions,
+    });
+    *last = Some((Instant::now(), report.clone()));
+    report
+}
+
+async fn probe_distribution(distribution: &Distribution) -> DistributionReport {
+    // A group is reachable through its members, which are origins of the list themselves.
+    let probed = distribution
+        .origins
+        .iter()
+        .filter(|origin| !matches!(origin.target, OriginTarget::Group { .. }));
+    let origins = join_all(probed.map(|origin| async move {
+        let error = probe(&origin.target).await.err();
+        OriginReport {
+            id: origin.id.clone(),
+            reachable: error.is_none(),
+            error,
+        }
+    }))
+    .await;
+    DistributionReport {
+        id: distribution.id.clone(),
+        reachable: origins.iter().any(|o| o.reachable),
+        origins,
+    }
+}
+
+/// Connects to an HTTP origin (nothing is sent), or looks at a folder origin.
+async fn probe(target: &OriginTarget) -> Result<(), String> {
+    match target {
+        OriginTarget::Group { .. } => Ok(()),
+        OriginTarget::Dir(path) => match tokio::fs::metadata(path).await {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(format!("{} is not a folder", path.display())),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        },
+        OriginTarget::Http(origin) => {
+            let uri = &origin.base;
+            let host = uri.host().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let https = uri.scheme_str() == Some("https");
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let wait = origin.connect_timeout.min(PROBE_TIMEOUT);
+            match tokio::time::timeout(wait, tokio::net::TcpStream::connect((host, port))).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("cannot connect to {host}:{port}: {e}")),
+                Err(_) => Err(format!("no connection to {host}:{port} within {wait:?}")),
+            }
+        }
+    }
+}
