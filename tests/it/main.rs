@@ -67,6 +67,7 @@ mod dnssec_keys;
 mod dnssec_roll;
 mod dnssec_validate;
 mod e2e_dig;
+mod edges_steered;
 mod files;
 mod fixture;
 mod harness;
