@@ -173,7 +173,8 @@ async fn route(request: Request<Incoming>, peer: SocketAddr, parts: Parts) -> Re
         (&Method::POST, "/reload") => reload(parts.reloader).await,
         (&Method::GET, "/metrics") => metrics(edge, &parts.process.metrics),
         (&Method::GET, super::healthz::PATH) => {
-            super::healthz::answer(edge, parts.live.acme().map(|a| a.as_ref())).await
+            let query = request.uri().query();
+            super::healthz::answer(edge, parts.live.acme().map(|a| a.as_ref()), query).await
         }
         (_, path) if path.starts_with(console::analytics::PREFIX) => {
             console::analytics::answer(parts.process.analytics.as_deref(), request).await

@@ -36,10 +36,9 @@ pub struct Probes {
     last: Mutex<Option<(Instant, Arc<Report>)>>,
 }
 
-/// What `/healthz` answers, as JSON.
-#[derive(Debug, Serialize)]
+/// What the probes found, for every distribution.
+#[derive(Debug)]
 pub struct Report {
-    pub ready: bool,
     pub certificates: Vec<CertReport>,
     pub distributions: Vec<DistributionReport>,
 }
@@ -75,15 +74,47 @@ pub fn wanted(edge: &Edge, method: &Method, uri: &Uri, headers: &HeaderMap) -> b
         && !edge.serves_authority(uri, headers)
 }
 
-/// The answer: 200 when ready, 503 when not, the report as the body either way.
-pub async fn answer(edge: &Edge, acme: Option<&AcmeCerts>) -> Response<Body> {
+/// The answer: 200 when ready, 503 when not, the report as the body either way. With
+/// `?distribution=<id>` in `query`, only that distribution's origins count (and are listed),
+/// so one check per edge and distribution can steer each distribution's name on its own.
+pub async fn answer(edge: &Edge, acme: Option<&AcmeCerts>, query: Option<&str>) -> Response<Body> {
+    let wanted = query.and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("distribution="))
+            .map(|id| {
+                percent_encoding::percent_decode_str(id)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+    });
+    if let Some(id) = &wanted
+        && !edge.has_distribution(id)
+    {
+        let text = serde_json::json!({ "message": format!("no distribution has id {id:?}") });
+        return json(StatusCode::NOT_FOUND, text.to_string());
+    }
     let report = report(edge, acme).await;
-    let status = if report.ready {
+    let distributions: Vec<&DistributionReport> = report
+        .distributions
+        .iter()
+        .filter(|d| wanted.as_ref().is_none_or(|id| d.id == *id))
+        .collect();
+    let ready =
+        report.certificates.iter().all(|c| c.issued) && distributions.iter().all(|d| d.reachable);
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let text = serde_json::to_string(&*report).unwrap_or_default();
+    let text = serde_json::json!({
+        "ready": ready,
+        "certificates": report.certificates,
+        "distributions": distributions,
+    });
+    json(status, text.to_string())
+}
+
+fn json(status: StatusCode, text: String) -> Response<Body> {
     let mut response = Response::new(body::full(Bytes::from(text)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -115,9 +146,7 @@ async fn report(edge: &Edge, acme: Option<&AcmeCerts>) -> Arc<Report> {
         })
         .unwrap_or_default();
     let distributions = join_all(edge.config().distributions.iter().map(probe_distribution)).await;
-    let ready = certificates.iter().all(|c| c.issued) && distributions.iter().all(|d| d.reachable);
     let report = Arc::new(Report {
-        ready,
         certificates,
         distributions,
     });

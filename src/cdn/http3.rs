@@ -274,7 +274,12 @@ async fn request(
         request.uri(),
         request.headers(),
     ) {
-        super::healthz::answer(&live.edge(), live.acme().map(|a| a.as_ref())).await
+        super::healthz::answer(
+            &live.edge(),
+            live.acme().map(|a| a.as_ref()),
+            request.uri().query(),
+        )
+        .await
     } else {
         // The origin's 103s go out as they come, before the final response.
         let (hints, mut hinted) = EarlyHints::channel();

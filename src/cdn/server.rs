@@ -415,7 +415,7 @@ where
         }
         let mut response =
             if super::healthz::wanted(&edge, request.method(), request.uri(), request.headers()) {
-                super::healthz::answer(&edge, acme.as_deref()).await
+                super::healthz::answer(&edge, acme.as_deref(), request.uri().query()).await
             } else {
                 edge.handle(request, conn).await
             };

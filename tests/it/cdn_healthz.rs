@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::cdn_harness::*;
 
-fn report(resp: &Resp) -> Value {
+fn report_of(resp: &Resp) -> Value {
     assert_eq!(resp.header("content-type"), Some("application/json"));
     assert_eq!(resp.header("cache-control"), Some("no-store"));
     serde_json::from_slice(&resp.body).unwrap_or_else(|e| panic!("{e}: {}", resp.text()))
@@ -29,7 +29,7 @@ async fn an_edge_asked_by_address_says_it_is_ready_and_a_distribution_keeps_its_
             .send()
             .await;
         assert_eq!(resp.status, 200, "{}", resp.text());
-        let report = report(&resp);
+        let report = report_of(&resp);
         assert_eq!(report["ready"], true, "{report:#}");
         assert_eq!(report["distributions"][0]["id"], "site");
         assert_eq!(report["distributions"][0]["origins"][0]["reachable"], true);
@@ -43,7 +43,7 @@ async fn an_edge_asked_by_address_says_it_is_ready_and_a_distribution_keeps_its_
     // The admin listener answers it without the token.
     let resp = cdn.admin(Method::GET, "/healthz", None, "").await;
     assert_eq!(resp.status, 200);
-    assert_eq!(report(&resp)["ready"], true);
+    assert_eq!(report_of(&resp)["ready"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +61,7 @@ async fn a_distribution_without_a_reachable_origin_makes_the_edge_unready() {
     let cdn = Cdn::start(&config("", &body)).await;
     let resp = cdn.get("/healthz").host("127.0.0.1").send().await;
     assert_eq!(resp.status, 503, "{}", resp.text());
-    let report = report(&resp);
+    let report = report_of(&resp);
     assert_eq!(report["ready"], false);
     let down = &report["distributions"][1];
     assert_eq!(down["id"], "down");
@@ -72,4 +72,28 @@ async fn a_distribution_without_a_reachable_origin_makes_the_edge_unready() {
         "{error}"
     );
     assert_eq!(report["distributions"][0]["reachable"], true);
+
+    // One check per distribution: each answers for its own origins.
+    let site = cdn
+        .get("/healthz?distribution=site")
+        .host("127.0.0.1")
+        .send()
+        .await;
+    assert_eq!(site.status, 200, "{}", site.text());
+    assert_eq!(
+        report_of(&site)["distributions"].as_array().unwrap().len(),
+        1
+    );
+    let down = cdn
+        .get("/healthz?distribution=down")
+        .host("127.0.0.1")
+        .send()
+        .await;
+    assert_eq!(down.status, 503, "{}", down.text());
+    let unknown = cdn
+        .get("/healthz?distribution=nope")
+        .host("127.0.0.1")
+        .send()
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
 }

@@ -196,3 +196,31 @@ fn edge_group_mistakes_are_reported_at_the_member() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn an_alias_beside_routed_sets_of_its_name_and_type_is_rejected() {
+    let top = format!("{}{REGIONS}{}", latency_networks(), edge_group([None; 3]));
+    let routed = crate::dns_routing::routed(
+        "www",
+        "A",
+        30,
+        "other",
+        r#"region = "seoul""#,
+        &["192.0.2.99"],
+        None,
+    );
+    for records in [
+        [alias("www", "A", "latency"), routed.clone()],
+        [routed.clone(), alias("www", "A", "latency")],
+    ] {
+        let text = route_config(&top, "", &records);
+        let path = std::path::PathBuf::from("/nonexistent-edgewise-test/edgewise.toml");
+        let errors = crate::dns_routing::errors_of(&text, &path);
+        assert!(
+            errors.iter().any(|e| e
+                .message
+                .contains("www.route.test. A has an alias and other record sets")),
+            "{errors:#?}"
+        );
+    }
+}

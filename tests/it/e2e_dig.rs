@@ -280,6 +280,11 @@ fn dig_sees_routing_and_curl_sees_health_checks() {
         ["cdn.home.example. 30 IN A 198.51.100.1"],
         "Seoul is nearest"
     );
+    assert_eq!(
+        server.answer("edge.home.example A"),
+        ["edge.home.example. 60 IN A 127.0.0.1"],
+        "the alias to the one edge of cdn-edges"
+    );
     let status = Command::new("curl")
         .args([
             "-sf",
@@ -291,7 +296,12 @@ fn dig_sees_routing_and_curl_sees_health_checks() {
         .expect("curl is installed");
     let body = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "GET /health-checks: {body}");
-    for id in ["\"web-blue\"", "\"web-green\"", "\"both-webs\""] {
+    for id in [
+        "\"web-blue\"",
+        "\"web-green\"",
+        "\"both-webs\"",
+        "\"edge-local\"",
+    ] {
         assert!(body.contains(id), "{id} in {body}");
     }
 }

@@ -4,6 +4,7 @@
 //! address family becomes a routed set of its own, so the policies, health rule and client
 //! subnet scopes are those of every other routed group.
 
+use hickory_proto::rr::LowerName;
 use hickory_proto::rr::rdata::{A, AAAA};
 
 use super::routed::join_group;
@@ -37,6 +38,46 @@ fn routing_fields(raw: &RawRecord) -> Vec<(&'static str, Range<usize>)> {
     .collect()
 }
 
+/// Where an alias put its edges: checked once the zone's records are all read, since routed
+/// sets of the same name and type may come before or after it.
+pub(super) struct Placed {
+    name: Name,
+    rtype: RecordType,
+    edges: usize,
+    key: String,
+    span: Range<usize>,
+}
+
+/// An alias answers its name and type alone, as in Route 53 (a routed set beside it would
+/// silently join its edges' policy).
+pub(super) fn check_alone(
+    placed: &[Placed],
+    groups: &[(RoutedGroupData, Origin)],
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) {
+    for alias in placed {
+        let lower = LowerName::new(&alias.name);
+        let shared = groups.iter().find(|(g, _)| {
+            g.rtype == alias.rtype
+                && LowerName::new(&g.name) == lower
+                && g.members.len() != alias.edges
+        });
+        if let Some((group, _)) = shared {
+            errors.push(map.error(
+                alias.span.clone(),
+                alias.key.clone(),
+                format!(
+                    "{} {} has an alias and other record sets; an alias answers its name and \
+                     type alone",
+                    group.name,
+                    rdata::record_type_name(group.rtype)
+                ),
+            ));
+        }
+    }
+}
+
 /// Checks one alias record and adds its edges, one routed set each, to the groups.
 pub(super) fn alias_record(
     record: &toml::Spanned<RawRecord>,
@@ -45,12 +86,10 @@ pub(super) fn alias_record(
     ctx: &ZoneContext,
     errors: &mut Vec<ConfigError>,
     groups: &mut Vec<(RoutedGroupData, Origin)>,
-) {
+) -> Option<Placed> {
     let map = ctx.map;
     let raw = record.get_ref();
-    let Some(alias) = raw.alias.as_ref() else {
-        return;
-    };
+    let alias = raw.alias.as_ref()?;
     let before = errors.len();
     for (field, span) in routing_fields(raw) {
         errors.push(map.error(
@@ -125,10 +164,10 @@ pub(super) fn alias_record(
     let (Some(name), Some(rtype), Some(record_ttl), Some(group), Some(policy)) =
         (name, rtype, record_ttl, group, policy)
     else {
-        return;
+        return None;
     };
     if errors.len() > before {
-        return;
+        return None;
     }
     let edges: Vec<&EdgeMember> = group
         .members
@@ -136,7 +175,7 @@ pub(super) fn alias_record(
         .filter(|m| m.address.is_ipv4() == (rtype == RecordType::A))
         .collect();
     if edges.is_empty() {
-        return errors.push(map.error(
+        errors.push(map.error(
             a.edges.span(),
             format!("{key}.alias.edges"),
             format!(
@@ -150,10 +189,12 @@ pub(super) fn alias_record(
                 rdata::record_type_name(rtype)
             ),
         ));
+        return None;
     }
+    let count = edges.len();
     for edge in edges {
         let Some(rule) = policy.rule(edge) else {
-            return errors.push(map.error(
+            errors.push(map.error(
                 a.policy.as_ref().map_or(a.edges.span(), |p| p.span()),
                 format!("{key}.alias.policy"),
                 format!(
@@ -164,6 +205,7 @@ pub(super) fn alias_record(
                     group.id
                 ),
             ));
+            return None;
         };
         let member = RoutedMemberData {
             set_id: set_id(group, edge),
@@ -183,6 +225,13 @@ pub(super) fn alias_record(
             groups,
         );
     }
+    Some(Placed {
+        name,
+        rtype,
+        edges: count,
+        key: key.to_string(),
+        span: record.span(),
+    })
 }
 
 /// Named after the group and the edge, so metrics and logs say which edge answered.

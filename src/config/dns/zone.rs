@@ -39,6 +39,7 @@ pub(super) fn validate_zone(
     let errors_before = errors.len();
     let mut records = Vec::new();
     let mut routed: Vec<(RoutedGroupData, Origin)> = Vec::new();
+    let mut aliases = Vec::new();
     let mut files = Vec::new();
     if let Some(file) = &raw.file {
         let path = base.join(file.get_ref());
@@ -79,7 +80,14 @@ pub(super) fn validate_zone(
     for (ri, record) in raw.records.iter().enumerate() {
         let record_key = format!("{key}.records[{ri}]");
         if record.get_ref().alias.is_some() {
-            super::alias::alias_record(record, &record_key, &origin, ctx, errors, &mut routed);
+            aliases.extend(super::alias::alias_record(
+                record,
+                &record_key,
+                &origin,
+                ctx,
+                errors,
+                &mut routed,
+            ));
         } else if is_routed(record.get_ref()) {
             routed_record(
                 record,
@@ -102,6 +110,7 @@ pub(super) fn validate_zone(
             );
         }
     }
+    super::alias::check_alone(&aliases, &routed, map, errors);
     if let Some(soa) = &raw.soa {
         records.retain(|r| r.rtype != RecordType::SOA);
         let (rdata, soa_ttl) = inline_soa(
