@@ -121,6 +121,18 @@ impl Edge {
         })
     }
 
+    /// Connects the stream log to its cluster when `[stream] backend = "nats"`, before
+    /// [`Edge::run`] serves or writes anything.
+    ///
+    /// # Errors
+    /// The cluster cannot be reached or set up.
+    pub async fn connect_upstream(&self, stop: &CancellationToken) -> Result<(), EdgeStartError> {
+        if let Some(stream) = &self.stream {
+            stream.connect_upstream(stop).await?;
+        }
+        Ok(())
+    }
+
     pub fn cdn(&self) -> Option<&CdnServer> {
         self.cdn.as_ref()
     }

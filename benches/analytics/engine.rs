@@ -127,6 +127,7 @@ fn open(path: &str) -> (Arc<Log>, Config) {
         data_dir: stream.data_dir.clone(),
         fsync: stream.fsync,
         segment_size: stream.segment_size,
+        mirror: false,
     };
     let log = Log::open(options, &stream.streams).expect("the log opens");
     (log, config)

@@ -196,6 +196,7 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown = crate::shutdown::on_signal().context("installing signal handlers")?;
         let mut edge = Edge::bind(config)?;
+        edge.connect_upstream(&shutdown).await?;
         edge.reload_from(config.path.clone());
         super::logs::reopen_on_sigusr1(shutdown.clone())
             .context("installing the SIGUSR1 handler")?;

@@ -14,6 +14,7 @@ pub mod edges;
 mod geo;
 mod health;
 pub mod logs;
+pub mod nats;
 pub mod parent_tier;
 mod probe;
 mod raw;

@@ -530,6 +530,19 @@ pub struct RawStream {
     pub streams: Vec<Spanned<RawStreamSpec>>,
     #[serde(default)]
     pub deliveries: Vec<Spanned<RawDelivery>>,
+    pub backend: Option<Spanned<String>>,
+    pub nats: Option<Spanned<RawNats>>,
+}
+
+/// `[stream] nats = { ... }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNats {
+    #[serde(default)]
+    pub servers: Vec<Spanned<String>>,
+    pub replicas: Option<Spanned<i64>>,
+    pub user: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
 }
 
 /// `access_keys = [{ id, secret }]`

@@ -43,6 +43,8 @@ pub struct StreamConfig {
     pub allow_create_streams: bool,
     pub streams: Vec<StreamSpec>,
     pub deliveries: Vec<DeliverySpec>,
+    /// Where records are kept: here, or a NATS JetStream cluster.
+    pub backend: super::nats::Backend,
 }
 
 /// When appended records reach the disk.
@@ -129,6 +131,15 @@ pub(super) fn validate(
         errors.push(map.error(raw.data_dir.span(), "stream.data_dir", "must not be empty"));
     }
     let fsync = fsync_policy(raw, map, errors);
+    let backend = super::nats::validate(raw, map, errors);
+    if backend != super::nats::Backend::Local && raw.allow_create_streams == Some(true) {
+        errors.push(map.error(
+            raw.data_dir.span(),
+            "stream.allow_create_streams",
+            "with backend = \"nats\" the streams come from the config file, which every \
+             edgewise-cdn in front of the cluster reads",
+        ));
+    }
     let segment_size = match &raw.segment_size {
         Some(s) if !(1 << 20..=1 << 30).contains(&s.get_ref().0) => {
             errors.push(map.error(
@@ -207,6 +218,7 @@ pub(super) fn validate(
         segment_size,
         access_keys,
         allow_create_streams: raw.allow_create_streams.unwrap_or(false),
+        backend,
         streams,
         deliveries,
     }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod delivery;
 pub mod log;
+pub mod nats;
 pub mod reload;
 mod server;
 

@@ -29,6 +29,7 @@ use super::reload::{self, StreamControl};
 use crate::acme::AcmeCerts;
 use crate::analytics::Analytics;
 use crate::cdn::body::Body;
+use crate::config::nats::Backend;
 use crate::config::{AnalyticsConfig, CdnConfig, StreamConfig};
 use crate::metrics::Collector;
 use crate::net::http::{HttpConnections, HttpLimits, serve_connection};
@@ -60,6 +61,8 @@ pub enum StreamStartError {
     DeliveryDir(#[from] DirLockError),
     #[error("cannot create the delivery folder {}: {source}", dir.display())]
     CreateDeliveryDir { dir: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Nats(#[from] crate::stream::nats::NatsError),
 }
 
 /// The open log and the bound API listeners.
@@ -68,6 +71,8 @@ pub struct StreamServer {
     api: Arc<Api>,
     /// SQL over the streams, under `/analytics/`, when `[analytics]` is configured.
     analytics: Option<Arc<Analytics>>,
+    /// Where records are kept; see [`StreamServer::connect_upstream`].
+    backend: Backend,
     /// `[stream] data_dir`, fixed at start: analytics checkpoints go under it.
     data_dir: PathBuf,
     /// The streams, deliveries, listeners and TLS setup in force; reloads change them.
@@ -121,6 +126,7 @@ impl StreamServer {
                 data_dir: config.data_dir.clone(),
                 fsync: config.fsync,
                 segment_size: config.segment_size,
+                mirror: config.backend != Backend::Local,
             },
             &config.streams,
         )
@@ -152,6 +158,7 @@ impl StreamServer {
             log: log.clone(),
             api,
             analytics: None,
+            backend: config.backend.clone(),
             data_dir: config.data_dir.clone(),
             control: Arc::new(StreamControl::new(
                 log,
@@ -161,6 +168,23 @@ impl StreamServer {
                 listeners,
             )),
         })
+    }
+
+    /// With `backend = "nats"`: connects to the cluster, creates each shard's JetStream
+    /// stream and starts mirroring them (until `stop`); from then on puts go to the cluster.
+    /// Before anything is served or written. Nothing to do for the local backend.
+    ///
+    /// # Errors
+    /// The cluster cannot be reached, or a JetStream stream cannot be created.
+    pub async fn connect_upstream(&self, stop: &CancellationToken) -> Result<(), StreamStartError> {
+        let Backend::Nats(config) = &self.backend else {
+            return Ok(());
+        };
+        let cluster = Arc::new(crate::stream::nats::Cluster::connect(config).await?);
+        for stream in self.log.streams() {
+            cluster.attach(&stream, stop).await?;
+        }
+        Ok(())
     }
 
     /// Serves `/analytics/` on the API's listeners as `config` says.

@@ -116,6 +116,8 @@ impl KinesisError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
     id: String,
+    /// The stream cluster did not take the records (ServiceUnavailable, worth a retry).
+    unavailable: bool,
 }
 
 impl Incident {
@@ -123,23 +125,52 @@ impl Incident {
     pub fn report(detail: &dyn std::fmt::Display) -> Incident {
         let id = hex::encode(rand::random::<[u8; 4]>());
         tracing::error!(incident = %id, "stream API internal failure: {detail}");
-        Incident { id }
+        Incident {
+            id,
+            unavailable: false,
+        }
+    }
+
+    /// [`Incident::report`] of a stream cluster that could not be reached.
+    pub fn unavailable(detail: &dyn std::fmt::Display) -> Incident {
+        Incident {
+            unavailable: true,
+            ..Incident::report(detail)
+        }
+    }
+
+    /// The error code a record or request it failed gets.
+    pub fn code(&self) -> ErrorCode {
+        if self.unavailable {
+            ErrorCode::ServiceUnavailable
+        } else {
+            ErrorCode::InternalFailure
+        }
     }
 }
 
 impl std::fmt::Display for Incident {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Internal service failure (incident {}); the server log has the details.",
-            self.id
-        )
+        if self.unavailable {
+            write!(
+                f,
+                "The stream cluster is unavailable and nothing was acknowledged; retry \
+                 (incident {}, the server log has the details).",
+                self.id
+            )
+        } else {
+            write!(
+                f,
+                "Internal service failure (incident {}); the server log has the details.",
+                self.id
+            )
+        }
     }
 }
 
 impl From<Incident> for KinesisError {
     fn from(incident: Incident) -> KinesisError {
-        KinesisError::new(ErrorCode::InternalFailure, incident.to_string())
+        KinesisError::new(incident.code(), incident.to_string())
     }
 }
 

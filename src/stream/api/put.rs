@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use md5::{Digest, Md5};
 
 use super::error::Incident;
-use crate::stream::log::{Appended, NewRecord, Stream};
+use crate::stream::log::{Appended, LogError, NewRecord, Stream};
 
 /// A record to put, already validated.
 pub struct PutEntry {
@@ -81,11 +81,15 @@ pub async fn put_all(stream: &Stream, entries: Vec<PutEntry>) -> Vec<Result<Plac
                 }
             }
             Err(e) => {
-                let incident = Incident::report(&format_args!(
+                let detail = format_args!(
                     "appending {} records to {shard_id} of stream {}: {e}",
                     positions.len(),
                     stream.name()
-                ));
+                );
+                let incident = match e {
+                    LogError::Unavailable(_) => Incident::unavailable(&detail),
+                    _ => Incident::report(&detail),
+                };
                 for position in positions {
                     outcomes[position] = Some(Err(incident.clone()));
                 }

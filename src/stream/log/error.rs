@@ -54,6 +54,12 @@ pub enum LogError {
     BadMeta { file: PathBuf, detail: String },
     #[error(transparent)]
     Locked(#[from] DirLockError),
+    #[error("shard {shard}: a mirrored record at offset {offset} is below the tip {tip}")]
+    Misplaced { shard: u32, offset: u64, tip: u64 },
+    /// The upstream log (a NATS JetStream cluster) did not take the records: nothing of them
+    /// was acknowledged.
+    #[error("the stream cluster is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl LogError {

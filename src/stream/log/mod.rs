@@ -91,6 +91,7 @@ mod segment;
 mod seqno;
 mod shard;
 mod stream;
+mod upstream;
 mod writer;
 
 #[cfg(test)]
@@ -106,6 +107,7 @@ pub use registry::{Log, StreamChanges};
 pub use seqno::{ParseSeqNoError, SeqNo};
 pub use shard::{Shard, ShardCounters};
 pub use stream::Stream;
+pub use upstream::Upstream;
 
 /// The largest record data Kinesis accepts.
 pub const MAX_DATA_BYTES: usize = 1 << 20;
@@ -119,4 +121,8 @@ pub struct LogOptions {
     pub fsync: FsyncPolicy,
     /// A shard starts a new segment file once its last one passes this many bytes.
     pub segment_size: u64,
+    /// The log mirrors an upstream one (a NATS JetStream cluster): what is on disk is
+    /// dropped at open and mirrored again, so no record the upstream numbered can be missing
+    /// from it after a crash.
+    pub mirror: bool,
 }

@@ -113,6 +113,15 @@ impl Log {
             _lock: lock,
         };
         let streams_dir = log.streams_dir();
+        if log.options.mirror {
+            match fs::remove_dir_all(&streams_dir) {
+                Ok(()) => {
+                    info!(dir = %streams_dir.display(), "mirror dropped; mirroring it again from the cluster")
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("clearing the mirror", &streams_dir)(e)),
+            }
+        }
         fs::create_dir_all(&streams_dir).map_err(io_error("creating", &streams_dir))?;
         // Leftovers of a create or delete a crash interrupted.
         for side in [log.staging_dir(), log.trash_dir()] {

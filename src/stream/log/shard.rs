@@ -14,7 +14,7 @@ use tracing::error;
 use super::frame;
 use super::recovery;
 use super::segment::{Collect, Segment};
-use super::writer::{Command, Writer};
+use super::writer::{Command, Placed, Writer};
 use super::{Appended, LogError, LogOptions, MAX_DATA_BYTES, MAX_KEY_BYTES, NewRecord, ReadBatch};
 use crate::metrics::Histogram;
 
@@ -261,6 +261,30 @@ impl Shard {
 
     /// Hands records to the writer and waits for its acknowledgement.
     pub(super) async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, LogError> {
+        self.write(records, None).await
+    }
+
+    /// Appends records an upstream log numbered and timed: from `first_offset` (a gap above
+    /// the tip is allowed, below is [`LogError::Misplaced`]), each arriving at its `arrivals`
+    /// entry (clamped so arrivals never decrease).
+    pub async fn mirror(
+        &self,
+        first_offset: u64,
+        records: Vec<NewRecord>,
+        arrivals: Vec<u64>,
+    ) -> Result<Vec<Appended>, LogError> {
+        let placed = Placed {
+            first_offset,
+            arrivals,
+        };
+        self.write(records, Some(placed)).await
+    }
+
+    async fn write(
+        &self,
+        records: Vec<NewRecord>,
+        placed: Option<Placed>,
+    ) -> Result<Vec<Appended>, LogError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -281,6 +305,7 @@ impl Shard {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Append {
             records,
+            placed,
             reply,
             permit,
         })?;

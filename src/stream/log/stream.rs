@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::hash::{hash_ranges, range_for};
 use super::meta::StreamMeta;
 use super::shard::Shard;
-use super::{Appended, LogError, LogOptions, NewRecord, retention};
+use super::{Appended, LogError, LogOptions, NewRecord, Upstream, retention};
 
 pub struct Stream {
     name: Arc<str>,
@@ -21,6 +21,8 @@ pub struct Stream {
     meta: Mutex<StreamMeta>,
     ranges: Vec<(u128, u128)>,
     shards: Vec<Shard>,
+    /// Where puts go when this stream mirrors another log; set once, before serving.
+    upstream: OnceLock<Arc<dyn Upstream>>,
 }
 
 impl Stream {
@@ -47,6 +49,7 @@ impl Stream {
             meta: Mutex::new(meta),
             ranges,
             shards,
+            upstream: OnceLock::new(),
         })
     }
 
@@ -122,7 +125,44 @@ impl Stream {
                 stream: self.name.to_string(),
                 shard,
             })?;
-        target.append(records).await
+        let Some(upstream) = self.upstream.get() else {
+            return target.append(records).await;
+        };
+        let offsets = upstream.put(shard, records).await?;
+        // Arrivals are the upstream's, read back from the mirror (now if it lags).
+        let arrivals: Vec<(u64, u64)> = match offsets.first() {
+            Some(&first) => target
+                .read(first, offsets.len(), usize::MAX)
+                .map(|batch| {
+                    batch
+                        .records
+                        .iter()
+                        .map(|r| (r.offset, r.arrival_ms))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let now = super::writer::now_ms();
+        Ok(offsets
+            .into_iter()
+            .map(|offset| Appended {
+                seq: super::SeqNo {
+                    shard: target.index(),
+                    offset,
+                },
+                arrival_ms: arrivals
+                    .iter()
+                    .find(|(o, _)| *o == offset)
+                    .map_or(now, |(_, a)| *a),
+            })
+            .collect())
+    }
+
+    /// Sends this stream's puts to `upstream`, of which it is a mirror from now on; a
+    /// second call changes nothing.
+    pub fn set_upstream(&self, upstream: Arc<dyn Upstream>) {
+        let _ = self.upstream.set(upstream);
     }
 
     /// Applies retention as of `now`; returns how many segments were removed.

@@ -19,6 +19,7 @@ fn options(dir: &Path, segment_size: u64) -> LogOptions {
         data_dir: dir.to_path_buf(),
         fsync: FsyncPolicy::Always,
         segment_size,
+        mirror: false,
     }
 }
 
@@ -753,6 +754,7 @@ async fn interval_policy_syncs_on_its_timer() {
             data_dir: dir.path().to_path_buf(),
             fsync: FsyncPolicy::Interval(Duration::from_millis(100)),
             segment_size: 1 << 20,
+            mirror: false,
         },
         &[spec("i", 1, HOUR)],
     )

@@ -32,6 +32,9 @@ const MAX_ROUND_BYTES: usize = 16 << 20;
 pub(super) enum Command {
     Append {
         records: Vec<NewRecord>,
+        /// Offsets and arrivals decided elsewhere (a mirror of an upstream log); `None`: on
+        /// from the tip, arriving now.
+        placed: Option<Placed>,
         reply: oneshot::Sender<Result<Vec<Appended>, LogError>>,
         /// Held until the records are written: the shard's bound on queued bytes.
         permit: OwnedSemaphorePermit,
@@ -51,6 +54,15 @@ impl Command {
             Command::Sync { .. } => 0,
         }
     }
+}
+
+/// Where mirrored records go: offsets from `first_offset` on (above the tip leaves a gap, as
+/// records the upstream no longer holds), each arriving when the upstream says.
+#[derive(Debug)]
+pub(super) struct Placed {
+    pub first_offset: u64,
+    /// One per record, ms since the Unix epoch; never taken below the shard's last arrival.
+    pub arrivals: Vec<u64>,
 }
 
 /// An append encoded but not yet acknowledged.
@@ -93,7 +105,7 @@ pub(super) struct Writer {
     last_sync: Instant,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -198,9 +210,31 @@ impl Writer {
                 Command::Sync { reply } => syncs.push(reply),
                 Command::Append {
                     records,
+                    placed,
                     reply,
                     permit,
                 } => {
+                    if let Some(placed) = &placed {
+                        if placed.first_offset < batch.next_offset {
+                            let _ = reply.send(Err(LogError::Misplaced {
+                                shard: self.shard,
+                                offset: placed.first_offset,
+                                tip: batch.next_offset,
+                            }));
+                            continue;
+                        }
+                        if placed.first_offset > batch.next_offset {
+                            let full = std::mem::replace(&mut batch, self.batch());
+                            self.commit(full);
+                            let jumped = self.roll_to(placed.first_offset);
+                            batch = self.batch();
+                            if let Err(e) = jumped {
+                                error!("{e}");
+                                let _ = reply.send(Err(e));
+                                continue;
+                            }
+                        }
+                    }
                     let used = self.len + batch.bytes.len() as u64;
                     if used > 0 && used >= self.segment_size {
                         let full = std::mem::replace(&mut batch, self.batch());
@@ -214,7 +248,8 @@ impl Writer {
                             continue;
                         }
                     }
-                    self.stage(&mut batch, &records, reply, permit);
+                    let arrivals = placed.map(|p| p.arrivals);
+                    self.stage(&mut batch, &records, arrivals.as_deref(), reply, permit);
                 }
             }
         }
@@ -235,14 +270,16 @@ impl Writer {
         &self,
         batch: &mut Batch,
         records: &[NewRecord],
+        arrivals: Option<&[u64]>,
         reply: oneshot::Sender<Result<Vec<Appended>, LogError>>,
         permit: OwnedSemaphorePermit,
     ) {
         let now = now_ms();
         let mut appended = Vec::with_capacity(records.len());
-        for record in records {
+        for (i, record) in records.iter().enumerate() {
             let position = self.len + batch.bytes.len() as u64;
-            let arrival = batch.last_arrival.map_or(now, |last| last.max(now));
+            let at = arrivals.and_then(|a| a.get(i).copied()).unwrap_or(now);
+            let arrival = batch.last_arrival.map_or(at, |last| last.max(at));
             if batch.last_point.is_none_or(|p| position - p >= SPACING) {
                 batch.points.push(IndexEntry {
                     offset: batch.next_offset,
@@ -389,6 +426,12 @@ impl Writer {
 
     /// Seals the active segment (synced, with a complete index) and starts the next one.
     fn roll(&mut self) -> Result<(), LogError> {
+        self.roll_to(self.next_offset)
+    }
+
+    /// [`Self::roll`], the next segment starting at `base` (at or above the tip: offsets in
+    /// between were never kept here).
+    fn roll_to(&mut self, base: u64) -> Result<(), LogError> {
         let old = self.active.path.clone();
         let context = |what: &str, path: &std::path::Path| format!("{what} {}", path.display());
         if self.dirty {
@@ -403,7 +446,7 @@ impl Writer {
         let old_index = index::path_for(&old);
         index::write(&old_index, &self.active.entries(), Some(seal), true)
             .map_err(|e| LogError::io(context("writing", &old_index), e))?;
-        let tail = Tail::start(&self.dir, self.next_offset, self.last_arrival)?;
+        let tail = Tail::start(&self.dir, base, self.last_arrival)?;
         let segment = Arc::clone(&tail.segment);
         self.state.change_segments(|current| {
             let mut next = current.to_vec();
@@ -416,6 +459,10 @@ impl Writer {
         self.len = 0;
         self.last_point = None;
         self.needs_truncate = false;
+        if base > self.next_offset {
+            self.next_offset = base;
+            self.state.publish(base, self.last_arrival);
+        }
         Ok(())
     }
 }

@@ -155,8 +155,20 @@ pub(super) async fn put_records(api: &Api, fields: &Fields<'_>) -> Result<Value,
         ));
     }
     let start = Instant::now();
-    let outcomes = put::put_all(&stream, entries).await;
+    let mut outcomes = put::put_all(&stream, entries).await;
     api.counters.put_latency(PutOperation::PutRecords, start);
+    // Nothing stored because the cluster is away: the request fails whole, as a 503 the
+    // SDKs retry, rather than as a 200 listing every record failed.
+    if outcomes.iter().all(|o| {
+        o.as_ref()
+            .is_err_and(|i| i.code() == ErrorCode::ServiceUnavailable)
+    }) && let Some(Err(incident)) = outcomes.pop()
+    {
+        api.counters
+            .records_failed
+            .fetch_add(outcomes.len() as u64 + 1, Ordering::Relaxed);
+        return Err(incident.into());
+    }
     let mut failed = 0_u64;
     let records = outcomes
         .into_iter()
@@ -172,10 +184,7 @@ pub(super) async fn put_records(api: &Api, fields: &Fields<'_>) -> Result<Value,
                 failed += 1;
                 api.counters.records_failed.fetch_add(1, Ordering::Relaxed);
                 Value::map([
-                    (
-                        "ErrorCode",
-                        Value::from(ErrorCode::InternalFailure.as_str()),
-                    ),
+                    ("ErrorCode", Value::from(incident.code().as_str())),
                     ("ErrorMessage", Value::from(incident.to_string())),
                 ])
             }

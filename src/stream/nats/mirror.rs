@@ -1,0 +1,125 @@
+//! Each shard's mirror: an ordered consumer of its JetStream stream from the local tip on,
+//! appending what arrives into the local log at JetStream's numbers and times. Restarted
+//! with backoff when the cluster goes away; it picks up where the local log ends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::publish::decode;
+use crate::stream::log::{NewRecord, Stream};
+
+/// Messages taken into one local append at most.
+const BATCH: usize = 1024;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub(super) fn spawn(
+    js: jetstream::Context,
+    name: String,
+    stream: Arc<Stream>,
+    shard: usize,
+    tip: watch::Sender<u64>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                ended = follow(&js, &name, &stream, shard, &tip) => {
+                    if let Err(e) = ended {
+                        warn!(stream = %stream.name(), shard, "mirroring {name}: {e}; retrying in {backoff:?}");
+                    }
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    });
+}
+
+/// Appends everything from the local tip on, as it comes, until the consumer fails.
+async fn follow(
+    js: &jetstream::Context,
+    name: &str,
+    stream: &Stream,
+    shard: usize,
+    tip: &watch::Sender<u64>,
+) -> Result<(), String> {
+    let local = &stream.shards()[shard];
+    let start_sequence = local.next_offset() + 1;
+    let upstream = js.get_stream(name).await.map_err(|e| e.to_string())?;
+    let consumer = upstream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| e.to_string())?
+        .ready_chunks(BATCH);
+    while let Some(chunk) = messages.next().await {
+        let mut run = Run::default();
+        for message in chunk {
+            let message = message.map_err(|e| e.to_string())?;
+            let info = message.info().map_err(|e| e.to_string())?;
+            let offset = info.stream_sequence.saturating_sub(1);
+            let arrival =
+                u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+            // A message that is not a record leaves its number unused, as a gap.
+            let record = decode(&message.payload);
+            if record.is_none() {
+                warn!(stream = %stream.name(), shard, offset, "a message on {name} is not an edgewise record; skipped");
+            }
+            if run
+                .first
+                .is_some_and(|first| first + run.records.len() as u64 != offset)
+                || record.is_none()
+            {
+                run.flush(local).await?;
+            }
+            if let Some(record) = record {
+                run.first.get_or_insert(offset);
+                run.records.push(record);
+                run.arrivals.push(arrival);
+            }
+        }
+        run.flush(local).await?;
+        tip.send_replace(local.next_offset());
+    }
+    Err("the consumer ended".into())
+}
+
+/// Consecutive records for one local append.
+#[derive(Default)]
+struct Run {
+    first: Option<u64>,
+    records: Vec<NewRecord>,
+    arrivals: Vec<u64>,
+}
+
+impl Run {
+    async fn flush(&mut self, local: &crate::stream::log::Shard) -> Result<(), String> {
+        let Some(first) = self.first.take() else {
+            return Ok(());
+        };
+        let records = std::mem::take(&mut self.records);
+        let arrivals = std::mem::take(&mut self.arrivals);
+        local
+            .mirror(first, records, arrivals)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}

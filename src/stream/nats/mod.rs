@@ -1,0 +1,134 @@
+//! The stream log kept by a NATS JetStream cluster (`[stream] backend = "nats"`): the
+//! cluster replicates and orders the records; each edgewise-cdn in front of it keeps a
+//! mirror in its local log, which every reader (GetRecords, deliveries, analytics, the
+//! console) reads as it reads a local stream.
+//!
+//! Each Kinesis shard is a JetStream stream of its own (`EW_<name>_<shard>`, one subject,
+//! file storage, `replicas` copies, the stream's retention as max age): JetStream numbers a
+//! stream's messages 1, 2, 3..., so a shard's offsets are its sequence minus one, gapless
+//! as the local log's are, and the same on every process. A put is acknowledged once
+//! JetStream's publish ack says a quorum has it, and once this process's mirror holds it, so
+//! a client reads what it just wrote from the same process.
+
+mod mirror;
+mod names;
+mod publish;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::nats::NatsConfig;
+use crate::stream::log::{LogError, MAX_DATA_BYTES, MAX_KEY_BYTES, Stream};
+
+pub use publish::Publisher;
+
+/// What a message holds beyond the record's data: the key length (2 bytes) and the key.
+const MAX_OVERHEAD: usize = 2 + MAX_KEY_BYTES;
+
+/// A connection to the cluster.
+pub struct Cluster {
+    js: jetstream::Context,
+    replicas: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("cannot connect to NATS at {servers}: {detail}")]
+    Connect { servers: String, detail: String },
+    #[error("JetStream stream {name}: {detail}")]
+    Stream { name: String, detail: String },
+}
+
+impl Cluster {
+    /// Connects (failing over among `servers`) and checks that JetStream answers.
+    pub async fn connect(config: &NatsConfig) -> Result<Cluster, NatsError> {
+        let servers = config.servers.join(", ");
+        let fail = |detail: String| NatsError::Connect {
+            servers: servers.clone(),
+            detail,
+        };
+        let mut options = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .retry_on_initial_connect();
+        if let (Some(user), Some(password)) = (&config.user, &config.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        let client = tokio::time::timeout(
+            Duration::from_secs(10),
+            options.connect(config.servers.as_slice()),
+        )
+        .await
+        .map_err(|_| fail("no server answered within 10 s".into()))?
+        .map_err(|e| fail(e.to_string()))?;
+        // A round trip: the server's INFO is in by then.
+        client.flush().await.map_err(|e| fail(e.to_string()))?;
+        let needed = MAX_DATA_BYTES + MAX_OVERHEAD;
+        let max_payload = client.server_info().max_payload;
+        if max_payload < needed {
+            return Err(fail(format!(
+                "the servers take messages of at most {max_payload} bytes, and a Kinesis \
+                 record needs up to {needed}: set max_payload: 2MB in nats-server's config"
+            )));
+        }
+        let js = jetstream::new(client);
+        Ok(Cluster {
+            js,
+            replicas: config.replicas,
+        })
+    }
+
+    /// Creates (or brings up to date) the JetStream stream of each of `stream`'s shards,
+    /// then starts mirroring them into it; puts to `stream` go to the cluster from then on.
+    pub async fn attach(
+        self: &Arc<Self>,
+        stream: &Arc<Stream>,
+        stop: &CancellationToken,
+    ) -> Result<(), NatsError> {
+        let mut tips = Vec::new();
+        for shard in 0..stream.shards().len() {
+            let name = names::stream_name(stream.name(), shard);
+            let config = stream::Config {
+                name: name.clone(),
+                subjects: vec![names::subject(stream.name(), shard)],
+                storage: stream::StorageType::File,
+                num_replicas: self.replicas,
+                max_age: stream.retention(),
+                max_message_size: i32::try_from(MAX_DATA_BYTES + MAX_OVERHEAD).unwrap_or(i32::MAX),
+                discard: stream::DiscardPolicy::Old,
+                allow_direct: true,
+                ..Default::default()
+            };
+            self.js
+                .create_or_update_stream(config)
+                .await
+                .map_err(|e| NatsError::Stream {
+                    name: name.clone(),
+                    detail: e.to_string(),
+                })?;
+            let (tip, watch) = tokio::sync::watch::channel(stream.shards()[shard].next_offset());
+            mirror::spawn(
+                self.js.clone(),
+                name,
+                Arc::clone(stream),
+                shard,
+                tip,
+                stop.clone(),
+            );
+            tips.push(watch);
+        }
+        stream.set_upstream(Arc::new(Publisher::new(
+            self.js.clone(),
+            stream.name(),
+            tips,
+        )));
+        Ok(())
+    }
+}
+
+/// A failure to reach the cluster, as the log reports it.
+fn unavailable(what: &str, e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(format!("{what}: {e}"))
+}
