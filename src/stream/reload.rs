@@ -28,6 +28,7 @@ use super::delivery::{self, DeliveryStats};
 use super::log::{Log, StreamChanges};
 use super::server::{StreamListeners, server_tls};
 use crate::app::dir_lock::DirLock;
+use crate::config::nats::Backend;
 use crate::config::stream::DeliverySpec;
 use crate::config::{CdnConfig, StreamConfig};
 use crate::net::listeners::{BindError, ListenerChanges, StagedListeners};
@@ -357,6 +358,12 @@ fn restart_only(old: &StreamConfig, new: &StreamConfig) -> Vec<&'static str> {
         (
             "stream.allow_create_streams",
             old.allow_create_streams != new.allow_create_streams,
+        ),
+        ("stream.backend", old.backend != new.backend),
+        // Each stream of a cluster is set up (its JetStream streams, its mirror) at start.
+        (
+            "stream.streams (backend = \"nats\")",
+            old.backend != Backend::Local && old.streams != new.streams,
         ),
     ]
     .into_iter()

@@ -14,10 +14,10 @@ use serde_json::json;
 use crate::stream_harness::{Client, Got, seq_of, seq_parts};
 use crate::stream_process::*;
 
-const STREAM: &str = "crash";
-const SHARDS: u32 = 4;
+pub(crate) const STREAM: &str = "crash";
+pub(crate) const SHARDS: u32 = 4;
 const WRITERS: usize = 4;
-const BATCH: usize = 50;
+pub(crate) const BATCH: usize = 50;
 
 fn crash_config() -> String {
     format!(
@@ -36,14 +36,14 @@ shards = {SHARDS}
 
 /// The record a writer puts as its `n`th: `w<task>-<n>|` then filler that depends on both,
 /// 600 to 2,600 bytes, so segments of 1 MiB roll during the test.
-fn payload(task: usize, n: usize) -> Vec<u8> {
+pub(crate) fn payload(task: usize, n: usize) -> Vec<u8> {
     let mut data = format!("w{task}-{n}|").into_bytes();
     let filler = 600 + (n * 7919 + task * 104_729) % 2000;
     data.extend((0..filler).map(|i| b'a' + ((i + n + task) % 26) as u8));
     data
 }
 
-fn partition_key(task: usize, n: usize) -> String {
+pub(crate) fn partition_key(task: usize, n: usize) -> String {
     format!("pk-{task}-{}", n % 11)
 }
 
@@ -61,48 +61,71 @@ fn id_of(data: &[u8]) -> (usize, usize) {
 /// What the writers learnt: records acknowledged at a place, and records whose put got no
 /// (or a failed) answer, which may or may not have been written.
 #[derive(Default, Clone)]
-struct Ledger {
-    acked: HashMap<(usize, usize), (u32, u64)>,
-    maybe: HashSet<(usize, usize)>,
+pub(crate) struct Ledger {
+    pub acked: HashMap<(usize, usize), (u32, u64)>,
+    pub maybe: HashSet<(usize, usize)>,
 }
 
-/// Puts batches of [`BATCH`] records until a put fails (the server is gone).
-async fn writer(
+/// A record to put: partition key, explicit hash key, data.
+type Put = (String, Option<u128>, Vec<u8>);
+/// What a PutRecords answered: each record's place or error code, or no answer at all.
+type PutOutcome = Result<Vec<Result<(u32, u64), String>>, String>;
+
+/// The `n`th batch of writer `task`: its ids and its records.
+fn batch(task: usize, n: usize) -> (Vec<(usize, usize)>, Vec<Put>) {
+    let ids: Vec<(usize, usize)> = (n..n + BATCH).map(|n| (task, n)).collect();
+    let records = ids
+        .iter()
+        .map(|&(t, n)| (partition_key(t, n), None, payload(t, n)))
+        .collect();
+    (ids, records)
+}
+
+/// Writes what a put of `ids` answered into `ledger`: `None` when it got no answer (every
+/// record may or may not be stored), else whether every record was acknowledged.
+fn note(ledger: &Mutex<Ledger>, ids: Vec<(usize, usize)>, outcome: PutOutcome) -> Option<bool> {
+    let mut ledger = ledger.lock().unwrap();
+    let Ok(outcomes) = outcome else {
+        ledger.maybe.extend(ids);
+        return None;
+    };
+    let mut whole = true;
+    for (id, outcome) in ids.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(place) => assert!(ledger.acked.insert(id, place).is_none()),
+            Err(_) => {
+                whole = false;
+                ledger.maybe.insert(id);
+            }
+        }
+    }
+    Some(whole)
+}
+
+/// Puts batches of [`BATCH`] records until `stop`. With `through_failures` it goes on after a
+/// failed put (each of whose records may or may not be stored) and counts only the batches
+/// acknowledged whole; without, it stops at the first put with no answer (the server is
+/// gone) and counts every answered one.
+pub(crate) async fn writer(
     addr: std::net::SocketAddr,
     task: usize,
     ledger: Arc<Mutex<Ledger>>,
     batches: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    through_failures: bool,
 ) {
     let mut client = Client::new(addr);
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
-        let ids: Vec<(usize, usize)> = (n..n + BATCH).map(|n| (task, n)).collect();
+        let (ids, records) = batch(task, n);
         n += BATCH;
-        let records: Vec<_> = ids
-            .iter()
-            .map(|&(t, n)| (partition_key(t, n), None, payload(t, n)))
-            .collect();
         let outcome = client.put_records(STREAM, &records).await;
-        let mut ledger = ledger.lock().unwrap();
-        match outcome {
-            Ok(outcomes) => {
-                for (id, outcome) in ids.into_iter().zip(outcomes) {
-                    match outcome {
-                        Ok(place) => {
-                            assert!(ledger.acked.insert(id, place).is_none());
-                        }
-                        Err(_) => {
-                            ledger.maybe.insert(id);
-                        }
-                    }
-                }
+        match (note(&ledger, ids, outcome), through_failures) {
+            (Some(true), _) | (Some(false), false) => {
                 batches.fetch_add(1, Ordering::SeqCst);
             }
-            Err(_) => {
-                ledger.maybe.extend(ids);
-                return;
-            }
+            (None, false) => return,
+            (_, true) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }
@@ -112,7 +135,7 @@ async fn writer(
 /// every acknowledged record at its acknowledged place exactly once, nothing unknown,
 /// nothing corrupted, nothing seen before gone or moved. Returns, for each shard, the offset
 /// after its last record.
-async fn verify(
+pub(crate) async fn verify(
     client: &mut Client,
     ledger: &Ledger,
     seen: &mut HashMap<(usize, usize), (u32, u64)>,
@@ -206,6 +229,7 @@ async fn stream_durability_acknowledged_puts_survive_repeated_sigkill() {
                     ledger.clone(),
                     batches.clone(),
                     stop.clone(),
+                    false,
                 ))
             })
             .collect();

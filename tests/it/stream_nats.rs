@@ -3,12 +3,26 @@
 //! in order with their sequence numbers from any edgewise-cdn in front of the cluster, and
 //! nothing acknowledged lost when a NATS node or edgewise-cdn itself is SIGKILLed.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use serde_json::json;
+
 use crate::nats::Nats;
+use crate::stream_durability::{
+    BATCH, Ledger, SHARDS, STREAM, partition_key, payload, verify, writer,
+};
 use crate::stream_harness::{Client, seq_parts};
-use crate::stream_process::{Server, write_config};
+use crate::stream_process::{LIMIT, Server, write_config};
+
+const WRITERS: usize = 4;
+/// JetStream moves a stream's leadership off a dead node in seconds; puts to that shard fail
+/// (503) meanwhile, and the writers go on.
+const FAILOVER: Duration = Duration::from_secs(60);
 
 fn nats_config(nats: &Nats, replicas: usize, stream: &str, shards: u32) -> String {
     format!(
@@ -90,6 +104,131 @@ async fn records_put_through_one_process_are_read_in_order_from_another() {
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+        }
+    }
+}
+
+/// Writers against `addr` until `more` further batches are acknowledged whole.
+async fn write_until(server: &Server, round: usize, more: usize, ledger: &Arc<Mutex<Ledger>>) {
+    let batches = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (ledger, batches, stop) = (ledger.clone(), batches.clone(), stop.clone());
+            tokio::spawn(writer(
+                server.addr,
+                round * 10 + w,
+                ledger,
+                batches,
+                stop,
+                true,
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + FAILOVER;
+    while batches.load(Ordering::SeqCst) < more {
+        assert!(
+            Instant::now() < deadline,
+            "round {round}: {} of {more} batches acknowledged within {FAILOVER:?}:\n{}",
+            batches.load(Ordering::SeqCst),
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in writers {
+        tokio::time::timeout(LIMIT, task)
+            .await
+            .expect("writers stop")
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_puts_survive_a_nats_node_and_edgewise_being_killed() {
+    let started = Instant::now();
+    let mut nats = Nats::start(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &nats_config(&nats, 3, STREAM, SHARDS));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let mut seen = HashMap::new();
+
+    // Puts go on while a NATS node is SIGKILLed, and after it is back.
+    let mut server = Server::start(&config);
+    write_until(&server, 0, 10, &ledger).await;
+    nats.kill(1);
+    write_until(&server, 1, 10, &ledger).await;
+    nats.restart(1).await;
+    write_until(&server, 2, 10, &ledger).await;
+
+    // edgewise-cdn itself SIGKILLed mid-puts, then started again on the same data folder.
+    write_until(&server, 3, 5, &ledger).await;
+    server.kill();
+    let mut server = Server::start(&config);
+    let mut client = Client::new(server.addr);
+    let snapshot = ledger.lock().unwrap().clone();
+    caught_up(&mut client, &snapshot).await;
+    verify(&mut client, &snapshot, &mut seen).await;
+    write_until(&server, 4, 10, &ledger).await;
+
+    // Two of three nodes down: no quorum, puts fail with ServiceUnavailable (503). As with
+    // any failed put, the record may still be stored: the leader may commit it once the
+    // quorum is back.
+    nats.kill(1);
+    nats.kill(2);
+    let data = base64::engine::general_purpose::STANDARD.encode(payload(98, 0));
+    ledger.lock().unwrap().maybe.insert((98, 0));
+    let refused = client
+        .call(
+            "PutRecord",
+            &json!({"StreamName": STREAM, "PartitionKey": partition_key(98, 0), "Data": data}),
+        )
+        .await;
+    match refused {
+        Err(Ok(error)) => {
+            assert_eq!(error.status, 503, "{error:?}");
+            assert_eq!(error.body["__type"], "ServiceUnavailable", "{error:?}");
+        }
+        other => panic!("a put without quorum: {other:?}"),
+    }
+    nats.restart(1).await;
+    nats.restart(2).await;
+
+    // Every acknowledged record exactly once, in order, at its acknowledged place.
+    let snapshot = ledger.lock().unwrap().clone();
+    caught_up(&mut client, &snapshot).await;
+    verify(&mut client, &snapshot, &mut seen).await;
+    let acked = snapshot.acked.len();
+    assert!(acked >= 45 * BATCH, "{acked} acknowledged");
+    assert_eq!(server.terminate().code(), Some(0), "{}", server.stderr());
+    eprintln!(
+        "nats chaos: {acked} acknowledged, {} unanswered, {:?}",
+        snapshot.maybe.len(),
+        started.elapsed()
+    );
+}
+
+/// Waits until the process's mirror holds every acknowledged record (it mirrors the cluster
+/// again from the start after a restart).
+async fn caught_up(client: &mut Client, ledger: &Ledger) {
+    let mut want = [0_u64; SHARDS as usize];
+    for &(shard, offset) in ledger.acked.values() {
+        want[shard as usize] = want[shard as usize].max(offset + 1);
+    }
+    let deadline = Instant::now() + LIMIT;
+    for shard in 0..SHARDS {
+        loop {
+            let records = client.read_all(STREAM, shard).await;
+            let tip = records.last().map_or(0, |r| seq_parts(&r.seq).1 + 1);
+            if tip >= want[shard as usize] {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shard {shard} mirrored to {tip} of {}",
+                want[shard as usize]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }

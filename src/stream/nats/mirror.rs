@@ -17,6 +17,8 @@ use crate::stream::log::{NewRecord, Stream};
 /// Messages taken into one local append at most.
 const BATCH: usize = 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long the consumer may stay quiet before the upstream is asked whether it is behind.
+const STALL_CHECK: Duration = Duration::from_millis(500);
 
 pub(super) fn spawn(
     js: jetstream::Context,
@@ -29,6 +31,7 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
+            let before = stream.shards()[shard].next_offset();
             tokio::select! {
                 () = stop.cancelled() => return,
                 ended = follow(&js, &name, &stream, shard, &tip) => {
@@ -41,7 +44,12 @@ pub(super) fn spawn(
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(backoff) => {}
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            // Progress since the last failure starts the backoff over.
+            backoff = if stream.shards()[shard].next_offset() > before {
+                Duration::from_millis(100)
+            } else {
+                (backoff * 2).min(MAX_BACKOFF)
+            };
         }
     });
 }
@@ -56,7 +64,7 @@ async fn follow(
 ) -> Result<(), String> {
     let local = &stream.shards()[shard];
     let start_sequence = local.next_offset() + 1;
-    let upstream = js.get_stream(name).await.map_err(|e| e.to_string())?;
+    let mut upstream = js.get_stream(name).await.map_err(|e| e.to_string())?;
     let consumer = upstream
         .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence },
@@ -69,7 +77,24 @@ async fn follow(
         .await
         .map_err(|e| e.to_string())?
         .ready_chunks(BATCH);
-    while let Some(chunk) = messages.next().await {
+    loop {
+        let chunk = match tokio::time::timeout(STALL_CHECK, messages.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Err("the consumer ended".into()),
+            // Quiet: fine if there is nothing new. A consumer on a server that went away
+            // can stay quiet with records waiting; then it is made again.
+            Err(_) => {
+                let info = upstream.info().await.map_err(|e| e.to_string())?;
+                let (last, tip) = (info.state.last_sequence, local.next_offset());
+                if last > tip {
+                    return Err(format!(
+                        "stalled at offset {tip} with {} records upstream",
+                        last - tip
+                    ));
+                }
+                continue;
+            }
+        };
         let mut run = Run::default();
         for message in chunk {
             let message = message.map_err(|e| e.to_string())?;
@@ -98,7 +123,6 @@ async fn follow(
         run.flush(local).await?;
         tip.send_replace(local.next_offset());
     }
-    Err("the consumer ended".into())
 }
 
 /// Consecutive records for one local append.
