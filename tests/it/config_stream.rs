@@ -196,3 +196,47 @@ data_dir = "data"
     ));
     assert_eq!(keys, ["stream.listen[0]"], "{keys:?}");
 }
+
+#[test]
+fn nats_backend_mistakes_are_reported_with_their_keys() {
+    let section =
+        |keys: &str| format!("[stream]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"data\"\n{keys}\n");
+    for (keys, want) in [
+        ("backend = \"kafka\"", vec!["stream.backend"]),
+        ("backend = \"nats\"", vec!["stream.nats"]),
+        (
+            "nats = { servers = [\"nats://127.0.0.1:4222\"] }",
+            vec!["stream.nats"],
+        ),
+        (
+            "backend = \"nats\"\nnats = { servers = [\"http://x:1\", \"nats://127.0.0.1:4222\"], replicas = 7 }",
+            vec!["stream.nats.servers[0]", "stream.nats.replicas"],
+        ),
+        (
+            "backend = \"nats\"\nnats = { servers = [\"nats://127.0.0.1:4222\"], user = \"u\" }",
+            vec!["stream.nats"],
+        ),
+        (
+            "backend = \"nats\"\nallow_create_streams = true\nnats = { servers = [\"nats://127.0.0.1:4222\"] }",
+            vec!["stream.allow_create_streams"],
+        ),
+    ] {
+        assert_eq!(error_keys(&section(keys)), want, "{keys}");
+    }
+    let (_dir, path) = write_files(
+        &section(
+            "backend = \"nats\"\nnats = { servers = [\"nats://127.0.0.1:4222\"], replicas = 3, user = \"u\", password = \"p\" }",
+        ),
+        &[],
+    );
+    let stream = Config::load(&path).unwrap().stream.unwrap();
+    let edgewise::config::nats::Backend::Nats(nats) = stream.backend else {
+        panic!("{:?}", stream.backend);
+    };
+    assert_eq!(nats.servers, ["nats://127.0.0.1:4222"]);
+    assert_eq!(nats.replicas, 3);
+    assert!(
+        !format!("{nats:?}").contains("\"p\""),
+        "the password is redacted"
+    );
+}
