@@ -181,6 +181,7 @@ impl StreamServer {
             return Ok(());
         };
         let cluster = Arc::new(crate::stream::nats::Cluster::connect(config).await?);
+        self.api.share_iterator_key(cluster.iterator_key().await?);
         for stream in self.log.streams() {
             cluster.attach(&stream, stop).await?;
         }

@@ -75,6 +75,14 @@ async fn records_put_through_one_process_are_read_in_order_from_another() {
             .collect();
         assert_eq!(offsets, (0..10).collect::<Vec<u64>>(), "shard {shard}");
     }
+    // An iterator from one process opens on the other: they share the cluster's key.
+    let iterator = put.iterator("orders", 0, "TRIM_HORIZON", None).await;
+    let mut other = Client::new(b.addr);
+    let answer = other
+        .call("GetRecords", &json!({"ShardIterator": iterator}))
+        .await
+        .expect("B opens A's iterator");
+    assert!(answer["NextShardIterator"].is_string(), "{answer}");
     // The process that took the puts reads them at once; the other once its mirror has them.
     for (server, wait) in [(&a, Duration::ZERO), (&b, Duration::from_secs(10))] {
         let mut client = Client::new(server.addr);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -33,7 +34,8 @@ const TARGET_PREFIX: &str = "Kinesis_20131202.";
 pub struct Api {
     pub(super) log: Arc<Log>,
     keys: Vec<AccessKey>,
-    pub(super) iterator_key: IteratorKey,
+    /// This process's (from `data_dir`), or the one shared through a stream cluster.
+    pub(super) iterator_key: ArcSwap<IteratorKey>,
     pub(super) allow_create_streams: bool,
     delivery: Arc<DeliveryStats>,
     pub(super) counters: Counters,
@@ -104,6 +106,13 @@ pub(super) struct Caller {
 }
 
 impl Api {
+    /// Seals and opens iterators and NextTokens with `key` from now on: the one every
+    /// process in front of a stream cluster shares. Before serving.
+    pub fn share_iterator_key(&self, key: [u8; 32]) {
+        self.iterator_key
+            .store(Arc::new(IteratorKey::from_bytes(key)));
+    }
+
     /// # Errors
     /// The iterator key file in `data_dir` cannot be read or created.
     pub fn new(
@@ -116,7 +125,7 @@ impl Api {
         Ok(Api {
             log,
             keys: config.access_keys.clone(),
-            iterator_key,
+            iterator_key: ArcSwap::from_pointee(iterator_key),
             allow_create_streams: config.allow_create_streams,
             delivery,
             counters: Counters::default(),

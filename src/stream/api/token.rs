@@ -65,6 +65,11 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KeyF
 }
 
 impl IteratorKey {
+    /// A key kept elsewhere (a stream cluster shares one among its processes).
+    pub fn from_bytes(key: [u8; KEY_LEN]) -> Self {
+        Self(key)
+    }
+
     /// A fresh random key.
     pub fn generate() -> Self {
         let mut key = [0u8; KEY_LEN];

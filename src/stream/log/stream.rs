@@ -13,7 +13,8 @@ use super::{Appended, LogError, LogOptions, NewRecord, Upstream, retention};
 pub struct Stream {
     name: Arc<str>,
     dir: PathBuf,
-    created: SystemTime,
+    /// ms since the Unix epoch; an upstream's own when this stream mirrors one.
+    created_ms: AtomicU64,
     /// Changed by a reload that adds the stream to the config or takes it out.
     configured: AtomicBool,
     retention_secs: AtomicU64,
@@ -41,9 +42,7 @@ impl Stream {
         Ok(Stream {
             name,
             dir,
-            created: UNIX_EPOCH
-                .checked_add(Duration::from_millis(meta.created_ms))
-                .unwrap_or(UNIX_EPOCH),
+            created_ms: AtomicU64::new(meta.created_ms),
             configured: AtomicBool::new(meta.configured),
             retention_secs: AtomicU64::new(meta.retention_secs),
             meta: Mutex::new(meta),
@@ -58,7 +57,10 @@ impl Stream {
     }
 
     pub fn created(&self) -> SystemTime {
-        self.created
+        let ms = self.created_ms.load(Ordering::Acquire);
+        UNIX_EPOCH
+            .checked_add(Duration::from_millis(ms))
+            .unwrap_or(UNIX_EPOCH)
     }
 
     /// Named in the config file (so not deletable through the API).
@@ -159,10 +161,13 @@ impl Stream {
             .collect())
     }
 
-    /// Sends this stream's puts to `upstream`, of which it is a mirror from now on; a
-    /// second call changes nothing.
-    pub fn set_upstream(&self, upstream: Arc<dyn Upstream>) {
-        let _ = self.upstream.set(upstream);
+    /// Sends this stream's puts to `upstream`, of which it is a mirror from now on, and
+    /// takes its creation time (`created_ms`), so that every mirror of it is the same
+    /// stream to iterators. A second call changes nothing.
+    pub fn set_upstream(&self, upstream: Arc<dyn Upstream>, created_ms: u64) {
+        if self.upstream.set(upstream).is_ok() {
+            self.created_ms.store(created_ms, Ordering::Release);
+        }
     }
 
     /// Applies retention as of `now`; returns how many segments were removed.

@@ -13,6 +13,7 @@
 mod mirror;
 mod names;
 mod publish;
+mod secret;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +81,14 @@ impl Cluster {
         })
     }
 
+    /// The key sealing shard iterators, the same for every process in front of the cluster.
+    ///
+    /// # Errors
+    /// The cluster cannot store or give it.
+    pub async fn iterator_key(&self) -> Result<[u8; secret::KEY_LEN], NatsError> {
+        secret::iterator_key(&self.js, self.replicas).await
+    }
+
     /// Creates (or brings up to date) the JetStream stream of each of `stream`'s shards,
     /// then starts mirroring them into it; puts to `stream` go to the cluster from then on.
     pub async fn attach(
@@ -88,6 +97,7 @@ impl Cluster {
         stop: &CancellationToken,
     ) -> Result<(), NatsError> {
         let mut tips = Vec::new();
+        let mut created_ms = 0;
         for shard in 0..stream.shards().len() {
             let name = names::stream_name(stream.name(), shard);
             let config = stream::Config {
@@ -101,13 +111,18 @@ impl Cluster {
                 allow_direct: true,
                 ..Default::default()
             };
-            self.js
-                .create_or_update_stream(config)
-                .await
-                .map_err(|e| NatsError::Stream {
-                    name: name.clone(),
-                    detail: e.to_string(),
-                })?;
+            let info =
+                self.js
+                    .create_or_update_stream(config)
+                    .await
+                    .map_err(|e| NatsError::Stream {
+                        name: name.clone(),
+                        detail: e.to_string(),
+                    })?;
+            if shard == 0 {
+                let ms = info.created.unix_timestamp_nanos() / 1_000_000;
+                created_ms = u64::try_from(ms).unwrap_or(0);
+            }
             let (tip, watch) = tokio::sync::watch::channel(stream.shards()[shard].next_offset());
             mirror::spawn(
                 self.js.clone(),
@@ -119,11 +134,8 @@ impl Cluster {
             );
             tips.push(watch);
         }
-        stream.set_upstream(Arc::new(Publisher::new(
-            self.js.clone(),
-            stream.name(),
-            tips,
-        )));
+        let publisher = Publisher::new(self.js.clone(), stream.name(), tips);
+        stream.set_upstream(Arc::new(publisher), created_ms);
         Ok(())
     }
 }

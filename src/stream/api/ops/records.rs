@@ -324,7 +324,7 @@ pub(super) fn get_shard_iterator(api: &Api, fields: &Fields<'_>) -> Result<Value
     };
     Ok(Value::map([(
         "ShardIterator",
-        Value::from(iterator.seal(&api.iterator_key)),
+        Value::from(iterator.seal(&api.iterator_key.load())),
     )]))
 }
 
@@ -347,7 +347,7 @@ pub(super) fn get_records(api: &Api, fields: &Fields<'_>) -> Result<Value, Kines
         ));
     };
     let now = now_ms();
-    let iterator = ShardIterator::open(&api.iterator_key, text, now)?;
+    let iterator = ShardIterator::open(&api.iterator_key.load(), text, now)?;
     let stream = api
         .log
         .get(&iterator.stream)
@@ -398,7 +398,7 @@ pub(super) fn get_records(api: &Api, fields: &Fields<'_>) -> Result<Value, Kines
         ("Records", Value::Array(records)),
         (
             "NextShardIterator",
-            Value::from(next.seal(&api.iterator_key)),
+            Value::from(next.seal(&api.iterator_key.load())),
         ),
         ("MillisBehindLatest", Value::from(behind)),
     ]))

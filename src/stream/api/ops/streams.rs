@@ -245,7 +245,7 @@ pub(super) fn list_streams(
     }
     v.into_result()?;
     let after = match token {
-        Some(token) => Some(NextToken::open(&api.iterator_key, token, now_ms())?.cursor),
+        Some(token) => Some(NextToken::open(&api.iterator_key.load(), token, now_ms())?.cursor),
         None => start.map(str::to_owned),
     };
     let limit = limit.map_or(100, |l| usize::try_from(l).unwrap_or(100));
@@ -284,7 +284,7 @@ pub(super) fn list_streams(
         };
         out.push((
             "NextToken".into(),
-            Value::from(token.seal(&api.iterator_key)),
+            Value::from(token.seal(&api.iterator_key.load())),
         ));
     }
     out.push(("StreamSummaries".into(), Value::Array(summaries)));
@@ -328,7 +328,7 @@ pub(super) fn list_shards(api: &Api, fields: &Fields<'_>) -> Result<Value, Kines
             ));
         }
         Some(token) => {
-            let cursor = NextToken::open(&api.iterator_key, token, now_ms())?.cursor;
+            let cursor = NextToken::open(&api.iterator_key.load(), token, now_ms())?.cursor;
             let (name, last) = cursor.split_once('\n').ok_or_else(|| {
                 KinesisError::new(ErrorCode::InvalidArgument, "Invalid NextToken.")
             })?;
@@ -363,7 +363,7 @@ pub(super) fn list_shards(api: &Api, fields: &Fields<'_>) -> Result<Value, Kines
         };
         out.push((
             "NextToken".into(),
-            Value::from(token.seal(&api.iterator_key)),
+            Value::from(token.seal(&api.iterator_key.load())),
         ));
     }
     Ok(Value::Map(out))
