@@ -154,6 +154,16 @@ impl Streams {
     /// folder, with the config file as it is now (tests may rewrite it in between).
     pub async fn restart(mut self) -> Streams {
         self.stop().await;
+        // Analytics applications let go of the log in the background once stopped; the data
+        // folder's lock goes with its last reference.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&self.log) > 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the log is still held 10 s after the stream server stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let dir = tempfile::tempdir().expect("placeholder temp dir");
         let data = std::mem::replace(&mut self.dir, dir);
         drop(self);
