@@ -543,6 +543,18 @@ pub struct RawNats {
     pub replicas: Option<Spanned<i64>>,
     pub user: Option<Spanned<String>>,
     pub password: Option<Spanned<String>>,
+    pub creds: Option<Spanned<String>>,
+    pub nkey: Option<Spanned<String>>,
+    pub tls: Option<Spanned<RawNatsTls>>,
+}
+
+/// `nats.tls = { ca, cert, key }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNatsTls {
+    pub ca: Option<Spanned<String>>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
 }
 
 /// `access_keys = [{ id, secret }]`

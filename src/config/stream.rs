@@ -131,7 +131,7 @@ pub(super) fn validate(
         errors.push(map.error(raw.data_dir.span(), "stream.data_dir", "must not be empty"));
     }
     let fsync = fsync_policy(raw, map, errors);
-    let backend = super::nats::validate(raw, map, errors);
+    let backend = super::nats::validate(raw, map, base, errors);
     if backend != super::nats::Backend::Local && raw.allow_create_streams == Some(true) {
         errors.push(map.error(
             raw.data_dir.span(),

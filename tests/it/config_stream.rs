@@ -220,6 +220,22 @@ fn nats_backend_mistakes_are_reported_with_their_keys() {
             "backend = \"nats\"\nallow_create_streams = true\nnats = { servers = [\"nats://127.0.0.1:4222\"] }",
             vec!["stream.allow_create_streams"],
         ),
+        (
+            "backend = \"nats\"\nnats = { servers = [\"nats://a:4222\"], user = \"u\", password = \"p\", nkey = \"u.nk\" }",
+            vec!["stream.nats"],
+        ),
+        (
+            "backend = \"nats\"\nnats = { servers = [\"nats://a:4222\"], creds = \"missing.creds\" }",
+            vec!["stream.nats.creds"],
+        ),
+        (
+            "backend = \"nats\"\nnats = { servers = [\"nats://a:4222\"], nkey = \"missing.nk\", tls = { ca = \"missing.pem\" } }",
+            vec!["stream.nats.nkey", "stream.nats.tls.ca"],
+        ),
+        (
+            "backend = \"nats\"\nnats = { servers = [\"nats://a:4222\"], tls = { cert = \"c.pem\" } }",
+            vec!["stream.nats.tls"],
+        ),
     ] {
         assert_eq!(error_keys(&section(keys)), want, "{keys}");
     }
@@ -239,4 +255,28 @@ fn nats_backend_mistakes_are_reported_with_their_keys() {
         !format!("{nats:?}").contains("\"p\""),
         "the password is redacted"
     );
+
+    let (dir, path) = write_files(
+        &section(
+            "backend = \"nats\"\nnats = { servers = [\"tls://127.0.0.1:4222\"], creds = \"nats/ew.creds\", tls = { ca = \"nats/ca.pem\", cert = \"nats/c.pem\", key = \"nats/c.key\" } }",
+        ),
+        &[
+            ("nats/ew.creds", "creds"),
+            ("nats/ca.pem", "ca"),
+            ("nats/c.pem", "cert"),
+            ("nats/c.key", "key"),
+        ],
+    );
+    let stream = Config::load(&path).unwrap().stream.unwrap();
+    let edgewise::config::nats::Backend::Nats(nats) = stream.backend else {
+        panic!("{:?}", stream.backend);
+    };
+    let at = |name: &str| dir.path().join(name);
+    assert_eq!(
+        nats.auth,
+        edgewise::config::nats::NatsAuth::Creds(at("nats/ew.creds"))
+    );
+    let tls = nats.tls.expect("tls");
+    assert_eq!(tls.ca, Some(at("nats/ca.pem")));
+    assert_eq!(tls.client, Some((at("nats/c.pem"), at("nats/c.key"))));
 }

@@ -84,6 +84,7 @@ mod stream_durability;
 mod stream_harness;
 mod stream_metrics;
 mod stream_nats;
+mod stream_nats_auth;
 mod stream_process;
 mod stream_reload;
 mod wire;

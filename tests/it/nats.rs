@@ -18,17 +18,24 @@ pub struct Nats {
     /// Client, cluster route and monitoring ports of each node.
     ports: Vec<[u16; 3]>,
     nodes: Vec<Option<Background>>,
+    /// Appended to every node's config (TLS, users, operator mode).
+    extra: String,
 }
 
 impl Nats {
     /// `size` nodes (1: a lone server; more: one cluster), each healthy before this returns.
     pub async fn start(size: usize) -> Nats {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Nats::start_with(size, tempfile::tempdir().expect("temp dir"), "").await
+    }
+
+    /// As [`Nats::start`], the nodes' files in `dir` and `extra` added to their config.
+    pub async fn start_with(size: usize, dir: tempfile::TempDir, extra: &str) -> Nats {
         let ports = (0..size).map(|_| free_ports::<3>()).collect();
         let mut nats = Nats {
             dir,
             ports,
             nodes: (0..size).map(|_| None).collect(),
+            extra: extra.to_owned(),
         };
         for node in 0..size {
             nats.spawn(node);
@@ -88,7 +95,7 @@ impl Nats {
                 routes.join(", ")
             );
         }
-        text
+        text + &self.extra
     }
 
     /// Polls the node's `/healthz` until it answers ok.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::nats::NatsConfig;
+use crate::config::nats::{NatsAuth, NatsConfig};
 use crate::stream::log::{LogError, MAX_DATA_BYTES, MAX_KEY_BYTES, Stream};
 
 pub use publish::Publisher;
@@ -51,21 +51,21 @@ impl Cluster {
             servers: servers.clone(),
             detail,
         };
-        let mut options = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .retry_on_initial_connect();
-        if let (Some(user), Some(password)) = (&config.user, &config.password) {
-            options = options.user_and_password(user.clone(), password.clone());
-        }
-        let client = tokio::time::timeout(
-            Duration::from_secs(10),
-            options.connect(config.servers.as_slice()),
-        )
+        // No retry of the first connection: a wrong password or certificate is reported
+        // and the process exits, rather than waiting for ever without a word.
+        let options = async_nats::ConnectOptions::new()
+            .name("edgewise-cdn")
+            .connection_timeout(Duration::from_secs(5));
+        let options = connect_options(options, config).await.map_err(fail)?;
+        let client = tokio::time::timeout(Duration::from_secs(10), async {
+            let client = options.connect(config.servers.as_slice()).await?;
+            // A round trip: the server's INFO is in by then.
+            client.flush().await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(client)
+        })
         .await
         .map_err(|_| fail("no server answered within 10 s".into()))?
         .map_err(|e| fail(e.to_string()))?;
-        // A round trip: the server's INFO is in by then.
-        client.flush().await.map_err(|e| fail(e.to_string()))?;
         let needed = MAX_DATA_BYTES + MAX_OVERHEAD;
         let max_payload = client.server_info().max_payload;
         if max_payload < needed {
@@ -111,14 +111,11 @@ impl Cluster {
                 allow_direct: true,
                 ..Default::default()
             };
-            let info =
-                self.js
-                    .create_or_update_stream(config)
-                    .await
-                    .map_err(|e| NatsError::Stream {
-                        name: name.clone(),
-                        detail: e.to_string(),
-                    })?;
+            let info = self
+                .js
+                .create_or_update_stream(config)
+                .await
+                .map_err(|e| stream_error(&name, e.to_string(), self.replicas))?;
             if shard == 0 {
                 let ms = info.created.unix_timestamp_nanos() / 1_000_000;
                 created_ms = u64::try_from(ms).unwrap_or(0);
@@ -143,4 +140,66 @@ impl Cluster {
 /// A failure to reach the cluster, as the log reports it.
 fn unavailable(what: &str, e: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(format!("{what}: {e}"))
+}
+
+/// A JetStream stream's failure, with what to do when the cluster has fewer JetStream
+/// servers than `replicas`.
+fn stream_error(name: &str, detail: String, replicas: usize) -> NatsError {
+    let too_few = [
+        "insufficient resources",
+        "not supported in non-clustered mode",
+    ];
+    let detail = if replicas > 1 && too_few.iter().any(|t| detail.contains(t)) {
+        format!(
+            "{detail} (replicas = {replicas} needs as many JetStream servers in the cluster; \
+             nats.replicas = 1 for a lone server)"
+        )
+    } else {
+        detail
+    };
+    NatsError::Stream {
+        name: name.to_owned(),
+        detail,
+    }
+}
+
+/// `options` with `config`'s way of authenticating and its TLS settings; a credentials
+/// file is read here, so a missing or malformed one is named before any server is tried.
+async fn connect_options(
+    mut options: async_nats::ConnectOptions,
+    config: &NatsConfig,
+) -> Result<async_nats::ConnectOptions, String> {
+    options = match &config.auth {
+        NatsAuth::None => options,
+        NatsAuth::UserPassword { user, password } => {
+            options.user_and_password(user.clone(), password.clone())
+        }
+        NatsAuth::Creds(path) => options
+            .credentials_file(path)
+            .await
+            .map_err(|e| format!("credentials file {}: {e}", path.display()))?,
+        NatsAuth::Nkey(path) => {
+            let seed = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| format!("nkey file {}: {e}", path.display()))?;
+            let seed = seed.trim();
+            if !seed.starts_with("SU") {
+                return Err(format!(
+                    "nkey file {} does not hold a user NKey seed (SU...)",
+                    path.display()
+                ));
+            }
+            options.nkey(seed.to_owned())
+        }
+    };
+    if let Some(tls) = &config.tls {
+        options = options.require_tls(true);
+        if let Some(ca) = &tls.ca {
+            options = options.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &tls.client {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+    }
+    Ok(options)
 }

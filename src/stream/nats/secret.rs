@@ -17,10 +17,7 @@ pub(super) async fn iterator_key(
     js: &jetstream::Context,
     replicas: usize,
 ) -> Result<[u8; KEY_LEN], NatsError> {
-    let fail = |detail: String| NatsError::Stream {
-        name: STREAM.into(),
-        detail,
-    };
+    let fail = |detail: String| super::stream_error(STREAM, detail, replicas);
     let secrets = js
         .get_or_create_stream(stream::Config {
             name: STREAM.into(),
