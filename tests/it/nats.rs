@@ -48,12 +48,16 @@ impl Nats {
 
     /// The servers as `[stream] nats.servers` takes them, TOML array items.
     pub fn servers(&self) -> String {
-        let urls: Vec<String> = self
-            .ports
+        let quoted: Vec<String> = self.urls().iter().map(|u| format!("\"{u}\"")).collect();
+        quoted.join(", ")
+    }
+
+    /// Each node's client URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
             .iter()
-            .map(|[client, _, _]| format!("\"nats://127.0.0.1:{client}\""))
-            .collect();
-        urls.join(", ")
+            .map(|[client, _, _]| format!("nats://127.0.0.1:{client}"))
+            .collect()
     }
 
     /// SIGKILLs node `node` (its store stays).

@@ -21,9 +21,10 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// A server with a configured stream `s2` of 2 shards and API management on.
-async fn two_shards() -> Streams {
-    Streams::start(&with_stream("s2", 2)).await
+/// A server with a configured stream `s2` of 2 shards and API management on (on the local
+/// backend; NATS takes its streams from the config only).
+async fn two_shards(backend: Backend) -> Streams {
+    Streams::start_on(backend, &with_stream("s2", 2)).await
 }
 
 const S0: &str = "shardId-000000000000";
@@ -86,7 +87,7 @@ async fn stream_create_and_delete_are_refused_unless_enabled() {
 
 #[tokio::test]
 async fn stream_create_validates_and_refuses_duplicates() {
-    let streams = two_shards().await;
+    let streams = two_shards(Backend::Local).await;
     let response = streams
         .raw(
             "CreateStream",
@@ -194,7 +195,7 @@ async fn stream_create_validates_and_refuses_duplicates() {
 
 #[tokio::test]
 async fn stream_created_streams_persist_and_deleted_ones_stay_deleted_across_restart() {
-    let streams = two_shards().await;
+    let streams = two_shards(Backend::Local).await;
     streams.create("made", 3).await;
     streams.create("doomed", 1).await;
     let (shard, sequence) = streams.put("made", "key", b"kept").await;
@@ -254,7 +255,7 @@ async fn stream_created_streams_persist_and_deleted_ones_stay_deleted_across_res
 
 #[tokio::test]
 async fn stream_delete_refuses_configured_streams_and_removes_created_ones() {
-    let streams = two_shards().await;
+    let streams = two_shards(Backend::Local).await;
     let message = streams
         .err(
             "DeleteStream",
@@ -304,9 +305,8 @@ async fn stream_delete_refuses_configured_streams_and_removes_created_ones() {
 
 // ------------------------------------------------------------------ Describe / List
 
-#[tokio::test]
-async fn stream_describe_gives_exact_hash_ranges_and_pages_shards() {
-    let streams = two_shards().await;
+async fn stream_describe_gives_exact_hash_ranges_and_pages_shards(backend: Backend) {
+    let streams = two_shards(backend).await;
     let out = streams
         .ok("DescribeStream", json!({"StreamName": "s2"}))
         .await;
@@ -418,7 +418,7 @@ async fn stream_describe_gives_exact_hash_ranges_and_pages_shards() {
 
 #[tokio::test]
 async fn stream_hash_ranges_of_four_shards_tile_the_key_space() {
-    let streams = two_shards().await;
+    let streams = two_shards(Backend::Local).await;
     streams.create("four", 4).await;
     let ranges = hash_ranges(&streams, "four").await;
     let step = u128::MAX / 4 + 1; // floor(2^128 / 4)
@@ -434,9 +434,8 @@ async fn stream_hash_ranges_of_four_shards_tile_the_key_space() {
     }
 }
 
-#[tokio::test]
-async fn stream_describe_summary() {
-    let streams = two_shards().await;
+async fn stream_describe_summary(backend: Backend) {
+    let streams = two_shards(backend).await;
     let out = streams
         .ok("DescribeStreamSummary", json!({"StreamName": "s2"}))
         .await;
@@ -460,7 +459,7 @@ async fn stream_describe_summary() {
 
 #[tokio::test]
 async fn stream_list_streams_pages_with_next_token() {
-    let streams = two_shards().await;
+    let streams = two_shards(Backend::Local).await;
     for name in ["a", "b", "c"] {
         streams.create(name, 1).await;
     }
@@ -524,7 +523,7 @@ async fn stream_list_streams_pages_with_next_token() {
 
 #[tokio::test]
 async fn stream_list_shards_pages_with_next_token() {
-    let streams = two_shards().await;
+    let streams = two_shards(Backend::Local).await;
     streams.create("three", 3).await;
     let all = streams
         .ok("ListShards", json!({"StreamName": "three"}))
@@ -634,7 +633,7 @@ impl Streams {
 
 #[tokio::test]
 async fn stream_put_record_routes_by_md5_of_the_partition_key() {
-    let streams = two_shards().await;
+    let streams = two_shards(Backend::Local).await;
     streams.create("four", 4).await;
     let ranges = hash_ranges(&streams, "four").await;
     let mut used = std::collections::BTreeSet::new();
@@ -669,9 +668,8 @@ async fn stream_put_record_routes_by_md5_of_the_partition_key() {
     assert_eq!(streams.put("four", key, b"x").await.0, expected);
 }
 
-#[tokio::test]
-async fn stream_put_record_explicit_hash_keys() {
-    let streams = two_shards().await;
+async fn stream_put_record_explicit_hash_keys(backend: Backend) {
+    let streams = two_shards(backend).await;
     for (hash, shard) in [("0", S0), (HALF_END, S0), (HALF_START, S1), (MAX_HASH, S1)] {
         assert_eq!(streams.put_explicit("s2", hash).await.0, shard, "{hash}");
     }
@@ -708,9 +706,8 @@ async fn stream_put_record_explicit_hash_keys() {
     }
 }
 
-#[tokio::test]
-async fn stream_put_record_limits_and_messages() {
-    let streams = two_shards().await;
+async fn stream_put_record_limits_and_messages(backend: Backend) {
+    let streams = two_shards(backend).await;
     let big = vec![b'x'; (1 << 20) + 1];
     let message = streams
         .err(
@@ -812,9 +809,8 @@ async fn stream_put_record_limits_and_messages() {
     assert!(mine[1].2.is_empty());
 }
 
-#[tokio::test]
-async fn stream_put_records_answers_in_request_order_with_failed_record_count() {
-    let streams = two_shards().await;
+async fn stream_put_records_answers_in_request_order_with_failed_record_count(backend: Backend) {
+    let streams = two_shards(backend).await;
     let entries: Vec<Value> = (0..20)
         .map(|i| json!({"PartitionKey": format!("p{}", i % 5), "Data": b64(format!("r{i}").as_bytes())}))
         .collect();
@@ -872,9 +868,8 @@ async fn stream_put_records_answers_in_request_order_with_failed_record_count() 
     }
 }
 
-#[tokio::test]
-async fn stream_put_records_limits() {
-    let streams = two_shards().await;
+async fn stream_put_records_limits(backend: Backend) {
+    let streams = two_shards(backend).await;
     let message = streams
         .err(
             "PutRecords",
@@ -956,9 +951,8 @@ async fn stream_put_records_limits() {
         .await;
 }
 
-#[tokio::test]
-async fn stream_sequence_numbers_increase_as_integers_and_are_unique() {
-    let streams = two_shards().await;
+async fn stream_sequence_numbers_increase_as_integers_and_are_unique(backend: Backend) {
+    let streams = two_shards(backend).await;
     let mut per_shard: std::collections::HashMap<String, Vec<u128>> = Default::default();
     let mut all = std::collections::HashSet::new();
     for i in 0..30 {
@@ -983,9 +977,8 @@ async fn stream_sequence_numbers_increase_as_integers_and_are_unique() {
 
 // ------------------------------------------------------------------ GetShardIterator
 
-#[tokio::test]
-async fn stream_shard_iterator_types_and_positions() {
-    let streams = two_shards().await;
+async fn stream_shard_iterator_types_and_positions(backend: Backend) {
+    let streams = two_shards(backend).await;
     let mut seqs = Vec::new();
     for i in 0..5 {
         let (shard, sequence) = streams.put_explicit("s2", &i.to_string()).await;
@@ -1130,9 +1123,8 @@ async fn stream_shard_iterator_types_and_positions() {
         .await;
 }
 
-#[tokio::test]
-async fn stream_shard_iterator_errors() {
-    let streams = two_shards().await;
+async fn stream_shard_iterator_errors(backend: Backend) {
+    let streams = two_shards(backend).await;
     let (_, on_s0) = streams.put_explicit("s2", "0").await;
     let (_, on_s1) = streams.put_explicit("s2", MAX_HASH).await;
     let request = |kind: &str, shard: &str, sequence: Option<&str>| {
@@ -1224,9 +1216,8 @@ async fn stream_shard_iterator_errors() {
 
 // ------------------------------------------------------------------ GetRecords
 
-#[tokio::test]
-async fn stream_get_records_limit_chaining_and_reuse() {
-    let streams = two_shards().await;
+async fn stream_get_records_limit_chaining_and_reuse(backend: Backend) {
+    let streams = two_shards(backend).await;
     let mut seqs = Vec::new();
     for i in 0..7 {
         seqs.push(streams.put_explicit("s2", &(i * 10).to_string()).await.1);
@@ -1293,7 +1284,7 @@ async fn stream_get_records_limit_chaining_and_reuse() {
 
 #[tokio::test]
 async fn stream_get_records_refuses_forged_and_stale_iterators() {
-    let streams = two_shards().await;
+    let streams = two_shards(Backend::Local).await;
     streams.put_explicit("s2", "1").await;
     let iterator = streams.iterator("s2", S0, "TRIM_HORIZON", json!({})).await;
     assert!(iterator.len() <= 512, "{}", iterator.len());
@@ -1367,9 +1358,8 @@ async fn stream_get_records_refuses_forged_and_stale_iterators() {
 
 // ------------------------------------------------------------------ retention
 
-#[tokio::test]
-async fn stream_retention_rules_and_messages() {
-    let streams = two_shards().await;
+async fn stream_retention_rules_and_messages(backend: Backend) {
+    let streams = two_shards(backend).await;
     let hours = |out: Value| out["StreamDescriptionSummary"]["RetentionPeriodHours"].clone();
     let summary = || streams.ok("DescribeStreamSummary", json!({"StreamName": "s2"}));
     assert_eq!(hours(summary().await), 24);
@@ -1453,9 +1443,8 @@ async fn stream_retention_rules_and_messages() {
 
 // ------------------------------------------------------------------ protocol
 
-#[tokio::test]
-async fn stream_protocol_errors() {
-    let streams = two_shards().await;
+async fn stream_protocol_errors(backend: Backend) {
+    let streams = two_shards(backend).await;
     let response = streams.raw("MergeShards", JSON, "{}").await;
     assert_eq!(response.status, 400);
     assert_eq!(parse_json(&response)["__type"], "UnknownOperationException");
@@ -1580,9 +1569,8 @@ async fn stream_protocol_errors() {
     streams.ok("ListStreams", json!({})).await;
 }
 
-#[tokio::test]
-async fn stream_responses_carry_request_ids_and_content_types() {
-    let streams = two_shards().await;
+async fn stream_responses_carry_request_ids_and_content_types(backend: Backend) {
+    let streams = two_shards(backend).await;
     let mut ids = std::collections::HashSet::new();
     for (op, body, status) in [
         ("ListStreams", json!({}), 200),
@@ -1612,6 +1600,8 @@ async fn stream_responses_carry_request_ids_and_content_types() {
     tokio::spawn(connection);
     for _ in 0..2 {
         let request = kinesis_request(streams.http, "ListStreams", JSON, Bytes::from("{}"));
+        // The connection is free again once the last response was read; hyper says so here.
+        sender.ready().await.expect("the connection stays open");
         let response = tokio::time::timeout(TIMEOUT, sender.send_request(request))
             .await
             .expect("in time")
@@ -1622,10 +1612,9 @@ async fn stream_responses_carry_request_ids_and_content_types() {
     }
 }
 
-#[tokio::test]
-async fn stream_cbor_round_trip() {
+async fn stream_cbor_round_trip(backend: Backend) {
     use ciborium::Value as C;
-    let streams = two_shards().await;
+    let streams = two_shards(backend).await;
     let payload = vec![0u8, 1, 2, 0xff, b'\n'];
     let (status, out) = streams
         .call_cbor(
@@ -1768,9 +1757,8 @@ async fn stream_cbor_round_trip() {
 
 // ------------------------------------------------------------------ NDJSON ingest
 
-#[tokio::test]
-async fn stream_ndjson_ingest() {
-    let streams = two_shards().await;
+async fn stream_ndjson_ingest(backend: Backend) {
+    let streams = two_shards(backend).await;
     let body =
         "{\"user\":\"ann\",\"n\":1}\n\n{\"user\":\"bob\",\"n\":2}\r\n{\"user\":\"ann\",\"n\":3}\n";
     let response = streams.post("/ingest/s2?partition_key=user", body).await;
@@ -1891,9 +1879,8 @@ async fn stream_https_listener_serves_the_api() {
     assert_eq!(records[0].2, b"secure");
 }
 
-#[tokio::test]
-async fn stream_metrics_counters_move() {
-    let streams = two_shards().await;
+async fn stream_metrics_counters_move(backend: Backend) {
+    let streams = two_shards(backend).await;
     let requests = streams.metric("edgewise_stream_requests_total").await;
     let errors = streams.metric("edgewise_stream_errors_total").await;
     assert_eq!(streams.metric("edgewise_stream_records_in_total").await, 0);
@@ -1939,9 +1926,8 @@ async fn stream_metrics_counters_move() {
     );
 }
 
-#[tokio::test]
-async fn stream_data_plane_accepts_stream_arn() {
-    let streams = two_shards().await;
+async fn stream_data_plane_accepts_stream_arn(backend: Backend) {
+    let streams = two_shards(backend).await;
     let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/s2";
     let out = streams
         .ok(
@@ -1991,9 +1977,8 @@ async fn stream_data_plane_accepts_stream_arn() {
         .await;
 }
 
-#[tokio::test]
-async fn stream_get_records_returns_at_most_10_mib() {
-    let streams = two_shards().await;
+async fn stream_get_records_returns_at_most_10_mib(backend: Backend) {
+    let streams = two_shards(backend).await;
     let mib = b64(&vec![b'm'; 1 << 20]);
     let mut seqs = Vec::new();
     for batch in [4, 4, 3] {
@@ -2100,3 +2085,47 @@ async fn stream_internal_failures_name_an_incident_not_a_server_path() {
     assert_eq!((status, &out["__type"]), (500, &json!("InternalFailure")));
     assert_no_server_path(out["message"].as_str().unwrap(), &data);
 }
+
+/// The Kinesis operations that do not create or delete streams, run once on each backend:
+/// `local::<test>` and `nats::<test>` (a lone nats-server of the test's own).
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::stream_harness::Backend::Local).await;
+                }
+            )*
+        }
+        mod nats {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::stream_harness::Backend::Nats).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    stream_describe_gives_exact_hash_ranges_and_pages_shards,
+    stream_describe_summary,
+    stream_put_record_explicit_hash_keys,
+    stream_put_record_limits_and_messages,
+    stream_put_records_answers_in_request_order_with_failed_record_count,
+    stream_put_records_limits,
+    stream_sequence_numbers_increase_as_integers_and_are_unique,
+    stream_shard_iterator_types_and_positions,
+    stream_shard_iterator_errors,
+    stream_get_records_limit_chaining_and_reuse,
+    stream_retention_rules_and_messages,
+    stream_responses_carry_request_ids_and_content_types,
+    stream_cbor_round_trip,
+    stream_ndjson_ingest,
+    stream_metrics_counters_move,
+    stream_data_plane_accepts_stream_arn,
+    stream_get_records_returns_at_most_10_mib,
+    stream_protocol_errors,
+);

@@ -1,6 +1,6 @@
 //! The stream API with real boto3 (SigV4-signed JSON 1.1): `tests/it/stream/boto3_e2e.py`
 //! drives every supported operation and the auth errors against an in-process server with
-//! access keys, asserting in Python. boto3 must be installed; a missing boto3 fails the test.
+//! access keys, on the local backend and on NATS JetStream, asserting in Python. boto3 must be installed; a missing boto3 fails the test.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -57,12 +57,30 @@ impl Streams {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_boto3_end_to_end() {
-    let streams = Streams::start(&signed_config()).await;
+    boto3_end_to_end(Backend::Local).await;
+}
+
+/// The same script on a NATS JetStream server, its stream configured rather than created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_boto3_end_to_end_on_nats() {
+    boto3_end_to_end(Backend::Nats).await;
+}
+
+async fn boto3_end_to_end(backend: Backend) {
+    let (config, mode) = match backend {
+        Backend::Local => (signed_config(), None),
+        Backend::Nats => {
+            let stream = "\n[[stream.streams]]\nname = \"py-stream\"\nshards = 2\n";
+            (signed_config() + stream, Some("configured"))
+        }
+    };
+    let streams = Streams::start_on(backend, &config).await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/stream/boto3_e2e.py");
     let endpoint = format!("http://{}", streams.http);
     let child = tokio::process::Command::new("python3")
         .arg(&script)
         .args([&endpoint, KEY_ID, SECRET])
+        .args(mode)
         // No ambient AWS settings may leak into the script's clients.
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_DEFAULT_REGION")

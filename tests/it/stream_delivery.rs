@@ -290,6 +290,26 @@ fn assert_checkpoints(root: &Path, acked: &Acked) {
     }
 }
 
+/// Records 0..400 put through the binary on `path`, SIGKILLed while records 150..300 are being
+/// batched and written, then stopped gracefully: each record in exactly one file.
+async fn deliver_across_a_sigkill(root: &Path, path: &Path, acked: &mut Acked) {
+    let mut server = Server::start(path);
+    let mut client = Client::new(server.addr);
+    put(&mut client, acked, 0..150).await;
+    assert_all_delivered(root, acked, Duration::from_secs(15)).await;
+    // More records, killed while they are being batched and written.
+    put(&mut client, acked, 150..300).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    server.kill();
+
+    let mut server = Server::start(path);
+    let mut client = Client::new(server.addr);
+    put(&mut client, acked, 300..400).await;
+    assert_all_delivered(root, acked, Duration::from_secs(15)).await;
+    assert_eq!(server.terminate().code(), Some(0), "{}", server.stderr());
+    assert_checkpoints(root, acked);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_delivery_delivers_each_record_exactly_once_across_sigkill_and_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,21 +317,7 @@ async fn stream_delivery_delivers_each_record_exactly_once_across_sigkill_and_re
     let path = write_config(root, &config("4KiB", "1s"));
     let mut acked = Acked::new();
 
-    let mut server = Server::start(&path);
-    let mut client = Client::new(server.addr);
-    put(&mut client, &mut acked, 0..150).await;
-    assert_all_delivered(root, &acked, Duration::from_secs(15)).await;
-    // More records, killed while they are being batched and written.
-    put(&mut client, &mut acked, 150..300).await;
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    server.kill();
-
-    let mut server = Server::start(&path);
-    let mut client = Client::new(server.addr);
-    put(&mut client, &mut acked, 300..400).await;
-    assert_all_delivered(root, &acked, Duration::from_secs(15)).await;
-    assert_eq!(server.terminate().code(), Some(0), "{}", server.stderr());
-    assert_checkpoints(root, &acked);
+    deliver_across_a_sigkill(root, &path, &mut acked).await;
     let files: usize = DELIVERIES
         .iter()
         .map(|(_, d, _)| delivery_files(&root.join(d)).len())
@@ -372,4 +378,24 @@ async fn file_starts(root: &Path, stream: &str, dir: &str, gzip: bool) -> BTreeM
         offsets.sort_unstable();
     }
     starts
+}
+
+/// Deliveries on `backend = "nats"`: they read this process's mirror of the cluster, which a
+/// restart drops and mirrors again; the checkpoint carries over and nothing repeats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_delivery_on_nats_delivers_each_record_exactly_once_across_sigkill() {
+    let nats = crate::nats::Nats::start(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let backend = format!(
+        "[stream]\nbackend = \"nats\"\nnats = {{ servers = [{}], replicas = 1 }}\n",
+        nats.servers()
+    );
+    let path = write_config(
+        root,
+        &config("4KiB", "1s").replacen("[stream]\n", &backend, 1),
+    );
+    let mut acked = Acked::new();
+
+    deliver_across_a_sigkill(root, &path, &mut acked).await;
 }

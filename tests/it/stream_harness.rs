@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::cdn_harness::{Resp, TIMEOUT, exchange, within};
+use crate::nats::Nats;
 
 /// Reading a whole shard back is bounded by this.
 const READ_LIMIT: Duration = Duration::from_secs(20);
@@ -86,6 +87,16 @@ pub struct Streams {
     handle: Option<JoinHandle<()>>,
     log: Arc<Log>,
     roots: Option<Arc<RootCertStore>>,
+    /// The JetStream server under a `Backend::Nats` server; stops after it.
+    nats: Option<Nats>,
+}
+
+/// Where the records of a [`Streams`] live: the Kinesis suite runs on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    /// A lone nats-server of its own (R1), the config rewritten for `backend = "nats"`.
+    Nats,
 }
 
 impl Drop for Streams {
@@ -111,15 +122,42 @@ fn load(dir: &TempDir) -> (StreamConfig, Option<CdnConfig>, Option<AnalyticsConf
 impl Streams {
     /// Writes `toml` as `edgewise.toml` in a temp folder and runs the stream API from it.
     pub async fn start(toml: &str) -> Streams {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("edgewise.toml"), toml).unwrap();
-        Self::run_in(dir)
+        Self::start_on(Backend::Local, toml).await
     }
 
-    fn run_in(dir: TempDir) -> Streams {
+    /// [`Streams::start`] on `backend`. For NATS the streams must come from `toml`:
+    /// `allow_create_streams` is dropped, as that backend refuses it.
+    pub async fn start_on(backend: Backend, toml: &str) -> Streams {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (toml, nats) = match backend {
+            Backend::Local => (toml.to_owned(), None),
+            Backend::Nats => {
+                let nats = Nats::start(1).await;
+                let keys = format!(
+                    "[stream]\nbackend = \"nats\"\nnats = {{ servers = [{}], replicas = 1 }}\n",
+                    nats.servers()
+                );
+                let toml = toml.replace("allow_create_streams = true", "").replacen(
+                    "[stream]\n",
+                    &keys,
+                    1,
+                );
+                (toml, Some(nats))
+            }
+        };
+        std::fs::write(dir.path().join("edgewise.toml"), toml).unwrap();
+        Self::run_in(dir, nats).await
+    }
+
+    async fn run_in(dir: TempDir, nats: Option<Nats>) -> Streams {
         let (stream, cdn, analytics) = load(&dir);
         let mut server = StreamServer::bind(&stream, cdn.as_ref(), None)
             .unwrap_or_else(|e| panic!("stream bind: {e}"));
+        let token = CancellationToken::new();
+        server
+            .connect_upstream(&token)
+            .await
+            .unwrap_or_else(|e| panic!("connecting the stream to NATS: {e}"));
         if let Some(analytics) = &analytics {
             server
                 .serve_analytics(analytics)
@@ -137,7 +175,6 @@ impl Streams {
         let http = *server.addrs().first().expect("an HTTP listener");
         let https = server.https_addrs().first().copied();
         let log = server.log().clone();
-        let token = CancellationToken::new();
         let handle = tokio::spawn(server.run(token.clone()));
         Streams {
             dir,
@@ -147,6 +184,7 @@ impl Streams {
             handle: Some(handle),
             log,
             roots,
+            nats,
         }
     }
 
@@ -166,8 +204,9 @@ impl Streams {
         }
         let dir = tempfile::tempdir().expect("placeholder temp dir");
         let data = std::mem::replace(&mut self.dir, dir);
+        let nats = self.nats.take();
         drop(self);
-        Self::run_in(data)
+        Self::run_in(data, nats).await
     }
 
     /// Cancels the server, waits for it, and closes the log.

@@ -240,3 +240,56 @@ async fn caught_up(client: &mut Client, ledger: &Ledger) {
         }
     }
 }
+
+/// The max age the cluster keeps JetStream stream `name` for.
+async fn max_age(nats: &Nats, name: &str) -> Duration {
+    let client = async_nats::connect(nats.urls()[0].as_str())
+        .await
+        .expect("connect to nats-server");
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(name).await.expect("the shard's stream");
+    stream.cached_info().config.max_age
+}
+
+/// DescribeStreamSummary's RetentionPeriodHours through `server`.
+async fn retention_hours(server: &Server) -> u64 {
+    let out = Client::new(server.addr)
+        .call("DescribeStreamSummary", &json!({"StreamName": "orders"}))
+        .await
+        .expect("DescribeStreamSummary");
+    out["StreamDescriptionSummary"]["RetentionPeriodHours"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_change_reaches_the_cluster_and_the_config_wins_once_it_changes() {
+    let nats = Nats::start(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = nats_config(&nats, 1, "orders", 2);
+    let mut server = start(dir.path(), &config);
+    assert_eq!(retention_hours(&server).await, 24);
+    Client::new(server.addr)
+        .call(
+            "IncreaseStreamRetentionPeriod",
+            &json!({"StreamName": "orders", "RetentionPeriodHours": 48}),
+        )
+        .await
+        .expect("IncreaseStreamRetentionPeriod");
+    for shard in ["EW_orders_0", "EW_orders_1"] {
+        assert_eq!(max_age(&nats, shard).await, Duration::from_secs(48 * 3600));
+    }
+    // The cluster's value stands across a restart while the config's retention is the same.
+    server.terminate();
+    let mut server = start(dir.path(), &config);
+    assert_eq!(retention_hours(&server).await, 48);
+    // A new retention in the config wins, as on the local log.
+    server.terminate();
+    let config = config.replace("shards = 2", "shards = 2\nretention = \"72h\"");
+    let server = start(dir.path(), &config);
+    assert_eq!(retention_hours(&server).await, 72);
+    assert_eq!(
+        max_age(&nats, "EW_orders_1").await,
+        Duration::from_secs(72 * 3600)
+    );
+}

@@ -85,6 +85,15 @@ impl Stream {
         Ok(())
     }
 
+    /// [`Stream::set_retention`], upstream first when this stream mirrors one: the upstream
+    /// is what keeps or drops the records.
+    pub async fn change_retention(&self, retention: Duration) -> Result<(), LogError> {
+        if let Some(upstream) = self.upstream.get() {
+            upstream.set_retention(retention).await?;
+        }
+        self.set_retention(retention)
+    }
+
     /// Puts the stream under the config or the API by [`StreamMeta::configure`]'s rule and
     /// persists that; true when its retention changed.
     pub(super) fn configure(&self, retention: Option<Duration>) -> Result<bool, LogError> {

@@ -19,12 +19,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::nats::{NatsAuth, NatsConfig};
 use crate::stream::log::{LogError, MAX_DATA_BYTES, MAX_KEY_BYTES, Stream};
 
 pub use publish::Publisher;
+
+/// How often a start that waits for its mirror to catch up says how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// What a message holds beyond the record's data: the key length (2 bytes) and the key.
 const MAX_OVERHEAD: usize = 2 + MAX_KEY_BYTES;
@@ -81,6 +85,20 @@ impl Cluster {
         })
     }
 
+    /// The max age JetStream stream `name` is to keep: its own when the config's retention
+    /// is still `configured` (see [`retention_note`]), else `configured`.
+    async fn max_age(&self, name: &str, configured: Duration) -> Result<Duration, NatsError> {
+        match self.js.get_stream(name).await {
+            Ok(existing) => {
+                let config = &existing.cached_info().config;
+                let same = config.description.as_deref() == Some(&retention_note(configured));
+                Ok(if same { config.max_age } else { configured })
+            }
+            Err(e) if not_found(&e) => Ok(configured),
+            Err(e) => Err(stream_error(name, e.to_string(), self.replicas)),
+        }
+    }
+
     /// The key sealing shard iterators, the same for every process in front of the cluster.
     ///
     /// # Errors
@@ -97,6 +115,7 @@ impl Cluster {
         stop: &CancellationToken,
     ) -> Result<(), NatsError> {
         let mut tips = Vec::new();
+        let mut ends = Vec::new();
         let mut created_ms = 0;
         for shard in 0..stream.shards().len() {
             let name = names::stream_name(stream.name(), shard);
@@ -105,7 +124,8 @@ impl Cluster {
                 subjects: vec![names::subject(stream.name(), shard)],
                 storage: stream::StorageType::File,
                 num_replicas: self.replicas,
-                max_age: stream.retention(),
+                max_age: self.max_age(&name, stream.retention()).await?,
+                description: Some(retention_note(stream.retention())),
                 max_message_size: i32::try_from(MAX_DATA_BYTES + MAX_OVERHEAD).unwrap_or(i32::MAX),
                 discard: stream::DiscardPolicy::Old,
                 allow_direct: true,
@@ -119,8 +139,17 @@ impl Cluster {
             if shard == 0 {
                 let ms = info.created.unix_timestamp_nanos() / 1_000_000;
                 created_ms = u64::try_from(ms).unwrap_or(0);
+                if info.config.max_age != stream.retention() {
+                    stream
+                        .set_retention(info.config.max_age)
+                        .map_err(|e| NatsError::Stream {
+                            name: stream.name().to_owned(),
+                            detail: format!("keeping the cluster's retention locally: {e}"),
+                        })?;
+                }
             }
-            let (tip, watch) = tokio::sync::watch::channel(stream.shards()[shard].next_offset());
+            ends.push(info.state.last_sequence);
+            let (tip, watch) = watch::channel(stream.shards()[shard].next_offset());
             mirror::spawn(
                 self.js.clone(),
                 name,
@@ -131,10 +160,66 @@ impl Cluster {
             );
             tips.push(watch);
         }
+        catch_up(stream.name(), &tips, &ends, stop).await?;
         let publisher = Publisher::new(self.js.clone(), stream.name(), tips);
         stream.set_upstream(Arc::new(publisher), created_ms);
         Ok(())
     }
+}
+
+/// Waits until each shard's mirror holds the records the cluster had at attach time (`ends`,
+/// JetStream's last sequence = the offset after the last record), so nothing is served from
+/// a partial mirror: a LATEST iterator would point too early, and a delivery would take its
+/// checkpoint for records lost. Says how far it got every 10 s; returns early on `stop`.
+async fn catch_up(
+    name: &str,
+    tips: &[watch::Receiver<u64>],
+    ends: &[u64],
+    stop: &CancellationToken,
+) -> Result<(), NatsError> {
+    for (shard, (tip, &end)) in tips.iter().zip(ends).enumerate() {
+        let mut tip = tip.clone();
+        loop {
+            let waited = tokio::select! {
+                waited = tokio::time::timeout(PROGRESS_EVERY, tip.wait_for(|t| *t >= end)) => {
+                    waited.map(|held| held.is_ok())
+                }
+                () = stop.cancelled() => return Ok(()),
+            };
+            match waited {
+                Ok(true) => break,
+                Ok(false) => {
+                    return Err(NatsError::Stream {
+                        name: names::stream_name(name, shard),
+                        detail: "its mirror stopped before catching up".into(),
+                    });
+                }
+                Err(_) => tracing::info!(
+                    stream = name,
+                    shard,
+                    "mirroring the cluster: {} of {end} records so far",
+                    *tip.borrow()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Marks the retention the config gave a shard's JetStream stream. While the config says the
+/// same, the stream's max age stands as the cluster has it (IncreaseStreamRetentionPeriod may
+/// have changed it, through any process); once the config says otherwise, the config wins,
+/// as it does on the local log.
+fn retention_note(configured: Duration) -> String {
+    format!("edgewise: configured retention {}s", configured.as_secs())
+}
+
+fn not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(j)
+            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
 }
 
 /// A failure to reach the cluster, as the log reports it.

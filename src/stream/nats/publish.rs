@@ -18,6 +18,8 @@ const MIRROR_WAIT: Duration = Duration::from_secs(5);
 /// One Kinesis stream's puts.
 pub struct Publisher {
     js: jetstream::Context,
+    /// Each shard's JetStream stream and subject.
+    streams: Vec<String>,
     subjects: Vec<String>,
     /// Each shard's mirror: the offset after the last record it holds.
     mirrored: Vec<watch::Receiver<u64>>,
@@ -29,12 +31,14 @@ impl Publisher {
         stream: &str,
         mirrored: Vec<watch::Receiver<u64>>,
     ) -> Publisher {
-        let subjects = (0..mirrored.len())
-            .map(|s| names::subject(stream, s))
-            .collect();
+        let shards = 0..mirrored.len();
         Publisher {
             js,
-            subjects,
+            streams: shards
+                .clone()
+                .map(|s| names::stream_name(stream, s))
+                .collect(),
+            subjects: shards.map(|s| names::subject(stream, s)).collect(),
             mirrored,
         }
     }
@@ -69,6 +73,26 @@ impl Publisher {
     }
 }
 
+impl Publisher {
+    /// Sets every shard's max age, keeping the rest of its config as the cluster has it.
+    async fn keep_for(&self, retention: Duration) -> Result<(), LogError> {
+        for name in &self.streams {
+            let stream = self
+                .js
+                .get_stream(name)
+                .await
+                .map_err(|e| unavailable(&format!("reading {name}'s config"), e))?;
+            let mut config = stream.cached_info().config.clone();
+            config.max_age = retention;
+            self.js
+                .update_stream(config)
+                .await
+                .map_err(|e| unavailable(&format!("setting {name}'s max age"), e))?;
+        }
+        Ok(())
+    }
+}
+
 impl Upstream for Publisher {
     fn put(
         &self,
@@ -76,6 +100,10 @@ impl Upstream for Publisher {
         records: Vec<NewRecord>,
     ) -> BoxFuture<'_, Result<Vec<u64>, LogError>> {
         Box::pin(self.publish(shard, records))
+    }
+
+    fn set_retention(&self, retention: Duration) -> BoxFuture<'_, Result<(), LogError>> {
+        Box::pin(self.keep_for(retention))
     }
 }
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """End-to-end check of edgewise's Kinesis-compatible API with real boto3 (SigV4 signed).
 
-Usage: boto3_e2e.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY
+Usage: boto3_e2e.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY [configured]
 
-Run by tests/it/stream_boto3.rs against an in-process server whose [stream] has that key,
-allow_create_streams = true and a configured stream "cfg" with 2 shards. Exits 0 when every
-check passed; otherwise prints what failed and exits non-zero. Exit 3: boto3 is missing.
+Run by tests/it/stream_boto3.rs against an in-process server whose [stream] has that key
+and a configured stream "cfg" with 2 shards, on each backend. With allow_create_streams =
+true (the local backend) the script creates and deletes its stream "py-stream" through the
+API; with "configured" (the nats backend, whose streams come from the config only)
+"py-stream" is configured with 2 shards too and the script checks that the API refuses to
+create or delete it. Exits 0 when every check passed; otherwise prints what failed and exits
+non-zero. Exit 3: boto3 is missing.
 """
 
 import datetime
@@ -22,6 +26,7 @@ except ImportError as e:  # the Rust side turns this into a clear test failure
     sys.exit(3)
 
 ENDPOINT, KEY_ID, SECRET = sys.argv[1:4]
+MANAGED = sys.argv[4:5] != ["configured"]
 STREAM = "py-stream"
 CONFIG = Config(
     retries={"max_attempts": 1, "mode": "standard"},
@@ -81,14 +86,18 @@ def main():
     kinesis = client()
 
     # --- create, wait, describe, list
-    created = kinesis.create_stream(StreamName=STREAM, ShardCount=2)
-    check(created["ResponseMetadata"]["HTTPStatusCode"] == 200, f"create_stream: {created}")
-    check(len(created["ResponseMetadata"]["RequestId"]) == 36,
-          f"x-amzn-RequestId becomes RequestId: {created['ResponseMetadata']}")
+    if MANAGED:
+        created = kinesis.create_stream(StreamName=STREAM, ShardCount=2)
+        check(created["ResponseMetadata"]["HTTPStatusCode"] == 200, f"create_stream: {created}")
+        check(len(created["ResponseMetadata"]["RequestId"]) == 36,
+              f"x-amzn-RequestId becomes RequestId: {created['ResponseMetadata']}")
+    else:
+        expect_error("AccessDeniedException", kinesis.create_stream, StreamName="other", ShardCount=1)
     kinesis.get_waiter("stream_exists").wait(
         StreamName=STREAM, WaiterConfig={"Delay": 1, "MaxAttempts": 10}
     )
-    expect_error("ResourceInUseException", kinesis.create_stream, StreamName=STREAM, ShardCount=1)
+    if MANAGED:
+        expect_error("ResourceInUseException", kinesis.create_stream, StreamName=STREAM, ShardCount=1)
 
     description = kinesis.describe_stream(StreamName=STREAM)["StreamDescription"]
     check(description["StreamStatus"] == "ACTIVE", description)
@@ -218,13 +227,17 @@ def main():
     # Clock skew is not settable through boto3; it is unit-tested in src/stream/api/sigv4.rs.
 
     # --- delete
-    kinesis.delete_stream(StreamName=STREAM)
-    expect_error("ResourceNotFoundException", kinesis.describe_stream, StreamName=STREAM)
-    kinesis.get_waiter("stream_not_exists").wait(
-        StreamName=STREAM, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
-    )
-    expect_error("ResourceInUseException", kinesis.delete_stream, StreamName="cfg")
-    check(kinesis.list_streams()["StreamNames"] == ["cfg"], "only the configured stream is left")
+    if MANAGED:
+        kinesis.delete_stream(StreamName=STREAM)
+        expect_error("ResourceNotFoundException", kinesis.describe_stream, StreamName=STREAM)
+        kinesis.get_waiter("stream_not_exists").wait(
+            StreamName=STREAM, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
+        )
+        expect_error("ResourceInUseException", kinesis.delete_stream, StreamName="cfg")
+        check(kinesis.list_streams()["StreamNames"] == ["cfg"], "only the configured stream is left")
+    else:
+        expect_error("AccessDeniedException", kinesis.delete_stream, StreamName=STREAM)
+        check(kinesis.list_streams()["StreamNames"] == ["cfg", STREAM], "both streams are left")
     print("boto3 e2e: all checks passed")
 
 

@@ -28,8 +28,12 @@ pub(super) async fn dispatch(
         "DescribeStreamSummary" => streams::describe_summary(api, caller, fields).map(Some),
         "ListStreams" => streams::list_streams(api, caller, fields).map(Some),
         "ListShards" => streams::list_shards(api, fields).map(Some),
-        "IncreaseStreamRetentionPeriod" => streams::retention(api, fields, true).map(|()| None),
-        "DecreaseStreamRetentionPeriod" => streams::retention(api, fields, false).map(|()| None),
+        "IncreaseStreamRetentionPeriod" => {
+            streams::retention(api, fields, true).await.map(|()| None)
+        }
+        "DecreaseStreamRetentionPeriod" => {
+            streams::retention(api, fields, false).await.map(|()| None)
+        }
         "PutRecord" => records::put_record(api, fields).await.map(Some),
         "PutRecords" => records::put_records(api, fields).await.map(Some),
         "GetShardIterator" => records::get_shard_iterator(api, fields).map(Some),
@@ -86,5 +90,9 @@ pub(super) fn arn(region: &str, name: &str) -> String {
 /// A log failure as the client sees it: a retryable server error, never the client's fault,
 /// whose detail stays in the server log.
 pub(super) fn internal(e: &LogError) -> KinesisError {
-    Incident::report(e).into()
+    match e {
+        LogError::Unavailable(_) => Incident::unavailable(e),
+        _ => Incident::report(e),
+    }
+    .into()
 }

@@ -369,7 +369,7 @@ pub(super) fn list_shards(api: &Api, fields: &Fields<'_>) -> Result<Value, Kines
     Ok(Value::Map(out))
 }
 
-pub(super) fn retention(
+pub(super) async fn retention(
     api: &Api,
     fields: &Fields<'_>,
     increase: bool,
@@ -404,6 +404,7 @@ pub(super) fn retention(
         ));
     }
     stream
-        .set_retention(Duration::from_secs(hours as u64 * 3600))
+        .change_retention(Duration::from_secs(hours as u64 * 3600))
+        .await
         .map_err(|e| internal(&e))
 }
