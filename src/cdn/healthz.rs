@@ -9,10 +9,12 @@
 //! a readable folder). Probes run at most once per [`PROBE_TTL`], shared by the checks
 //! that arrive meanwhile, so checkers cannot make the edge flood its origins.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use futures_util::future::join_all;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
 use serde::Serialize;
@@ -21,7 +23,7 @@ use tokio::sync::Mutex;
 use super::body::{self, Body};
 use super::proxy::Edge;
 use crate::acme::AcmeCerts;
-use crate::config::cdn::{Distribution, OriginTarget};
+use crate::config::cdn::{Distribution, HttpOrigin, OriginTarget};
 
 pub const PATH: &str = "/healthz";
 
@@ -155,20 +157,23 @@ async fn report(edge: &Edge, acme: Option<&AcmeCerts>) -> Arc<Report> {
 }
 
 async fn probe_distribution(distribution: &Distribution) -> DistributionReport {
-    // A group is reachable through its members, which are origins of the list themselves.
-    let probed = distribution
-        .origins
-        .iter()
-        .filter(|origin| !matches!(origin.target, OriginTarget::Group { .. }));
-    let origins = join_all(probed.map(|origin| async move {
-        let error = probe(&origin.target).await.err();
-        OriginReport {
-            id: origin.id.clone(),
-            reachable: error.is_none(),
-            error,
-        }
-    }))
-    .await;
+    let probes = distribution.origins.iter().filter_map(|origin| {
+        let probe = match &origin.target {
+            OriginTarget::Http(http) => probe_http(http).boxed(),
+            OriginTarget::Dir(path) => probe_dir(path).boxed(),
+            // Reachable through its members, which are origins of the list themselves.
+            OriginTarget::Group { .. } => return None,
+        };
+        Some(async move {
+            let error = probe.await.err();
+            OriginReport {
+                id: origin.id.clone(),
+                reachable: error.is_none(),
+                error,
+            }
+        })
+    });
+    let origins = join_all(probes).await;
     DistributionReport {
         id: distribution.id.clone(),
         reachable: origins.iter().any(|o| o.reachable),
@@ -176,27 +181,26 @@ async fn probe_distribution(distribution: &Distribution) -> DistributionReport {
     }
 }
 
-/// Connects to an HTTP origin (nothing is sent), or looks at a folder origin.
-async fn probe(target: &OriginTarget) -> Result<(), String> {
-    match target {
-        OriginTarget::Group { .. } => Ok(()),
-        OriginTarget::Dir(path) => match tokio::fs::metadata(path).await {
-            Ok(meta) if meta.is_dir() => Ok(()),
-            Ok(_) => Err(format!("{} is not a folder", path.display())),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        },
-        OriginTarget::Http(origin) => {
-            let uri = &origin.base;
-            let host = uri.host().unwrap_or_default();
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let https = uri.scheme_str() == Some("https");
-            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-            let wait = origin.connect_timeout.min(PROBE_TIMEOUT);
-            match tokio::time::timeout(wait, tokio::net::TcpStream::connect((host, port))).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(format!("cannot connect to {host}:{port}: {e}")),
-                Err(_) => Err(format!("no connection to {host}:{port} within {wait:?}")),
-            }
-        }
+/// Looks at a folder origin.
+async fn probe_dir(path: &Path) -> Result<(), String> {
+    match tokio::fs::metadata(path).await {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(format!("{} is not a folder", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Connects to an HTTP origin; nothing is sent.
+async fn probe_http(origin: &HttpOrigin) -> Result<(), String> {
+    let uri = &origin.base;
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let https = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let wait = origin.connect_timeout.min(PROBE_TIMEOUT);
+    match tokio::time::timeout(wait, tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("cannot connect to {host}:{port}: {e}")),
+        Err(_) => Err(format!("no connection to {host}:{port} within {wait:?}")),
     }
 }

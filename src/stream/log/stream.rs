@@ -10,6 +10,12 @@ use super::meta::StreamMeta;
 use super::shard::Shard;
 use super::{Appended, LogError, LogOptions, NewRecord, Upstream, retention};
 
+/// The most records, and bytes, a put through an upstream reads back from the mirror for
+/// their arrival times: its own (at most 500, 5 MiB) and what other processes put between
+/// them. Records past that get the time of the answer.
+const MAX_ARRIVALS_READ: usize = 10_000;
+const MAX_ARRIVAL_BYTES: usize = 16 << 20;
+
 pub struct Stream {
     name: Arc<str>,
     dir: PathBuf,
@@ -140,32 +146,34 @@ impl Stream {
             return target.append(records).await;
         };
         let offsets = upstream.put(shard, records).await?;
-        // Arrivals are the upstream's, read back from the mirror (now if it lags).
-        let arrivals: Vec<(u64, u64)> = match offsets.first() {
-            Some(&first) => target
-                .read(first, offsets.len(), usize::MAX)
-                .map(|batch| {
-                    batch
-                        .records
-                        .iter()
-                        .map(|r| (r.offset, r.arrival_ms))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            None => Vec::new(),
+        // Arrivals are the upstream's, read back from the mirror (now if it lags). The
+        // offsets rise, other processes' records may sit between them: one merge walk.
+        let span = match (offsets.first(), offsets.last()) {
+            (Some(&first), Some(&last)) => usize::try_from(last - first + 1)
+                .unwrap_or(usize::MAX)
+                .min(MAX_ARRIVALS_READ),
+            _ => 0,
         };
+        let read = offsets
+            .first()
+            .and_then(|&first| target.read(first, span, MAX_ARRIVAL_BYTES).ok());
+        let mut arrivals = read
+            .iter()
+            .flat_map(|batch| batch.records.iter().map(|r| (r.offset, r.arrival_ms)))
+            .peekable();
         let now = super::writer::now_ms();
         Ok(offsets
             .into_iter()
-            .map(|offset| Appended {
-                seq: super::SeqNo {
-                    shard: target.index(),
-                    offset,
-                },
-                arrival_ms: arrivals
-                    .iter()
-                    .find(|(o, _)| *o == offset)
-                    .map_or(now, |(_, a)| *a),
+            .map(|offset| {
+                while arrivals.next_if(|(o, _)| *o < offset).is_some() {}
+                let arrival = arrivals.next_if(|(o, _)| *o == offset);
+                Appended {
+                    seq: super::SeqNo {
+                        shard: target.index(),
+                        offset,
+                    },
+                    arrival_ms: arrival.map_or(now, |(_, a)| a),
+                }
             })
             .collect())
     }
