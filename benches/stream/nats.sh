@@ -154,7 +154,8 @@ nats = { servers = [\"nats://$ADDR:$(nats_port 0 0)\", \"nats://$ADDR:$(nats_por
 stored() { # system: records the system holds for the stream
     case "$1" in
         redis) redis-cli -h "$ADDR" -p "$REDIS_PORT" xlen "$STREAM" ;;
-        *) curl -s "http://$ADDR:$EW_PORT/metrics" | awk '$1 == "edgewise_stream_records_in_total" { print $2 }' ;;
+        *) curl -s "http://$ADDR:$EW_PORT/metrics" |
+            awk '$1 ~ /^edgewise_stream_records_in_total([{]|$)/ { n += $2; seen = 1 } END { if (seen) print n }' ;;
     esac
 }
 

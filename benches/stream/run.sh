@@ -156,7 +156,9 @@ write_ew_config
 
 redis() { timeout 10 redis-cli -h "$ADDR" -p "$REDIS_PORT" "$@" 2>/dev/null; }
 ew_metric() { # name: a counter of edgewise's /metrics, empty if unavailable
-    curl -s --max-time 5 "http://$ADDR:$EW_PORT/metrics" 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
+    # Summed over the counter's labelled series (by stream and shard).
+    curl -s --max-time 5 "http://$ADDR:$EW_PORT/metrics" 2>/dev/null |
+        awk -v n="$1" 'index($1, n) == 1 && (length($1) == length(n) || substr($1, length(n) + 1, 1) == "{") { s += $2; seen = 1 } END { if (seen) print s }'
 }
 ready() { # server
     case "$1" in

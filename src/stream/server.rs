@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::api::Api;
-use super::log::{Log, LogError, LogOptions};
+use super::log::{FsyncPolicy, Log, LogError, LogOptions};
 use super::reload::{self, StreamControl};
 use crate::acme::AcmeCerts;
 use crate::analytics::Analytics;
@@ -66,6 +66,9 @@ pub enum StreamStartError {
 }
 
 /// The open log and the bound API listeners.
+/// How often a mirror's writes reach the disk (see [`StreamServer::bind`]).
+const MIRROR_SYNC: Duration = Duration::from_secs(1);
+
 pub struct StreamServer {
     log: Arc<Log>,
     api: Arc<Api>,
@@ -121,12 +124,19 @@ impl StreamServer {
         cdn: Option<&CdnConfig>,
         acme: Option<Arc<AcmeCerts>>,
     ) -> Result<StreamServer, StreamStartError> {
+        let mirror = config.backend != Backend::Local;
         let log = Log::open(
             LogOptions {
                 data_dir: config.data_dir.clone(),
-                fsync: config.fsync,
+                // A mirror is rebuilt from the cluster at every start and the cluster keeps
+                // the records: syncing each of its writes would buy nothing.
+                fsync: if mirror {
+                    FsyncPolicy::Interval(MIRROR_SYNC)
+                } else {
+                    config.fsync
+                },
                 segment_size: config.segment_size,
-                mirror: config.backend != Backend::Local,
+                mirror,
             },
             &config.streams,
         )
