@@ -263,12 +263,16 @@ async fn retention_hours(server: &Server) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retention_change_reaches_the_cluster_and_the_config_wins_once_it_changes() {
+async fn a_retention_change_reaches_the_cluster_and_other_processes_and_the_config_wins_once_it_changes()
+ {
     let nats = Nats::start(1).await;
     let dir = tempfile::tempdir().unwrap();
     let config = nats_config(&nats, 1, "orders", 2);
     let mut server = start(dir.path(), &config);
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = start(other_dir.path(), &config);
     assert_eq!(retention_hours(&server).await, 24);
+    assert_eq!(retention_hours(&other).await, 24);
     Client::new(server.addr)
         .call(
             "IncreaseStreamRetentionPeriod",
@@ -279,6 +283,16 @@ async fn a_retention_change_reaches_the_cluster_and_the_config_wins_once_it_chan
     for shard in ["EW_orders_0", "EW_orders_1"] {
         assert_eq!(max_age(&nats, shard).await, Duration::from_secs(48 * 3600));
     }
+    // The other process in front of the cluster follows within its check interval (5 s).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while retention_hours(&other).await != 48 {
+        assert!(
+            Instant::now() < deadline,
+            "the other process still says 24 h"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    other.terminate();
     // The cluster's value stands across a restart while the config's retention is the same.
     server.terminate();
     let mut server = start(dir.path(), &config);

@@ -9,10 +9,14 @@ use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::publish::decode;
 use crate::stream::log::{NewRecord, Stream};
+
+/// How often a process reads the cluster's max age of each stream, so a retention changed
+/// through another process reaches this one's DescribeStream and mirror trimming.
+const RETENTION_CHECK: Duration = Duration::from_secs(5);
 
 /// Messages taken into one local append at most.
 const BATCH: usize = 1024;
@@ -50,6 +54,42 @@ pub(super) fn spawn(
             } else {
                 (backoff * 2).min(MAX_BACKOFF)
             };
+        }
+    });
+}
+
+/// Keeps `stream`'s retention at the max age of `name` (its first shard's JetStream stream)
+/// as the cluster has it. An unreachable cluster is the mirrors' to report.
+pub(super) fn follow_retention(
+    js: jetstream::Context,
+    name: String,
+    stream: Arc<Stream>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(RETENTION_CHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let Ok(upstream) = js.get_stream(&name).await else {
+                continue;
+            };
+            let max_age = upstream.cached_info().config.max_age;
+            // Zero is JetStream's "for ever", which edgewise never sets; someone else did.
+            if max_age.is_zero() || max_age == stream.retention() {
+                continue;
+            }
+            match stream.set_retention(max_age) {
+                Ok(()) => {
+                    info!(stream = %stream.name(), "retention {max_age:?}, as the cluster keeps it now")
+                }
+                Err(e) => {
+                    warn!(stream = %stream.name(), "keeping the cluster's retention {max_age:?}: {e}")
+                }
+            }
         }
     });
 }

@@ -161,6 +161,12 @@ impl Cluster {
             tips.push(watch);
         }
         catch_up(stream.name(), &tips, &ends, stop).await?;
+        mirror::follow_retention(
+            self.js.clone(),
+            names::stream_name(stream.name(), 0),
+            Arc::clone(stream),
+            stop.clone(),
+        );
         let publisher = Publisher::new(self.js.clone(), stream.name(), tips);
         stream.set_upstream(Arc::new(publisher), created_ms);
         Ok(())
