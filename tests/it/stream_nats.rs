@@ -307,3 +307,40 @@ async fn a_retention_change_reaches_the_cluster_and_other_processes_and_the_conf
         Duration::from_secs(72 * 3600)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_after_the_cluster_dropped_every_record_serves_and_numbers_on() {
+    let nats = Nats::start(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = nats_config(&nats, 1, "orders", 1);
+    let mut server = start(dir.path(), &config);
+    let records: Vec<(String, Option<u128>, Vec<u8>)> = (0..5)
+        .map(|n| (format!("k{n}"), None, vec![b'x']))
+        .collect();
+    Client::new(server.addr)
+        .put_records("orders", &records)
+        .await
+        .expect("PutRecords");
+    server.terminate();
+    // What retention does to an idle stream: no records left, the sequence kept.
+    let client = async_nats::connect(nats.urls()[0].as_str()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.get_stream("EW_orders_0")
+        .await
+        .unwrap()
+        .purge()
+        .await
+        .expect("purge");
+
+    let server = start(dir.path(), &config);
+    let mut client = Client::new(server.addr);
+    assert!(client.read_all("orders", 0).await.is_empty());
+    let placed = client
+        .put_records("orders", &records[..1])
+        .await
+        .expect("PutRecords after the purge");
+    assert_eq!(placed[0], Ok((0, 5)), "numbered after the dropped records");
+    let got = client.read_all("orders", 0).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(seq_parts(&got[0].seq).1, 5);
+}

@@ -148,7 +148,13 @@ impl Cluster {
                         })?;
                 }
             }
-            ends.push(info.state.last_sequence);
+            // With no records left (all past their max age, or purged) JetStream's last
+            // sequence stays where it was and nothing will come to the mirror to reach it.
+            ends.push(if info.state.messages > 0 {
+                info.state.last_sequence
+            } else {
+                0
+            });
             let (tip, watch) = watch::channel(stream.shards()[shard].next_offset());
             mirror::spawn(
                 self.js.clone(),
