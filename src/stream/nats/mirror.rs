@@ -126,7 +126,8 @@ async fn follow(
             Err(_) => {
                 let info = upstream.info().await.map_err(|e| e.to_string())?;
                 let (last, tip) = (info.state.last_sequence, local.next_offset());
-                if last > tip {
+                // No records at all (all past their max age): the last sequence stays.
+                if info.state.messages > 0 && last > tip {
                     return Err(format!(
                         "stalled at offset {tip} with {} records upstream",
                         last - tip
