@@ -351,3 +351,76 @@ async fn a_start_after_the_cluster_dropped_every_record_serves_and_numbers_on() 
         "the empty shard is not a stall:\n{log}"
     );
 }
+
+/// `[cdn]` on `port` serving the folder `site`, its real-time logs on the stream `cdn-logs`.
+fn cdn_with_realtime_logs(port: u16) -> String {
+    format!(
+        r#"[cdn]
+http_listen = ["127.0.0.1:{port}"]
+realtime_logs = {{ stream = "cdn-logs", fields = ["sc-status", "cs-uri-stem"] }}
+
+[[cdn.distributions]]
+id = "site"
+hosts = ["www.site.test"]
+viewer_protocol = "allow-all"
+
+[[cdn.distributions.origins]]
+id = "files"
+dir = "site"
+
+[[cdn.distributions.behaviors]]
+path = "*"
+origin = "files"
+
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdn_realtime_logs_go_through_the_cluster_to_every_process() {
+    let nats = Nats::start(1).await;
+    let [port] = crate::pebble::free_ports::<1>();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::create_dir(dir_a.path().join("site")).unwrap();
+    std::fs::write(dir_a.path().join("site/hello.txt"), "hello").unwrap();
+    let stream = nats_config(&nats, 1, "cdn-logs", 1);
+    let edge = start(
+        dir_a.path(),
+        &format!("{}{stream}", cdn_with_realtime_logs(port)),
+    );
+    let reader = start(dir_b.path(), &stream);
+    for path in ["/hello.txt", "/hello.txt", "/missing.txt"] {
+        let out = tokio::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(["-H", "Host: www.site.test"])
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .await
+            .expect("curl is installed");
+        let status = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(status == "200" || status == "404", "{path}: {status}");
+    }
+    let want = [
+        "200\t/hello.txt\n",
+        "200\t/hello.txt\n",
+        "404\t/missing.txt\n",
+    ];
+    // The edge put them into the cluster; the other process reads them from its mirror.
+    for server in [&edge, &reader] {
+        let mut client = Client::new(server.addr);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got: Vec<String> = client
+                .read_all("cdn-logs", 0)
+                .await
+                .iter()
+                .map(|g| String::from_utf8_lossy(&g.data).into_owned())
+                .collect();
+            if got == want {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {got:?}", server.addr);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
