@@ -65,10 +65,10 @@ pub enum StreamStartError {
     Nats(#[from] crate::stream::nats::NatsError),
 }
 
-/// The open log and the bound API listeners.
 /// How often a mirror's writes reach the disk (see [`StreamServer::bind`]).
 const MIRROR_SYNC: Duration = Duration::from_secs(1);
 
+/// The open log and the bound API listeners.
 pub struct StreamServer {
     log: Arc<Log>,
     api: Arc<Api>,

@@ -6,6 +6,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use rand::Rng;
 
 use super::value::{Format, Value, encode};
+use crate::stream::log::LogError;
 
 /// The error codes clients branch on. `__type` carries [`ErrorCode::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +137,15 @@ impl Incident {
         Incident {
             unavailable: true,
             ..Incident::report(detail)
+        }
+    }
+
+    /// [`Incident::unavailable`] when the log's upstream did not take the records, else
+    /// [`Incident::report`].
+    pub fn of_log(e: &LogError, detail: &dyn std::fmt::Display) -> Incident {
+        match e {
+            LogError::Unavailable(_) => Incident::unavailable(detail),
+            _ => Incident::report(detail),
         }
     }
 

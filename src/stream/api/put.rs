@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use md5::{Digest, Md5};
 
 use super::error::Incident;
-use crate::stream::log::{Appended, LogError, NewRecord, Stream};
+use crate::stream::log::{Appended, NewRecord, Stream};
 
 /// A record to put, already validated.
 pub struct PutEntry {
@@ -86,10 +86,7 @@ pub async fn put_all(stream: &Stream, entries: Vec<PutEntry>) -> Vec<Result<Plac
                     positions.len(),
                     stream.name()
                 );
-                let incident = match e {
-                    LogError::Unavailable(_) => Incident::unavailable(&detail),
-                    _ => Incident::report(&detail),
-                };
+                let incident = Incident::of_log(&e, &detail);
                 for position in positions {
                     outcomes[position] = Some(Err(incident.clone()));
                 }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::publish::decode;
-use crate::stream::log::{NewRecord, Stream};
+use crate::stream::log::{LogError, NewRecord, Stream};
 
 /// How often a process reads the cluster's max age of each stream, so a retention changed
 /// through another process reaches this one's DescribeStream and mirror trimming.
@@ -78,12 +78,9 @@ pub(super) fn follow_retention(
                 continue;
             };
             let max_age = upstream.cached_info().config.max_age;
-            // Zero is JetStream's "for ever", which edgewise never sets; someone else did.
-            if max_age.is_zero() || max_age == stream.retention() {
-                continue;
-            }
-            match stream.set_retention(max_age) {
-                Ok(()) => {
+            match adopt_retention(&stream, max_age) {
+                Ok(false) => {}
+                Ok(true) => {
                     info!(stream = %stream.name(), "retention {max_age:?}, as the cluster keeps it now")
                 }
                 Err(e) => {
@@ -92,6 +89,15 @@ pub(super) fn follow_retention(
             }
         }
     });
+}
+
+/// Makes the cluster's `max_age` `stream`'s retention; true when that changed it.
+pub(super) fn adopt_retention(stream: &Stream, max_age: Duration) -> Result<bool, LogError> {
+    // Zero is JetStream's "for ever", which edgewise never sets; someone else did.
+    if max_age.is_zero() || max_age == stream.retention() {
+        return Ok(false);
+    }
+    stream.set_retention(max_age).map(|()| true)
 }
 
 /// Appends everything from the local tip on, as it comes, until the consumer fails.

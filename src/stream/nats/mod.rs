@@ -139,14 +139,12 @@ impl Cluster {
             if shard == 0 {
                 let ms = info.created.unix_timestamp_nanos() / 1_000_000;
                 created_ms = u64::try_from(ms).unwrap_or(0);
-                if info.config.max_age != stream.retention() {
-                    stream
-                        .set_retention(info.config.max_age)
-                        .map_err(|e| NatsError::Stream {
-                            name: stream.name().to_owned(),
-                            detail: format!("keeping the cluster's retention locally: {e}"),
-                        })?;
-                }
+                mirror::adopt_retention(stream, info.config.max_age).map_err(|e| {
+                    NatsError::Stream {
+                        name: stream.name().to_owned(),
+                        detail: format!("keeping the cluster's retention locally: {e}"),
+                    }
+                })?;
             }
             // With no records left (all past their max age, or purged) JetStream's last
             // sequence stays where it was and nothing will come to the mirror to reach it.

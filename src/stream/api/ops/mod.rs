@@ -90,9 +90,5 @@ pub(super) fn arn(region: &str, name: &str) -> String {
 /// A log failure as the client sees it: a retryable server error, never the client's fault,
 /// whose detail stays in the server log.
 pub(super) fn internal(e: &LogError) -> KinesisError {
-    match e {
-        LogError::Unavailable(_) => Incident::unavailable(e),
-        _ => Incident::report(e),
-    }
-    .into()
+    Incident::of_log(e, e).into()
 }
