@@ -103,13 +103,14 @@ async fn keep_current(
         });
         match installed {
             Ok(stored) => {
-                slot.install(stored.key);
+                // The status first: whoever is served the new certificate sees it counted.
                 slot.update_status(|s| {
                     s.not_before = Some(stored.not_before);
                     s.not_after = Some(stored.not_after);
                     s.issued += 1;
                     s.last_error = None;
                 });
+                slot.install(stored.key);
                 info!(names = ?slot.names, not_after = stored.not_after, "certificate issued and in force");
                 retry = FIRST_RETRY;
                 retry_at = None;
