@@ -329,6 +329,30 @@ impl Page {
         .await;
     }
 
+    /// Focuses the first element matching `css_selector` and presses Ctrl+Enter there as a
+    /// keyboard would (trusted key events through the browser's input pipeline, so a
+    /// handler that does not prevent it gets the newline typed too).
+    pub async fn ctrl_enter(&self, css_selector: &str) {
+        let selector = js_string(css_selector);
+        self.eval(&format!(
+            "(() => {{
+                const el = document.querySelector({selector});
+                if (!el) throw new Error('no element matches ' + {selector});
+                el.focus();
+            }})()"
+        ))
+        .await;
+        const CTRL: u32 = 2;
+        for kind in ["keyDown", "keyUp"] {
+            self.call(
+                "Input.dispatchKeyEvent",
+                json!({"type": kind, "modifiers": CTRL, "key": "Enter", "code": "Enter",
+                       "windowsVirtualKeyCode": 13, "text": "\r"}),
+            )
+            .await;
+        }
+    }
+
     /// Replaces the value of the first input (or textarea, or select) matching
     /// `css_selector` with `text`, as typing would: focuses it, sets the value, and
     /// dispatches bubbling `input` and `change` events. Panics if nothing matches.

@@ -196,18 +196,23 @@ async fn the_sql_editor_queries_streams_and_saves_applications_in_chromium() {
     )
     .await;
 
-    // A mistake in SQL says so.
+    // A mistake in SQL says so; Ctrl+Enter in the editor runs it as Run does, typing no
+    // newline.
     page.eval("document.getElementById('sql-auto').checked = false")
         .await;
     page.type_into("#sql-text", "SELECT nope FROM \"orders\"")
         .await;
-    page.click("#sql-run").await;
+    page.ctrl_enter("#sql-text").await;
     page.wait_for(
         r##"document.getElementById("sql-status").className.includes("bad")
             && document.getElementById("sql-status").textContent.includes("nope")"##,
         WAIT,
     )
     .await;
+    assert_eq!(
+        page.eval("document.getElementById('sql-text').value").await,
+        "SELECT nope FROM \"orders\""
+    );
 
     // Continuous SQL saved as an application: its rows on "big" show as they come.
     page.type_into(

@@ -266,6 +266,12 @@
       e.target.value = "";
     });
     $("sql-run").addEventListener("click", () => { watching = null; run(current()).then(schedule); });
+    // Ctrl+Enter (⌘+Enter on a Mac) in the editor runs it, as in other SQL consoles.
+    $("sql-text").addEventListener("keydown", (e) => {
+      if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey)) return;
+      e.preventDefault();
+      if (!$("sql-run").disabled) $("sql-run").click();
+    });
     $("sql-auto").addEventListener("change", schedule);
     $("sql-save").addEventListener("click", save);
   });
