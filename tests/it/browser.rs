@@ -317,13 +317,22 @@ impl Page {
     /// Clicks the first element matching `css_selector` (`element.click()`: the click event
     /// and default action, no mouse movement). Panics if nothing matches or it is disabled.
     pub async fn click(&self, css_selector: &str) {
+        self.on_element(
+            css_selector,
+            "if (el.disabled) throw new Error('the element is disabled'); el.click();",
+        )
+        .await;
+    }
+
+    /// Runs the JavaScript statements `body` with `el` the first element matching
+    /// `css_selector`; panics naming the selector if nothing matches.
+    async fn on_element(&self, css_selector: &str, body: &str) {
         let selector = js_string(css_selector);
         self.eval(&format!(
             "(() => {{
                 const el = document.querySelector({selector});
                 if (!el) throw new Error('no element matches ' + {selector});
-                if (el.disabled) throw new Error({selector} + ' is disabled');
-                el.click();
+                {body}
             }})()"
         ))
         .await;
@@ -333,15 +342,7 @@ impl Page {
     /// keyboard would (trusted key events through the browser's input pipeline, so a
     /// handler that does not prevent it gets the newline typed too).
     pub async fn ctrl_enter(&self, css_selector: &str) {
-        let selector = js_string(css_selector);
-        self.eval(&format!(
-            "(() => {{
-                const el = document.querySelector({selector});
-                if (!el) throw new Error('no element matches ' + {selector});
-                el.focus();
-            }})()"
-        ))
-        .await;
+        self.on_element(css_selector, "el.focus();").await;
         const CTRL: u32 = 2;
         for kind in ["keyDown", "keyUp"] {
             self.call(
@@ -357,17 +358,16 @@ impl Page {
     /// `css_selector` with `text`, as typing would: focuses it, sets the value, and
     /// dispatches bubbling `input` and `change` events. Panics if nothing matches.
     pub async fn type_into(&self, css_selector: &str, text: &str) {
-        let (selector, text) = (js_string(css_selector), js_string(text));
-        self.eval(&format!(
-            "(() => {{
-                const el = document.querySelector({selector});
-                if (!el) throw new Error('no element matches ' + {selector});
-                el.focus();
+        let text = js_string(text);
+        self.on_element(
+            css_selector,
+            &format!(
+                "el.focus();
                 el.value = {text};
                 el.dispatchEvent(new Event('input', {{bubbles: true}}));
-                el.dispatchEvent(new Event('change', {{bubbles: true}}));
-            }})()"
-        ))
+                el.dispatchEvent(new Event('change', {{bubbles: true}}));"
+            ),
+        )
         .await;
     }
 
