@@ -128,8 +128,8 @@ impl StreamServer {
         let log = Log::open(
             LogOptions {
                 data_dir: config.data_dir.clone(),
-                // A mirror is rebuilt from the cluster at every start and the cluster keeps
-                // the records: syncing each of its writes would buy nothing.
+                // The cluster keeps the records and a mirror that may have lost writes is
+                // mirrored again (see `LogOptions::mirror`): syncing each write buys nothing.
                 fsync: if mirror {
                     FsyncPolicy::Interval(MIRROR_SYNC)
                 } else {
@@ -193,7 +193,7 @@ impl StreamServer {
         let cluster = Arc::new(crate::stream::nats::Cluster::connect(config).await?);
         self.api.share_iterator_key(cluster.iterator_key().await?);
         for stream in self.log.streams() {
-            cluster.attach(&stream, stop).await?;
+            cluster.attach(&self.log, stream, stop).await?;
         }
         Ok(())
     }

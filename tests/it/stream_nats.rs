@@ -17,7 +17,7 @@ use crate::stream_durability::{
     BATCH, Ledger, SHARDS, STREAM, partition_key, payload, verify, writer,
 };
 use crate::stream_harness::{Client, seq_parts};
-use crate::stream_process::{LIMIT, Server, write_config};
+use crate::stream_process::{LIMIT, Server, wait_for, write_config};
 
 const WRITERS: usize = 4;
 /// JetStream moves a stream's leadership off a dead node in seconds; puts to that shard fail
@@ -333,6 +333,7 @@ async fn a_start_after_the_cluster_dropped_every_record_serves_and_numbers_on() 
         .expect("purge");
 
     let server = start(dir.path(), &config);
+    logged(&server, "before their max age (a purge?)").await;
     let mut client = Client::new(server.addr);
     assert!(client.read_all("orders", 0).await.is_empty());
     // Past a few of the mirror's quiet checks (every 500 ms).
@@ -349,6 +350,110 @@ async fn a_start_after_the_cluster_dropped_every_record_serves_and_numbers_on() 
     assert!(
         !log.contains("stalled"),
         "the empty shard is not a stall:\n{log}"
+    );
+}
+
+/// `server`'s log once it has a line with `text` (waiting, bounded: the line comes when the
+/// mirror is attached, after the listeners are bound).
+async fn logged(server: &Server, text: &str) -> String {
+    wait_for(&format!("a log line with {text:?}"), LIMIT, || {
+        server.stderr().contains(text)
+    })
+    .await;
+    server.stderr()
+}
+
+/// Both shards of "orders" through `server`: (offset, data) each.
+async fn both_shards(server: &Server) -> Vec<Vec<(u64, String)>> {
+    let mut client = Client::new(server.addr);
+    let mut shards = Vec::new();
+    for shard in 0..2_u32 {
+        let got = client.read_all("orders", shard).await;
+        shards.push(
+            got.iter()
+                .map(|g| {
+                    let data = String::from_utf8_lossy(&g.data).into_owned();
+                    (seq_parts(&g.seq).1, data)
+                })
+                .collect(),
+        );
+    }
+    shards
+}
+
+/// `n` records from `first` on, alternating between the two shards.
+fn orders(first: usize, n: usize) -> Vec<(String, Option<u128>, Vec<u8>)> {
+    (first..first + n)
+        .map(|i| {
+            let hash = if i % 2 == 0 { 0 } else { u128::MAX };
+            (
+                format!("k{i}"),
+                Some(hash),
+                format!("order {i}").into_bytes(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_mirror_unless_the_cluster_made_its_streams_again() {
+    let nats = Nats::start(1).await;
+    let config = nats_config(&nats, 1, "orders", 2);
+    let (dir, other_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut server = start(dir.path(), &config);
+    Client::new(server.addr)
+        .put_records("orders", &orders(0, 40))
+        .await
+        .expect("PutRecords");
+    server.terminate();
+    // Records arrive through another process while this one is down.
+    let mut other = start(other_dir.path(), &config);
+    Client::new(other.addr)
+        .put_records("orders", &orders(40, 10))
+        .await
+        .expect("PutRecords");
+    other.terminate();
+
+    let mut server = start(dir.path(), &config);
+    let log = logged(&server, "mirror kept, shard tips at [20, 20]").await;
+    assert!(!log.contains("mirror emptied"), "{log}");
+    let want: Vec<Vec<(u64, String)>> = (0..2)
+        .map(|shard| {
+            (0..25)
+                .map(|i| (i, format!("order {}", 2 * i + shard)))
+                .collect()
+        })
+        .collect();
+    assert_eq!(both_shards(&server).await, want);
+    // Killed, then (as if) the machine went down: writes synced only once a second may have
+    // holes, so the copy is not trusted and is mirrored again whole.
+    server.kill();
+    std::fs::write(dir.path().join("data/mirror-state"), "boot another-boot\n").unwrap();
+    let mut server = start(dir.path(), &config);
+    logged(&server, "the machine restarted since it was written").await;
+    assert_eq!(both_shards(&server).await, want);
+    server.terminate();
+
+    // The cluster's streams deleted and made again number from 1 again: the copy of the
+    // old ones must not serve.
+    let js =
+        async_nats::jetstream::new(async_nats::connect(nats.urls()[0].as_str()).await.unwrap());
+    for shard in ["EW_orders_0", "EW_orders_1"] {
+        js.delete_stream(shard)
+            .await
+            .expect("delete the shard's stream");
+    }
+    let server = start(dir.path(), &config);
+    logged(&server, "are not the ones it mirrored").await;
+    assert_eq!(both_shards(&server).await, vec![vec![], vec![]]);
+    let placed = Client::new(server.addr)
+        .put_records("orders", &orders(0, 2))
+        .await
+        .expect("PutRecords");
+    assert_eq!(placed, vec![Ok((0, 0)), Ok((1, 0))]);
+    assert_eq!(
+        both_shards(&server).await,
+        vec![vec![(0, "order 0".into())], vec![(0, "order 1".into())]]
     );
 }
 

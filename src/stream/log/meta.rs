@@ -24,6 +24,10 @@ pub(super) struct StreamMeta {
     /// The config's retention when last opened: a different one in the config now means
     /// the config changed and wins; the same one means an API change since then stands.
     pub configured_retention_secs: Option<u64>,
+    /// A mirror's upstream, one entry per shard (its JetStream stream's creation time): a
+    /// mirror kept across a restart must still mirror these. None on the local log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_of: Option<Vec<String>>,
 }
 
 pub(super) fn path(dir: &Path) -> PathBuf {
@@ -65,6 +69,7 @@ impl StreamMeta {
             created_ms,
             configured: false,
             configured_retention_secs: None,
+            mirror_of: None,
         }
     }
 

@@ -83,6 +83,7 @@ mod frame;
 mod hash;
 mod index;
 mod meta;
+mod mirror_state;
 mod record;
 mod recovery;
 mod registry;
@@ -121,8 +122,9 @@ pub struct LogOptions {
     pub fsync: FsyncPolicy,
     /// A shard starts a new segment file once its last one passes this many bytes.
     pub segment_size: u64,
-    /// The log mirrors an upstream one (a NATS JetStream cluster): what is on disk is
-    /// dropped at open and mirrored again, so no record the upstream numbered can be missing
-    /// from it after a crash.
+    /// The log mirrors an upstream one (a NATS JetStream cluster): what is on disk is a
+    /// copy. At open it is dropped whole unless it can be trusted (`mirror_state`), and so
+    /// are folders of streams the config no longer names; the rest is kept only while it
+    /// matches its upstream (checked when attached) and resumes from its recovered tip.
     pub mirror: bool,
 }

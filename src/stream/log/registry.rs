@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::meta::{self, StreamMeta, sync_dir};
+use super::mirror_state;
 use super::{LogError, LogOptions, MAX_SHARDS, Stream};
 use crate::config::stream::{StreamSpec, valid_stream_name};
 use crate::stream::delivery::DeliveryStats;
@@ -114,13 +115,7 @@ impl Log {
         };
         let streams_dir = log.streams_dir();
         if log.options.mirror {
-            match fs::remove_dir_all(&streams_dir) {
-                Ok(()) => {
-                    info!(dir = %streams_dir.display(), "mirror dropped; mirroring it again from the cluster")
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error("clearing the mirror", &streams_dir)(e)),
-            }
+            log.drop_untrusted_mirror()?;
         }
         fs::create_dir_all(&streams_dir).map_err(io_error("creating", &streams_dir))?;
         // Leftovers of a create or delete a crash interrupted.
@@ -130,6 +125,12 @@ impl Log {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_error("clearing", &side)(e)),
             }
+        }
+        if log.options.mirror {
+            log.prune_mirror(configured)?;
+            let data_dir = &log.options.data_dir;
+            mirror_state::mark_open(data_dir)
+                .map_err(io_error("recording the mirror's state in", data_dir))?;
         }
         let mut metas = log.load_metas()?;
         let mut last_created = metas.values().map(|m| m.created_ms).max().unwrap_or(0);
@@ -164,7 +165,18 @@ impl Log {
                 meta.configure(None);
                 meta.store(&dir)?;
             }
-            let stream = Stream::open(dir, meta, &log.options)?;
+            let stream = match Stream::open(dir.clone(), meta.clone(), &log.options) {
+                Ok(stream) => stream,
+                // A mirror is a copy: one that cannot be opened is mirrored again.
+                Err(e) if log.options.mirror => {
+                    warn!(stream = %name, "the mirror cannot be opened ({e}); mirroring it again from the cluster");
+                    log.discard(&name, &dir);
+                    meta.mirror_of = None;
+                    let dir = log.make_stream_dir(&meta)?;
+                    Stream::open(dir, meta, &log.options)?
+                }
+                Err(e) => return Err(e),
+            };
             log_reopened(&stream);
             streams.insert(name, Arc::new(stream));
         }
@@ -183,6 +195,82 @@ impl Log {
 
     fn trash_dir(&self) -> PathBuf {
         self.options.data_dir.join("trash")
+    }
+
+    /// Drops the whole mirror when [`mirror_state::distrust`] says it may have holes.
+    fn drop_untrusted_mirror(&self) -> Result<(), LogError> {
+        let streams_dir = self.streams_dir();
+        let Some(why) = mirror_state::distrust(&self.options.data_dir) else {
+            return Ok(());
+        };
+        match fs::remove_dir_all(&streams_dir) {
+            Ok(()) => {
+                info!(dir = %streams_dir.display(), "mirror dropped ({why}); mirroring it again from the cluster");
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("clearing the mirror", &streams_dir)(e)),
+        }
+    }
+
+    /// Before a mirror is loaded: removes the folders of streams the config no longer names
+    /// or names with another shard count, and those whose meta cannot be read. The cluster
+    /// holds the records; what stays is checked against it when attached.
+    fn prune_mirror(&self, configured: &[StreamSpec]) -> Result<(), LogError> {
+        let streams_dir = self.streams_dir();
+        let entries = fs::read_dir(&streams_dir).map_err(io_error("listing", &streams_dir))?;
+        for entry in entries {
+            let entry = entry.map_err(io_error("listing", &streams_dir))?;
+            let (path, name) = (entry.path(), entry.file_name());
+            let Some(name) = name
+                .to_str()
+                .filter(|n| valid_stream_name(n) && path.is_dir())
+            else {
+                continue;
+            };
+            let why = match meta::load(&path, name) {
+                Err(e) => e.to_string(),
+                Ok(meta) => match configured.iter().find(|s| s.name == name) {
+                    None => "no longer configured".to_owned(),
+                    Some(spec) if spec.shards != meta.shards => {
+                        format!(
+                            "{} shards configured, {} mirrored",
+                            spec.shards, meta.shards
+                        )
+                    }
+                    Some(_) => continue,
+                },
+            };
+            info!(stream = name, "mirror dropped: {why}");
+            fs::remove_dir_all(&path).map_err(io_error("removing the mirror", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Empties the mirror `name`, whose records are not (or no longer) its upstream's: its
+    /// folder is replaced by an empty one with the same settings. Before anything is served.
+    pub fn reset_mirror(&self, name: &str) -> Result<Arc<Stream>, LogError> {
+        let _changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self
+            .get(name)
+            .ok_or_else(|| LogError::NotFound(name.to_owned()))?;
+        let mut meta = old.meta();
+        meta.mirror_of = None;
+        let trash = self.trash_path(name);
+        let streams_dir = self.streams_dir();
+        fs::create_dir_all(self.trash_dir()).map_err(io_error("creating", &self.trash_dir()))?;
+        fs::rename(old.dir(), &trash).map_err(io_error("moving to the trash", old.dir()))?;
+        sync_dir(&streams_dir).map_err(io_error("syncing", &streams_dir))?;
+        old.close();
+        let dir = self.make_stream_dir(&meta)?;
+        let stream = Arc::new(Stream::open(dir, meta, &self.options)?);
+        let mut streams = HashMap::clone(&self.streams.load());
+        streams.insert(name.to_owned(), Arc::clone(&stream));
+        self.streams.store(Arc::new(streams));
+        if let Err(e) = fs::remove_dir_all(&trash) {
+            warn!(path = %trash.display(), "cannot remove an emptied mirror's files (retried at the next open): {e}");
+        }
+        Ok(stream)
     }
 
     /// The meta of every stream folder, by name.
@@ -434,7 +522,8 @@ impl Log {
         })
     }
 
-    /// Makes everything acknowledged so far durable (for a graceful shutdown).
+    /// Makes everything acknowledged so far durable (for a graceful shutdown); a mirror
+    /// records that it was closed, so the next start may trust it whole.
     pub async fn close(&self) -> Result<(), LogError> {
         let streams = self.streams.load_full();
         let mut first_error = None;
@@ -442,6 +531,11 @@ impl Log {
             if let Err(e) = stream.sync().await {
                 first_error.get_or_insert(e);
             }
+        }
+        if self.options.mirror && first_error.is_none() {
+            let data_dir = &self.options.data_dir;
+            mirror_state::mark_closed(data_dir)
+                .map_err(io_error("recording the mirror's state in", data_dir))?;
         }
         first_error.map_or(Ok(()), Err)
     }

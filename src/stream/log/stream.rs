@@ -118,6 +118,37 @@ impl Stream {
         Ok(retention_changed)
     }
 
+    /// The upstream this stream's records mirror, as last recorded ([`Stream::set_mirror_of`]).
+    pub fn mirror_of(&self) -> Option<Vec<String>> {
+        self.meta
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .mirror_of
+            .clone()
+    }
+
+    /// Records, durably, that this stream's records mirror `upstream` (one identity per
+    /// shard) from now on.
+    pub fn set_mirror_of(&self, upstream: Vec<String>) -> Result<(), LogError> {
+        let mut meta = self.meta.lock().unwrap_or_else(PoisonError::into_inner);
+        if meta.mirror_of.as_ref() == Some(&upstream) {
+            return Ok(());
+        }
+        let mut changed = meta.clone();
+        changed.mirror_of = Some(upstream);
+        changed.store(&self.dir)?;
+        *meta = changed;
+        Ok(())
+    }
+
+    /// The settings on disk, for a stream made again in its place.
+    pub(super) fn meta(&self) -> StreamMeta {
+        self.meta
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn shards(&self) -> &[Shard] {
         &self.shards
     }

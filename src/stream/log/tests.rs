@@ -784,3 +784,54 @@ async fn maintenance_runs_until_cancelled() {
         .unwrap();
     log.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_mirror_keeps_configured_streams_across_opens_and_empties_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = LogOptions {
+        mirror: true,
+        ..options(dir.path(), 1 << 20)
+    };
+    let both = [spec("orders", 2, HOUR), spec("gone", 1, HOUR)];
+    let log = Log::open(mirror.clone(), &both).unwrap();
+    for name in ["orders", "gone"] {
+        let stream = log.get(name).unwrap();
+        stream.shards()[0]
+            .mirror(5, records("m", 3, 10), vec![1, 2, 3])
+            .await
+            .unwrap();
+        stream.set_mirror_of(vec!["a".into(), "b".into()]).unwrap();
+    }
+    log.close().await.unwrap();
+    drop(log);
+
+    // Reopened with "gone" out of the config: its copy goes, "orders" stays as it was.
+    let log = Log::open(mirror.clone(), &both[..1]).unwrap();
+    assert_eq!(log.names(), ["orders"]);
+    assert!(!dir.path().join("streams/gone").exists());
+    let orders = log.get("orders").unwrap();
+    assert_eq!(orders.mirror_of(), Some(vec!["a".into(), "b".into()]));
+    let kept = read_all(&orders.shards()[0], 0);
+    assert_eq!(
+        kept.iter()
+            .map(|r| (r.offset, r.arrival_ms))
+            .collect::<Vec<_>>(),
+        [(5, 1), (6, 2), (7, 3)]
+    );
+
+    // Emptied: no records, nothing recorded as mirrored, the same settings; the map
+    // serves the new one.
+    let created = orders.created();
+    let emptied = log.reset_mirror("orders").unwrap();
+    assert!(Arc::ptr_eq(&emptied, &log.get("orders").unwrap()));
+    assert_eq!(emptied.shards()[0].next_offset(), 0);
+    assert!(read_all(&emptied.shards()[0], 0).is_empty());
+    assert_eq!(emptied.mirror_of(), None);
+    assert_eq!((emptied.created(), emptied.retention()), (created, HOUR));
+    log.close().await.unwrap();
+    drop(log);
+
+    // Another shard count in the config: the copy cannot serve it and goes too.
+    let log = Log::open(mirror, &[spec("orders", 3, HOUR)]).unwrap();
+    assert_eq!(log.get("orders").unwrap().shards().len(), 3);
+}

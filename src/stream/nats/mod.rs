@@ -13,6 +13,7 @@
 mod mirror;
 mod names;
 mod publish;
+mod resume;
 mod secret;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::nats::{NatsAuth, NatsConfig};
-use crate::stream::log::{LogError, MAX_DATA_BYTES, MAX_KEY_BYTES, Stream};
+use crate::stream::log::{Log, LogError, MAX_DATA_BYTES, MAX_KEY_BYTES, Stream};
 
 pub use publish::Publisher;
 
@@ -108,15 +109,15 @@ impl Cluster {
     }
 
     /// Creates (or brings up to date) the JetStream stream of each of `stream`'s shards,
-    /// then starts mirroring them into it; puts to `stream` go to the cluster from then on.
+    /// keeps or empties `stream`'s mirror as [`resume::check`] says, then starts mirroring
+    /// into it; puts to the stream go to the cluster from then on. Before anything is served.
     pub async fn attach(
         self: &Arc<Self>,
-        stream: &Arc<Stream>,
+        log: &Log,
+        stream: Arc<Stream>,
         stop: &CancellationToken,
     ) -> Result<(), NatsError> {
-        let mut tips = Vec::new();
-        let mut ends = Vec::new();
-        let mut created_ms = 0;
+        let mut upstream = Vec::new();
         for shard in 0..stream.shards().len() {
             let name = names::stream_name(stream.name(), shard);
             let config = stream::Config {
@@ -136,16 +137,38 @@ impl Cluster {
                 .create_or_update_stream(config)
                 .await
                 .map_err(|e| stream_error(&name, e.to_string(), self.replicas))?;
-            if shard == 0 {
-                let ms = info.created.unix_timestamp_nanos() / 1_000_000;
-                created_ms = u64::try_from(ms).unwrap_or(0);
-                mirror::adopt_retention(stream, info.config.max_age).map_err(|e| {
-                    NatsError::Stream {
-                        name: stream.name().to_owned(),
-                        detail: format!("keeping the cluster's retention locally: {e}"),
-                    }
-                })?;
+            upstream.push(info);
+        }
+        let stream_name = stream.name().to_owned();
+        let local_error = |detail: String| NatsError::Stream {
+            name: stream_name.clone(),
+            detail,
+        };
+        let identities: Vec<String> = upstream.iter().map(resume::identity).collect();
+        let stream = match resume::check(&stream, &identities, &upstream) {
+            Ok(()) => {
+                let tips: Vec<u64> = stream.shards().iter().map(|s| s.next_offset()).collect();
+                if tips.iter().any(|&tip| tip > 0) {
+                    tracing::info!(stream = %stream.name(), "mirror kept, shard tips at {tips:?}; mirroring on from there");
+                }
+                stream
             }
+            Err(why) => {
+                tracing::info!(stream = %stream.name(), "mirror emptied: {why}; mirroring it again from the cluster");
+                log.reset_mirror(stream.name())
+                    .map_err(|e| local_error(format!("emptying the mirror: {e}")))?
+            }
+        };
+        stream
+            .set_mirror_of(identities)
+            .map_err(|e| local_error(format!("recording what the mirror holds: {e}")))?;
+        mirror::adopt_retention(&stream, upstream[0].config.max_age)
+            .map_err(|e| local_error(format!("keeping the cluster's retention locally: {e}")))?;
+        let created_ms =
+            u64::try_from(upstream[0].created.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let mut tips = Vec::new();
+        let mut ends = Vec::new();
+        for (shard, info) in upstream.iter().enumerate() {
             // With no records left (all past their max age, or purged) JetStream's last
             // sequence stays where it was and nothing will come to the mirror to reach it.
             ends.push(if info.state.messages > 0 {
@@ -156,8 +179,8 @@ impl Cluster {
             let (tip, watch) = watch::channel(stream.shards()[shard].next_offset());
             mirror::spawn(
                 self.js.clone(),
-                name,
-                Arc::clone(stream),
+                info.config.name.clone(),
+                Arc::clone(&stream),
                 shard,
                 tip,
                 stop.clone(),
@@ -168,7 +191,7 @@ impl Cluster {
         mirror::follow_retention(
             self.js.clone(),
             names::stream_name(stream.name(), 0),
-            Arc::clone(stream),
+            Arc::clone(&stream),
             stop.clone(),
         );
         let publisher = Publisher::new(self.js.clone(), stream.name(), tips);
