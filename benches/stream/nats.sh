@@ -60,6 +60,7 @@ fi
 mkdir -p "$ROOT/target/bench-stream"
 WORK="$(mktemp -d "$ROOT/target/bench-stream/nats.XXXXXX")"
 FAILED=0
+RESTART=""
 PIDS=()
 stop_all() {
     local pid
@@ -97,7 +98,8 @@ wait_until() { # what cmd...: up to 30 s
     die "$what did not come up (see $WORK)"
 }
 nats_healthy() { curl -sf --max-time 2 "http://$ADDR:$(nats_port "$1" 2)/healthz" | grep -q '"ok"'; }
-ew_ready() { [[ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://$ADDR:$EW_PORT/")" != 000 ]]; }
+# Bound before it serves (a start first catches its mirror up): a connection waits until then.
+ew_ready() { [[ "$(curl -s -o /dev/null --max-time 60 -w '%{http_code}' "http://$ADDR:$EW_PORT/")" != 000 ]]; }
 
 start_nats() { # nodes
     local n routes=""
@@ -132,14 +134,15 @@ EOF
     wait_until edgewise-cdn ew_ready
 }
 
+r1_keys() { printf 'backend = "nats"\nnats = { servers = ["nats://%s:%s"], replicas = 1 }\n' "$ADDR" "$(nats_port 0 0)"; }
+
 servers() { # system: starts what it needs
     mkdir -p "$WORK/data"
     case "$1" in
         local) start_edgewise "" ;;
         nats-r1)
             start_nats 1
-            start_edgewise "backend = \"nats\"
-nats = { servers = [\"nats://$ADDR:$(nats_port 0 0)\"], replicas = 1 }" ;;
+            start_edgewise "$(r1_keys)" ;;
         nats-r3)
             start_nats 3
             start_edgewise "backend = \"nats\"
@@ -159,6 +162,26 @@ stored() { # system: records the system holds for the stream
     esac
 }
 
+# After a nats-r1 run: seconds until edgewise-cdn serves again when restarted on its mirror
+# (kept: only what came since is fetched), then when the mirror cannot be trusted (as after
+# a power loss: mirrored again whole). Sets RESTART to "records kept rebuilt".
+restarts() {
+    local ew=$((${#PIDS[@]} - 1)) keys="$1" t0 kept
+    kill_group "${PIDS[$ew]}" 100
+    unset "PIDS[$ew]"
+    t0=$(date +%s.%N)
+    start_edgewise "$keys"
+    kept=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    ew=$((${#PIDS[@]} - 1))
+    kill -KILL -- "-${PIDS[$ew]}" 2>/dev/null || true
+    wait "${PIDS[$ew]}" 2>/dev/null || true
+    unset "PIDS[$ew]"
+    echo "boot another-boot" >"$WORK/data/edgewise/mirror-state"
+    t0=$(date +%s.%N)
+    start_edgewise "$keys"
+    RESTART="$2 $kept $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+}
+
 SYSTEMS=(local nats-r1 nats-r3 redis)
 MAX_REQ=$((MAX_WRITE_MB * 1000000 / (SIZE * BATCH) + 1))
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -175,6 +198,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
             if [[ "$wrote" != "$held" ]]; then
                 log "$system: acknowledged $wrote records, the system holds ${held:-?}"
                 FAILED=1
+            elif [[ "$system" == nats-r1 && $r == 1 ]]; then
+                log "$system: restarting edgewise-cdn on $held records"
+                restarts "$(r1_keys)" "$held"
             fi
         else
             log "$system: the load generator failed: $(head -c 300 "$out")"
@@ -212,6 +238,11 @@ best() { # system: the run with the most records/s
         printf '%-34s | %11s | %7s | %13s\n' "$label" "$(val "$f" rps)" "$(val "$f" mbps)" \
             "$(val "$f" p50_ms)/$(val "$f" p99_ms)"
     done
+    if [[ -n "${RESTART:-}" ]]; then
+        read -r n kept rebuilt <<<"$RESTART"
+        echo "Restart of edgewise-cdn on JetStream R1 holding $n records: serving again after ${kept}s with"
+        echo "its mirror kept, ${rebuilt}s when the mirror is mirrored again whole (as after a power loss)."
+    fi
     echo "JetStream 2.9 file storage syncs every 2 minutes, not per message: R1 is durable against a"
     echo "process crash only; R3 against losing one node. The local log and Redis fsync each batch."
 } | tee "$ROOT/target/bench-stream/nats-summary.txt"
