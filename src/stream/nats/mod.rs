@@ -109,61 +109,16 @@ impl Cluster {
     }
 
     /// Creates (or brings up to date) the JetStream stream of each of `stream`'s shards,
-    /// keeps or empties `stream`'s mirror as [`resume::check`] says, then starts mirroring
-    /// into it; puts to the stream go to the cluster from then on. Before anything is served.
+    /// keeps or empties `stream`'s mirror ([`keep_or_empty`]), then starts mirroring into
+    /// it; puts to the stream go to the cluster from then on. Before anything is served.
     pub async fn attach(
         self: &Arc<Self>,
         log: &Log,
         stream: Arc<Stream>,
         stop: &CancellationToken,
     ) -> Result<(), NatsError> {
-        let mut upstream = Vec::new();
-        for shard in 0..stream.shards().len() {
-            let name = names::stream_name(stream.name(), shard);
-            let config = stream::Config {
-                name: name.clone(),
-                subjects: vec![names::subject(stream.name(), shard)],
-                storage: stream::StorageType::File,
-                num_replicas: self.replicas,
-                max_age: self.max_age(&name, stream.retention()).await?,
-                description: Some(retention_note(stream.retention())),
-                max_message_size: i32::try_from(MAX_DATA_BYTES + MAX_OVERHEAD).unwrap_or(i32::MAX),
-                discard: stream::DiscardPolicy::Old,
-                allow_direct: true,
-                ..Default::default()
-            };
-            let info = self
-                .js
-                .create_or_update_stream(config)
-                .await
-                .map_err(|e| stream_error(&name, e.to_string(), self.replicas))?;
-            upstream.push(info);
-        }
-        let stream_name = stream.name().to_owned();
-        let local_error = |detail: String| NatsError::Stream {
-            name: stream_name.clone(),
-            detail,
-        };
-        let identities: Vec<String> = upstream.iter().map(resume::identity).collect();
-        let stream = match resume::check(&stream, &identities, &upstream) {
-            Ok(()) => {
-                let tips: Vec<u64> = stream.shards().iter().map(|s| s.next_offset()).collect();
-                if tips.iter().any(|&tip| tip > 0) {
-                    tracing::info!(stream = %stream.name(), "mirror kept, shard tips at {tips:?}; mirroring on from there");
-                }
-                stream
-            }
-            Err(why) => {
-                tracing::info!(stream = %stream.name(), "mirror emptied: {why}; mirroring it again from the cluster");
-                log.reset_mirror(stream.name())
-                    .map_err(|e| local_error(format!("emptying the mirror: {e}")))?
-            }
-        };
-        stream
-            .set_mirror_of(identities)
-            .map_err(|e| local_error(format!("recording what the mirror holds: {e}")))?;
-        mirror::adopt_retention(&stream, upstream[0].config.max_age)
-            .map_err(|e| local_error(format!("keeping the cluster's retention locally: {e}")))?;
+        let upstream = self.ensure_streams(&stream).await?;
+        let stream = keep_or_empty(log, stream, &upstream)?;
         let created_ms =
             u64::try_from(upstream[0].created.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         let mut tips = Vec::new();
@@ -198,6 +153,68 @@ impl Cluster {
         stream.set_upstream(Arc::new(publisher), created_ms);
         Ok(())
     }
+
+    /// The JetStream stream of each of `stream`'s shards, created or brought up to date.
+    async fn ensure_streams(&self, stream: &Stream) -> Result<Vec<stream::Info>, NatsError> {
+        let mut upstream = Vec::new();
+        for shard in 0..stream.shards().len() {
+            let name = names::stream_name(stream.name(), shard);
+            let config = stream::Config {
+                name: name.clone(),
+                subjects: vec![names::subject(stream.name(), shard)],
+                storage: stream::StorageType::File,
+                num_replicas: self.replicas,
+                max_age: self.max_age(&name, stream.retention()).await?,
+                description: Some(retention_note(stream.retention())),
+                max_message_size: i32::try_from(MAX_DATA_BYTES + MAX_OVERHEAD).unwrap_or(i32::MAX),
+                discard: stream::DiscardPolicy::Old,
+                allow_direct: true,
+                ..Default::default()
+            };
+            let info = self
+                .js
+                .create_or_update_stream(config)
+                .await
+                .map_err(|e| stream_error(&name, e.to_string(), self.replicas))?;
+            upstream.push(info);
+        }
+        Ok(upstream)
+    }
+}
+
+/// `stream`, its mirror kept when [`resume::check`] allows and emptied otherwise, then
+/// recorded as the mirror of `upstream` (its shards' JetStream streams) and given their
+/// retention.
+fn keep_or_empty(
+    log: &Log,
+    stream: Arc<Stream>,
+    upstream: &[stream::Info],
+) -> Result<Arc<Stream>, NatsError> {
+    let local_error = |detail: String| NatsError::Stream {
+        name: stream.name().to_owned(),
+        detail,
+    };
+    let identities: Vec<String> = upstream.iter().map(resume::identity).collect();
+    let local = match resume::check(&stream, &identities, upstream) {
+        Ok(()) => {
+            let tips: Vec<u64> = stream.shards().iter().map(|s| s.next_offset()).collect();
+            if tips.iter().any(|&tip| tip > 0) {
+                tracing::info!(stream = %stream.name(), "mirror kept, shard tips at {tips:?}; mirroring on from there");
+            }
+            Arc::clone(&stream)
+        }
+        Err(why) => {
+            tracing::info!(stream = %stream.name(), "mirror emptied: {why}; mirroring it again from the cluster");
+            log.reset_mirror(stream.name())
+                .map_err(|e| local_error(format!("emptying the mirror: {e}")))?
+        }
+    };
+    local
+        .set_mirror_of(identities)
+        .map_err(|e| local_error(format!("recording what the mirror holds: {e}")))?;
+    mirror::adopt_retention(&local, upstream[0].config.max_age)
+        .map_err(|e| local_error(format!("keeping the cluster's retention locally: {e}")))?;
+    Ok(local)
 }
 
 /// Waits until each shard's mirror holds the records the cluster had at attach time (`ends`,
