@@ -59,10 +59,11 @@ pub(super) fn check(
         if cluster_first <= shard.first_offset() {
             continue;
         }
-        // The newest record held here that the cluster no longer has: younger than the max
-        // age, it was removed by hand (a purge), and the copy must not serve it.
+        // The newest record held here that the cluster no longer has (one record: a read
+        // returns at least one, whatever its size). Younger than the max age, it was removed
+        // by hand (a purge), and the copy must not serve it.
         let newest_gone = shard
-            .read(cluster_first - 1, 1, usize::MAX)
+            .read(cluster_first - 1, 1, 1)
             .map_err(|e| format!("shard {index}: {e}"))?;
         let Some(record) = newest_gone.records.first() else {
             continue;
