@@ -166,20 +166,26 @@ stored() { # system: records the system holds for the stream
 # (kept: only what came since is fetched), then when the mirror cannot be trusted (as after
 # a power loss: mirrored again whole). Sets RESTART to "records kept rebuilt".
 restarts() {
-    local ew=$((${#PIDS[@]} - 1)) keys="$1" t0 kept
+    local ew=$((${#PIDS[@]} - 1)) kept
     kill_group "${PIDS[$ew]}" 100
     unset "PIDS[$ew]"
-    t0=$(date +%s.%N)
-    start_edgewise "$keys"
-    kept=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    timed_start "$1"
+    kept=$TOOK
     ew=$((${#PIDS[@]} - 1))
     kill -KILL -- "-${PIDS[$ew]}" 2>/dev/null || true
     wait "${PIDS[$ew]}" 2>/dev/null || true
     unset "PIDS[$ew]"
     echo "boot another-boot" >"$WORK/data/edgewise/mirror-state"
+    timed_start "$1"
+    RESTART="$2 $kept $TOOK"
+}
+# start_edgewise with keys $1, setting TOOK to the seconds until it answered (in this shell,
+# not a subshell, so PIDS keeps the new process).
+timed_start() {
+    local t0
     t0=$(date +%s.%N)
-    start_edgewise "$keys"
-    RESTART="$2 $kept $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+    start_edgewise "$1"
+    TOOK=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 }
 
 SYSTEMS=(local nats-r1 nats-r3 redis)

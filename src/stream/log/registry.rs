@@ -114,9 +114,6 @@ impl Log {
             _lock: lock,
         };
         let streams_dir = log.streams_dir();
-        if log.options.mirror {
-            log.drop_untrusted_mirror()?;
-        }
         fs::create_dir_all(&streams_dir).map_err(io_error("creating", &streams_dir))?;
         // Leftovers of a create or delete a crash interrupted.
         for side in [log.staging_dir(), log.trash_dir()] {
@@ -127,10 +124,7 @@ impl Log {
             }
         }
         if log.options.mirror {
-            log.prune_mirror(configured)?;
-            let data_dir = &log.options.data_dir;
-            mirror_state::mark_open(data_dir)
-                .map_err(io_error("recording the mirror's state in", data_dir))?;
+            log.prepare_mirror(configured)?;
         }
         let mut metas = log.load_metas()?;
         let mut last_created = metas.values().map(|m| m.created_ms).max().unwrap_or(0);
@@ -198,19 +192,19 @@ impl Log {
     }
 
     /// Drops the whole mirror when [`mirror_state::distrust`] says it may have holes.
-    fn drop_untrusted_mirror(&self) -> Result<(), LogError> {
-        let streams_dir = self.streams_dir();
-        let Some(why) = mirror_state::distrust(&self.options.data_dir) else {
-            return Ok(());
-        };
-        match fs::remove_dir_all(&streams_dir) {
-            Ok(()) => {
-                info!(dir = %streams_dir.display(), "mirror dropped ({why}); mirroring it again from the cluster");
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error("clearing the mirror", &streams_dir)(e)),
+    /// Before a mirror's streams are loaded: drops them all when it cannot be trusted
+    /// whole, prunes what stays, and records that it is being written in this boot.
+    fn prepare_mirror(&self, configured: &[StreamSpec]) -> Result<(), LogError> {
+        let (data_dir, streams_dir) = (&self.options.data_dir, self.streams_dir());
+        if let Some(why) = mirror_state::distrust(data_dir) {
+            fs::remove_dir_all(&streams_dir)
+                .and_then(|()| fs::create_dir_all(&streams_dir))
+                .map_err(io_error("clearing the mirror", &streams_dir))?;
+            info!(dir = %streams_dir.display(), "mirror dropped ({why}); mirroring it again from the cluster");
         }
+        self.prune_mirror(configured)?;
+        mirror_state::mark_open(data_dir)
+            .map_err(io_error("recording the mirror's state in", data_dir))
     }
 
     /// Before a mirror is loaded: removes the folders of streams the config no longer names
@@ -256,20 +250,14 @@ impl Log {
             .ok_or_else(|| LogError::NotFound(name.to_owned()))?;
         let mut meta = old.meta();
         meta.mirror_of = None;
-        let trash = self.trash_path(name);
-        let streams_dir = self.streams_dir();
-        fs::create_dir_all(self.trash_dir()).map_err(io_error("creating", &self.trash_dir()))?;
-        fs::rename(old.dir(), &trash).map_err(io_error("moving to the trash", old.dir()))?;
-        sync_dir(&streams_dir).map_err(io_error("syncing", &streams_dir))?;
+        let trash = self.to_trash(&old)?;
         old.close();
         let dir = self.make_stream_dir(&meta)?;
         let stream = Arc::new(Stream::open(dir, meta, &self.options)?);
         let mut streams = HashMap::clone(&self.streams.load());
         streams.insert(name.to_owned(), Arc::clone(&stream));
         self.streams.store(Arc::new(streams));
-        if let Err(e) = fs::remove_dir_all(&trash) {
-            warn!(path = %trash.display(), "cannot remove an emptied mirror's files (retried at the next open): {e}");
-        }
+        empty_trash(&trash);
         Ok(stream)
     }
 
@@ -444,21 +432,25 @@ impl Log {
         if stream.configured() {
             return Err(LogError::Configured(name.to_owned()));
         }
-        // The rename is the deletion: a crash after it leaves only trash, cleared at open.
-        let trash = self.trash_path(name);
-        let streams_dir = self.streams_dir();
-        fs::create_dir_all(self.trash_dir()).map_err(io_error("creating", &self.trash_dir()))?;
-        fs::rename(stream.dir(), &trash).map_err(io_error("moving to the trash", stream.dir()))?;
-        sync_dir(&streams_dir).map_err(io_error("syncing", &streams_dir))?;
+        let trash = self.to_trash(&stream)?;
         let mut streams = HashMap::clone(&self.streams.load());
         streams.remove(name);
         self.streams.store(Arc::new(streams));
         stream.close();
-        if let Err(e) = fs::remove_dir_all(&trash) {
-            warn!(path = %trash.display(), "cannot remove a deleted stream's files (retried at the next open): {e}");
-        }
+        empty_trash(&trash);
         info!(stream = name, "deleted stream");
         Ok(())
+    }
+
+    /// Moves `stream`'s folder to the trash and makes that durable: the rename is the
+    /// deletion, and a crash after it leaves only trash, cleared at open. Returns where it went.
+    fn to_trash(&self, stream: &Stream) -> Result<PathBuf, LogError> {
+        let trash = self.trash_path(stream.name());
+        let streams_dir = self.streams_dir();
+        fs::create_dir_all(self.trash_dir()).map_err(io_error("creating", &self.trash_dir()))?;
+        fs::rename(stream.dir(), &trash).map_err(io_error("moving to the trash", stream.dir()))?;
+        sync_dir(&streams_dir).map_err(io_error("syncing", &streams_dir))?;
+        Ok(trash)
     }
 
     fn trash_path(&self, name: &str) -> PathBuf {
@@ -538,6 +530,13 @@ impl Log {
                 .map_err(io_error("recording the mirror's state in", data_dir))?;
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Removes a folder moved to the trash; one that stays is cleared at the next open.
+fn empty_trash(trash: &Path) {
+    if let Err(e) = fs::remove_dir_all(trash) {
+        warn!(path = %trash.display(), "cannot remove a stream's old files (retried at the next open): {e}");
     }
 }
 
